@@ -1,0 +1,55 @@
+# Scribeflow: `make run` processes a video on embedded defaults, `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SAMPLE := data/samples/lesson.mp4
+URL ?= $(SAMPLE)
+SAMPLE_TEXT := Welcome to this short lesson about the water cycle. The sun heats the ocean and \
+	water rises into the sky as vapor. High in the air the vapor cools and forms clouds. When the \
+	droplets grow heavy they fall back to the ground as rain or snow. Rivers carry the water back \
+	to the sea, and the cycle begins again.
+
+.PHONY: run test lint up bench sysdeps venv sample clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt -e .
+	@touch $@
+
+venv: $(VENV)/.installed
+
+sysdeps:
+	@command -v ffmpeg >/dev/null && command -v espeak-ng >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg espeak-ng >/dev/null; }
+
+$(SAMPLE): | sysdeps
+	@mkdir -p $(dir $@)
+	espeak-ng -v en-us -s 150 -w $(@:.mp4=.wav) "$(SAMPLE_TEXT)"
+	ffmpeg -nostdin -loglevel error -y -i $(@:.mp4=.wav) -f lavfi -i color=c=navy:s=320x240:r=15 \
+		-shortest -c:v libx264 -pix_fmt yuv420p -c:a aac $@
+	@rm -f $(@:.mp4=.wav)
+
+sample: $(SAMPLE)
+
+run: sysdeps venv $(if $(filter $(SAMPLE),$(URL)),$(SAMPLE))
+	$(BIN)/scribeflow run "$(URL)"
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: sysdeps venv lint
+	$(BIN)/pytest -q --durations=8
+
+up: sysdeps venv
+	$(BIN)/scribeflow up
+
+bench: sysdeps venv
+	$(BIN)/python bench/transcribe_overhead.py
+	$(BIN)/python bench/mapped_task_overhead.py
+
+clean:
+	rm -rf .airflow data/logs data/runs

@@ -1,0 +1,84 @@
+"""P1: the transcribe step against bare faster-whisper on the same audio, model and settings.
+
+Both sides share one loaded model (the step's per-process cache is what a worker has after
+its first task), run alternately, and the median of each is reported with their ratio.
+Usage: python bench/transcribe_overhead.py [--seconds 120] [--repeats 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from _common import ROOT, median, speech_wav, timed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="30 s of audio, 2 repeats")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.repeats = 30, 2
+
+    from scribeflow import steps
+    from scribeflow.config import PipelineSettings
+    from scribeflow.files import DataPaths, write_json_atomic
+    from scribeflow.transcribe import (
+        _model_label,
+        compute_type_for,
+        load_model,
+        resolve_device,
+        resolve_model,
+    )
+
+    work = Path(tempfile.mkdtemp(prefix="bench-p1-"))
+    audio = speech_wav(ROOT / "data" / "bench" / f"speech-{int(args.seconds)}s.wav", args.seconds)
+    settings = PipelineSettings(data_dir=work)
+    video = DataPaths(work).video("bench")
+    video.root.mkdir(parents=True)
+    video.audio.symlink_to(audio)
+    write_json_atomic(video.metadata, {"video_id": "bench", "title": "bench"})
+
+    device = resolve_device(settings.whisper_device)
+    model_name = resolve_model(settings.whisper_model, device)
+    model = load_model(model_name, device, compute_type_for(device))
+    kwargs = {"language": None, "beam_size": settings.beam_size,
+              "vad_filter": settings.vad_filter, "word_timestamps": True}
+
+    def bare() -> None:
+        if device == "cuda":
+            from faster_whisper import BatchedInferencePipeline
+
+            segments, _ = BatchedInferencePipeline(model=model).transcribe(
+                str(audio), batch_size=settings.whisper_batch_size, **kwargs)
+        else:
+            segments, _ = model.transcribe(str(audio), **kwargs)
+        list(segments)
+
+    def step() -> None:
+        steps.transcribe(str(video.root), settings)
+
+    step()  # warm both paths once (first-call allocations, file cache)
+    bare()
+    bare_s, step_s = [], []
+    for _ in range(args.repeats):
+        bare_s.append(timed(bare))
+        step_s.append(timed(step))
+    duration = json.loads(video.transcript.read_text())["duration"]
+    result = {
+        "audio_s": round(duration, 1), "device": device, "model": _model_label(model_name),
+        "bare_median_s": round(median(bare_s), 3), "step_median_s": round(median(step_s), 3),
+        "bare_rtf": round(median(bare_s) / duration, 4),
+        "step_rtf": round(median(step_s) / duration, 4),
+        "ratio_step_over_bare": round(median(step_s) / median(bare_s), 3),
+        "target": "<= 1.05",
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""
+### video_pipeline
+
+One run per video: **download** (yt-dlp, any yt-dlp URL, `file://` or a local path) →
+**transcribe** (faster-whisper, on the `cuda` queue) → **split into chunks** → per-group
+**LLM document stages** (polished sentences → Markdown → cleanup, mapped with `.expand`) →
+**assemble** `document.md` → **embed and upsert** into the vector store.
+
+Trigger it from the UI with the form (only `url` is required) or with
+`scribeflow run URL`. Artifacts land in `$SCRIBEFLOW_DATA/videos/<video_id>/`; the run's
+summary (including the one-line cause of a failure) in `$SCRIBEFLOW_DATA/runs/<run_id>/`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from scribeflow_airflow import tasks
+
+TRANSCRIBE_QUEUE = os.environ.get("SCRIBEFLOW_TRANSCRIBE_QUEUE", "cuda")
+LLM_POOL = os.environ.get("SCRIBEFLOW_LLM_POOL", "llm")
+
+
+@dag(
+    dag_id="video_pipeline",
+    schedule=None,
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=4,
+    tags=["scribeflow", "video"],
+    doc_md=__doc__,
+    default_args={
+        "owner": "scribeflow",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=20),
+        "retry_exponential_backoff": True,
+    },
+    params={
+        "url": Param(type="string", minLength=1, title="Video URL or local file",
+                     description="Any yt-dlp URL, a file:// URL or a path on the workers."),
+        "language": Param("auto", type="string", title="Language",
+                          description="Spoken language code (en, de, …) or auto to detect."),
+        "whisper_model": Param("auto", type="string", title="Whisper model",
+                               description="auto (GPU: large-v3, CPU: tiny.en), a name or a path."),
+        "chunk_words": Param(150, type="integer", minimum=20, maximum=2000,
+                             title="Words per chunk"),
+        "quiz": Param(False, type="boolean", title="Generate a quiz"),
+        "store": Param("parquet", type="string", enum=["parquet"], title="Vector store"),
+    },
+)
+def video_pipeline():
+    audio = task(tasks.download_audio, task_id="download")()
+    transcript = task(tasks.transcribe, queue=TRANSCRIBE_QUEUE)(audio)
+    groups = task(tasks.split_into_chunks)(transcript)
+    parts = task(tasks.write_document, pool=LLM_POOL).expand(group=groups)
+    document = task(tasks.assemble_document)(transcript, parts)
+    task(tasks.embed_and_upsert)(document)
+
+
+video_pipeline()

@@ -1,0 +1,140 @@
+"""Typed, documented settings with defaults, overridable by environment and run params.
+
+Precedence, lowest to highest: the dataclass default, ``SCRIBEFLOW_<FIELD>`` in the
+environment, then the run's params (the Airflow trigger form or ``scribeflow run`` options).
+Secrets never live here: the LLM key comes from an Airflow connection or ``OPENAI_API_KEY``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from scribeflow.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STORES = ("parquet",)
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("SCRIBEFLOW_DATA") or PROJECT_ROOT / "data").resolve()
+
+
+def default_prompts_dir() -> Path:
+    return Path(os.environ.get("SCRIBEFLOW_PROMPTS") or PROJECT_ROOT / "include" / "prompts")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Tunables of one ``video_pipeline`` run."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    #: Spoken language code, or ``auto`` to detect it.
+    language: str = "auto"
+    #: ``auto`` (GPU: large-v3, CPU: the bundled tiny.en), a model name or a local path.
+    whisper_model: str = "auto"
+    #: ``auto``, ``cpu`` or ``cuda``.
+    whisper_device: str = "auto"
+    beam_size: int = 5
+    #: Batch size of ``BatchedInferencePipeline`` (CUDA only).
+    whisper_batch_size: int = 16
+    vad_filter: bool = True
+    #: Target words per chunk; chunks end at segment boundaries.
+    chunk_words: int = 150
+    #: Mapped LLM tasks: at most this many groups of chunks per video.
+    max_llm_groups: int = 4
+    #: Mapped LLM tasks: at least this many chunks per group (task start-up is not free).
+    min_chunks_per_group: int = 8
+    #: ``auto`` (the bundled all-MiniLM-L6-v2), a sentence-transformers name or a local path.
+    embed_model: str = "auto"
+    embed_batch_size: int = 64
+    store: str = "parquet"
+    quiz: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
+        if self.store not in STORES:
+            raise ConfigError(f"unknown store {self.store!r}; choose one of {', '.join(STORES)}")
+        if self.whisper_device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"whisper_device must be auto, cpu or cuda, not {self.whisper_device!r}")
+        for name in ("chunk_words", "max_llm_groups", "min_chunks_per_group", "beam_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, Any] | None = None) -> PipelineSettings:
+        """Defaults, then ``SCRIBEFLOW_*`` variables, then ``overrides`` (None values ignored)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"SCRIBEFLOW_{f.name.upper()}")
+            if f.name == "data_dir":
+                raw = os.environ.get("SCRIBEFLOW_DATA", raw)
+            if raw not in (None, ""):
+                values[f.name] = _coerce(f, raw)
+        for key, value in (overrides or {}).items():
+            if value is None or key not in {f.name for f in fields(cls)}:
+                continue
+            values[key] = _coerce(next(f for f in fields(cls) if f.name == key), value)
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Where and how to call an OpenAI-compatible chat endpoint."""
+
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    model: str | None = None
+    #: Model used when the main one refuses a chunk.
+    fallback_model: str | None = None
+    #: Requests in flight at once within one task.
+    concurrency: int = 8
+    timeout_s: float = 120.0
+    max_attempts: int = 6
+    temperature: float = 0.2
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.model and (self.base_url or self.api_key))
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> LLMSettings:
+        """From ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``OPENAI_MODEL`` and ``SCRIBEFLOW_LLM_*``."""
+        env = os.environ
+        values: dict[str, Any] = {
+            "base_url": env.get("OPENAI_BASE_URL") or None,
+            "api_key": env.get("OPENAI_API_KEY") or None,
+            "model": env.get("OPENAI_MODEL") or env.get("SCRIBEFLOW_LLM_MODEL") or None,
+            "fallback_model": env.get("SCRIBEFLOW_LLM_FALLBACK_MODEL") or None,
+        }
+        for name, kind in (("concurrency", int), ("timeout_s", float), ("max_attempts", int)):
+            raw = env.get(f"SCRIBEFLOW_LLM_{name.upper()}")
+            if raw:
+                values[name] = kind(raw)
+        values.update({k: v for k, v in overrides.items() if v not in (None, "")})
+        return cls(**values)
+
+
+def _coerce(f: dataclasses.Field, value: Any) -> Any:
+    kind = f.type if isinstance(f.type, type) else str(f.type)
+    try:
+        if kind in (bool, "bool"):
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() in ("1", "true", "yes", "on")
+        if kind in (int, "int"):
+            return int(value)
+        if kind in (float, "float"):
+            return float(value)
+        if kind in (Path, "Path"):
+            return Path(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {f.name} has an invalid value {value!r}") from exc
+    return value

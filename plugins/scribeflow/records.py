@@ -1,0 +1,120 @@
+"""Typed records that cross module boundaries, and their one conversion to/from JSON rows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> Segment:
+        words = tuple(Word(**w) for w in row.get("words", ()))
+        return cls(id=row["id"], start=row["start"], end=row["end"], text=row["text"], words=words)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    video_id: str
+    language: str
+    language_probability: float
+    duration: float
+    model: str
+    device: str
+    compute_type: str
+    settings: dict[str, Any]
+    segments: tuple[Segment, ...]
+    processing_s: float
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+    @property
+    def real_time_factor(self) -> float:
+        """Processing seconds per second of audio (lower is faster)."""
+        return self.processing_s / self.duration if self.duration else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["real_time_factor"] = round(self.real_time_factor, 4)
+        return row
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> Transcript:
+        names = cls.__dataclass_fields__
+        values = {k: v for k, v in row.items() if k in names and k != "segments"}
+        return cls(segments=tuple(Segment.from_dict(s) for s in row["segments"]), **values)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole segments: the unit of LLM work, with its place in the video."""
+
+    index: int
+    start: float
+    end: float
+    text: str
+    segment_ids: tuple[int, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> Chunk:
+        return cls(index=row["index"], start=row["start"], end=row["end"], text=row["text"],
+                   segment_ids=tuple(row.get("segment_ids", ())))
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """One embedded unit as stored: text that fits the embedding model, and where it came from."""
+
+    id: str
+    video_id: str
+    chunk_index: int
+    unit_index: int
+    start: float
+    end: float
+    text: str
+    title: str
+    channel: str | None
+    upload_date: str | None
+    url: str
+    model: str
+    vector: tuple[float, ...]
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["vector"] = list(self.vector)
+        return row
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    id: str
+    video_id: str
+    title: str
+    text: str
+    start: float
+    end: float
+    url: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,47 @@
+"""Connection hook for the LLM endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from scribeflow.config import LLMSettings
+
+
+class LLMHook(BaseHook):
+    """Settings for an OpenAI-compatible endpoint from the ``openai_default`` connection.
+
+    Connection fields: host = base URL (``http://vllm:8000/v1``; empty for OpenAI),
+    password = API key, extra = ``{"model": ..., "fallback_model": ..., "concurrency": N}``.
+    Without the connection, the standard ``OPENAI_*`` environment variables are used.
+    """
+
+    conn_name_attr = "llm_conn_id"
+    default_conn_name = "openai_default"
+    conn_type = "openai"
+    hook_name = "Scribeflow LLM"
+
+    def __init__(self, llm_conn_id: str = default_conn_name, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.llm_conn_id = llm_conn_id
+
+    def get_settings(self) -> LLMSettings:
+        try:
+            conn = self.get_connection(self.llm_conn_id)
+        except AirflowNotFoundException:
+            return LLMSettings.from_env()
+        extra = conn.extra_dejson or {}
+        base_url = conn.host or None
+        if base_url and "://" not in base_url:
+            scheme = conn.schema or "https"
+            port = f":{conn.port}" if conn.port else ""
+            base_url = f"{scheme}://{base_url}{port}"
+        return LLMSettings.from_env(
+            base_url=base_url,
+            api_key=conn.password or None,
+            model=extra.get("model"),
+            fallback_model=extra.get("fallback_model"),
+            **{k: extra[k] for k in ("concurrency", "timeout_s", "max_attempts") if k in extra},
+        )

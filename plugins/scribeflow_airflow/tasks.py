@@ -1,0 +1,127 @@
+"""Task callables of ``video_pipeline``: read the run's params, call a step, record the summary.
+
+A step's :class:`BadInputError` or :class:`ConfigError` fails the task at once (no retry)
+with its one-line cause, which also goes into ``runs/<run_id>/summary.json``; any other
+error is recorded and re-raised so Airflow retries it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from airflow.sdk import get_current_context
+from airflow.sdk.exceptions import AirflowFailException
+
+from scribeflow import steps
+from scribeflow.config import PipelineSettings
+from scribeflow.errors import BadInputError, ConfigError
+from scribeflow.files import DataPaths
+from scribeflow.summary import record_failure, update_run_summary
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+PARAM_SETTINGS = ("language", "whisper_model", "store", "quiz", "chunk_words")
+
+
+def settings_from_params(params: dict[str, Any]) -> PipelineSettings:
+    return PipelineSettings.from_env({k: params.get(k) for k in PARAM_SETTINGS})
+
+
+def _run() -> tuple[str, PipelineSettings, dict[str, Any]]:
+    context = get_current_context()
+    params = dict(context["params"])
+    return context["run_id"], settings_from_params(params), params
+
+
+def recorded(step: str) -> Callable[[F], F]:
+    """Record a failure of ``step`` in the run summary; fail fast on bad input."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except (BadInputError, ConfigError) as exc:
+                _record(step, exc)
+                log.error("%s failed: %s", step, exc)
+                raise AirflowFailException(str(exc)) from None
+            except Exception as exc:
+                _record(step, exc)
+                raise
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _record(step: str, exc: BaseException) -> None:
+    try:
+        run_id, settings, _ = _run()
+        record_failure(DataPaths(settings.data_dir), run_id, step, exc)
+    except Exception:  # the summary must never hide the original error
+        log.exception("could not record the failure in the run summary")
+
+
+@recorded("download")
+def download_audio() -> dict[str, Any]:
+    run_id, settings, params = _run()
+    update_run_summary(DataPaths(settings.data_dir), run_id, status="running", url=params["url"],
+                       settings=settings.as_dict())
+    result = steps.download(params["url"], settings)
+    update_run_summary(DataPaths(settings.data_dir), run_id, video_id=result["video_id"],
+                       title=result["title"], duration=result["duration"],
+                       outputs={"folder": result["video_dir"]})
+    return result
+
+
+@recorded("transcribe")
+def transcribe(audio: dict[str, Any]) -> dict[str, Any]:
+    run_id, settings, _ = _run()
+    result = steps.transcribe(audio["video_dir"], settings)
+    warnings = [] if result["speech"] else ["no speech detected: the transcript is empty"]
+    update_run_summary(DataPaths(settings.data_dir), run_id, language=result["language"],
+                       segments=result["segments"], real_time_factor=result["real_time_factor"],
+                       outputs={"transcript": result["transcript"]}, warnings=warnings)
+    return {**audio, **result}
+
+
+@recorded("split_into_chunks")
+def split_into_chunks(transcript: dict[str, Any]) -> list[dict[str, Any]]:
+    _, settings, _ = _run()
+    return steps.split(transcript["video_dir"], settings)
+
+
+@recorded("write_document")
+def write_document(group: dict[str, Any]) -> dict[str, Any]:
+    from scribeflow_airflow.hooks import LLMHook
+
+    llm = LLMHook().get_settings()
+    if not llm.configured and group["group"] == 0:
+        log.warning("no LLM configured (connection openai_default or OPENAI_* env): document "
+                    "stages skipped, raw chunk text used")
+    return steps.write_document_group(group, llm)
+
+
+@recorded("assemble_document")
+def assemble_document(transcript: dict[str, Any], groups: list[dict[str, Any]]) -> dict[str, Any]:
+    run_id, settings, _ = _run()
+    result = steps.assemble(transcript["video_dir"], list(groups))
+    llm_note = (f"{result['llm_requests']} requests" if result["llm_used"]
+                else "not configured: raw chunk text used")
+    update_run_summary(DataPaths(settings.data_dir), run_id, chunks=result["chunks"], llm=llm_note,
+                       removed_pct=result["removed_pct"], warnings=result["warnings"],
+                       outputs={"document": result["document"]})
+    return {**transcript, **result}
+
+
+@recorded("embed_and_upsert")
+def embed_and_upsert(document: dict[str, Any]) -> dict[str, Any]:
+    run_id, settings, _ = _run()
+    result = steps.embed_and_upsert(document["video_dir"], settings)
+    store = f"{result['store']} ({result['total_rows']} rows in all)"
+    update_run_summary(DataPaths(settings.data_dir), run_id, rows=result["rows"], store=store,
+                       status="success")
+    return result

@@ -1,0 +1,54 @@
+"""Run ``scribeflow run`` (which runs ``video_pipeline`` with ``dag.test()``) in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from scribeflow.cli import airflow_env, ensure_metadata_db
+
+SCRIBEFLOW = str(Path(sys.executable).with_name("scribeflow"))
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    code: int
+    output: str
+
+    def line(self, label: str) -> str:
+        for line in self.output.splitlines():
+            if line.startswith(label):
+                return line[len(label):].strip(" :")
+        raise AssertionError(f"no {label!r} line in:\n{self.output}")
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh SQLite metadata database for the session's runs."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = airflow_env() | {"AIRFLOW_HOME": str(home),
+                           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
+    ensure_metadata_db(env, home / "migrate.log")
+    return home
+
+
+@pytest.fixture(scope="session")
+def run_pipeline(airflow_home: Path):
+    def run(url: str, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> RunOutcome:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SCRIBEFLOW_"))}
+        full_env |= {
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
+            "SCRIBEFLOW_DATA": str(data_dir),
+            "HF_HUB_OFFLINE": "1",
+        } | (env or {})
+        proc = subprocess.run([SCRIBEFLOW, "run", url, *args], env=full_env,
+                              capture_output=True, text=True, timeout=600)
+        return RunOutcome(code=proc.returncode, output=proc.stdout + proc.stderr)
+
+    return run

@@ -1,0 +1,166 @@
+"""``video_pipeline`` end to end through Airflow (``dag.test()``) on real components.
+
+A video synthesised by espeak-ng + ffmpeg from a known script is downloaded by yt-dlp from
+a local HTTP server, transcribed by the real tiny.en model, polished by a real local
+OpenAI-compatible server with scripted, messy answers, embedded by the real
+all-MiniLM-L6-v2 and stored in Parquet.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+
+from scribeflow.config import PipelineSettings
+from scribeflow.embedding import count_tokens, split_units, token_limit
+from scribeflow.files import DataPaths, read_json
+from scribeflow.search import search
+from scribeflow.store.parquet import ParquetStore
+from support.media import SCRIPT
+from support.openai_server import EditorScript, ScriptedOpenAI
+
+pytestmark = pytest.mark.e2e
+
+VIDEO_ID = "generic-talk"
+WER_BOUND = 0.15  # measured 0.057 for tiny.en on this espeak-ng script
+
+
+@dataclass
+class Processed:
+    data: DataPaths
+    outcome: object
+    server: ScriptedOpenAI
+    script: EditorScript
+
+    @property
+    def video(self):
+        return self.data.video(VIDEO_ID)
+
+
+@pytest.fixture(scope="module")
+def processed(media, run_pipeline, tmp_path_factory) -> Processed:
+    data_dir = tmp_path_factory.mktemp("data")
+    script = EditorScript(refuse_word="magma")
+    server = ScriptedOpenAI(script).start()
+    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test-key",
+           "OPENAI_MODEL": "primary-model", "SCRIBEFLOW_LLM_FALLBACK_MODEL": "fallback-model",
+           "SCRIBEFLOW_MIN_CHUNKS_PER_GROUP": "2"}
+    outcome = run_pipeline(media.url("talk.mp4"), data_dir, "--chunk-words", "25", env=env)
+    yield Processed(data=DataPaths(data_dir), outcome=outcome, server=server, script=script)
+    server.stop()
+
+
+def normalise(text: str) -> list[str]:
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+
+
+def test_run_succeeds_and_prints_summary(processed):
+    out = processed.outcome
+    assert out.code == 0, out.output
+    assert out.line("status") == "success"
+    assert out.line("video id") == VIDEO_ID
+    assert out.line("language") == "en"
+    assert int(out.line("chunks")) >= 4
+    assert float(out.line("real-time factor")) > 0
+    assert out.line("document") == str(processed.video.document)
+
+
+def test_transcript_word_error_rate_is_bounded(processed):
+    import jiwer
+
+    transcript = read_json(processed.video.transcript)
+    hypothesis = " ".join(s["text"] for s in transcript["segments"])
+    wer = jiwer.wer(" ".join(normalise(" ".join(SCRIPT))), " ".join(normalise(hypothesis)))
+    assert wer < WER_BOUND, (wer, hypothesis)
+    words = [w for s in transcript["segments"] for w in s["words"]]
+    assert words and all(w["start"] <= w["end"] for w in words)
+    assert transcript["model"] == "tiny.en" and transcript["compute_type"] == "int8"
+
+
+def test_subtitles_are_valid(processed):
+    srt = processed.video.srt.read_text()
+    blocks = [b for b in srt.strip().split("\n\n") if b]
+    time_line = re.compile(r"^\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}$")
+    for n, block in enumerate(blocks, start=1):
+        number, times, *text = block.splitlines()
+        assert number == str(n) and time_line.match(times) and text
+    vtt = processed.video.vtt.read_text()
+    assert vtt.startswith("WEBVTT\n\n")
+    cues = re.findall(r"^(\d{2}:\d{2}:\d{2}\.\d{3}) --> (\d{2}:\d{2}:\d{2}\.\d{3})$", vtt, re.M)
+    assert len(cues) == len(blocks)
+    assert all(start <= end for start, end in cues)
+
+
+def test_llm_stages_ran_with_retries_refusal_fallback_and_no_preamble(processed):
+    requests = processed.server.requests
+    chunks = read_json(processed.video.chunks)
+    # three stages per chunk, plus the 429 and 500 retried, plus one fallback call
+    assert len(requests) == 3 * len(chunks) + 2 + processed.script.refusals_sent
+    assert processed.script.refusals_sent == 1
+    assert any(r.model == "fallback-model" for r in requests)
+    assert processed.script.preambles_sent >= 3
+    document = processed.video.document.read_text()
+    for tell in ("Certainly", "Here's a refined", "Here is the formatted", "Let me know",
+                 "ensuring consistency", "\n---\n"):
+        assert tell not in document
+    assert document.startswith("# talk\n")
+    assert document.count("\n## ") == len(chunks)
+
+
+def test_chunk_order_is_kept(processed):
+    document = processed.video.document.read_text().lower()
+    keywords = ["lesson", "magma", "flour", "jupiter", "piano"]
+    positions = [document.find(k) for k in keywords]
+    assert all(p >= 0 for p in positions), positions
+    assert positions == sorted(positions)
+    chunks = read_json(processed.video.chunks)
+    assert [c["index"] for c in chunks] == list(range(len(chunks)))
+    assert all(a["end"] <= b["start"] + 1e-6 for a, b in zip(chunks, chunks[1:], strict=False))
+
+
+def test_one_row_per_embed_unit(processed, embedder):
+    store = ParquetStore(processed.data.parquet_store)
+    document_chunks = read_json(processed.video.document_chunks)
+    expected = sum(len(split_units(c["text"], embedder)) for c in document_chunks)
+    assert store.count(VIDEO_ID) == expected
+    import polars as pl
+
+    frame = pl.read_parquet(processed.data.parquet_store)
+    assert frame["id"].n_unique() == frame.height
+    assert all(count_tokens(embedder, t) <= token_limit(embedder) for t in frame["text"])
+    assert set(frame["model"]) == {"all-MiniLM-L6-v2"}
+    assert all(re.search(r"#t=\d+$", url) for url in frame["url"])
+
+
+def test_search_finds_the_chunk_of_a_phrase(processed, embedder):
+    settings = PipelineSettings(data_dir=processed.data.root)
+    hits = search("melted rock pushes up through the crust", settings, k=3, embedder=embedder)
+    assert hits and "magma" in hits[0].text.lower()
+    hits = search("knead the dough with flour and yeast", settings, k=3, embedder=embedder)
+    assert "flour" in hits[0].text.lower()
+    chunk = next(c for c in read_json(processed.video.document_chunks) if "flour" in c["text"].lower())
+    assert hits[0].url.endswith(f"#t={int(chunk['start'])}")
+
+
+def test_second_run_adds_no_rows(processed, media, run_pipeline):
+    import polars as pl
+
+    before = pl.read_parquet(processed.data.parquet_store).sort("id")
+    env = {"OPENAI_BASE_URL": processed.server.base_url, "OPENAI_API_KEY": "k",
+           "OPENAI_MODEL": "other-model", "SCRIBEFLOW_MIN_CHUNKS_PER_GROUP": "2"}
+    outcome = run_pipeline(media.url("talk.mp4"), processed.data.root, "--chunk-words", "25", env=env)
+    assert outcome.code == 0, outcome.output
+    after = pl.read_parquet(processed.data.parquet_store).sort("id")
+    assert after.height == before.height
+    assert after["id"].to_list() == before["id"].to_list()
+
+
+def test_no_llm_configured_still_completes(media, run_pipeline, tmp_path):
+    outcome = run_pipeline(media.url("talk.mp4"), tmp_path / "data", "--chunk-words", "60")
+    assert outcome.code == 0, outcome.output
+    assert outcome.line("LLM") == "not configured: raw chunk text used"
+    document = (tmp_path / "data" / "videos" / VIDEO_ID / "document.md").read_text()
+    assert "volcanoes" in document.lower()
+    assert ParquetStore(tmp_path / "data" / "store" / "chunks.parquet").count(VIDEO_ID) > 0

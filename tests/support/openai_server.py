@@ -1,0 +1,212 @@
+"""A real local HTTP server that speaks the OpenAI chat-completions API with scripted answers.
+
+Tests point the real ``openai`` client at it (``base_url``): nothing in the client is
+patched. A *responder* turns each request into a :class:`Reply`; :class:`EditorScript` is
+the scripted editor the end-to-end tests use: it follows the three document stages, opens
+some answers with preambles, refuses one topic on the primary model, and answers 429 and
+500 now and then.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Request:
+    number: int
+    model: str
+    prompt: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str = ""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Responder = Callable[[Request], Reply]
+
+
+class ScriptedOpenAI:
+    """``with ScriptedOpenAI(responder) as server: server.base_url``; ``server.requests``."""
+
+    def __init__(self, responder: Responder, delay_s: float = 0.0):
+        self.responder = responder
+        self.delay_s = delay_s
+        self.requests: list[Request] = []
+        self.replies: list[Reply] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "server not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> ScriptedOpenAI:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    return self._send(404, {"error": {"message": f"no route {self.path}"}})
+                with owner._lock:
+                    request = Request(number=len(owner.requests) + 1, model=body.get("model", ""),
+                                      prompt=_last_user_message(body), body=body)
+                    owner.requests.append(request)
+                reply = owner.responder(request)
+                with owner._lock:
+                    owner.replies.append(reply)
+                if owner.delay_s:
+                    time.sleep(owner.delay_s)
+                if reply.status != 200:
+                    error = {"error": {"message": reply.text or "scripted error",
+                                       "type": "scripted", "code": reply.status}}
+                    return self._send(reply.status, error, reply.headers)
+                self._send(200, _completion(request, reply.text))
+
+            def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> ScriptedOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def _last_user_message(body: dict) -> str:
+    for message in reversed(body.get("messages", [])):
+        if message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else json.dumps(content)
+    return ""
+
+
+def _completion(request: Request, text: str) -> dict:
+    words = len(request.prompt.split())
+    return {
+        "id": f"chatcmpl-{request.number}", "object": "chat.completion", "created": 0,
+        "model": request.model,
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": words, "completion_tokens": len(text.split()),
+                  "total_tokens": words + len(text.split())},
+    }
+
+
+def tagged(prompt: str, tag: str) -> str:
+    match = re.search(rf"<{tag}>\n?(.*?)\n?</{tag}>", prompt, re.DOTALL)
+    return match.group(1).strip() if match else ""
+
+
+def stage_of(prompt: str) -> str:
+    if prompt.startswith("Task: rewrite raw speech"):
+        return "polish_sentences"
+    if prompt.startswith("Task: format"):
+        return "format_markdown"
+    if prompt.startswith("Task: clean up"):
+        return "cleanup_markdown"
+    return "unknown"
+
+
+PREAMBLES = (
+    "Certainly! Here's a refined version of the text:\n\n",
+    "Here is the formatted Markdown:\n\n",
+    "Sure! Here's the cleaned-up text, ensuring consistency in formatting:\n\n---\n",
+)
+POSTAMBLE = "\n\nLet me know if you need any further changes!"
+
+
+def sentence_case(text: str) -> str:
+    """A deterministic 'polish': capitalised sentences that end with a full stop."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+    fixed = [s[0].upper() + s[1:] for s in sentences]
+    joined = " ".join(fixed)
+    return joined if joined.endswith((".", "!", "?")) else joined + "."
+
+
+class EditorScript:
+    """The scripted editor of the end-to-end tests (thread-safe, deterministic per prompt).
+
+    - polish: sentence case; every second request opens with a preamble;
+    - format: a ``##`` heading from the first words, some answers end with an offer to help;
+    - cleanup: unchanged text, some with a preamble and separator;
+    - the primary model refuses any prompt containing ``refuse_word``; others answer it;
+    - request 1 gets a 429 and request ``error_at`` a 500, which the client must retry.
+    """
+
+    def __init__(self, refuse_word: str | None = "magma", primary: str = "primary-model",
+                 error_at: int = 5):
+        self.refuse_word = refuse_word
+        self.primary = primary
+        self.error_at = error_at
+        self.preambles_sent = 0
+        self.refusals_sent = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Reply:
+        if request.number == 1:
+            return Reply("rate limited", status=429, headers={"Retry-After": "0"})
+        if request.number == self.error_at:
+            return Reply("upstream exploded", status=500)
+        stage = stage_of(request.prompt)
+        text = tagged(request.prompt, "transcript") or tagged(request.prompt, "text")
+        if (self.refuse_word and request.model == self.primary
+                and stage == "cleanup_markdown" and self.refuse_word in text.lower()):
+            with self._lock:
+                self.refusals_sent += 1
+            return Reply("I'm sorry, but I can't help with that request.")
+        if stage == "polish_sentences":
+            answer = sentence_case(text)
+        elif stage == "format_markdown":
+            heading = " ".join(re.sub(r"[^\w\s]", "", text).split()[:3]).title()
+            answer = f"## {heading}\n\n{text}"
+        else:
+            answer = text
+        preamble = PREAMBLES[(request.number + len(text)) % len(PREAMBLES)]
+        if request.number % 2 == 0:
+            with self._lock:
+                self.preambles_sent += 1
+            answer = preamble + answer
+            if stage == "format_markdown":
+                answer += POSTAMBLE
+        return Reply(answer)

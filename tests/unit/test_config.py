@@ -1,0 +1,46 @@
+import pytest
+
+from scribeflow.config import LLMSettings, PipelineSettings
+from scribeflow.errors import ConfigError
+
+
+def test_precedence_default_env_params(monkeypatch, tmp_path):
+    monkeypatch.setenv("SCRIBEFLOW_DATA", str(tmp_path))
+    monkeypatch.setenv("SCRIBEFLOW_CHUNK_WORDS", "99")
+    monkeypatch.setenv("SCRIBEFLOW_VAD_FILTER", "false")
+    settings = PipelineSettings.from_env({"language": "de", "whisper_model": None})
+    assert settings.data_dir == tmp_path.resolve()
+    assert settings.chunk_words == 99 and settings.vad_filter is False
+    assert settings.language == "de" and settings.whisper_model == "auto"
+    assert PipelineSettings.from_env({"chunk_words": 12}).chunk_words == 12
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"store": "mongo"}, "unknown store 'mongo'"),
+        ({"chunk_words": 0}, "chunk_words must be at least 1"),
+        ({"chunk_words": "many"}, "chunk_words has an invalid value"),
+        ({"whisper_device": "tpu"}, "whisper_device must be"),
+    ],
+)
+def test_bad_settings_are_clear_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        PipelineSettings.from_env(overrides)
+
+
+def test_llm_settings_from_env_hide_the_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    monkeypatch.setenv("OPENAI_MODEL", "m")
+    monkeypatch.setenv("SCRIBEFLOW_LLM_CONCURRENCY", "3")
+    settings = LLMSettings.from_env(fallback_model="f")
+    assert settings.configured and settings.concurrency == 3 and settings.fallback_model == "f"
+    assert "sk-secret" not in repr(settings)
+
+
+def test_llm_without_model_is_not_configured(monkeypatch):
+    for key in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "SCRIBEFLOW_LLM_MODEL"):
+        monkeypatch.delenv(key, raising=False)
+    assert not LLMSettings.from_env().configured
+    assert not LLMSettings.from_env(base_url="http://x").configured

@@ -1,0 +1,74 @@
+"""yt-dlp for real against a local HTTP server, and local files."""
+
+import pytest
+
+from scribeflow.download import download_audio, file_video_id
+from scribeflow.errors import BadInputError, ScribeflowError
+from scribeflow.files import DataPaths, read_json
+from scribeflow.media import probe
+
+
+def test_http_download_gives_pcm_and_metadata(media, tmp_path):
+    data = DataPaths(tmp_path)
+    source = download_audio(media.url("talk.mp4"), data)
+    assert source.video_id == "generic-talk" and source.extractor == "generic"
+    assert source.title == "talk" and 40 < source.duration < 70
+    video = data.video(source.video_id)
+    found = probe(video.audio)
+    assert found.audio_streams == 1 and found.video_streams == 0
+    meta = read_json(video.metadata)
+    assert meta["webpage_url"] == media.url("talk.mp4") and meta["video_id"] == "generic-talk"
+    assert not list((tmp_path / "downloads").iterdir())
+
+
+def test_local_file_and_file_url_share_a_content_hash_id(media, tmp_path):
+    path = media.root / "talk.mp4"
+    by_path = download_audio(str(path), DataPaths(tmp_path))
+    by_url = download_audio(path.as_uri(), DataPaths(tmp_path))
+    assert by_path.video_id == by_url.video_id == file_video_id(path)
+    assert by_path.video_id.startswith("file-") and by_path.webpage_url == path.as_uri()
+
+
+@pytest.mark.parametrize(
+    ("url", "cause"),
+    [
+        ("", "no URL or file given"),
+        ("just words", "not a URL or an existing file: 'just words'"),
+        ("/no/such/video.mp4", "file not found: /no/such/video.mp4"),
+        ("file:///no/such/video.mp4", "file not found: /no/such/video.mp4"),
+    ],
+)
+def test_bad_locations(url, cause, tmp_path):
+    with pytest.raises(BadInputError) as info:
+        download_audio(url, DataPaths(tmp_path))
+    assert str(info.value) == cause
+    assert not (tmp_path / "videos").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "cause"),
+    [
+        ("missing.mp4", "Unable to download webpage: HTTP Error 404: File not found"),
+        ("notes.txt", "not a media file: "),
+        ("noaudio.mp4", "no audio stream in "),
+    ],
+)
+def test_bad_remote_media(name, cause, media, tmp_path):
+    with pytest.raises(BadInputError) as info:
+        download_audio(media.url(name), DataPaths(tmp_path))
+    assert cause in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "videos").exists()
+
+
+def test_local_non_media_and_directory(media, tmp_path):
+    with pytest.raises(BadInputError, match="not a media file: .*notes.txt"):
+        download_audio(str(media.root / "notes.txt"), DataPaths(tmp_path))
+    with pytest.raises(BadInputError, match="not a file"):
+        download_audio(str(media.root), DataPaths(tmp_path))
+
+
+def test_unreachable_host_is_retryable_not_bad_input(tmp_path):
+    with pytest.raises(ScribeflowError) as info:
+        download_audio("http://127.0.0.1:9/talk.mp4", DataPaths(tmp_path))
+    assert not isinstance(info.value, BadInputError)
+    assert "Connection refused" in str(info.value)

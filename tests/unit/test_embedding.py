@@ -1,0 +1,44 @@
+"""Embed units with the real all-MiniLM-L6-v2: never longer than the model takes."""
+
+import numpy as np
+
+from scribeflow.embedding import (
+    count_tokens,
+    embed_texts,
+    model_label,
+    split_units,
+    strip_markdown,
+    token_limit,
+)
+
+
+def test_units_fit_the_model_and_lose_no_words(embedder):
+    sentence = "The quick brown fox jumps over the lazy dog near the riverbank at dawn."
+    text = "## Heading\n\n" + " ".join([sentence] * 60)
+    units = split_units(text, embedder)
+    limit = token_limit(embedder)
+    assert limit == 254 and len(units) > 1
+    assert all(count_tokens(embedder, u) <= limit for u in units)
+    assert " ".join(units).split() == strip_markdown(text).split()
+
+
+def test_a_sentence_longer_than_the_limit_is_split_at_words(embedder):
+    text = " ".join(f"word{i}" for i in range(600))
+    units = split_units(text, embedder)
+    assert len(units) > 2
+    assert all(count_tokens(embedder, u) <= token_limit(embedder) for u in units)
+    assert " ".join(units) == text
+
+
+def test_vectors_are_normalised_and_meaningful(embedder):
+    vectors = embed_texts(embedder, ["a cat sat on the mat", "a kitten sat on a rug",
+                                     "quarterly revenue rose by ten percent"])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+    assert embed_texts(embedder, []).shape == (0, 384)
+
+
+def test_bundled_model_label():
+    assert model_label("auto") == "all-MiniLM-L6-v2"
+    assert model_label("intfloat/e5-small") == "intfloat/e5-small"
