@@ -11,7 +11,7 @@ SAMPLE_TEXT := Welcome to this short lesson about the water cycle. The sun heats
 	droplets grow heavy they fall back to the ground as rain or snow. Rivers carry the water back \
 	to the sea, and the cycle begins again.
 
-.PHONY: run test lint up bench sysdeps venv sample clean
+.PHONY: run test lint up bench sysdeps testdeps venv sample clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(VENV)/.installed
 
+# ffmpeg decodes media; espeak-ng speaks test videos; chromium drives the search page's test.
 sysdeps:
 	@command -v ffmpeg >/dev/null && command -v espeak-ng >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg espeak-ng >/dev/null; }
+
+testdeps: sysdeps
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 $(SAMPLE): | sysdeps
 	@mkdir -p $(dir $@)
@@ -41,7 +47,7 @@ run: sysdeps venv $(if $(filter $(SAMPLE),$(URL)),$(SAMPLE))
 lint: venv
 	$(BIN)/ruff check .
 
-test: sysdeps venv lint
+test: testdeps venv lint
 	$(BIN)/pytest -q --durations=8
 
 up: sysdeps venv

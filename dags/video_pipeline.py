@@ -49,7 +49,10 @@ LLM_POOL = os.environ.get("SCRIBEFLOW_LLM_POOL", "llm")
         "chunk_words": Param(150, type="integer", minimum=20, maximum=2000,
                              title="Words per chunk"),
         "quiz": Param(False, type="boolean", title="Generate a quiz"),
-        "store": Param("parquet", type="string", enum=["parquet"], title="Vector store"),
+        "store": Param(os.environ.get("SCRIBEFLOW_STORE", "parquet"), type="string",
+                       enum=["parquet", "pgvector"], title="Vector store",
+                       description="parquet (local file) or pgvector (connection "
+                                   "scribeflow_pgvector or SCRIBEFLOW_PGVECTOR_DSN)."),
     },
 )
 def video_pipeline():

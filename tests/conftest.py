@@ -26,12 +26,13 @@ class Media:
 
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Media]:
-    """talk.mp4 (the known script), silent.mp4, noaudio.mp4 and notes.txt over HTTP."""
+    """talk.mp4 (the known script), silent.mp4, noaudio.mp4, notes.txt, page.html over HTTP."""
     root = tmp_path_factory.mktemp("media")
     speech_video(root / "talk.mp4")
     silent_video(root / "silent.mp4")
     video_without_audio(root / "noaudio.mp4")
     (root / "notes.txt").write_text("These are notes, not a video.\n" * 20)
+    (root / "page.html").write_text("<html><body><p>No video on this page.</p></body></html>")
     with FileServer(root) as server:
         yield Media(root=root, server=server)
 
@@ -41,6 +42,31 @@ def embedder():
     from scribeflow.embedding import load_embedder
 
     return load_embedder("auto", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL 16 with pgvector 0.6.2 (the pgserver wheel), on a Unix socket."""
+    import logging
+
+    import pgserver
+
+    # pgserver logs from an atexit hook, after pytest has closed the streams it captured
+    logging.getLogger("pgserver").propagate = False
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def pgvector_dsn(pg_server, request) -> str:
+    """A fresh, empty database on the session's server, as a DSN."""
+    import re
+    import uuid
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+    pg_server.psql(f"CREATE DATABASE {name};")
+    return pg_server.get_uri(name)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scribeflow.config import PROJECT_ROOT, PipelineSettings
+from scribeflow.config import PROJECT_ROOT, STORES, PipelineSettings
 from scribeflow.errors import ScribeflowError
 from scribeflow.files import DataPaths, read_json
 from scribeflow.subtitles import timestamp
@@ -93,7 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run = read_json(result_file)
     summary_path = data.run_summary(run["run_id"])
     summary = read_json(summary_path) if summary_path.exists() else {"status": run["state"]}
-    summary["status"] = run["state"] if run["state"] != "success" else summary.get("status", "success")
+    summary["status"] = run["state"]
     print(format_summary(summary))
     print(f"{'summary:':<18}{summary_path}")
     return 0 if run["state"] == "success" and code == 0 else 1
@@ -119,11 +119,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from scribeflow.records import SearchFilters
     from scribeflow.search import search
 
-    overrides = {"store": args.store, "data_dir": args.data_dir}
-    settings = PipelineSettings.from_env(overrides)
-    hits = search(args.query, settings, k=args.k, video_id=args.video)
+    settings = PipelineSettings.from_env({"store": args.store, "data_dir": args.data_dir})
+    filters = SearchFilters(video_id=args.video, channel=args.channel, date_from=args.date_from,
+                            date_to=args.date_to, language=args.language)
+    hits = search(args.query, settings, k=args.k, filters=filters)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0
@@ -136,6 +138,36 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild a store from the per-video artifacts on disk (re-embeds each video)."""
+    from scribeflow import steps
+
+    settings = PipelineSettings.from_env({"store": args.store, "data_dir": args.data_dir})
+    videos = sorted(p for p in (settings.data_dir / "videos").glob("*")
+                    if (p / "document_chunks.json").exists())
+    if not videos:
+        print(f"no processed videos under {settings.data_dir / 'videos'}")
+        return 0
+    total = 0
+    for folder in videos:
+        result = steps.embed_and_upsert(str(folder), settings)
+        total = result["total_rows"]
+        print(f"{folder.name}: {result['rows']} rows (replaced {result['replaced']})", flush=True)
+    print(f"reindexed {len(videos)} videos into {settings.store}: {total} rows in all")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The search page and HTTP API on their own, without authentication: local use only."""
+    import uvicorn
+
+    from scribeflow.api import create_app
+
+    print(f"search page: http://{args.host}:{args.port}/  API: /api/search?q=…", flush=True)
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scribeflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--language", help="spoken language code, or auto (default)")
     run.add_argument("--whisper-model", dest="whisper_model", help="auto, a model name or a path")
     run.add_argument("--chunk-words", dest="chunk_words", type=int, help="words per chunk")
-    run.add_argument("--store", choices=["parquet"], help="vector store (default parquet)")
+    run.add_argument("--store", choices=STORES, help="vector store (default parquet)")
     run.add_argument("--quiz", action="store_true", help="also generate a quiz")
     run.add_argument("--data-dir", dest="data_dir", help="data folder (default ./data)")
     run.add_argument("-v", "--verbose", action="store_true", help="stream the Airflow log")
@@ -163,10 +195,24 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("query")
     find.add_argument("-k", type=int, default=5, help="number of hits (default 5)")
     find.add_argument("--video", help="only this video id")
-    find.add_argument("--store", choices=["parquet"])
+    find.add_argument("--channel", help="only this channel")
+    find.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="uploaded on or after")
+    find.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="uploaded on or before")
+    find.add_argument("--language", help="only this language code")
+    find.add_argument("--store", choices=STORES)
     find.add_argument("--data-dir", dest="data_dir")
     find.add_argument("--json", action="store_true", help="machine-readable output")
     find.set_defaults(func=cmd_search)
+
+    reindex = sub.add_parser("reindex", help="rebuild a store from the artifacts on disk")
+    reindex.add_argument("--store", choices=STORES)
+    reindex.add_argument("--data-dir", dest="data_dir")
+    reindex.set_defaults(func=cmd_reindex)
+
+    serve = sub.add_parser("serve", help="the search page and HTTP API, unauthenticated (local)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8090)
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

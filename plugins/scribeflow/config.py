@@ -17,7 +17,7 @@ from typing import Any
 from scribeflow.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STORES = ("parquet",)
+STORES = ("parquet", "pgvector")
 
 
 def default_data_dir() -> Path:
@@ -68,17 +68,16 @@ class PipelineSettings:
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None) -> PipelineSettings:
         """Defaults, then ``SCRIBEFLOW_*`` variables, then ``overrides`` (None values ignored)."""
+        by_name = {f.name: f for f in fields(cls)}
         values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = os.environ.get(f"SCRIBEFLOW_{f.name.upper()}")
-            if f.name == "data_dir":
-                raw = os.environ.get("SCRIBEFLOW_DATA", raw)
+        for name, f in by_name.items():
+            env_name = "SCRIBEFLOW_DATA" if name == "data_dir" else f"SCRIBEFLOW_{name.upper()}"
+            raw = os.environ.get(env_name)
             if raw not in (None, ""):
-                values[f.name] = _coerce(f, raw)
+                values[name] = _coerce(f, raw)
         for key, value in (overrides or {}).items():
-            if value is None or key not in {f.name for f in fields(cls)}:
-                continue
-            values[key] = _coerce(next(f for f in fields(cls) if f.name == key), value)
+            if value is not None and key in by_name:
+                values[key] = _coerce(by_name[key], value)
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:

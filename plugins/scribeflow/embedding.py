@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from scribeflow.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 _MODELS: dict[tuple[str, str], Any] = {}
@@ -54,8 +56,11 @@ def load_embedder(name: str = "auto", device: str | None = None) -> Any:
             from sentence_transformers import SentenceTransformer
 
             transformers.utils.logging.disable_progress_bar()
-
-            _MODELS[key] = SentenceTransformer(path, device=device)
+            try:
+                _MODELS[key] = SentenceTransformer(path, device=device)
+            except (OSError, ValueError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(f"cannot load embedding model {name!r}: {first}") from None
         return _MODELS[key]
 
 

@@ -95,6 +95,7 @@ class ChunkRow:
     title: str
     channel: str | None
     upload_date: str | None
+    language: str | None
     url: str
     model: str
     vector: tuple[float, ...]
@@ -106,6 +107,17 @@ class ChunkRow:
 
 
 @dataclass(frozen=True)
+class SearchFilters:
+    """Restrict a search; ``None`` means no restriction. Dates are ``YYYY-MM-DD``."""
+
+    video_id: str | None = None
+    channel: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
 class SearchHit:
     id: str
     video_id: str
@@ -114,7 +126,11 @@ class SearchHit:
     start: float
     end: float
     url: str
+    #: Reciprocal-rank-fusion score of the vector and keyword rankings (higher is better).
     score: float
+    channel: str | None = None
+    upload_date: str | None = None
+    language: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,14 +1,39 @@
-"""Semantic search over the stored chunks: the one search function every surface calls."""
+"""Hybrid search over the stored chunks: the one search function every surface calls
+(``scribeflow search``, the HTTP API and the search page in the Airflow UI)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from scribeflow.config import PipelineSettings
 from scribeflow.errors import BadInputError
-from scribeflow.records import SearchHit
+from scribeflow.records import SearchFilters, SearchHit
 
 MAX_K = 100
+#: Longer than any question; also catches single "words" the tokenizer would map to [UNK].
+MAX_QUERY_CHARS = 1000
+MAX_FILTER_CHARS = 200
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def check_filters(filters: SearchFilters) -> SearchFilters:
+    """Validated filters: dates as ``YYYY-MM-DD``, bounded lengths; empty strings mean none."""
+    values: dict[str, Any] = {}
+    for name in ("video_id", "channel", "date_from", "date_to", "language"):
+        value = getattr(filters, name)
+        value = value.strip() if isinstance(value, str) else value
+        if value in ("", None):
+            values[name] = None
+            continue
+        if len(value) > MAX_FILTER_CHARS:
+            raise BadInputError(f"filter {name} is longer than {MAX_FILTER_CHARS} characters")
+        if name.startswith("date_") and not _DATE.fullmatch(value):
+            raise BadInputError(f"filter {name} must be a date as YYYY-MM-DD, not {value[:40]!r}")
+        values[name] = value
+    if values["date_from"] and values["date_to"] and values["date_from"] > values["date_to"]:
+        raise BadInputError(f"date_from {values['date_from']} is after date_to {values['date_to']}")
+    return SearchFilters(**values)
 
 
 def search(
@@ -16,11 +41,12 @@ def search(
     settings: PipelineSettings,
     k: int = 10,
     *,
-    video_id: str | None = None,
+    filters: SearchFilters | None = None,
     embedder: Any | None = None,
     store: Any | None = None,
+    dsn: str | None = None,
 ) -> list[SearchHit]:
-    """The ``k`` stored units most similar to ``query``, best first.
+    """The ``k`` best stored units for ``query``, best first (vector + keyword, fused).
 
     A query must fit the embedding model's input limit: it is refused, not truncated.
     """
@@ -36,13 +62,16 @@ def search(
     query = " ".join((query or "").split())
     if not query:
         raise BadInputError("empty query: give a few words to search for")
+    if len(query) > MAX_QUERY_CHARS:
+        raise BadInputError(f"query too long: {len(query)} characters, at most {MAX_QUERY_CHARS}")
     if not 1 <= k <= MAX_K:
         raise BadInputError(f"k must be between 1 and {MAX_K}, not {k}")
+    filters = check_filters(filters or SearchFilters())
     model = embedder or load_embedder(settings.embed_model)
     n_tokens, limit = count_tokens(model, query), token_limit(model)
     if n_tokens > limit:
         raise BadInputError(f"query too long: {n_tokens} word pieces, the embedding model takes "
                             f"at most {limit}")
     vector = embed_texts(model, [query])[0]
-    store = store or open_store(settings)
-    return store.search(vector, k, model=model_label(settings.embed_model), video_id=video_id)
+    store = store or open_store(settings, dsn)
+    return store.search(vector, query, k, model=model_label(settings.embed_model), filters=filters)

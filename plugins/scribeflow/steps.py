@@ -101,9 +101,11 @@ def assemble(video_dir: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
     video = VideoPaths(Path(video_dir))
     chunks = [Chunk.from_dict(c) for c in read_json(video.chunks)]
     texts: dict[int, str] = {}
+    removed_chars = 0
     for group in groups:
         for row in read_json(Path(group["path"]))["chunks"]:
             texts[row["index"]] = row["text"]
+            removed_chars += row["removed_chars"]
     missing = [c.index for c in chunks if c.index not in texts]
     if missing:
         raise RuntimeError(f"chunks {missing} have no LLM group output")
@@ -112,20 +114,12 @@ def assemble(video_dir: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
     write_json_atomic(video.document_chunks, [
         {"index": c.index, "start": c.start, "end": c.end, "text": texts[c.index]} for c in chunks
     ])
-    raw = sum(len(c.text) for c in chunks)
-    removed = _removed_pct(groups, raw)
+    raw_chars = sum(len(c.text) for c in chunks)
     return {"document": str(video.document), "chunks": len(chunks),
             "llm_used": any(g["llm_used"] for g in groups),
-            "llm_requests": sum(g["requests"] for g in groups), "removed_pct": removed,
+            "llm_requests": sum(g["requests"] for g in groups),
+            "removed_pct": round(100.0 * removed_chars / raw_chars, 2) if raw_chars else 0.0,
             "warnings": [w for g in groups for w in g["warnings"]]}
-
-
-def _removed_pct(groups: list[dict[str, Any]], raw_chars: int) -> float:
-    removed = 0
-    for group in groups:
-        for row in read_json(Path(group["path"]))["chunks"]:
-            removed += row["removed_chars"]
-    return round(100.0 * removed / raw_chars, 2) if raw_chars else 0.0
 
 
 def chunk_id(video_id: str, chunk_index: int, unit_index: int) -> str:
@@ -133,8 +127,12 @@ def chunk_id(video_id: str, chunk_index: int, unit_index: int) -> str:
     return hashlib.sha256(f"{video_id}\x1f{chunk_index}\x1f{unit_index}".encode()).hexdigest()[:32]
 
 
-def embed_and_upsert(video_dir: str, settings: PipelineSettings) -> dict[str, Any]:
-    """Embed each chunk's final text in units that fit the model; replace the video's rows."""
+def embed_and_upsert(video_dir: str, settings: PipelineSettings, dsn: str | None = None
+                     ) -> dict[str, Any]:
+    """Embed each chunk's final text in units that fit the model; replace the video's rows.
+
+    Reads only files in the video's folder, so it also rebuilds a lost store (``reindex``).
+    """
     from scribeflow.embedding import embed_texts, load_embedder, model_label, split_units
     from scribeflow.links import deep_link
     from scribeflow.store import open_store
@@ -142,6 +140,7 @@ def embed_and_upsert(video_dir: str, settings: PipelineSettings) -> dict[str, An
     video = VideoPaths(Path(video_dir))
     meta = read_json(video.metadata)
     chunks = read_json(video.document_chunks)
+    language = read_json(video.transcript).get("language") if video.transcript.exists() else None
     model = load_embedder(settings.embed_model)
     label = model_label(settings.embed_model)
     units: list[tuple[dict, int, str]] = []
@@ -156,12 +155,12 @@ def embed_and_upsert(video_dir: str, settings: PipelineSettings) -> dict[str, An
             id=chunk_id(meta["video_id"], chunk["index"], u), video_id=meta["video_id"],
             chunk_index=chunk["index"], unit_index=u, start=chunk["start"], end=chunk["end"],
             text=text, title=meta["title"], channel=meta.get("channel"),
-            upload_date=meta.get("upload_date"), url=deep_link(meta["webpage_url"], chunk["start"]),
+            upload_date=meta.get("upload_date"), language=language, url=deep_link(meta["webpage_url"], chunk["start"]),
             model=label, vector=tuple(float(x) for x in vector),
         )
         for (chunk, u, text), vector in zip(units, vectors, strict=True)
     ]
-    store = open_store(settings)
+    store = open_store(settings, dsn)
     result = store.upsert_video(meta["video_id"], rows)
     log.info("embedded %d units with %s in %.2f s; %s store: %d rows for %s (was %d), %d in all",
              len(rows), label, embed_s, store.name, result.after, meta["video_id"], result.before,

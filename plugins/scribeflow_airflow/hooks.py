@@ -45,3 +45,18 @@ class LLMHook(BaseHook):
             fallback_model=extra.get("fallback_model"),
             **{k: extra[k] for k in ("concurrency", "timeout_s", "max_attempts") if k in extra},
         )
+
+
+PGVECTOR_CONN_ID = "scribeflow_pgvector"
+
+
+def pgvector_dsn(conn_id: str = PGVECTOR_CONN_ID) -> str | None:
+    """The pgvector database's URI from the ``scribeflow_pgvector`` connection, else
+    ``SCRIBEFLOW_PGVECTOR_DSN``; ``None`` when neither is set."""
+    import os
+
+    try:
+        uri = BaseHook.get_connection(conn_id).get_uri()
+    except AirflowNotFoundException:
+        return os.environ.get("SCRIBEFLOW_PGVECTOR_DSN") or None
+    return "postgresql://" + uri.split("://", 1)[1] if "://" in uri else uri

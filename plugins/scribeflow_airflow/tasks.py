@@ -119,8 +119,11 @@ def assemble_document(transcript: dict[str, Any], groups: list[dict[str, Any]]) 
 
 @recorded("embed_and_upsert")
 def embed_and_upsert(document: dict[str, Any]) -> dict[str, Any]:
+    from scribeflow_airflow.hooks import pgvector_dsn
+
     run_id, settings, _ = _run()
-    result = steps.embed_and_upsert(document["video_dir"], settings)
+    dsn = pgvector_dsn() if settings.store == "pgvector" else None
+    result = steps.embed_and_upsert(document["video_dir"], settings, dsn)
     store = f"{result['store']} ({result['total_rows']} rows in all)"
     update_run_summary(DataPaths(settings.data_dir), run_id, rows=result["rows"], store=store,
                        status="success")

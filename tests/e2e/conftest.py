@@ -22,8 +22,8 @@ class RunOutcome:
 
     def line(self, label: str) -> str:
         for line in self.output.splitlines():
-            if line.startswith(label):
-                return line[len(label):].strip(" :")
+            if line.startswith(f"{label}:"):
+                return line[len(label) + 1:].strip()
         raise AssertionError(f"no {label!r} line in:\n{self.output}")
 
 
@@ -37,16 +37,21 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without LLM or Scribeflow settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "SCRIBEFLOW_", "AIRFLOW_CONN_"))}
+    return env | {"HF_HUB_OFFLINE": "1"} | extra
+
+
 @pytest.fixture(scope="session")
 def run_pipeline(airflow_home: Path):
     def run(url: str, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> RunOutcome:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SCRIBEFLOW_"))}
-        full_env |= {
-            "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
-            "SCRIBEFLOW_DATA": str(data_dir),
-            "HF_HUB_OFFLINE": "1",
-        } | (env or {})
+        full_env = clean_env(
+            AIRFLOW_HOME=str(airflow_home),
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{airflow_home}/airflow.db",
+            SCRIBEFLOW_DATA=str(data_dir),
+        ) | (env or {})
         proc = subprocess.run([SCRIBEFLOW, "run", url, *args], env=full_env,
                               capture_output=True, text=True, timeout=600)
         return RunOutcome(code=proc.returncode, output=proc.stdout + proc.stderr)

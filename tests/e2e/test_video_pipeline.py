@@ -8,10 +8,13 @@ all-MiniLM-L6-v2 and stored in Parquet.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from dataclasses import dataclass
 
 import pytest
+from e2e.conftest import SCRIBEFLOW, clean_env
 
 from scribeflow.config import PipelineSettings
 from scribeflow.embedding import count_tokens, split_units, token_limit
@@ -44,8 +47,9 @@ def processed(media, run_pipeline, tmp_path_factory) -> Processed:
     data_dir = tmp_path_factory.mktemp("data")
     script = EditorScript(refuse_word="magma")
     server = ScriptedOpenAI(script).start()
-    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test-key",
-           "OPENAI_MODEL": "primary-model", "SCRIBEFLOW_LLM_FALLBACK_MODEL": "fallback-model",
+    connection = {"conn_type": "openai", "host": server.base_url, "password": "test-key",
+                  "extra": {"model": "primary-model", "fallback_model": "fallback-model"}}
+    env = {"AIRFLOW_CONN_OPENAI_DEFAULT": json.dumps(connection),
            "SCRIBEFLOW_MIN_CHUNKS_PER_GROUP": "2"}
     outcome = run_pipeline(media.url("talk.mp4"), data_dir, "--chunk-words", "25", env=env)
     yield Processed(data=DataPaths(data_dir), outcome=outcome, server=server, script=script)
@@ -142,6 +146,23 @@ def test_search_finds_the_chunk_of_a_phrase(processed, embedder):
     assert "flour" in hits[0].text.lower()
     chunk = next(c for c in read_json(processed.video.document_chunks) if "flour" in c["text"].lower())
     assert hits[0].url.endswith(f"#t={int(chunk['start'])}")
+
+
+def test_search_command(processed):
+    env = clean_env(SCRIBEFLOW_DATA=str(processed.data.root))
+    proc = subprocess.run([SCRIBEFLOW, "search", "the largest planet in the solar system", "-k",
+                           "2", "--json"], env=env, capture_output=True, text=True, check=True)
+    hits = json.loads(proc.stdout)
+    assert len(hits) == 2 and "jupiter" in hits[0]["text"].lower()
+    assert set(hits[0]) == {"id", "video_id", "title", "text", "start", "end", "url", "score",
+                            "channel", "upload_date", "language"}
+    assert hits[0]["language"] == "en"
+    human = subprocess.run([SCRIBEFLOW, "search", "magma and volcanoes", "-k", "1"], env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert re.match(r"^ 1\. 0\.\d{3}  talk  @ 00:00:\d\d  http://127\.0\.0\.1:\d+/talk\.mp4#t=\d+\n", human)
+    empty = subprocess.run([SCRIBEFLOW, "search", "  "], env=env, capture_output=True, text=True)
+    assert empty.returncode == 2
+    assert empty.stderr.strip() == "error: empty query: give a few words to search for"
 
 
 def test_second_run_adds_no_rows(processed, media, run_pipeline):

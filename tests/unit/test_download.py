@@ -51,6 +51,7 @@ def test_bad_locations(url, cause, tmp_path):
         ("missing.mp4", "Unable to download webpage: HTTP Error 404: File not found"),
         ("notes.txt", "not a media file: "),
         ("noaudio.mp4", "no audio stream in "),
+        ("page.html", "Unsupported URL: "),
     ],
 )
 def test_bad_remote_media(name, cause, media, tmp_path):

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from scribeflow.errors import ScribeflowError
-from scribeflow.records import ChunkRow, SearchHit
+from scribeflow.errors import ConfigError
+from scribeflow.records import ChunkRow, SearchFilters, SearchHit
 
 
-class StoreMismatch(ScribeflowError):
-    """The store holds vectors of another model or dimension than the ones offered."""
+class StoreMismatch(ConfigError):
+    """The store holds vectors of another model or dimension than the ones offered.
+
+    A setting to fix (the data folder, the store or the model), so tasks fail at once."""
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,12 @@ class ChunkStore(Protocol):
     def upsert_video(self, video_id: str, rows: Sequence[ChunkRow]) -> UpsertResult:
         """Replace all of ``video_id``'s rows by ``rows`` as a whole, or change nothing."""
 
-    def search(self, vector: Sequence[float], k: int = 10, *, model: str,
-               video_id: str | None = None) -> list[SearchHit]:
-        """The ``k`` rows nearest to ``vector`` by cosine similarity, best first."""
+    def search(self, vector: Sequence[float], query: str, k: int = 10, *, model: str,
+               filters: SearchFilters | None = None, candidates: int = 50) -> list[SearchHit]:
+        """The ``k`` best rows for ``query``, best first: the ``candidates`` nearest to
+        ``vector`` by cosine similarity fused (RRF) with the ``candidates`` best keyword
+        matches of ``query``, among the rows that pass ``filters``. Raises
+        :class:`StoreMismatch` when the store holds another model's vectors."""
 
     def count(self, video_id: str | None = None) -> int:
         """Rows in the store, or of one video."""

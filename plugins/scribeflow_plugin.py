@@ -1,0 +1,29 @@
+"""Airflow plugin: the transcript search page and its HTTP API inside the Airflow UI.
+
+The FastAPI app is mounted in Airflow's API server under ``/scribeflow`` behind Airflow's
+own authentication (the UI's session cookie or a bearer token from ``/auth/token``), and the
+page is registered in the UI's navigation ("Browse → Search transcripts").
+"""
+
+from __future__ import annotations
+
+from airflow.api_fastapi.core_api.security import get_user
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends
+
+from scribeflow.api import create_app
+from scribeflow_airflow.hooks import pgvector_dsn
+
+search_app = create_app(dependencies=[Depends(get_user)], dsn=pgvector_dsn)
+
+
+class ScribeflowPlugin(AirflowPlugin):
+    name = "scribeflow"
+    fastapi_apps = [{"app": search_app, "url_prefix": "/scribeflow", "name": "Scribeflow search"}]
+    external_views = [{
+        "name": "Search transcripts",
+        "href": "scribeflow/",
+        "destination": "nav",
+        "category": "browse",
+        "url_route": "scribeflow-search",
+    }]
