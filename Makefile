@@ -53,9 +53,11 @@ test: testdeps venv lint
 up: sysdeps venv
 	$(BIN)/scribeflow up
 
+BENCHES := transcribe_overhead llm_stages pipeline_overhead store_bench embed_throughput \
+	mapped_task_overhead
+# `make bench` for the figures in bench/README.md; `make bench BENCH_ARGS=--quick` for a smoke run.
 bench: sysdeps venv
-	$(BIN)/python bench/transcribe_overhead.py
-	$(BIN)/python bench/mapped_task_overhead.py
+	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python bench/$$b.py $(BENCH_ARGS) || exit 1; done
 
 clean:
 	rm -rf .airflow data/logs data/runs

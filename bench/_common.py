@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
+sys.path.insert(0, str(ROOT / "tests"))  # the scripted OpenAI-compatible server
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 LESSON = (
@@ -27,7 +28,7 @@ def speech_wav(path: Path, seconds: float) -> Path:
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    repeats = max(1, round(seconds / 25))
+    repeats = max(1, round(seconds / 20.5))  # LESSON takes about 20.5 s to speak
     raw = path.with_suffix(".raw.wav")
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), LESSON * repeats],
                    check=True)

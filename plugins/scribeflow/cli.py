@@ -60,6 +60,9 @@ def ensure_metadata_db(env: dict[str, str], log_file: Path) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     env = airflow_env(args.data_dir)
+    # dag.test() runs mapped task instances one after another, so in-process runs send every
+    # chunk through one group, where the LLM calls run concurrently (bench/pipeline_overhead).
+    env.setdefault("SCRIBEFLOW_MAX_LLM_GROUPS", "1")
     data = DataPaths(PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")}).data_dir)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     log_file = data.root / "logs" / f"run-{stamp}-{os.getpid()}.log"
@@ -143,17 +146,13 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from scribeflow import steps
 
     settings = PipelineSettings.from_env({"store": args.store, "data_dir": args.data_dir})
-    videos = sorted(p for p in (settings.data_dir / "videos").glob("*")
-                    if (p / "document_chunks.json").exists())
-    if not videos:
+    result = steps.reindex(settings, report=lambda video_id, rows, replaced: print(
+        f"{video_id}: {rows} rows (replaced {replaced})", flush=True))
+    if not result["videos"]:
         print(f"no processed videos under {settings.data_dir / 'videos'}")
         return 0
-    total = 0
-    for folder in videos:
-        result = steps.embed_and_upsert(str(folder), settings)
-        total = result["total_rows"]
-        print(f"{folder.name}: {result['rows']} rows (replaced {result['replaced']})", flush=True)
-    print(f"reindexed {len(videos)} videos into {settings.store}: {total} rows in all")
+    print(f"reindexed {result['videos']} videos into {result['store']}: "
+          f"{result['total_rows']} rows in all")
     return 0
 
 

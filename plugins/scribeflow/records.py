@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -98,12 +99,8 @@ class ChunkRow:
     language: str | None
     url: str
     model: str
-    vector: tuple[float, ...]
-
-    def to_row(self) -> dict[str, Any]:
-        row = asdict(self)
-        row["vector"] = list(self.vector)
-        return row
+    #: Normalised embedding: a tuple of floats or a 1-d float32 numpy array.
+    vector: Sequence[float]
 
 
 @dataclass(frozen=True)

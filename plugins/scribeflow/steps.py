@@ -127,15 +127,13 @@ def chunk_id(video_id: str, chunk_index: int, unit_index: int) -> str:
     return hashlib.sha256(f"{video_id}\x1f{chunk_index}\x1f{unit_index}".encode()).hexdigest()[:32]
 
 
-def embed_and_upsert(video_dir: str, settings: PipelineSettings, dsn: str | None = None
-                     ) -> dict[str, Any]:
-    """Embed each chunk's final text in units that fit the model; replace the video's rows.
+def embed_video(video_dir: str, settings: PipelineSettings) -> tuple[str, list[ChunkRow]]:
+    """The video's rows: each chunk's final text embedded in units that fit the model.
 
     Reads only files in the video's folder, so it also rebuilds a lost store (``reindex``).
     """
     from scribeflow.embedding import embed_texts, load_embedder, model_label, split_units
     from scribeflow.links import deep_link
-    from scribeflow.store import open_store
 
     video = VideoPaths(Path(video_dir))
     meta = read_json(video.metadata)
@@ -143,27 +141,64 @@ def embed_and_upsert(video_dir: str, settings: PipelineSettings, dsn: str | None
     language = read_json(video.transcript).get("language") if video.transcript.exists() else None
     model = load_embedder(settings.embed_model)
     label = model_label(settings.embed_model)
-    units: list[tuple[dict, int, str]] = []
-    for chunk in chunks:
-        for u, text in enumerate(split_units(chunk["text"], model)):
-            units.append((chunk, u, text))
+    units = [(chunk, u, text) for chunk in chunks
+             for u, text in enumerate(split_units(chunk["text"], model))]
     started = time.perf_counter()
     vectors = embed_texts(model, [text for _, _, text in units], settings.embed_batch_size)
-    embed_s = time.perf_counter() - started
-    rows = [
+    log.info("embedded %d units of %s with %s in %.2f s", len(units), meta["video_id"], label,
+             time.perf_counter() - started)
+    return meta["video_id"], [
         ChunkRow(
             id=chunk_id(meta["video_id"], chunk["index"], u), video_id=meta["video_id"],
             chunk_index=chunk["index"], unit_index=u, start=chunk["start"], end=chunk["end"],
             text=text, title=meta["title"], channel=meta.get("channel"),
-            upload_date=meta.get("upload_date"), language=language, url=deep_link(meta["webpage_url"], chunk["start"]),
-            model=label, vector=tuple(float(x) for x in vector),
+            upload_date=meta.get("upload_date"), language=language,
+            url=deep_link(meta["webpage_url"], chunk["start"]), model=label, vector=vector,
         )
         for (chunk, u, text), vector in zip(units, vectors, strict=True)
     ]
+
+
+def embed_and_upsert(video_dir: str, settings: PipelineSettings, dsn: str | None = None
+                     ) -> dict[str, Any]:
+    """Embed the video and replace its rows in the store as a whole."""
+    from scribeflow.embedding import model_label
+    from scribeflow.store import open_store
+
+    video_id, rows = embed_video(video_dir, settings)
     store = open_store(settings, dsn)
-    result = store.upsert_video(meta["video_id"], rows)
-    log.info("embedded %d units with %s in %.2f s; %s store: %d rows for %s (was %d), %d in all",
-             len(rows), label, embed_s, store.name, result.after, meta["video_id"], result.before,
-             result.total)
+    result = store.upsert_video(video_id, rows)
+    log.info("%s store: %d rows for %s (was %d), %d in all", store.name, result.after, video_id,
+             result.before, result.total)
     return {"rows": result.after, "replaced": result.before, "total_rows": result.total,
-            "store": store.name, "embed_model": label}
+            "store": store.name, "embed_model": model_label(settings.embed_model)}
+
+
+def reindex(settings: PipelineSettings, dsn: str | None = None, batch_rows: int = 20_000,
+            report: Any = None) -> dict[str, Any]:
+    """Rebuild the store from every processed video on disk, in bulk writes of about
+    ``batch_rows`` rows. ``report(video_id, rows, replaced)`` is called per video."""
+    from scribeflow.store import open_store
+
+    folders = sorted(p for p in (settings.data_dir / "videos").glob("*")
+                     if (p / "document_chunks.json").exists())
+    store = open_store(settings, dsn)
+    pending: dict[str, list[ChunkRow]] = {}
+    total = 0
+
+    def flush() -> None:
+        nonlocal total
+        for result in store.upsert_videos(pending):
+            total = result.total
+            if report is not None:
+                report(result.video_id, result.after, result.before)
+        pending.clear()
+
+    for folder in folders:
+        video_id, rows = embed_video(str(folder), settings)
+        pending[video_id] = rows
+        if sum(len(r) for r in pending.values()) >= batch_rows:
+            flush()
+    if pending:
+        flush()
+    return {"videos": len(folders), "total_rows": total, "store": store.name}

@@ -50,7 +50,7 @@ def processed(media, run_pipeline, tmp_path_factory) -> Processed:
     connection = {"conn_type": "openai", "host": server.base_url, "password": "test-key",
                   "extra": {"model": "primary-model", "fallback_model": "fallback-model"}}
     env = {"AIRFLOW_CONN_OPENAI_DEFAULT": json.dumps(connection),
-           "SCRIBEFLOW_MIN_CHUNKS_PER_GROUP": "2"}
+           "SCRIBEFLOW_MIN_CHUNKS_PER_GROUP": "2", "SCRIBEFLOW_MAX_LLM_GROUPS": "4"}
     outcome = run_pipeline(media.url("talk.mp4"), data_dir, "--chunk-words", "25", env=env)
     yield Processed(data=DataPaths(data_dir), outcome=outcome, server=server, script=script)
     server.stop()
@@ -111,6 +111,13 @@ def test_llm_stages_ran_with_retries_refusal_fallback_and_no_preamble(processed)
         assert tell not in document
     assert document.startswith("# talk\n")
     assert document.count("\n## ") == len(chunks)
+
+
+def test_chunks_were_mapped_over_several_groups(processed):
+    groups = sorted(processed.video.llm_dir.glob("group-*.json"))
+    assert len(groups) >= 2
+    indices = [row["index"] for g in groups for row in read_json(g)["chunks"]]
+    assert indices == list(range(len(read_json(processed.video.chunks))))
 
 
 def test_chunk_order_is_kept(processed):

@@ -90,3 +90,9 @@ class FileServer:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # yt-dlp probes a URL and hangs up mid-body; that is not an error here

@@ -171,20 +171,22 @@ class EditorScript:
     - format: a ``##`` heading from the first words, some answers end with an offer to help;
     - cleanup: unchanged text, some with a preamble and separator;
     - the primary model refuses any prompt containing ``refuse_word``; others answer it;
-    - request 1 gets a 429 and request ``error_at`` a 500, which the client must retry.
+    - request 1 gets a 429 (unless ``rate_limit_first`` is off) and request ``error_at`` a
+      500 (never when 0), which the client must retry.
     """
 
     def __init__(self, refuse_word: str | None = "magma", primary: str = "primary-model",
-                 error_at: int = 5):
+                 error_at: int = 5, rate_limit_first: bool = True):
         self.refuse_word = refuse_word
         self.primary = primary
         self.error_at = error_at
+        self.rate_limit_first = rate_limit_first
         self.preambles_sent = 0
         self.refusals_sent = 0
         self._lock = threading.Lock()
 
     def __call__(self, request: Request) -> Reply:
-        if request.number == 1:
+        if request.number == 1 and self.rate_limit_first:
             return Reply("rate limited", status=429, headers={"Retry-After": "0"})
         if request.number == self.error_at:
             return Reply("upstream exploded", status=500)

@@ -174,3 +174,21 @@ def test_pgvector_unreachable_names_host_not_password():
     message = str(info.value)
     assert message.startswith("cannot reach PostgreSQL at 127.0.0.1:1/vectors: ")
     assert "s3cret-pw" not in message and "\n" not in message
+
+
+def test_pgvector_bulk_write_rebuilds_the_index_and_replaces_videos(pgvector_dsn):
+    import psycopg
+
+    from scribeflow.store.pgvector import BULK_ROWS, HNSW_INDEX
+
+    store = PgvectorStore(pgvector_dsn)
+    store.upsert_video("v0000", rows("v0000", 3))
+    batches = {f"v{i:04d}": rows(f"v{i:04d}", 50) for i in range(BULK_ROWS // 50 + 1)}
+    results = store.upsert_videos(batches)
+    assert results[0].before == 3 and results[0].after == 50
+    assert results[-1].total == len(batches) * 50 == store.count()
+    with psycopg.connect(pgvector_dsn) as conn:
+        names = [r[0] for r in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'scribeflow_chunks'")]
+    assert HNSW_INDEX in names
+    assert search(store, unit_vector(7), k=1, video_id="v0003")[0].text == "v0003 chunk 7 about nothing"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from pathlib import Path
 
 from scribeflow.config import PipelineSettings
 from scribeflow.files import DataPaths
@@ -11,15 +13,31 @@ from scribeflow.store.base import ChunkStore, StoreMismatch, UpsertResult
 __all__ = ["ChunkStore", "StoreMismatch", "UpsertResult", "open_store"]
 
 
+_OPEN: dict[tuple[str, str], ChunkStore] = {}
+_LOCK = threading.Lock()
+
+
 def open_store(settings: PipelineSettings, dsn: str | None = None) -> ChunkStore:
     """The store ``settings.store`` names. pgvector's DSN comes from ``dsn`` (an Airflow
-    connection's URI, passed by the task) or ``SCRIBEFLOW_PGVECTOR_DSN``."""
+    connection's URI, passed by the task) or ``SCRIBEFLOW_PGVECTOR_DSN``.
+
+    Stores are kept per process (the Parquet store's loaded matrix, pgvector's connection),
+    so a long-running server does not re-read the file or reconnect for every query.
+    """
     if settings.store == "parquet":
-        from scribeflow.store.parquet import ParquetStore
+        key = ("parquet", str(DataPaths(settings.data_dir).parquet_store))
+    elif settings.store == "pgvector":
+        key = ("pgvector", dsn or os.environ.get("SCRIBEFLOW_PGVECTOR_DSN", ""))
+    else:
+        raise ValueError(f"unknown store {settings.store!r}")
+    with _LOCK:
+        if key not in _OPEN:
+            if key[0] == "parquet":
+                from scribeflow.store.parquet import ParquetStore
 
-        return ParquetStore(DataPaths(settings.data_dir).parquet_store)
-    if settings.store == "pgvector":
-        from scribeflow.store.pgvector import PgvectorStore
+                _OPEN[key] = ParquetStore(Path(key[1]))
+            else:
+                from scribeflow.store.pgvector import PgvectorStore
 
-        return PgvectorStore(dsn or os.environ.get("SCRIBEFLOW_PGVECTOR_DSN", ""))
-    raise ValueError(f"unknown store {settings.store!r}")
+                _OPEN[key] = PgvectorStore(key[1])
+        return _OPEN[key]

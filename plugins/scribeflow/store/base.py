@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +32,9 @@ class ChunkStore(Protocol):
     def upsert_video(self, video_id: str, rows: Sequence[ChunkRow]) -> UpsertResult:
         """Replace all of ``video_id``'s rows by ``rows`` as a whole, or change nothing."""
 
+    def upsert_videos(self, batches: Mapping[str, Sequence[ChunkRow]]) -> list[UpsertResult]:
+        """``upsert_video`` for many videos in one write (bulk loads, ``reindex``)."""
+
     def search(self, vector: Sequence[float], query: str, k: int = 10, *, model: str,
                filters: SearchFilters | None = None, candidates: int = 50) -> list[SearchHit]:
         """The ``k`` best rows for ``query``, best first: the ``candidates`` nearest to
@@ -41,3 +44,14 @@ class ChunkStore(Protocol):
 
     def count(self, video_id: str | None = None) -> int:
         """Rows in the store, or of one video."""
+
+
+def check_batches(batches: Mapping[str, Sequence[ChunkRow]]) -> None:
+    """Every row belongs to the video it is filed under, and all rows share one model."""
+    models = set()
+    for video_id, rows in batches.items():
+        if any(r.video_id != video_id for r in rows):
+            raise ValueError(f"every row must belong to the video it is upserted with ({video_id})")
+        models.update((r.model, len(r.vector)) for r in rows)
+    if len(models) > 1:
+        raise StoreMismatch(f"one write mixes embedding models: {sorted(models)}")

@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from scribeflow.files import locked, write_bytes_atomic
 from scribeflow.ranking import BM25, reciprocal_rank_fusion
 from scribeflow.records import ChunkRow, SearchFilters, SearchHit
-from scribeflow.store.base import StoreMismatch, UpsertResult
+from scribeflow.store.base import StoreMismatch, UpsertResult, check_batches
 
 COLUMNS = ("id", "video_id", "chunk_index", "unit_index", "start", "end", "text", "title",
            "channel", "upload_date", "language", "url", "model", "vector")
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    frame: Any
+    matrix: Any
+    keywords: BM25
+    models: frozenset[str]
 
 
 class ParquetStore:
@@ -28,7 +37,7 @@ class ParquetStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._cache: tuple[int, Any, Any, BM25] | None = None
+        self._cache: tuple[int, _Loaded] | None = None
         self._cache_lock = threading.Lock()
 
     def _read(self) -> Any:
@@ -42,31 +51,36 @@ class ParquetStore:
         return frame.select(COLUMNS)
 
     def upsert_video(self, video_id: str, rows: Sequence[ChunkRow]) -> UpsertResult:
+        return self.upsert_videos({video_id: rows})[0]
+
+    def upsert_videos(self, batches: Mapping[str, Sequence[ChunkRow]]) -> list[UpsertResult]:
         import polars as pl
 
-        if any(r.video_id != video_id for r in rows):
-            raise ValueError("every row must belong to the video being upserted")
+        check_batches(batches)
+        all_rows = [r for rows in batches.values() for r in rows]
+        videos = list(batches)
         with locked(self.path):
             existing = self._read()
-            new = _frame([r.to_row() for r in rows])
-            before = 0
+            new = _frame(all_rows)
+            before: dict[str, int] = dict.fromkeys(videos, 0)
             if existing is not None and existing.height:
-                self._check_compatible(existing, rows)
-                before = existing.filter(pl.col("video_id") == video_id).height
+                self._check_compatible(existing, all_rows)
+                counts = existing.filter(pl.col("video_id").is_in(videos))["video_id"].value_counts()
+                before.update(dict(zip(counts["video_id"], counts["count"], strict=True)))
                 ids = new["id"] if new is not None else pl.Series([], dtype=pl.String)
-                existing = existing.filter((pl.col("video_id") != video_id) & ~pl.col("id").is_in(ids))
+                existing = existing.filter(~pl.col("video_id").is_in(videos) & ~pl.col("id").is_in(ids))
                 combined = pl.concat([existing, new]) if new is not None else existing
             else:
-                combined = new if new is not None else existing
-            if combined is None:
-                return UpsertResult(video_id=video_id, before=0, after=0, total=0)
-            if not rows and before == 0:  # nothing to add or remove: leave the file untouched
-                return UpsertResult(video_id=video_id, before=0, after=0, total=combined.height)
+                combined = new
+            total = combined.height if combined is not None else 0
+            results = [UpsertResult(video_id=v, before=before[v], after=len(batches[v]), total=total)
+                       for v in videos]
+            if combined is None or (not all_rows and not any(before.values())):
+                return results  # nothing to add or remove: leave the file untouched
             buffer = io.BytesIO()
             combined.write_parquet(buffer, compression="zstd")
             write_bytes_atomic(self.path, buffer.getvalue())
-            return UpsertResult(video_id=video_id, before=before, after=len(rows),
-                                total=combined.height)
+            return results
 
     def _check_compatible(self, existing: Any, rows: Sequence[ChunkRow]) -> None:
         if not rows:
@@ -90,8 +104,8 @@ class ParquetStore:
             frame = frame.filter(pl.col("video_id") == video_id)
         return frame.height
 
-    def _loaded(self) -> tuple[Any, Any, BM25] | None:
-        """(rows without vectors, normalised float32 matrix, BM25 index), cached by mtime."""
+    def _loaded(self) -> _Loaded | None:
+        """The file's rows, vectors, keyword index and models, cached until its mtime changes."""
         import numpy as np
 
         if not self.path.exists():
@@ -100,10 +114,13 @@ class ParquetStore:
         with self._cache_lock:
             if self._cache is None or self._cache[0] != mtime:
                 frame = self._read()
-                matrix = np.asarray(frame["vector"].to_list(), dtype=np.float32)
-                keywords = BM25((frame["title"].fill_null("") + " " + frame["text"]).to_list())
-                self._cache = (mtime, frame.drop("vector"), matrix, keywords)
-            return self._cache[1], self._cache[2], self._cache[3]
+                self._cache = (mtime, _Loaded(
+                    frame=frame.drop("vector"),
+                    matrix=np.asarray(frame["vector"].to_list(), dtype=np.float32),
+                    keywords=BM25((frame["title"].fill_null("") + " " + frame["text"]).to_list()),
+                    models=frozenset(frame["model"].unique().to_list()),
+                ))
+            return self._cache[1]
 
     def search(self, vector: Sequence[float], query: str, k: int = 10, *, model: str,
                filters: SearchFilters | None = None, candidates: int = 50) -> list[SearchHit]:
@@ -112,25 +129,20 @@ class ParquetStore:
         loaded = self._loaded()
         if loaded is None:
             return []
-        frame, matrix, keywords = loaded
-        if frame.height and set(frame["model"].unique().to_list()) != {model}:
+        frame, matrix, keywords = loaded.frame, loaded.matrix, loaded.keywords
+        if frame.height and loaded.models != {model}:
             raise StoreMismatch(f"store {self.path} was built with "
-                                f"{', '.join(sorted(set(frame['model'].to_list())))}, not {model}")
+                                f"{', '.join(sorted(loaded.models))}, not {model}")
         query_vector = np.asarray(vector, dtype=np.float32)
         if matrix.shape[1] != query_vector.shape[0]:
             raise StoreMismatch(f"store {self.path} holds {matrix.shape[1]}-d vectors; "
                                 f"the query is {query_vector.shape[0]}-d")
         allowed = _mask(frame, filters or SearchFilters())
         similarity = np.where(allowed, matrix @ query_vector, -np.inf)
-        keyword = np.where(allowed, np.asarray(keywords.scores(query)), 0.0)
-        ids = frame["id"].to_list()
-        rankings = [
-            [ids[i] for i in _top(similarity, candidates, floor=-np.inf)],
-            [ids[i] for i in _top(keyword, candidates, floor=0.0)],
-        ]
-        fused = reciprocal_rank_fusion(rankings)[:k]
-        position = {doc_id: i for i, doc_id in enumerate(ids)}
-        return [_hit(frame.row(position[doc_id], named=True), score) for doc_id, score in fused]
+        keyword = np.where(allowed, keywords.scores(query), 0.0)
+        rankings = [_top(similarity, candidates, floor=-np.inf), _top(keyword, candidates, floor=0.0)]
+        fused = reciprocal_rank_fusion(rankings)[:k]  # fused on row positions
+        return [_hit(frame.row(i, named=True), score) for i, score in fused]
 
 
 def _top(scores: Any, n: int, floor: float) -> list[int]:
@@ -160,20 +172,23 @@ def _mask(frame: Any, filters: SearchFilters) -> Any:
         mask &= (dates <= filters.date_to).fill_null(False).to_numpy()
     return mask
 
-def _frame(rows: list[dict]) -> Any:
+def _frame(rows: Sequence[ChunkRow]) -> Any:
+    """Rows as a frame, built column by column (vectors as one float32 matrix)."""
+    import numpy as np
     import polars as pl
 
     if not rows:
         return None
-    dim = len(rows[0]["vector"])
     types = {
         "id": pl.String, "video_id": pl.String, "chunk_index": pl.Int32, "unit_index": pl.Int32,
         "start": pl.Float64, "end": pl.Float64, "text": pl.String, "title": pl.String,
         "channel": pl.String, "upload_date": pl.String, "language": pl.String, "url": pl.String,
-        "model": pl.String, "vector": pl.Array(pl.Float32, dim),
+        "model": pl.String,
     }
-    return pl.DataFrame(rows, schema={name: types[name] for name in COLUMNS})
-
+    frame = pl.DataFrame({name: [getattr(r, name) for r in rows] for name in types},
+                         schema=types)
+    vectors = np.asarray([r.vector for r in rows], dtype=np.float32)
+    return frame.with_columns(pl.Series("vector", vectors)).select(COLUMNS)
 
 def _hit(row: dict, score: float) -> SearchHit:
     return SearchHit(id=row["id"], video_id=row["video_id"], title=row["title"], text=row["text"],

@@ -1,0 +1,112 @@
+"""P4: the whole ``video_pipeline`` run (``scribeflow run``: Airflow, dag.test, CPU) on a
+synthesised speech video, against the sum of its bare steps run directly in one process
+(download, transcribe, LLM stages, embed, upsert) on the same video and servers.
+
+Both sides start a fresh Python process (imports and model loads count on both sides), read
+the video from the same local HTTP server with yt-dlp and call the same local
+OpenAI-compatible server (answers after ``--llm-delay`` seconds).
+Usage: python bench/pipeline_overhead.py [--minutes 10] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from _common import LESSON, ROOT, timed
+
+BARE = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from scribeflow import steps
+    from scribeflow.config import LLMSettings, PipelineSettings
+    from scribeflow.files import read_json
+    settings = PipelineSettings.from_env()
+    llm = LLMSettings.from_env()
+    audio = steps.download(sys.argv[1], settings)
+    steps.transcribe(audio["video_dir"], settings)
+    groups = steps.split(audio["video_dir"], settings)
+    every_chunk = dict(groups[0], chunks=[i for g in groups for i in g["chunks"]])
+    part = steps.write_document_group(every_chunk, llm)
+    steps.assemble(audio["video_dir"], [part])
+    steps.embed_and_upsert(audio["video_dir"], settings)
+""")
+
+
+def speech_video(path: Path, minutes: float) -> Path:
+    if path.exists():
+        return path
+    wav = path.with_suffix(".wav")
+    repeats = max(1, math.ceil(minutes * 60 / 20.5))  # LESSON takes about 20.5 s to speak
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), LESSON * repeats],
+                   check=True)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), "-f",
+                    "lavfi", "-i", "color=c=navy:s=160x120:r=5", "-shortest", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)],
+                   check=True)
+    wav.unlink()
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--llm-delay", type=float, default=0.4)
+    parser.add_argument("--quick", action="store_true", help="a 1-minute video")
+    args = parser.parse_args()
+    if args.quick:
+        args.minutes = 1
+
+    from scribeflow.cli import airflow_env, ensure_metadata_db
+    from support.media import FileServer
+    from support.openai_server import EditorScript, ScriptedOpenAI
+
+    media = ROOT / "data" / "bench" / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    name = f"speech-{args.minutes:g}min.mp4"
+    speech_video(media / name, args.minutes)
+    work = Path(tempfile.mkdtemp(prefix="bench-p4-"))
+    home = work / "airflow"
+    script = EditorScript(refuse_word=None, error_at=0, rate_limit_first=False)
+    with FileServer(media) as files, ScriptedOpenAI(script, delay_s=args.llm_delay) as llm:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("SCRIBEFLOW_", "OPENAI_", "AIRFLOW"))}
+        env |= {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "k", "OPENAI_MODEL": "m",
+                "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT / "plugins")}
+        airflow = airflow_env() | env | {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
+        ensure_metadata_db(airflow, work / "migrate.log")
+        url = files.url(name)
+        scribeflow = str(Path(sys.executable).with_name("scribeflow"))
+
+        def pipeline() -> None:
+            subprocess.run([scribeflow, "run", url], env=airflow | {
+                "SCRIBEFLOW_DATA": str(work / "pipeline")}, check=True, capture_output=True)
+
+        def bare() -> None:
+            subprocess.run([sys.executable, "-c", BARE, url], env=env | {
+                "SCRIBEFLOW_DATA": str(work / "bare")}, check=True, capture_output=True)
+
+        bare_s = timed(bare)
+        pipeline_s = timed(pipeline)
+        requests = len(llm.requests)
+    summary = sorted((work / "pipeline" / "runs").glob("*/summary.json"))[-1]
+    figures = json.loads(summary.read_text())
+    print(json.dumps({
+        "video_minutes": args.minutes, "audio_s": figures.get("duration"),
+        "chunks": figures.get("chunks"), "llm_requests_both_sides": requests,
+        "bare_steps_s": round(bare_s, 2), "pipeline_s": round(pipeline_s, 2),
+        "ratio_pipeline_over_bare": round(pipeline_s / bare_s, 3), "target": "<= 1.3",
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
