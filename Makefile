@@ -21,11 +21,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(VENV)/.installed
 
-# ffmpeg decodes media; espeak-ng speaks test videos; chromium drives the search page's test.
+# ffmpeg decodes media; espeak-ng speaks test videos; pango lets WeasyPrint write PDFs;
+# chromium drives the browser tests.
+APT_RUNTIME := ffmpeg espeak-ng libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 sysdeps:
-	@command -v ffmpeg >/dev/null && command -v espeak-ng >/dev/null || { \
+	@command -v ffmpeg >/dev/null && command -v espeak-ng >/dev/null && \
+		ldconfig -p | grep -q libpangoft2-1.0 || { \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg espeak-ng >/dev/null; }
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_RUNTIME) >/dev/null; }
 
 testdeps: sysdeps
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \

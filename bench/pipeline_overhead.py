@@ -1,6 +1,7 @@
 """P4: the whole ``video_pipeline`` run (``scribeflow run``: Airflow, dag.test, CPU) on a
 synthesised speech video, against the sum of its bare steps run directly in one process
-(download, transcribe, LLM stages, embed, upsert) on the same video and servers.
+(download, transcribe, LLM document stages, chapters, quality score, rendering, embed,
+upsert) on the same video and servers.
 
 Both sides start a fresh Python process (imports and model loads count on both sides), read
 the video from the same local HTTP server with yt-dlp and call the same local
@@ -34,8 +35,12 @@ BARE = textwrap.dedent("""
     steps.transcribe(audio["video_dir"], settings)
     groups = steps.split(audio["video_dir"], settings)
     every_chunk = dict(groups[0], chunks=[i for g in groups for i in g["chunks"]])
-    part = steps.write_document_group(every_chunk, llm)
+    part = steps.write_document_group(every_chunk, llm, settings)
     steps.assemble(audio["video_dir"], [part])
+    steps.write_chapters(audio["video_dir"], llm, settings)
+    steps.write_quiz(audio["video_dir"], llm, settings)
+    steps.score_quality(audio["video_dir"], llm, settings)
+    steps.render_outputs(audio["video_dir"], settings, llm, {})
     steps.embed_and_upsert(audio["video_dir"], settings)
 """)
 

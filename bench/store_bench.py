@@ -71,9 +71,17 @@ def main() -> None:
 
     import pgserver
     import psycopg
+    from pgvector.psycopg import register_vector
 
     from scribeflow.store.parquet import ParquetStore
-    from scribeflow.store.pgvector import HNSW_DDL, PgvectorStore
+    from scribeflow.store.pgvector import (
+        BUILD_MEMORY,
+        COLUMNS,
+        COPY_TYPES,
+        HNSW_DDL,
+        PgvectorStore,
+    )
+    from scribeflow.store.pgvector import _values as values
 
     work = Path(tempfile.mkdtemp(prefix="bench-store-"))
     data = vectors(args.rows + args.queries, clusters=max(10, args.rows // 100))
@@ -94,14 +102,32 @@ def main() -> None:
     # the same write below the bulk threshold: rows inserted into the HNSW graph one by one
     small = dict(list(rows.items())[:20])
     pg_small = timed(lambda: pg.upsert_videos(small))
-    with psycopg.connect(dsn, autocommit=True) as conn:  # how much of the bulk write is the build
+    # the two parts of a bulk write, measured on their own: the binary COPY (with the
+    # generated tsvector and its GIN index, without the HNSW graph), and the HNSW build
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        register_vector(conn)
+        conn.execute("CREATE TABLE copy_probe (LIKE scribeflow_chunks INCLUDING GENERATED)")
+        conn.execute("CREATE INDEX ON copy_probe USING gin (tsv)")
+        all_rows = [r for video in rows.values() for r in video]
+
+        def copy_rows() -> None:
+            with conn.cursor() as cur, cur.copy(
+                    f"COPY copy_probe ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(COPY_TYPES)
+                for row in all_rows:
+                    copy.write_row(values(row))
+
+        copy_s = timed(copy_rows)
+        conn.execute("DROP TABLE copy_probe")
         conn.execute("DROP INDEX scribeflow_chunks_embedding_hnsw")
-        conn.execute("SET maintenance_work_mem = '512MB'")
+        conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (BUILD_MEMORY,))
         build_s = timed(lambda: conn.execute(HNSW_DDL))
     result["P5"] = {
         "pgvector_s": round(pg_s, 2), "pgvector_rows_per_s": round(args.rows / pg_s),
-        "pgvector_index_build_s": round(build_s, 2),
-        "pgvector_copy_rows_per_s_without_build": round(args.rows / max(pg_s - build_s, 1e-9)),
+        "pgvector_copy_only_s": round(copy_s, 2),
+        "pgvector_copy_only_rows_per_s": round(args.rows / copy_s),
+        "pgvector_hnsw_build_only_s": round(build_s, 2),
         "pgvector_incremental_rows_per_s_2000_rows": round(2000 / pg_small),
         **({"parquet_s": round(bulk_s["parquet"], 2),
             "parquet_rows_per_s": round(args.rows / bulk_s["parquet"])} if "parquet" in bulk_s
@@ -115,7 +141,7 @@ def main() -> None:
     ids = [r.id for video in rows.values() for r in video]
     ann_ms, recalls = [], []
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SET hnsw.ef_search = 100")
+        conn.execute(f"SET hnsw.ef_search = {pg.ef_search}")
         for q, truth in zip(queries, exact, strict=True):
             literal = "[" + ",".join(f"{x:.7g}" for x in q) + "]"
             started = time.perf_counter()

@@ -4,7 +4,9 @@
 One run per video: **download** (yt-dlp, any yt-dlp URL, `file://` or a local path) →
 **transcribe** (faster-whisper, on the `cuda` queue) → **split into chunks** → per-group
 **LLM document stages** (polished sentences → Markdown → cleanup, mapped with `.expand`) →
-**assemble** `document.md` → **embed and upsert** into the vector store.
+**assemble** `document.md` → **chapters**, **quiz** (when `quiz` is on) and **quality
+score** → **render** HTML and PDF (and the interactive quiz) → **embed and upsert** into the
+vector store. Work done before (same audio and model, same prompt, input and model) is reused.
 
 Trigger it from the UI with the form (only `url` is required) or with
 `scribeflow run URL`. Artifacts land in `$SCRIBEFLOW_DATA/videos/<video_id>/`; the run's
@@ -49,6 +51,8 @@ LLM_POOL = os.environ.get("SCRIBEFLOW_LLM_POOL", "llm")
         "chunk_words": Param(150, type="integer", minimum=20, maximum=2000,
                              title="Words per chunk"),
         "quiz": Param(False, type="boolean", title="Generate a quiz"),
+        "quiz_per_chunk": Param(2, type="integer", minimum=1, maximum=10,
+                                title="Quiz questions per chunk"),
         "store": Param(os.environ.get("SCRIBEFLOW_STORE", "parquet"), type="string",
                        enum=["parquet", "pgvector"], title="Vector store",
                        description="parquet (local file) or pgvector (connection "
@@ -61,7 +65,11 @@ def video_pipeline():
     groups = task(tasks.split_into_chunks)(transcript)
     parts = task(tasks.write_document, pool=LLM_POOL).expand(group=groups)
     document = task(tasks.assemble_document)(transcript, parts)
-    task(tasks.embed_and_upsert)(document)
+    chapters = task(tasks.write_chapters, pool=LLM_POOL)(document)
+    quiz = task(tasks.write_quiz, pool=LLM_POOL)(document)
+    quality = task(tasks.score_quality, pool=LLM_POOL)(document)
+    rendered = task(tasks.render_outputs)(document, chapters, quiz, quality)
+    task(tasks.embed_and_upsert)(rendered)
 
 
 video_pipeline()

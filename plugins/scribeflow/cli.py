@@ -69,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result_file = log_file.with_suffix(".result.json")
     log_file.parent.mkdir(parents=True, exist_ok=True)
     conf = {"url": args.url}
-    for key in ("language", "whisper_model", "chunk_words", "store"):
+    for key in ("language", "whisper_model", "chunk_words", "store", "quiz_per_chunk"):
         if getattr(args, key) is not None:
             conf[key] = getattr(args, key)
     if args.quiz:
@@ -178,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--chunk-words", dest="chunk_words", type=int, help="words per chunk")
     run.add_argument("--store", choices=STORES, help="vector store (default parquet)")
     run.add_argument("--quiz", action="store_true", help="also generate a quiz")
+    run.add_argument("--quiz-per-chunk", dest="quiz_per_chunk", type=int,
+                     help="quiz questions per chunk (default 2)")
     run.add_argument("--data-dir", dest="data_dir", help="data folder (default ./data)")
     run.add_argument("-v", "--verbose", action="store_true", help="stream the Airflow log")
     run.set_defaults(func=cmd_run)

@@ -54,6 +54,12 @@ class PipelineSettings:
     embed_batch_size: int = 64
     store: str = "parquet"
     quiz: bool = False
+    #: Quiz questions per document chunk (one LLM call each).
+    quiz_per_chunk: int = 2
+    #: Chunks per chapters request.
+    chapter_chunks: int = 6
+    #: Characters of transcript and document the quality score compares.
+    quality_chars: int = 2000
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
@@ -61,7 +67,8 @@ class PipelineSettings:
             raise ConfigError(f"unknown store {self.store!r}; choose one of {', '.join(STORES)}")
         if self.whisper_device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"whisper_device must be auto, cpu or cuda, not {self.whisper_device!r}")
-        for name in ("chunk_words", "max_llm_groups", "min_chunks_per_group", "beam_size"):
+        for name in ("chunk_words", "max_llm_groups", "min_chunks_per_group", "beam_size",
+                     "quiz_per_chunk", "chapter_chunks", "quality_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
 

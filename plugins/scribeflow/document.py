@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from scribeflow.cache import LLMCache
 from scribeflow.config import LLMSettings
 from scribeflow.llm import LLMClient, Refused, Usage
 from scribeflow.preamble import filter_preamble
@@ -60,10 +61,12 @@ def process_group(
     settings: LLMSettings,
     language: str,
     prompts_dir: Path | None = None,
+    cache: LLMCache | None = None,
 ) -> GroupResult:
     """Run the three stages over ``chunks`` concurrently; ``previous[i]`` is chunk i's context.
 
     With no LLM configured, each chunk keeps its raw text and the caller logs one line.
+    With a ``cache``, answers already given for the same prompt, input and model are reused.
     """
     if not settings.configured:
         return GroupResult(
@@ -71,11 +74,11 @@ def process_group(
             usage=Usage(), llm_used=False,
         )
     prompts = {name: load_prompt(name, prompts_dir) for name in STAGES}
-    return asyncio.run(_process_group(chunks, previous, settings, language, prompts))
+    return asyncio.run(_process_group(chunks, previous, settings, language, prompts, cache))
 
 
-async def _process_group(chunks, previous, settings, language, prompts) -> GroupResult:
-    llm = LLMClient(settings)
+async def _process_group(chunks, previous, settings, language, prompts, cache) -> GroupResult:
+    llm = LLMClient(settings, cache=cache)
     try:
         results = await asyncio.gather(
             *(_process_chunk(llm, c, previous.get(c.index, ""), language, prompts) for c in chunks)
@@ -96,7 +99,9 @@ async def _process_chunk(
             language=language or "auto",
         )
         try:
-            answer = await llm.complete(prompt)
+            answer = await llm.complete(prompt, cache_as=(name, prompts[name].version))
+            if answer.cached:
+                llm.usage.cached += 1
         except Refused as exc:
             result.warnings.append(f"chunk {chunk.index} {name}: {exc}; kept its input text")
             log.warning(result.warnings[-1])

@@ -9,8 +9,13 @@ Layout under the data folder (``./data`` or ``$SCRIBEFLOW_DATA``)::
     videos/<video_id>/llm/group-NNN.json  per-group LLM stage outputs
     videos/<video_id>/document.md       the reassembled document
     videos/<video_id>/document_chunks.json  each chunk's final text, the input of embedding
+    videos/<video_id>/chapters.json, chapters.txt   chapters and the YouTube-style list
+    videos/<video_id>/quality.json      the quality score
+    videos/<video_id>/quiz.json, quiz.md, quiz_answer_key.md, quiz.html, quiz.pdf
+    videos/<video_id>/document.html, document.pdf
     store/chunks.parquet                the Parquet vector store
     runs/<run_id>/summary.json          one run's summary (status, figures, the cause of a failure)
+    cache/llm/<key>.json                LLM answers by prompt, version, model and input
 """
 
 from __future__ import annotations
@@ -130,6 +135,46 @@ class VideoPaths:
         return self.root / "document.md"
 
     @property
+    def chapters(self) -> Path:
+        return self.root / "chapters.json"
+
+    @property
+    def chapters_txt(self) -> Path:
+        return self.root / "chapters.txt"
+
+    @property
+    def quality(self) -> Path:
+        return self.root / "quality.json"
+
+    @property
+    def quiz(self) -> Path:
+        return self.root / "quiz.json"
+
+    @property
+    def quiz_md(self) -> Path:
+        return self.root / "quiz.md"
+
+    @property
+    def quiz_key(self) -> Path:
+        return self.root / "quiz_answer_key.md"
+
+    @property
+    def quiz_html(self) -> Path:
+        return self.root / "quiz.html"
+
+    @property
+    def quiz_pdf(self) -> Path:
+        return self.root / "quiz.pdf"
+
+    @property
+    def document_html(self) -> Path:
+        return self.root / "document.html"
+
+    @property
+    def document_pdf(self) -> Path:
+        return self.root / "document.pdf"
+
+    @property
     def document_chunks(self) -> Path:
         return self.root / "document_chunks.json"
 
@@ -154,6 +199,10 @@ class DataPaths:
     @property
     def parquet_store(self) -> Path:
         return self.store_dir / "chunks.parquet"
+
+    @property
+    def llm_cache(self) -> Path:
+        return self.root / "cache" / "llm"
 
     def run_summary(self, run_id: str) -> Path:
         return self.root / "runs" / safe_name(run_id) / "summary.json"

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from scribeflow.cache import LLMCache
 from scribeflow.config import LLMSettings
 from scribeflow.errors import ConfigError, ScribeflowError
 
@@ -49,6 +50,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     refusals: int = 0
+    cached: int = 0
     by_model: dict[str, int] = field(default_factory=dict)
 
 
@@ -56,22 +58,27 @@ class Usage:
 class Completion:
     text: str
     model: str
+    #: True when the answer came from the cache (no request was made).
+    cached: bool = False
 
 
 class LLMClient:
     """Chat completions with bounded concurrency, retries and a refusal fallback.
 
     ``client`` may be injected (an ``openai.AsyncOpenAI``); by default one is built from
-    ``settings``. Create the client inside the event loop that uses it.
+    ``settings``. With a ``cache``, answers are reused by prompt name, version, model and
+    text. Create the client inside the event loop that uses it.
     """
 
-    def __init__(self, settings: LLMSettings, client: Any | None = None):
+    def __init__(self, settings: LLMSettings, client: Any | None = None,
+                 cache: LLMCache | None = None):
         if not settings.configured:
             raise ConfigError("no LLM configured: set the openai_default connection or "
                               "OPENAI_BASE_URL/OPENAI_API_KEY and OPENAI_MODEL")
         import asyncio
 
         self.settings = settings
+        self.cache = cache
         self.usage = Usage()
         self._semaphore = asyncio.Semaphore(max(1, settings.concurrency))
         if client is None:
@@ -83,14 +90,26 @@ class LLMClient:
             )
         self._client = client
 
-    async def complete(self, prompt: str) -> Completion:
-        """The model's answer to ``prompt``; on a refusal, the fallback model's answer."""
+    async def complete(self, prompt: str, *, cache_as: tuple[str, str] | None = None
+                       ) -> Completion:
+        """The model's answer to ``prompt``; on a refusal, the fallback model's answer.
+
+        ``cache_as=(prompt name, prompt version)`` reuses and stores the answer in the cache.
+        """
+        key = None
+        if self.cache is not None and cache_as is not None:
+            key = LLMCache.key(*cache_as, self.settings.model or "", prompt)
+            hit = self.cache.get(key)
+            if hit is not None:
+                return Completion(text=hit["text"], model=hit["model"], cached=True)
         models = [self.settings.model] + (
             [self.settings.fallback_model] if self.settings.fallback_model else []
         )
         for model in models:
             text = await self._chat(model, prompt)
             if not is_refusal(text):
+                if key is not None:
+                    self.cache.put(key, text, model)  # type: ignore[union-attr]
                 return Completion(text=text, model=model)
             self.usage.refusals += 1
             log.warning("model %s refused a request: %r", model, text[:120])

@@ -32,7 +32,10 @@ def download(url: str, settings: PipelineSettings) -> dict[str, Any]:
 
 
 def transcribe(video_dir: str, settings: PipelineSettings) -> dict[str, Any]:
-    from scribeflow.transcribe import TranscribeOptions
+    """Transcribe the video's audio, or reuse its transcript when the audio, the model and
+    the settings are the same as when it was made."""
+    from scribeflow.cache import digest, file_digest
+    from scribeflow.transcribe import TranscribeOptions, resolve_device, resolve_model
     from scribeflow.transcribe import transcribe as run_whisper
 
     video = VideoPaths(Path(video_dir))
@@ -42,20 +45,30 @@ def transcribe(video_dir: str, settings: PipelineSettings) -> dict[str, Any]:
         beam_size=settings.beam_size, batch_size=settings.whisper_batch_size,
         vad_filter=settings.vad_filter,
     )
-    transcript = run_whisper(video.audio, meta["video_id"], options)
-    write_json_atomic(video.transcript, transcript.to_dict())
-    write_text_atomic(video.srt, subtitles.to_srt(transcript.segments))
-    write_text_atomic(video.vtt, subtitles.to_vtt(transcript.segments))
-    write_text_atomic(video.txt, subtitles.to_text(transcript.segments))
-    log.info("transcribed %.1f s of audio in %.2f s: real-time factor %.3f (%s on %s/%s)",
-             transcript.duration, transcript.processing_s, transcript.real_time_factor,
-             transcript.model, transcript.device, transcript.compute_type)
+    device = resolve_device(options.device)
+    key = digest(file_digest(video.audio), resolve_model(options.model, device), device,
+                 repr(sorted(vars(options).items())))
+    previous = read_json(video.transcript) if video.transcript.exists() else {}
+    if previous.get("cache_key") == key:
+        transcript = Transcript.from_dict(previous)
+        log.info("reused the transcript of %s (same audio, model and settings)", meta["video_id"])
+        reused = True
+    else:
+        transcript = run_whisper(video.audio, meta["video_id"], options)
+        write_json_atomic(video.transcript, transcript.to_dict() | {"cache_key": key})
+        write_text_atomic(video.srt, subtitles.to_srt(transcript.segments))
+        write_text_atomic(video.vtt, subtitles.to_vtt(transcript.segments))
+        write_text_atomic(video.txt, subtitles.to_text(transcript.segments))
+        log.info("transcribed %.1f s of audio in %.2f s: real-time factor %.3f (%s on %s/%s)",
+                 transcript.duration, transcript.processing_s, transcript.real_time_factor,
+                 transcript.model, transcript.device, transcript.compute_type)
+        reused = False
     if not transcript.segments:
         log.warning("no speech detected in %s: the transcript is empty", meta["video_id"])
     return {"transcript": str(video.transcript), "language": transcript.language,
             "segments": len(transcript.segments), "speech": bool(transcript.segments),
             "real_time_factor": round(transcript.real_time_factor, 4),
-            "model": transcript.model, "device": transcript.device}
+            "model": transcript.model, "device": transcript.device, "reused": reused}
 
 
 def split(video_dir: str, settings: PipelineSettings) -> list[dict[str, Any]]:
@@ -71,8 +84,13 @@ def split(video_dir: str, settings: PipelineSettings) -> list[dict[str, Any]]:
             for g, indices in enumerate(groups)]
 
 
-def write_document_group(group: dict[str, Any], llm: LLMSettings) -> dict[str, Any]:
-    """Run the LLM document stages over one group of chunks; write ``llm/group-NNN.json``."""
+def write_document_group(group: dict[str, Any], llm: LLMSettings,
+                         settings: PipelineSettings) -> dict[str, Any]:
+    """Run the LLM document stages over one group of chunks; write ``llm/group-NNN.json``.
+
+    Answers are reused from the data folder's LLM cache when prompt, input and model match.
+    """
+    from scribeflow.cache import LLMCache
     from scribeflow.document import process_group
 
     video = VideoPaths(Path(group["video_dir"]))
@@ -80,17 +98,22 @@ def write_document_group(group: dict[str, Any], llm: LLMSettings) -> dict[str, A
     selected = [chunks[i] for i in group["chunks"]]
     previous = {i: chunks[i - 1].text for i in group["chunks"] if i > 0}
     started = time.perf_counter()
-    result = process_group(selected, previous, llm, group.get("language") or "auto")
+    cache = LLMCache(DataPaths(settings.data_dir).llm_cache)
+    result = process_group(selected, previous, llm, group.get("language") or "auto", cache=cache)
     elapsed = time.perf_counter() - started
     payload = result.to_dict() | {"group": group["group"], "seconds": round(elapsed, 3)}
     write_json_atomic(video.llm_group(group["group"]), payload)
     if result.llm_used:
-        log.info("group %d: %d chunks, %d LLM requests (%d retries) in %.2f s; preamble filter "
-                 "removed %.2f%% of the text", group["group"], len(selected),
-                 result.usage.requests, result.usage.retries, elapsed, result.removed_pct)
+        log.info("group %d: %d chunks, %d LLM requests (%d retries, %d answers reused) in %.2f s; "
+                 "preamble filter removed %.2f%% of the text", group["group"], len(selected),
+                 result.usage.requests, result.usage.retries, result.usage.cached, elapsed,
+                 result.removed_pct)
     warnings = [w for c in result.chunks for w in c.warnings]
     return {"group": group["group"], "path": str(video.llm_group(group["group"])),
             "llm_used": result.llm_used, "requests": result.usage.requests,
+            "reused": result.usage.cached, "seconds": round(elapsed, 3),
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
             "removed_pct": result.removed_pct, "warnings": warnings}
 
 
@@ -118,6 +141,10 @@ def assemble(video_dir: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
     return {"document": str(video.document), "chunks": len(chunks),
             "llm_used": any(g["llm_used"] for g in groups),
             "llm_requests": sum(g["requests"] for g in groups),
+            "llm_reused": sum(g.get("reused", 0) for g in groups),
+            "document_stages_s": round(sum(g.get("seconds", 0.0) for g in groups), 3),
+            "prompt_tokens": sum(g.get("prompt_tokens", 0) for g in groups),
+            "completion_tokens": sum(g.get("completion_tokens", 0) for g in groups),
             "removed_pct": round(100.0 * removed_chars / raw_chars, 2) if raw_chars else 0.0,
             "warnings": [w for g in groups for w in g["warnings"]]}
 
@@ -202,3 +229,155 @@ def reindex(settings: PipelineSettings, dsn: str | None = None, batch_rows: int 
     if pending:
         flush()
     return {"videos": len(folders), "total_rows": total, "store": store.name}
+
+
+def _usage(outcome: Any) -> dict[str, int]:
+    return {"requests": outcome.requests, "reused": outcome.reused, "seconds": outcome.seconds,
+            "prompt_tokens": outcome.prompt_tokens, "completion_tokens": outcome.completion_tokens}
+
+
+def _study_inputs(video_dir: str) -> tuple[VideoPaths, dict, list[dict]]:
+    video = VideoPaths(Path(video_dir))
+    return video, read_json(video.metadata), read_json(video.document_chunks)
+
+
+def write_chapters(video_dir: str, llm: LLMSettings, settings: PipelineSettings
+                   ) -> dict[str, Any]:
+    """``chapters.json``, ``chapters.txt`` (``00:00 Title`` lines) and chapter headings in
+    ``document.md``. Chapters are proposed over groups of the raw transcript chunks, whose
+    sentences the model quotes back. Without an LLM or speech there are none, and it says so."""
+    from scribeflow.cache import LLMCache
+    from scribeflow.chapters import clock, with_chapter_headings, youtube_list
+    from scribeflow.study import build_chapters
+
+    video, meta, chunks = _study_inputs(video_dir)
+    if not llm.configured or not chunks:
+        why = "no LLM configured" if not llm.configured else "no speech"
+        log.info("chapters skipped: %s", why)
+        write_json_atomic(video.chapters, {"chapters": [], "skipped": why})
+        return {"chapters": 0, "requests": 0, "reused": 0, "dropped": []}
+    segments = Transcript.from_dict(read_json(video.transcript)).segments
+    raw = read_json(video.chunks)  # the transcript's own words: their sentences match back best
+    groups = []
+    for start in range(0, len(raw), settings.chapter_chunks):
+        part = raw[start:start + settings.chapter_chunks]
+        groups.append((" ".join(c["text"] for c in part), part[0]["start"], part[-1]["end"]))
+    outcome = build_chapters(groups, segments, llm, LLMCache(DataPaths(settings.data_dir).llm_cache))
+    chapters = outcome.value
+    write_json_atomic(video.chapters, {"chapters": [c.to_dict() | {"clock": clock(c.start)}
+                                                    for c in chapters],
+                                       "dropped": outcome.dropped})
+    write_text_atomic(video.chapters_txt, youtube_list(chapters))
+    write_text_atomic(video.document, with_chapter_headings(meta["title"], chunks, chapters))
+    for reason in outcome.dropped:
+        log.warning("chapters: %s", reason)
+    log.info("%d chapters (%d LLM requests, %d answers reused)", len(chapters), outcome.requests,
+             outcome.reused)
+    return {"chapters": len(chapters), "dropped": outcome.dropped} | _usage(outcome)
+
+
+def write_quiz(video_dir: str, llm: LLMSettings, settings: PipelineSettings) -> dict[str, Any]:
+    """``quiz.json``, ``quiz.md`` (no answers) and the answer key, when the run asks for a
+    quiz. One LLM call per question; unreadable questions are dropped with their reason."""
+    from scribeflow.cache import LLMCache
+    from scribeflow.quiz import answer_key_markdown, student_markdown
+    from scribeflow.study import build_quiz
+
+    video, meta, chunks = _study_inputs(video_dir)
+    if not settings.quiz:
+        return {"quiz": "off", "questions": 0, "requests": 0, "reused": 0, "dropped": []}
+    if not llm.configured:
+        log.warning("quiz skipped: no LLM configured")
+        return {"quiz": "no LLM", "questions": 0, "requests": 0, "reused": 0, "dropped": []}
+    outcome = build_quiz(chunks, settings.quiz_per_chunk, llm, seed=meta["video_id"],
+                         cache=LLMCache(DataPaths(settings.data_dir).llm_cache))
+    questions = outcome.value
+    write_json_atomic(video.quiz, {"title": meta["title"], "video_id": meta["video_id"],
+                                   "questions": [q.to_dict() for q in questions],
+                                   "dropped": outcome.dropped})
+    write_text_atomic(video.quiz_md, student_markdown(meta["title"], questions))
+    write_text_atomic(video.quiz_key, answer_key_markdown(meta["title"], questions))
+    for reason in outcome.dropped:
+        log.warning("quiz: dropped %s", reason)
+    log.info("quiz: %d questions, %d attempts dropped (%d LLM requests, %d answers reused)",
+             len(questions), len(outcome.dropped), outcome.requests, outcome.reused)
+    return {"quiz": "on", "questions": len(questions), "dropped": outcome.dropped} | _usage(outcome)
+
+
+def score_quality(video_dir: str, llm: LLMSettings, settings: PipelineSettings
+                  ) -> dict[str, Any]:
+    """``quality.json``: the LLM's 0-100 rating of the document's start against the raw
+    transcript's start, or why there is none."""
+    from scribeflow.cache import LLMCache
+    from scribeflow.study import score_quality as rate
+
+    video, _, chunks = _study_inputs(video_dir)
+    transcript = Transcript.from_dict(read_json(video.transcript)).text
+    if not llm.configured or not chunks:
+        why = "no LLM configured" if not llm.configured else "no speech"
+        write_json_atomic(video.quality, {"score": None, "why": why})
+        return {"quality": None, "requests": 0, "reused": 0, "dropped": []}
+    document = "\n\n".join(c["text"] for c in chunks)
+    outcome = rate(transcript, document, llm, LLMCache(DataPaths(settings.data_dir).llm_cache),
+                   n_chars=settings.quality_chars)
+    write_json_atomic(video.quality, {"score": outcome.value, "chars": settings.quality_chars,
+                                      "dropped": outcome.dropped})
+    log.info("quality score: %s", outcome.value)
+    return {"quality": outcome.value, "dropped": outcome.dropped} | _usage(outcome)
+
+
+def render_outputs(video_dir: str, settings: PipelineSettings, llm: LLMSettings,
+                   record: dict[str, Any]) -> dict[str, Any]:
+    """``document.html``/``.pdf``, ``quiz.html``/``.pdf`` when there is a quiz, and
+    ``metadata.json`` with what it takes to rebuild the stores from files alone."""
+    from scribeflow import render
+    from scribeflow.prompts import load_prompt
+    from scribeflow.quiz import QuizQuestion
+
+    video, meta, _ = _study_inputs(video_dir)
+    quality = read_json(video.quality).get("score") if video.quality.exists() else None
+    chapters = read_json(video.chapters).get("chapters", []) if video.chapters.exists() else []
+    page = render.document_page(meta["title"], video.document.read_text(encoding="utf-8"),
+                                quality, chapters)
+    write_text_atomic(video.document_html, page)
+    render.write_pdf(page, video.document_pdf)
+    outputs = {"document_html": str(video.document_html), "document_pdf": str(video.document_pdf)}
+    if settings.quiz and video.quiz.exists():
+        questions = [QuizQuestion.from_dict(q) for q in read_json(video.quiz)["questions"]]
+        write_text_atomic(video.quiz_html, render.quiz_page(meta["title"], questions, quality))
+        render.write_pdf(render.quiz_print_page(meta["title"], questions), video.quiz_pdf)
+        outputs |= {"quiz_html": str(video.quiz_html), "quiz_pdf": str(video.quiz_pdf)}
+    transcript = read_json(video.transcript)
+    source = {k: meta[k] for k in ("video_id", "title", "channel", "upload_date", "duration",
+                                   "webpage_url", "source_url", "extractor") if k in meta}
+    prompts = ("polish_sentences", "format_markdown", "cleanup_markdown", "chapters",
+               "quiz_question", "quality_score")
+    tokens = record.get("tokens", {})
+    write_json_atomic(video.metadata, source | {
+        "processing": {
+            "whisper_model": transcript.get("model"), "device": transcript.get("device"),
+            "compute_type": transcript.get("compute_type"),
+            "transcribe_s": transcript.get("processing_s"),
+            "real_time_factor": transcript.get("real_time_factor"),
+            "llm_model": llm.model, "llm_fallback_model": llm.fallback_model,
+            "prompt_versions": {p: load_prompt(p).version for p in prompts},
+            "embed_model": settings.embed_model, "settings": settings.as_dict(),
+            "quality": quality, "llm_requests": record.get("llm_requests"),
+            "timings_s": {"transcribe": transcript.get("processing_s")} | record.get("timings", {}),
+            "tokens": tokens, "estimated_cost_usd": estimated_cost(tokens),
+        },
+    })
+    return {"quality": quality, "outputs": outputs}
+
+
+def estimated_cost(tokens: dict[str, int]) -> float | None:
+    """USD from ``SCRIBEFLOW_PRICE_PROMPT_PER_MTOK`` / ``..._COMPLETION_PER_MTOK`` (prices
+    per million tokens of the configured model); None when no price is configured."""
+    import os
+
+    prompt_price = os.environ.get("SCRIBEFLOW_PRICE_PROMPT_PER_MTOK")
+    completion_price = os.environ.get("SCRIBEFLOW_PRICE_COMPLETION_PER_MTOK")
+    if not prompt_price or not completion_price or not tokens:
+        return None
+    return round((tokens.get("prompt", 0) * float(prompt_price)
+                  + tokens.get("completion", 0) * float(completion_price)) / 1e6, 6)

@@ -49,8 +49,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     fields = (
         ("title", "title", "{}"), ("video id", "video_id", "{}"), ("duration", "duration", "{:.1f} s"),
         ("language", "language", "{}"), ("segments", "segments", "{}"), ("chunks", "chunks", "{}"),
+        ("transcription", "transcription", "{}"),
         ("real-time factor", "real_time_factor", "{:.3f}"), ("LLM", "llm", "{}"),
         ("preamble removed", "removed_pct", "{:.1f}%"), ("stored rows", "rows", "{}"),
+        ("chapters", "chapters_found", "{}"), ("quiz", "quiz", "{}"),
         ("store", "store", "{}"), ("quality", "quality", "{}"),
     )
     for label, key, fmt in fields:

@@ -23,7 +23,7 @@ from scribeflow.summary import record_failure, update_run_summary
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
-PARAM_SETTINGS = ("language", "whisper_model", "store", "quiz", "chunk_words")
+PARAM_SETTINGS = ("language", "whisper_model", "store", "quiz", "chunk_words", "quiz_per_chunk")
 
 
 def settings_from_params(params: dict[str, Any]) -> PipelineSettings:
@@ -84,6 +84,7 @@ def transcribe(audio: dict[str, Any]) -> dict[str, Any]:
     warnings = [] if result["speech"] else ["no speech detected: the transcript is empty"]
     update_run_summary(DataPaths(settings.data_dir), run_id, language=result["language"],
                        segments=result["segments"], real_time_factor=result["real_time_factor"],
+                       transcription="reused" if result["reused"] else "done",
                        outputs={"transcript": result["transcript"]}, warnings=warnings)
     return {**audio, **result}
 
@@ -96,25 +97,79 @@ def split_into_chunks(transcript: dict[str, Any]) -> list[dict[str, Any]]:
 
 @recorded("write_document")
 def write_document(group: dict[str, Any]) -> dict[str, Any]:
-    from scribeflow_airflow.hooks import LLMHook
-
-    llm = LLMHook().get_settings()
+    _, settings, _ = _run()
+    llm = _llm()
     if not llm.configured and group["group"] == 0:
         log.warning("no LLM configured (connection openai_default or OPENAI_* env): document "
                     "stages skipped, raw chunk text used")
-    return steps.write_document_group(group, llm)
+    return steps.write_document_group(group, llm, settings)
 
 
 @recorded("assemble_document")
 def assemble_document(transcript: dict[str, Any], groups: list[dict[str, Any]]) -> dict[str, Any]:
     run_id, settings, _ = _run()
     result = steps.assemble(transcript["video_dir"], list(groups))
-    llm_note = (f"{result['llm_requests']} requests" if result["llm_used"]
-                else "not configured: raw chunk text used")
+    llm_note = (f"{result['llm_requests']} requests, {result['llm_reused']} answers reused"
+                if result["llm_used"] else "not configured: raw chunk text used")
     update_run_summary(DataPaths(settings.data_dir), run_id, chunks=result["chunks"], llm=llm_note,
                        removed_pct=result["removed_pct"], warnings=result["warnings"],
                        outputs={"document": result["document"]})
     return {**transcript, **result}
+
+
+def _llm() -> Any:
+    from scribeflow_airflow.hooks import LLMHook
+
+    return LLMHook().get_settings()
+
+
+@recorded("write_chapters")
+def write_chapters(document: dict[str, Any]) -> dict[str, Any]:
+    run_id, settings, _ = _run()
+    result = steps.write_chapters(document["video_dir"], _llm(), settings)
+    update_run_summary(DataPaths(settings.data_dir), run_id, chapters_found=result["chapters"],
+                       warnings=[f"chapters: {r}" for r in result["dropped"]])
+    return result
+
+
+@recorded("write_quiz")
+def write_quiz(document: dict[str, Any]) -> dict[str, Any]:
+    run_id, settings, _ = _run()
+    result = steps.write_quiz(document["video_dir"], _llm(), settings)
+    if result["quiz"] != "off":
+        update_run_summary(DataPaths(settings.data_dir), run_id,
+                           quiz=f"{result['questions']} questions ({len(result['dropped'])} "
+                                "unreadable answers dropped)" if result["quiz"] == "on"
+                           else result["quiz"],
+                           warnings=[f"quiz: dropped {r}" for r in result["dropped"]])
+    return result
+
+
+@recorded("score_quality")
+def score_quality(document: dict[str, Any]) -> dict[str, Any]:
+    run_id, settings, _ = _run()
+    result = steps.score_quality(document["video_dir"], _llm(), settings)
+    update_run_summary(DataPaths(settings.data_dir), run_id, quality=result["quality"],
+                       warnings=[f"quality: {r}" for r in result["dropped"]])
+    return result
+
+
+@recorded("render_outputs")
+def render_outputs(document: dict[str, Any], chapters: dict[str, Any], quiz: dict[str, Any],
+                   quality: dict[str, Any]) -> dict[str, Any]:
+    run_id, settings, _ = _run()
+    parts = (document, chapters, quiz, quality)
+    record = {
+        "llm_requests": sum(p.get("llm_requests", p.get("requests", 0)) for p in parts),
+        "tokens": {"prompt": sum(p.get("prompt_tokens", 0) for p in parts),
+                   "completion": sum(p.get("completion_tokens", 0) for p in parts)},
+        "timings": {"document_stages": document.get("document_stages_s"),
+                    "chapters": chapters.get("seconds"), "quiz": quiz.get("seconds"),
+                    "quality": quality.get("seconds")},
+    }
+    result = steps.render_outputs(document["video_dir"], settings, _llm(), record)
+    update_run_summary(DataPaths(settings.data_dir), run_id, outputs=result["outputs"])
+    return {**document, **result}
 
 
 @recorded("embed_and_upsert")

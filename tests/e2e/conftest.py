@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from scribeflow.cli import airflow_env, ensure_metadata_db
+from scribeflow.files import DataPaths
+from support.openai_server import EditorScript, ScriptedOpenAI
 
 SCRIBEFLOW = str(Path(sys.executable).with_name("scribeflow"))
 
@@ -57,3 +60,36 @@ def run_pipeline(airflow_home: Path):
         return RunOutcome(code=proc.returncode, output=proc.stdout + proc.stderr)
 
     return run
+
+
+VIDEO_ID = "generic-talk"
+
+
+@dataclass
+class Processed:
+    data: DataPaths
+    outcome: object
+    server: ScriptedOpenAI
+    script: EditorScript
+    env: dict
+
+    @property
+    def video(self):
+        return self.data.video(VIDEO_ID)
+
+
+def process_talk(media, run_pipeline, tmp_path_factory):
+    """Run talk.mp4 through the pipeline against the scripted LLM (yields, then stops it)."""
+    data_dir = tmp_path_factory.mktemp("data")
+    script = EditorScript(refuse_word="magma")
+    server = ScriptedOpenAI(script).start()
+    connection = {"conn_type": "openai", "host": server.base_url, "password": "test-key",
+                  "extra": {"model": "primary-model", "fallback_model": "fallback-model"}}
+    env = {"AIRFLOW_CONN_OPENAI_DEFAULT": json.dumps(connection),
+           "SCRIBEFLOW_MIN_CHUNKS_PER_GROUP": "2", "SCRIBEFLOW_MAX_LLM_GROUPS": "4"}
+    outcome = run_pipeline(media.url("talk.mp4"), data_dir, "--chunk-words", "25", env=env)
+    yield Processed(data=DataPaths(data_dir), outcome=outcome, server=server, script=script,
+                    env=env)
+    server.stop()
+
+

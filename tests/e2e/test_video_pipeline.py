@@ -11,53 +11,55 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from dataclasses import dataclass
+from collections import Counter
 
 import pytest
-from e2e.conftest import SCRIBEFLOW, clean_env
+from e2e.conftest import SCRIBEFLOW, VIDEO_ID, clean_env, process_talk
 
 from scribeflow.config import PipelineSettings
 from scribeflow.embedding import count_tokens, split_units, token_limit
-from scribeflow.files import DataPaths, read_json
+from scribeflow.files import read_json
 from scribeflow.search import search
 from scribeflow.store.parquet import ParquetStore
 from support.media import SCRIPT
-from support.openai_server import EditorScript, ScriptedOpenAI
+from support.openai_server import stage_of
 
 pytestmark = pytest.mark.e2e
 
-VIDEO_ID = "generic-talk"
 WER_BOUND = 0.15  # measured 0.057 for tiny.en on this espeak-ng script
 
 
-@dataclass
-class Processed:
-    data: DataPaths
-    outcome: object
-    server: ScriptedOpenAI
-    script: EditorScript
-
-    @property
-    def video(self):
-        return self.data.video(VIDEO_ID)
-
-
 @pytest.fixture(scope="module")
-def processed(media, run_pipeline, tmp_path_factory) -> Processed:
-    data_dir = tmp_path_factory.mktemp("data")
-    script = EditorScript(refuse_word="magma")
-    server = ScriptedOpenAI(script).start()
-    connection = {"conn_type": "openai", "host": server.base_url, "password": "test-key",
-                  "extra": {"model": "primary-model", "fallback_model": "fallback-model"}}
-    env = {"AIRFLOW_CONN_OPENAI_DEFAULT": json.dumps(connection),
-           "SCRIBEFLOW_MIN_CHUNKS_PER_GROUP": "2", "SCRIBEFLOW_MAX_LLM_GROUPS": "4"}
-    outcome = run_pipeline(media.url("talk.mp4"), data_dir, "--chunk-words", "25", env=env)
-    yield Processed(data=DataPaths(data_dir), outcome=outcome, server=server, script=script)
-    server.stop()
+def processed(media, run_pipeline, tmp_path_factory):
+    yield from process_talk(media, run_pipeline, tmp_path_factory)
 
 
 def normalise(text: str) -> list[str]:
     return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+
+
+def test_chapters_quality_and_rendered_documents(processed):
+    chapters = read_json(processed.video.chapters)["chapters"]
+    titles = [c["title"] for c in chapters]
+    assert titles[0] == "Introduction" and chapters[0]["start"] == 0.0
+    assert {"Volcanoes", "Jupiter"} <= set(titles)
+    assert [c["start"] for c in chapters] == sorted(c["start"] for c in chapters)
+    lines = processed.video.chapters_txt.read_text().splitlines()
+    assert lines[0] == "00:00 Introduction" and all(re.match(r"^\d\d:\d\d \S", x) for x in lines)
+    document = processed.video.document.read_text()
+    assert "\n## Volcanoes\n" in document
+    assert document.index("## Volcanoes") < document.lower().index("magma")
+    assert processed.outcome.line("quality") == "87"
+    meta = read_json(processed.video.metadata)
+    assert meta["processing"]["quality"] == 87 and meta["video_id"] == VIDEO_ID
+    assert meta["processing"]["prompt_versions"]["polish_sentences"] == "1"
+    assert meta["processing"]["tokens"]["prompt"] > 0
+    timings = meta["processing"]["timings_s"]
+    assert timings["transcribe"] > 0 and timings["document_stages"] > 0 and timings["quality"] > 0
+    html = processed.video.document_html.read_text()
+    assert "<h2>Volcanoes</h2>" in html and "Quality score: <strong>87</strong>" in html
+    assert processed.video.document_pdf.read_bytes().startswith(b"%PDF-")
+    assert not processed.video.quiz.exists()  # quiz is off in this run
 
 
 def test_run_succeeds_and_prints_summary(processed):
@@ -97,11 +99,18 @@ def test_subtitles_are_valid(processed):
     assert all(start <= end for start, end in cues)
 
 
+DOCUMENT_STAGES = ("polish_sentences", "format_markdown", "cleanup_markdown")
+
+
 def test_llm_stages_ran_with_retries_refusal_fallback_and_no_preamble(processed):
     requests = processed.server.requests
     chunks = read_json(processed.video.chunks)
+    stages = Counter(stage_of(r.prompt) for r in requests)
     # three stages per chunk, plus the 429 and 500 retried, plus one fallback call
-    assert len(requests) == 3 * len(chunks) + 2 + processed.script.refusals_sent
+    assert sum(stages[s] for s in DOCUMENT_STAGES) == (3 * len(chunks) + 2
+                                                      + processed.script.refusals_sent)
+    assert stages["quiz_question"] == 0 and stages["quality_score"] == 1
+    assert stages["chapters"] >= 1
     assert processed.script.refusals_sent == 1
     assert any(r.model == "fallback-model" for r in requests)
     assert processed.script.preambles_sent >= 3
@@ -110,7 +119,7 @@ def test_llm_stages_ran_with_retries_refusal_fallback_and_no_preamble(processed)
                  "ensuring consistency", "\n---\n"):
         assert tell not in document
     assert document.startswith("# talk\n")
-    assert document.count("\n## ") == len(chunks)
+    assert document.count("\n### ") == len(chunks)  # chunk headings, under the chapters
 
 
 def test_chunks_were_mapped_over_several_groups(processed):
@@ -170,6 +179,22 @@ def test_search_command(processed):
     empty = subprocess.run([SCRIBEFLOW, "search", "  "], env=env, capture_output=True, text=True)
     assert empty.returncode == 2
     assert empty.stderr.strip() == "error: empty query: give a few words to search for"
+
+
+def test_rerun_reuses_transcript_and_llm_answers(processed, media, run_pipeline):
+    """A video processed before costs no transcription and no LLM call the second time."""
+    requests_before = len(processed.server.requests)
+    transcript_before = processed.video.transcript.read_bytes()
+    document_before = processed.video.document.read_text()
+    outcome = run_pipeline(media.url("talk.mp4"), processed.data.root, "--chunk-words", "25",
+                           env=processed.env)
+    assert outcome.code == 0, outcome.output
+    assert len(processed.server.requests) == requests_before
+    assert outcome.line("transcription") == "reused"
+    chunks = len(read_json(processed.video.chunks))
+    assert outcome.line("LLM") == f"0 requests, {3 * chunks} answers reused"
+    assert processed.video.transcript.read_bytes() == transcript_before
+    assert processed.video.document.read_text() == document_before
 
 
 def test_second_run_adds_no_rows(processed, media, run_pipeline):

@@ -139,13 +139,66 @@ def tagged(prompt: str, tag: str) -> str:
 
 
 def stage_of(prompt: str) -> str:
-    if prompt.startswith("Task: rewrite raw speech"):
-        return "polish_sentences"
-    if prompt.startswith("Task: format"):
-        return "format_markdown"
-    if prompt.startswith("Task: clean up"):
-        return "cleanup_markdown"
+    for start, stage in (("Task: rewrite raw speech", "polish_sentences"),
+                         ("Task: format", "format_markdown"),
+                         ("Task: clean up", "cleanup_markdown"),
+                         ("Task: write ONE multiple-choice", "quiz_question"),
+                         ("Task: divide a transcript", "chapters"),
+                         ("Task: rate how well", "quality_score")):
+        if prompt.startswith(start):
+            return stage
     return "unknown"
+
+
+QUIZ_SHAPES = ("answer-line", "bold", "check", "correct-paren", "malformed")
+DISTRACTORS = ("The passage never mentions this.", "It happens only at night.",
+               "Nobody knows how it works.", "It was invented last year.")
+
+
+def quiz_answer(prompt: str, number: int) -> str:
+    """One question about the passage, in one of several shapes; every fifth is malformed
+    (three options) unless the prompt says a previous answer could not be read."""
+    passage = tagged(prompt, "passage")
+    letter = re.search(r"Put the correct answer at option ([A-D])", prompt).group(1)
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", re.sub(r"#+ [^\n]*\n", "", passage))
+                 if len(s.split()) > 3]
+    fact = sentences[number % len(sentences)] if sentences else "The passage is short."
+    options = list(DISTRACTORS[:3])
+    options.insert("ABCD".index(letter), fact)
+    shape = QUIZ_SHAPES[number % len(QUIZ_SHAPES)]
+    if shape == "malformed" and "could not be read" not in prompt:
+        return "Which statement is in the passage?\n" + "\n".join(
+            f"{'ABC'[i]}) {o}" for i, o in enumerate(options[:3])) + "\nAnswer: A"
+    lines = [f"**Question {number}:** Which statement is made in the passage?", ""]
+    for i, option in enumerate(options):
+        mark = "ABCD"[i]
+        correct = mark == letter
+        if shape == "bold" and correct:
+            lines.append(f"**{mark}) {option}**")
+        elif shape == "check" and correct:
+            lines.append(f"({mark}) {option} ✅")
+        elif shape == "correct-paren":
+            lines.append(f"{mark.lower()}) {option}")
+        else:
+            lines.append(f"{mark}) {option}")
+    if shape == "answer-line":
+        lines += ["", f"Answer: {letter}", "Explanation: the passage says so."]
+    elif shape == "correct-paren":
+        lines += ["", f"Correct answer: ({letter.lower()})"]
+    return "\n".join(lines)
+
+
+CHAPTER_STARTS = (("welcome", "Introduction"), ("next we talk", "Volcanoes"),
+                  ("now let us look", "Baking bread"), ("our fourth topic", "Jupiter"),
+                  ("finally", "Practising the piano"))
+
+
+def chapters_answer(prompt: str) -> str:
+    passage = re.sub(r"#+ [^\n]*\n", "", tagged(prompt, "passage"))
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", passage) if s.strip()]
+    found = [{"title": title, "start": sentence} for sentence in sentences
+             for key, title in CHAPTER_STARTS if sentence.lower().startswith(key)]
+    return "Here are the chapters:\n```json\n" + json.dumps(found) + "\n```"
 
 
 PREAMBLES = (
@@ -191,6 +244,12 @@ class EditorScript:
         if request.number == self.error_at:
             return Reply("upstream exploded", status=500)
         stage = stage_of(request.prompt)
+        if stage == "quiz_question":
+            return Reply(quiz_answer(request.prompt, request.number))
+        if stage == "chapters":
+            return Reply(chapters_answer(request.prompt))
+        if stage == "quality_score":
+            return Reply("I'd rate it 87 out of 100.")
         text = tagged(request.prompt, "transcript") or tagged(request.prompt, "text")
         if (self.refuse_word and request.model == self.primary
                 and stage == "cleanup_markdown" and self.refuse_word in text.lower()):

@@ -65,3 +65,22 @@ def test_no_llm_keeps_raw_text_and_sends_nothing():
 def test_assemble_orders_by_index():
     doc = assemble_document("Talk", [(2, "third"), (0, "first"), (1, "second"), (3, "  ")])
     assert doc == "# Talk\n\nfirst\n\nsecond\n\nthird\n"
+
+
+def test_answers_are_reused_by_prompt_input_and_model(tmp_path):
+    from scribeflow.cache import LLMCache
+
+    script = EditorScript(refuse_word=None, error_at=0, rate_limit_first=False)
+    with ScriptedOpenAI(script) as server:
+        settings = LLMSettings(base_url=server.base_url, api_key="k", model="m1")
+        first = process_group(CHUNKS, PREVIOUS, settings, "en", cache=LLMCache(tmp_path))
+        assert len(server.requests) == 9 and first.usage.cached == 0
+        again = process_group(CHUNKS, PREVIOUS, settings, "en", cache=LLMCache(tmp_path))
+        assert len(server.requests) == 9 and again.usage.cached == 9
+        assert [c.text for c in again.chunks] == [c.text for c in first.chunks]
+        changed = [CHUNKS[0], Chunk(index=5, start=50, end=60, text="a different chunk text")]
+        process_group(changed, PREVIOUS, settings, "en", cache=LLMCache(tmp_path))
+        assert len(server.requests) == 9 + 3  # only the changed chunk's three stages
+        other = LLMSettings(base_url=server.base_url, api_key="k", model="m2")
+        process_group(CHUNKS[:1], PREVIOUS, other, "en", cache=LLMCache(tmp_path))
+        assert len(server.requests) == 12 + 3  # another model is another answer

@@ -10,6 +10,7 @@ failure changes nothing; bulk writes rebuild the HNSW index inside that transact
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,7 +33,9 @@ HNSW_DDL = (f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON {TABLE} "
 #: copies, and builds it again in the same transaction: about 7x faster than inserting into
 #: the graph row by row (bench/store_bench.py). Searches wait for that transaction.
 BULK_ROWS = 5_000
-BUILD_MEMORY = "512MB"
+#: maintenance_work_mem of that build; the graph of 1M 384-d vectors needs about 2 GB to be
+#: built in memory rather than on disk (SCRIBEFLOW_PG_BUILD_MEMORY to change it).
+BUILD_MEMORY = os.environ.get("SCRIBEFLOW_PG_BUILD_MEMORY", "2GB")
 
 
 class StoreUnavailable(ScribeflowError):
@@ -54,7 +57,7 @@ def describe_dsn(dsn: str) -> str:
 class PgvectorStore:
     name = "pgvector"
 
-    def __init__(self, dsn: str, connect_timeout: int = 10, ef_search: int = 100):
+    def __init__(self, dsn: str, connect_timeout: int = 10, ef_search: int = 200):
         if not dsn:
             raise ConfigError("no pgvector database configured: set the scribeflow_pgvector "
                               "connection or SCRIBEFLOW_PGVECTOR_DSN")
@@ -175,7 +178,8 @@ class PgvectorStore:
                         for row in all_rows:
                             copy.write_row(_values(row))
                 if bulk:
-                    conn.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
+                    conn.execute("SELECT set_config('maintenance_work_mem', %s, true)",
+                                 (BUILD_MEMORY,))
                     conn.execute(HNSW_DDL)
                 total = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
         return [UpsertResult(video_id=v, before=before.get(v, 0), after=len(batches[v]),

@@ -1,0 +1,64 @@
+"""Rendered outputs: HTML with markdown-it-py and Jinja2 autoescaping, PDF with WeasyPrint.
+
+Every text that came from a video or a model reaches HTML escaped: Markdown is rendered
+with raw HTML disabled, and templates autoescape. The quiz page is self-contained (inline
+CSS and JS, the questions as JSON in the page) so it works offline from disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from scribeflow.files import write_bytes_atomic
+from scribeflow.quiz import LETTERS, QuizQuestion
+
+TEMPLATES = Path(__file__).parent / "web"
+
+
+@functools.cache
+def _env() -> Any:
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                              autoescape=jinja2.select_autoescape(["html", "j2"]),
+                              undefined=jinja2.StrictUndefined)
+
+
+def markdown_html(text: str) -> str:
+    """Markdown to HTML; raw HTML in the source is shown as text, never passed through."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+
+
+def document_page(title: str, markdown: str, quality: int | None, chapters: Sequence[dict]) -> str:
+    import markupsafe
+
+    body = markupsafe.Markup(markdown_html(markdown))
+    return _env().get_template("document.html.j2").render(
+        title=title, body=body, quality=quality, chapters=chapters)
+
+
+def quiz_page(title: str, questions: Sequence[QuizQuestion], quality: int | None) -> str:
+    data = json.dumps([q.to_dict() for q in questions], ensure_ascii=False)
+    import markupsafe
+
+    # JSON inside <script>: "</" must not close the element
+    safe = markupsafe.Markup(data.replace("</", "<\\/"))
+    return _env().get_template("quiz.html.j2").render(title=title, data=safe, quality=quality,
+                                                      count=len(questions))
+
+
+def quiz_print_page(title: str, questions: Sequence[QuizQuestion]) -> str:
+    return _env().get_template("quiz_print.html.j2").render(title=title, questions=questions,
+                                                            letters=LETTERS)
+
+
+def write_pdf(html: str, target: Path) -> Path:
+    import weasyprint
+
+    return write_bytes_atomic(target, weasyprint.HTML(string=html).write_pdf())

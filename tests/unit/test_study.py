@@ -1,0 +1,86 @@
+"""Chapters, quiz and quality score against a real local LLM server with messy answers."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from scribeflow.cache import LLMCache
+from scribeflow.config import LLMSettings
+from scribeflow.records import Segment, Word
+from scribeflow.study import build_chapters, build_quiz, score_quality
+from support.openai_server import EditorScript, Reply, ScriptedOpenAI
+
+CHUNKS = [
+    {"index": 0, "start": 0.0, "end": 6.0,
+     "text": "Welcome to this short lesson about the water cycle. The sun heats the ocean."},
+    {"index": 1, "start": 6.0, "end": 12.0,
+     "text": "Next we talk about volcanoes. Hot melted rock called magma pushes up."},
+    {"index": 2, "start": 12.0, "end": 18.0,
+     "text": "Now let us look at baking bread. You mix flour, water, salt and yeast."},
+]
+
+
+def settings(server) -> LLMSettings:
+    return LLMSettings(base_url=server.base_url, api_key="k", model="m", concurrency=4)
+
+
+def test_quiz_one_question_per_call_with_malformed_answers_retried(tmp_path):
+    script = EditorScript(refuse_word=None, error_at=0, rate_limit_first=False)
+    with ScriptedOpenAI(script) as server:
+        outcome = build_quiz(CHUNKS, 3, settings(server), seed="vid", cache=LLMCache(tmp_path))
+        quiz_prompts = [r for r in server.requests if "multiple-choice" in r.prompt]
+        assert all(r.prompt.count("<passage>") == 1 for r in quiz_prompts)
+        retried = [r for r in quiz_prompts if "could not be read" in r.prompt]
+        assert retried and len(quiz_prompts) == 9 + len(retried)
+    questions = outcome.value
+    assert len(questions) == 9 and [q.number for q in questions] == list(range(1, 10))
+    assert max(Counter(q.answer for q in questions).values()) <= 3
+    assert all(len(q.options) == 4 and q.chunk_index in (0, 1, 2) for q in questions)
+    assert all("malformed" not in r for r in outcome.dropped)
+    assert len(outcome.dropped) == len(retried)  # each reason logged, then asked again
+
+
+def test_quiz_that_never_parses_is_dropped_not_guessed(tmp_path):
+    with ScriptedOpenAI(lambda r: Reply("Here is a great question about rivers!")) as server:
+        outcome = build_quiz(CHUNKS[:1], 2, settings(server), seed="v", cache=LLMCache(tmp_path))
+        assert len(server.requests) == 2 * 3
+    assert outcome.value == [] and len(outcome.dropped) == 6
+    assert "expected options A-D, found none" in outcome.dropped[0]
+
+
+def test_chapters_are_located_in_the_transcript(tmp_path):
+    words = []
+    t = 0.0
+    for chunk in CHUNKS:
+        for w in chunk["text"].split():
+            words.append(Word(start=t, end=t + 0.8, word=" " + w, probability=1.0))
+            t += 1.0
+    segments = [Segment(id=0, start=0.0, end=t, text=" ".join(c["text"] for c in CHUNKS),
+                        words=tuple(words))]
+    script = EditorScript(refuse_word=None, error_at=0, rate_limit_first=False)
+    with ScriptedOpenAI(script) as server:
+        groups = [(" ".join(c["text"] for c in CHUNKS), 0.0, t)]
+        outcome = build_chapters(groups, segments, settings(server), LLMCache(tmp_path))
+    titles = [(c.title, c.start) for c in outcome.value]
+    next_at = next(w.start for w in words if w.word.strip() == "Next")
+    assert titles[0] == ("Introduction", 0.0)
+    assert ("Volcanoes", next_at) in titles and titles[-1][0] == "Baking bread"
+
+
+def test_quality_score_parsed_and_out_of_range_rejected(tmp_path):
+    with ScriptedOpenAI(EditorScript(rate_limit_first=False, error_at=0)) as server:
+        assert score_quality("raw text", "doc text", settings(server)).value == 87
+    with ScriptedOpenAI(lambda r: Reply("Score: 140/100")) as server:
+        outcome = score_quality("raw", "doc", settings(server), attempts=2)
+    assert outcome.value is None
+    assert outcome.dropped == ["quality score, attempt 1: score 140 is outside 0-100",
+                               "quality score, attempt 2: score 140 is outside 0-100"]
+
+
+def test_empty_document_asks_nothing(tmp_path):
+    with ScriptedOpenAI(lambda r: Reply("unused")) as server:
+        outcome = build_quiz([{"index": 0, "start": 0, "end": 1, "text": "   "}], 2,
+                             settings(server), seed="v", cache=LLMCache(tmp_path))
+        chapters = build_chapters([], [], settings(server), LLMCache(tmp_path))
+        assert server.requests == []
+    assert outcome.value == [] and outcome.dropped == [] and chapters.value == []
