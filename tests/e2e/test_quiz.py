@@ -67,21 +67,6 @@ def test_quiz_pdf_has_the_answer_key_last(quizzed):
     assert first[:30] in pages[0].replace("\n", " ")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run", "--disable-quic"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    yield driver
-    driver.quit()
-
-
 @pytest.mark.parametrize(("how", "expected"), [("right", "grade A"), ("wrong", "grade F")])
 def test_quiz_page_grades_an_attempt_offline(quizzed, browser, how, expected):
     from selenium.webdriver.common.by import By
