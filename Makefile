@@ -34,6 +34,9 @@ testdeps: sysdeps
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@test -x .tools/node_modules/.bin/dockerfilelint || { \
+		command -v npm >/dev/null || $(SUDO) apt-get install -y -qq npm >/dev/null; \
+		npm install --silent --no-save --no-audit --no-fund --prefix .tools dockerfilelint@1.8.0; }
 
 $(SAMPLE): | sysdeps
 	@mkdir -p $(dir $@)

@@ -10,38 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from e2e.conftest import clean_env
 
+from support.http import free_port, json_request
+
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def request(url: str, token: str | None = None, data: dict | None = None) -> tuple[int, dict]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    body = json.dumps(data).encode() if data is not None else None
-    req = urllib.request.Request(url, data=body, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +58,7 @@ def airflow(data_dir, airflow_home, tmp_path_factory):
         deadline = time.monotonic() + 120
         while True:
             try:
-                if request(f"{base}/api/v2/monitor/health")[0] == 200:
+                if json_request(f"{base}/api/v2/monitor/health")[0] == 200:
                     break
             except OSError:
                 pass
@@ -86,7 +66,7 @@ def airflow(data_dir, airflow_home, tmp_path_factory):
             time.sleep(1)
         passwords = json.loads((airflow_home / "simple_auth_manager_passwords.json.generated")
                                .read_text())
-        status, body = request(f"{base}/auth/token",
+        status, body = json_request(f"{base}/auth/token",
                                data={"username": "admin", "password": passwords["admin"]})
         assert status in (200, 201), body
         yield base, body["access_token"]
@@ -97,7 +77,7 @@ def airflow(data_dir, airflow_home, tmp_path_factory):
 
 def test_page_is_registered_in_the_navigation(airflow):
     base, token = airflow
-    status, body = request(f"{base}/api/v2/plugins", token)
+    status, body = json_request(f"{base}/api/v2/plugins", token)
     assert status == 200
     plugin = next(p for p in body["plugins"] if p["name"] == "scribeflow")
     view = plugin["external_views"][0]
@@ -110,13 +90,13 @@ def test_page_is_registered_in_the_navigation(airflow):
 
 def test_api_is_behind_airflow_authentication(airflow):
     base, token = airflow
-    status, _ = request(f"{base}/scribeflow/api/search?q=volcanoes")
+    status, _ = json_request(f"{base}/scribeflow/api/search?q=volcanoes")
     assert status in (401, 403)
-    status, _ = request(f"{base}/scribeflow/api/search?q=volcanoes", "not-a-valid-token")
+    status, _ = json_request(f"{base}/scribeflow/api/search?q=volcanoes", "not-a-valid-token")
     assert status in (401, 403)
-    status, body = request(f"{base}/scribeflow/api/search?q=melted+rock+and+magma&k=2", token)
+    status, body = json_request(f"{base}/scribeflow/api/search?q=melted+rock+and+magma&k=2", token)
     assert status == 200 and "magma" in body["hits"][0]["text"].lower()
-    status, body = request(f"{base}/scribeflow/api/search?q=", token)
+    status, body = json_request(f"{base}/scribeflow/api/search?q=", token)
     assert status == 400 and body["detail"] == "empty query: give a few words to search for"
 
 
@@ -182,13 +162,13 @@ def test_serve_command_runs_the_same_app_locally(data_dir):
         deadline = time.monotonic() + 60
         while True:
             try:
-                status, body = request(f"{base}/api/search?q=baking+bread+with+yeast&k=1")
+                status, body = json_request(f"{base}/api/search?q=baking+bread+with+yeast&k=1")
                 break
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline
                 time.sleep(0.5)
         assert status == 200 and "flour" in body["hits"][0]["text"].lower()
-        assert request(f"{base}/api/search?q=ok&date_to=soon")[0] == 400
+        assert json_request(f"{base}/api/search?q=ok&date_to=soon")[0] == 400
     finally:
         proc.terminate()
         proc.wait(timeout=30)

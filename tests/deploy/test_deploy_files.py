@@ -1,0 +1,91 @@
+"""Static checks of the Docker image and compose deployment (no Docker engine here), and
+that they stay in step with requirements.txt."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+REQUIREMENTS = dict(
+    re.match(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)$", line).groups()
+    for line in (ROOT / "requirements.txt").read_text().splitlines()
+    if re.match(r"^[A-Za-z].*==", line)
+)
+CHECK_JSONSCHEMA = str(Path(sys.executable).with_name("check-jsonschema"))
+DOCKERFILELINT = ROOT / ".tools" / "node_modules" / ".bin" / "dockerfilelint"
+
+
+def validate_compose(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([CHECK_JSONSCHEMA, "--builtin-schema", "vendor.compose-spec",
+                           str(path)], capture_output=True, text=True)
+
+
+def test_compose_file_follows_the_compose_specification():
+    result = validate_compose(ROOT / "docker-compose.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_broken_compose_file_is_caught(tmp_path):
+    broken = tmp_path / "compose.yaml"
+    broken.write_text("services:\n  web:\n    image: x\n    ports: {80: 80}\n    restart: sometimes\n")
+    assert validate_compose(broken).returncode != 0
+
+
+def test_dockerfile_passes_the_linter():
+    assert DOCKERFILELINT.exists(), "dockerfilelint missing: run `make testdeps`"
+    result = subprocess.run([str(DOCKERFILELINT), str(ROOT / "Dockerfile")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_image_matches_requirements():
+    assert REQUIREMENTS["apache-airflow"] == re.search(r"ARG AIRFLOW_VERSION=(\S+)", DOCKERFILE)[1]
+    assert REQUIREMENTS["celery[redis]"] == "5.6.3"
+    assert "torch" in REQUIREMENTS
+    installs = re.findall(r"pip install[^\n]*(?:\\\n[^\n]*)*-r /opt/airflow/requirements.txt",
+                          DOCKERFILE)
+    assert len(installs) == 2, "both images install requirements.txt"
+    assert "download.pytorch.org/whl/cpu" in DOCKERFILE and "whl/cu124" in DOCKERFILE
+    assert "cudnn" in re.search(r"FROM (nvidia/cuda:\S+)", DOCKERFILE)[1]
+
+
+def test_images_run_as_non_root_and_bake_no_secret():
+    stages = re.split(r"^FROM ", DOCKERFILE, flags=re.MULTILINE)[1:]
+    assert len(stages) == 2
+    for stage in stages:
+        users = re.findall(r"^USER (\S+)", stage, re.MULTILINE)
+        assert users and users[-1] == "airflow"
+    instructions = "\n".join(x for x in DOCKERFILE.splitlines() if not x.startswith("#"))
+    assert not re.search(r"AIRFLOW_CONN_|OPENAI_API_KEY|PASSWORD|sk-", instructions)
+    assert re.search(r"^\.env$", (ROOT / ".gitignore").read_text(), re.MULTILINE)
+    assert "AIRFLOW_CONN_OPENAI_DEFAULT" in (ROOT / ".env.example").read_text()
+
+
+def test_compose_topology():
+    services = COMPOSE["services"]
+    assert {"postgres", "redis", "airflow-init", "airflow-apiserver", "airflow-scheduler",
+            "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
+            "airflow-worker-gpu"} <= set(services)
+    for name, service in services.items():
+        if name != "airflow-init":
+            assert "healthcheck" in service, f"{name} has no healthcheck"
+    assert "--queues default" in services["airflow-worker"]["command"]
+    gpu = services["airflow-worker-gpu"]
+    assert "--queues cuda --concurrency 1" in gpu["command"]
+    device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert gpu["build"]["target"] == "cuda"
+    assert services["postgres"]["image"].startswith("pgvector/pgvector:")
+    init = ROOT / "docker" / "postgres-init" / "10-scribeflow.sh"
+    assert "CREATE EXTENSION IF NOT EXISTS vector" in init.read_text()
+    env = COMPOSE["x-airflow-common"]["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert "redis" in env["AIRFLOW__CELERY__BROKER_URL"]
+    assert not any("sk-" in str(v) for v in env.values())
