@@ -100,8 +100,6 @@ async def _process_chunk(
         )
         try:
             answer = await llm.complete(prompt, cache_as=(name, prompts[name].version))
-            if answer.cached:
-                llm.usage.cached += 1
         except Refused as exc:
             result.warnings.append(f"chunk {chunk.index} {name}: {exc}; kept its input text")
             log.warning(result.warnings[-1])

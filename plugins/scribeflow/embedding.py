@@ -74,13 +74,14 @@ def count_tokens(model: Any, text: str) -> int:
 
 
 def strip_markdown(text: str) -> str:
-    return " ".join(_MARKDOWN.sub("", text).split())
+    """Text without Markdown markers (headings, list bullets, emphasis), lines kept."""
+    return "\n".join(" ".join(_MARKDOWN.sub("", line).split()) for line in text.splitlines())
 
 
 def split_units(text: str, model: Any, limit: int | None = None) -> list[str]:
     """Pack ``text``'s sentences into units of at most ``limit`` word pieces each."""
     limit = limit or token_limit(model)
-    sentences = [s.strip() for s in _SENTENCE_END.split(_strip_markdown_lines(text)) if s.strip()]
+    sentences = [s.strip() for s in _SENTENCE_END.split(strip_markdown(text)) if s.strip()]
     units: list[str] = []
     current: list[str] = []
     current_tokens = 0
@@ -101,10 +102,6 @@ def split_units(text: str, model: Any, limit: int | None = None) -> list[str]:
         if count_tokens(model, unit) > limit:
             raise ValueError(f"embed unit of {count_tokens(model, unit)} word pieces exceeds {limit}")
     return units
-
-
-def _strip_markdown_lines(text: str) -> str:
-    return "\n".join(" ".join(_MARKDOWN.sub("", line).split()) for line in text.splitlines())
 
 
 def _split_long(sentence: str, model: Any, limit: int) -> list[str]:

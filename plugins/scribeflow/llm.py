@@ -101,6 +101,7 @@ class LLMClient:
             key = LLMCache.key(*cache_as, self.settings.model or "", prompt)
             hit = self.cache.get(key)
             if hit is not None:
+                self.usage.cached += 1
                 return Completion(text=hit["text"], model=hit["model"], cached=True)
         models = [self.settings.model] + (
             [self.settings.fallback_model] if self.settings.fallback_model else []

@@ -53,8 +53,6 @@ async def _ask(llm: LLMClient, prompt: Prompt, parse: Callable[[str], T], attemp
         except Refused as exc:
             reasons.append(f"{what}: {exc}")
             break
-        if answer.cached:
-            llm.usage.cached += 1
         try:
             return parse(answer.text), reasons
         except ScribeflowError as exc:

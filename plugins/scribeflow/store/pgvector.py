@@ -168,9 +168,9 @@ class PgvectorStore:
                 if bulk:  # rebuilding beats inserting row by row into the HNSW graph
                     conn.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
                 before = dict(conn.execute(
-                    f"SELECT video_id, count(*) FROM {TABLE} WHERE video_id = ANY(%s) "
-                    "GROUP BY video_id", (videos,)).fetchall())
-                conn.execute(f"DELETE FROM {TABLE} WHERE video_id = ANY(%s)", (videos,))
+                    f"WITH gone AS (DELETE FROM {TABLE} WHERE video_id = ANY(%s) "
+                    "RETURNING video_id) SELECT video_id, count(*) FROM gone GROUP BY video_id",
+                    (videos,)).fetchall())
                 with conn.cursor() as cur:
                     with cur.copy(f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN "
                                   "WITH (FORMAT BINARY)") as copy:
@@ -181,7 +181,7 @@ class PgvectorStore:
                     conn.execute("SELECT set_config('maintenance_work_mem', %s, true)",
                                  (BUILD_MEMORY,))
                     conn.execute(HNSW_DDL)
-                total = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+            total = stored - sum(before.values()) + len(all_rows)
         return [UpsertResult(video_id=v, before=before.get(v, 0), after=len(batches[v]),
                              total=total) for v in videos]
 
