@@ -8,6 +8,9 @@
 
 ARG AIRFLOW_VERSION=3.3.2
 ARG PYTHON_VERSION=3.11
+# yt-dlp is pinned in requirements.txt for reproducible builds; video sites change often, so a
+# newer one installs without a code change: docker compose build --build-arg YT_DLP_VERSION=2026.12.1
+ARG YT_DLP_VERSION=
 
 FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04 AS cuda
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1
@@ -26,6 +29,8 @@ COPY requirements.txt /opt/airflow/requirements.txt
 # torch's CUDA 12 wheels; CTranslate2's wheels already target CUDA 12 + cuDNN 9.
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cu124 \
     -r /opt/airflow/requirements.txt
+ARG YT_DLP_VERSION
+RUN if [ -n "$YT_DLP_VERSION" ]; then pip install "yt-dlp==$YT_DLP_VERSION"; fi
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 include/ /opt/airflow/include/
@@ -53,6 +58,8 @@ COPY --chown=airflow:root requirements.txt /opt/airflow/requirements.txt
 # torch comes from the CPU wheel index: the default Linux wheel drags in CUDA libraries.
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu \
     -r /opt/airflow/requirements.txt
+ARG YT_DLP_VERSION
+RUN if [ -n "$YT_DLP_VERSION" ]; then pip install --no-cache-dir "yt-dlp==$YT_DLP_VERSION"; fi
 COPY --chown=airflow:root dags/ /opt/airflow/dags/
 COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:root include/ /opt/airflow/include/

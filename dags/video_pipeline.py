@@ -25,6 +25,9 @@ from scribeflow_airflow import tasks
 
 TRANSCRIBE_QUEUE = os.environ.get("SCRIBEFLOW_TRANSCRIBE_QUEUE", "cuda")
 LLM_POOL = os.environ.get("SCRIBEFLOW_LLM_POOL", "llm")
+#: Downloads share one pool; SCRIBEFLOW_DOWNLOAD_POOLS gives sites pools of their own
+#: (plugins/airflow_local_settings.py routes each download by its URL's site).
+DOWNLOAD_POOL = os.environ.get("SCRIBEFLOW_DOWNLOAD_POOL", "downloads")
 
 
 @dag(
@@ -57,10 +60,19 @@ LLM_POOL = os.environ.get("SCRIBEFLOW_LLM_POOL", "llm")
                        enum=["parquet", "pgvector"], title="Vector store",
                        description="parquet (local file) or pgvector (connection "
                                    "scribeflow_pgvector or SCRIBEFLOW_PGVECTOR_DSN)."),
+        "source": Param(None, type=["null", "string"], title="Source",
+                        description="The channel DAG's source that triggered this run, if any."),
+        "cookies_conn_id": Param(None, type=["null", "string"], title="Cookies connection",
+                                 description="A connection holding a Netscape cookies file "
+                                             "for the video site (in its password)."),
+        "download_sleep": Param([0, 0], type="array", minItems=2, maxItems=2,
+                                items={"type": "number", "minimum": 0},
+                                title="Sleep before download (s)",
+                                description="[min, max]: a uniformly drawn pause."),
     },
 )
 def video_pipeline():
-    audio = task(tasks.download_audio, task_id="download")()
+    audio = task(tasks.download_audio, task_id="download", pool=DOWNLOAD_POOL)()
     transcript = task(tasks.transcribe, queue=TRANSCRIBE_QUEUE)(audio)
     groups = task(tasks.split_into_chunks)(transcript)
     parts = task(tasks.write_document, pool=LLM_POOL).expand(group=groups)

@@ -18,6 +18,21 @@ from scribeflow.records import SearchFilters
 PAGE = Path(__file__).parent / "web" / "search.html"
 
 
+def token_guard(token: str) -> Any:
+    """A dependency that admits requests carrying ``Authorization: Bearer <token>``."""
+    import hmac
+
+    from fastapi import Header, HTTPException
+
+    def check(authorization: str | None = Header(None)) -> None:
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+            raise HTTPException(status_code=401, detail="missing or wrong API token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    return check
+
+
 def create_app(
     dependencies: Sequence[Any] = (),
     dsn: Callable[[], str | None] = lambda: None,

@@ -48,26 +48,46 @@ def parse_proposals(text: str) -> list[tuple[str, str]]:
             items = json.loads(text[start:end + 1])
         except json.JSONDecodeError:
             items = None
-        if isinstance(items, list):
-            pairs = []
-            for item in items:
-                if isinstance(item, dict):
-                    title = str(item.get("title") or "").strip()
-                    sentence = str(item.get("start") or item.get("start_sentence")
-                                   or item.get("sentence") or "").strip()
-                    if title and sentence:
-                        pairs.append((title, sentence))
-            if pairs:
-                return pairs
+        if isinstance(items, list) and items and all(isinstance(i, dict) for i in items):
+            pairs = [(title, sentence) for item in items
+                     if (title := _field(item, TITLE_KEYS)) and (sentence := _field(item, START_KEYS))]
+            if not pairs:  # JSON it is: its keys are never titles
+                keys = sorted({str(k) for item in items for k in item})
+                raise ChapterParseError(f"chapters as JSON without a title and a starting "
+                                        f"sentence (keys: {', '.join(keys)[:120]})")
+            return pairs
     pairs = []
     for line in text.splitlines():
         match = re.match(r"^\s*(?:[-*•]|\d+[.)])?\s*\**(?P<title>[^|:*]{2,80}?)\**\s*[|:–—]\s*"
                          r"[\"“]?(?P<sentence>[^\"”]{8,}?)[\"”]?\s*$", line)
-        if match:
-            pairs.append((match["title"].strip(), match["sentence"].strip()))
+        title = match["title"].strip() if match else ""
+        if match and not _looks_like_key(title):
+            pairs.append((title, match["sentence"].strip()))
     if not pairs:
         raise ChapterParseError(f"no chapters in the answer {text[:80]!r}")
     return pairs
+
+
+#: The names models give a chapter's fields (the chaptering design document uses start_text).
+TITLE_KEYS = ("title", "chapter_title", "chapter", "heading", "name", "topic")
+START_KEYS = ("start", "start_text", "start_sentence", "starting_sentence", "first_sentence",
+              "opening_sentence", "sentence", "begins_with", "quote")
+
+
+def _field(item: dict, keys: Sequence[str]) -> str:
+    lowered = {str(k).strip().lower(): v for k, v in item.items()}
+    for key in keys:
+        value = lowered.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def _looks_like_key(title: str) -> bool:
+    """A JSON key (``"start_text"``) or a field name is never a chapter title."""
+    bare = title.strip("\"'` ")
+    return (title[:1] in "\"'`" or bare.lower() in TITLE_KEYS + START_KEYS
+            or bool(re.fullmatch(r"[a-z]+(_[a-z]+)+", bare)))
 
 
 def _norm(words: Sequence[str]) -> str:

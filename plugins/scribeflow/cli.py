@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from scribeflow.config import PROJECT_ROOT, STORES, PipelineSettings
@@ -58,28 +59,34 @@ def ensure_metadata_db(env: dict[str, str], log_file: Path) -> None:
                        check=True)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    env = airflow_env(args.data_dir)
-    # dag.test() runs mapped task instances one after another, so in-process runs send every
-    # chunk through one group, where the LLM calls run concurrently (bench/pipeline_overhead).
-    env.setdefault("SCRIBEFLOW_MAX_LLM_GROUPS", "1")
-    data = DataPaths(PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")}).data_dir)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    log_file = data.root / "logs" / f"run-{stamp}-{os.getpid()}.log"
+@dataclass(frozen=True)
+class VideoRun:
+    code: int
+    run_id: str | None
+    state: str
+    summary: dict
+    summary_path: Path | None
+    log_file: Path
+    reused: bool = False
+
+
+def new_log_file(data: DataPaths) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    return data.root / "logs" / f"run-{stamp}-{os.getpid()}.log"
+
+
+def run_video(conf: dict, env: dict[str, str], data: DataPaths, *, run_id: str | None = None,
+              verbose: bool = False, log_file: Path | None = None) -> VideoRun:
+    """Run ``video_pipeline`` once in a child process (``dag.test()``), logging to
+    ``log_file`` (under ``data/logs/``); the run's summary as the tasks wrote it."""
+    log_file = log_file or new_log_file(data)
     result_file = log_file.with_suffix(".result.json")
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    conf = {"url": args.url}
-    for key in ("language", "whisper_model", "chunk_words", "store", "quiz_per_chunk"):
-        if getattr(args, key) is not None:
-            conf[key] = getattr(args, key)
-    if args.quiz:
-        conf["quiz"] = True
     ensure_metadata_db(env, log_file)
     command = [sys.executable, "-m", "scribeflow_airflow.runner", "--conf", json.dumps(conf),
-               "--result", str(result_file)]
-    print(f"running video_pipeline on {args.url} (Airflow log: {log_file})", flush=True)
+               "--result", str(result_file)] + (["--run-id", run_id] if run_id else [])
     with open(log_file, "a") as log:
-        if args.verbose:
+        if verbose:
             proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
             for line in proc.stdout:  # type: ignore[union-attr]
@@ -89,17 +96,57 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             code = subprocess.run(command, env=env, stdout=log, stderr=log).returncode
     if not result_file.exists():
-        tail = log_file.read_text(errors="replace").splitlines()[-15:]
-        print("the pipeline did not start; last lines of the log:", *tail, sep="\n",
-              file=sys.stderr)
-        return 2
+        return VideoRun(code=code or 2, run_id=None, state="not started", summary={},
+                        summary_path=None, log_file=log_file)
     run = read_json(result_file)
+    if run.get("error"):
+        return VideoRun(code=2, run_id=None, state="invalid",
+                        summary={"status": "invalid", "error": {"cause": run["error"],
+                                                                "step": "start"}},
+                        summary_path=None, log_file=log_file)
     summary_path = data.run_summary(run["run_id"])
     summary = read_json(summary_path) if summary_path.exists() else {"status": run["state"]}
-    summary["status"] = run["state"]
-    print(format_summary(summary))
-    print(f"{'summary:':<18}{summary_path}")
-    return 0 if run["state"] == "success" and code == 0 else 1
+    if not (run["state"] == "success" and summary.get("status") == "degraded"):
+        summary["status"] = run["state"]
+    return VideoRun(code=code, run_id=run["run_id"], state=run["state"], summary=summary,
+                    summary_path=summary_path, log_file=log_file, reused=run.get("reused", False))
+
+
+def _video_env(data_dir: str | None) -> tuple[dict[str, str], DataPaths]:
+    env = airflow_env(data_dir)
+    # dag.test() runs mapped task instances one after another, so in-process runs send every
+    # chunk through one group, where the LLM calls run concurrently (bench/pipeline_overhead).
+    env.setdefault("SCRIBEFLOW_MAX_LLM_GROUPS", "1")
+    data = DataPaths(PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")}).data_dir)
+    return env, data
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    env, data = _video_env(args.data_dir)
+    conf = {"url": args.url}
+    for key in ("language", "whisper_model", "chunk_words", "store", "quiz_per_chunk"):
+        if getattr(args, key) is not None:
+            conf[key] = getattr(args, key)
+    if args.quiz:
+        conf["quiz"] = True
+    log_file = new_log_file(data)
+    print(f"running video_pipeline on {args.url} (Airflow log: {log_file})", flush=True)
+    run = run_video(conf, env, data, verbose=args.verbose, log_file=log_file)
+    if run.state == "invalid":
+        print(f"error: {run.summary['error']['cause']}", file=sys.stderr)
+        return 2
+    if run.run_id is None:
+        tail = run.log_file.read_text(errors="replace").splitlines()[-15:]
+        print(f"the pipeline did not start; last lines of {run.log_file}:", *tail, sep="\n",
+              file=sys.stderr)
+        return 2
+    print(format_summary(run.summary))
+    print(f"{'summary:':<18}{run.summary_path}")
+    error = (run.summary.get("error") or {}).get("cause") or ""
+    if "is a playlist" in error:
+        print(f"{'hint:':<18}to process a channel, playlist or feed: scribeflow ingest "
+              f"{args.url} [--since DATE] [--limit N] [--dry-run]")
+    return 0 if run.state == "success" and run.code == 0 else 1
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -111,10 +158,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     home = Path(env["AIRFLOW_HOME"])
     log_file = home / "setup.log"
     ensure_metadata_db(env, log_file)
+    pools = ((env.get("SCRIBEFLOW_LLM_POOL", "llm"), args.llm_slots, "Scribeflow LLM document stages"),
+             (env.get("SCRIBEFLOW_DOWNLOAD_POOL", "downloads"), args.download_slots,
+              "Scribeflow downloads from video sites"))
     with open(log_file, "a") as log:
-        subprocess.run([_airflow_bin(), "pools", "set", env.get("SCRIBEFLOW_LLM_POOL", "llm"),
-                        str(args.llm_slots), "Scribeflow LLM document stages"],
-                       env=env, stdout=log, stderr=log, check=True)
+        for name, slots, description in pools:
+            subprocess.run([_airflow_bin(), "pools", "set", name, str(slots), description],
+                           env=env, stdout=log, stderr=log, check=True)
     print(f"Airflow UI: http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}  "
           f"(user admin; password in {home / 'simple_auth_manager_passwords.json.generated'})",
           flush=True)
@@ -141,6 +191,131 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(text: str | None, flag: str) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
+    except ValueError:
+        raise ScribeflowError(f"{flag} must be a date (YYYY-MM-DD), not {text!r}") from None
+
+
+def _ingest_source(args: argparse.Namespace):
+    """The named source of the sources file, or a one-off source for a URL."""
+    import hashlib
+    import re
+
+    from scribeflow.sites import site_of
+    from scribeflow.sources import Source, load_sources
+
+    if "://" not in args.source:
+        return load_sources().get(args.source)
+    slug = re.sub(r"[^a-z0-9]+", "-", site_of(args.source).lower()).strip("-")[:40] or "url"
+    digest = hashlib.sha256(args.source.encode()).hexdigest()[:8]
+    try:
+        return Source(name=f"cli-{slug}-{digest}", url=args.source, schedule="@daily",
+                      start_date=dt.date.today(), kind=args.kind, max_per_run=1000,
+                      include_shorts=args.include_shorts)
+    except ValueError as exc:
+        raise ScribeflowError(f"cannot ingest {args.source!r}: "
+                              f"{' '.join(str(exc).split())}") from None
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """List a channel, playlist or feed and process its new videos, one after another, the
+    way its channel DAG would (the same decisions, the same run ids)."""
+    from scribeflow.cookies import check_cookies
+    from scribeflow.ingest import (
+        Window,
+        failure,
+        ingest_source,
+        past_run_from_summary,
+        stored_lookup,
+        write_ingest_summary,
+    )
+    from scribeflow.listing import Lister, Throttle
+
+    since, until = _day(args.since, "--since"), _day(args.until, "--until")
+    if until is not None:
+        until += dt.timedelta(days=1)  # --until is inclusive, like --since
+    if since and until and since >= until:
+        raise ScribeflowError("--since must not be after --until")
+    if args.limit is not None and args.limit < 1:
+        raise ScribeflowError(f"--limit must be at least 1, not {args.limit}")
+    source = _ingest_source(args)
+    env, data = _video_env(args.data_dir)
+    cookies = None
+    if args.cookies:
+        try:
+            cookies = Path(args.cookies).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ScribeflowError(f"cannot read the cookies file {args.cookies}: "
+                                  f"{exc.strerror}") from None
+        check_cookies(cookies, f"the cookies file {args.cookies}")
+    window = Window(since, until, live=until is None)
+    run_id = "cli__" + dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    stored = stored_lookup(PipelineSettings.from_env(
+        {"data_dir": data.root, "store": args.store or source.store}))
+
+    print(f"listing {source.url} ({'dry run, ' if args.dry_run else ''}window "
+          f"{window.start.date() if window.start else '…'} to "
+          f"{(window.end - dt.timedelta(days=1)).date() if window.end else 'now'})", flush=True)
+    from scribeflow.cookies import cookie_file
+
+    with cookie_file(cookies, f"the cookies file {args.cookies}") as cookiefile:
+        lister = Lister(cookiefile=cookiefile, throttle=Throttle(*source.request_sleep))
+        try:
+            plan = ingest_source(source, window, data, lister=lister, dry_run=args.dry_run,
+                                 past_run=lambda rid: past_run_from_summary(data, rid),
+                                 stored=stored, max_per_run=args.limit)
+        except ScribeflowError as exc:
+            if not args.dry_run:
+                write_ingest_summary(data, source.name, run_id, url=source.url,
+                                     status="failed", error=failure(exc))
+            raise
+        finally:
+            lister.close()
+    for decision in plan.decisions:
+        entry = decision.entry
+        when = f"{entry.published:%Y-%m-%d}" if entry.published else "undated   "
+        why = decision.reason + (f": {decision.detail}" if decision.detail else "")
+        print(f"{when}  {decision.action:<8} {entry.key:<28} {entry.title[:60]!r:<62} {why}")
+    summary = plan.summary()
+    print(f"found {summary['found']} entries in {summary['listing_requests']} listing requests; "
+          f"{len(plan.to_trigger)} to process; skipped {summary['skipped'] or 'none'}; "
+          f"deferred {summary['deferred'] or 'none'}; outside the window "
+          f"{summary['outside_window']}")
+    for warning in plan.warnings:
+        print(f"warning: {warning}")
+    if args.dry_run:
+        return 0
+    write_ingest_summary(data, source.name, run_id, url=source.url, status="processing",
+                         **summary, warnings=list(plan.warnings))
+    overrides = {k: getattr(args, k) for k in ("language", "whisper_model", "store")
+                 if getattr(args, k) is not None} | ({"quiz": True} if args.quiz else {})
+    if cookies:
+        # The child process reads it as an Airflow connection from its environment only.
+        env["AIRFLOW_CONN_SCRIBEFLOW_CLI_COOKIES"] = json.dumps(
+            {"conn_type": "generic", "password": cookies})
+        overrides["cookies_conn_id"] = "scribeflow_cli_cookies"
+    outcome: dict[str, list[str]] = {"succeeded": [], "failed": [], "already_done": []}
+    for decision in plan.to_trigger:
+        conf = source.run_conf() | {"url": decision.entry.url} | overrides
+        run = run_video(conf, env, data, run_id=decision.run_id)
+        key = "already_done" if run.reused else ("succeeded" if run.state == "success"
+                                                 else "failed")
+        outcome[key].append(decision.run_id)
+        cause = (run.summary.get("error") or {}).get("cause")
+        print(f"{run.state:<8} {decision.run_id}  {decision.entry.title[:60]!r}"
+              + (f"  ({cause})" if cause and run.state != "success" else ""), flush=True)
+    status = "failed" if outcome["failed"] else "success"
+    path = write_ingest_summary(data, source.name, run_id, status=status, **outcome,
+                                triggered=[d.run_id for d in plan.to_trigger])
+    print(f"{len(outcome['succeeded'])} processed, {len(outcome['failed'])} failed, "
+          f"{len(outcome['already_done'])} already done; summary: {path}")
+    return 1 if outcome["failed"] else 0
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     """Rebuild a store from the per-video artifacts on disk (re-embeds each video)."""
     from scribeflow import steps
@@ -157,13 +332,31 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """The search page and HTTP API on their own, without authentication: local use only."""
+    """The search page and HTTP API on their own. On a loopback address they need no token;
+    anywhere else they refuse to start without one (``SCRIBEFLOW_API_TOKEN``), and every
+    request must carry it as ``Authorization: Bearer <token>``."""
+    import ipaddress
+
+    token = os.environ.get("SCRIBEFLOW_API_TOKEN") or ""
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not token:
+        raise ScribeflowError(f"refusing to serve on {args.host} without an API token: set "
+                              "SCRIBEFLOW_API_TOKEN, or serve on 127.0.0.1")
+    if token and len(token) < 16:
+        raise ScribeflowError("SCRIBEFLOW_API_TOKEN is too short: use at least 16 characters")
+    import fastapi
     import uvicorn
 
-    from scribeflow.api import create_app
+    from scribeflow.api import create_app, token_guard
 
-    print(f"search page: http://{args.host}:{args.port}/  API: /api/search?q=…", flush=True)
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    guards = [fastapi.Depends(token_guard(token))] if token else []
+    print(f"search page: http://{args.host}:{args.port}/  API: /api/search?q=…"
+          + ("  (API token required)" if token else ""), flush=True)
+    uvicorn.run(create_app(dependencies=guards), host=args.host, port=args.port,
+                log_level="warning")
     return 0
 
 
@@ -184,11 +377,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="stream the Airflow log")
     run.set_defaults(func=cmd_run)
 
+    ingest = sub.add_parser("ingest", help="process a channel, playlist or feed in one go")
+    ingest.add_argument("source", help="a URL, or the name of a source in the sources file")
+    ingest.add_argument("--since", metavar="YYYY-MM-DD", help="published on or after")
+    ingest.add_argument("--until", metavar="YYYY-MM-DD", help="published on or before")
+    ingest.add_argument("--limit", type=int, help="process at most N videos, newest first")
+    ingest.add_argument("--dry-run", dest="dry_run", action="store_true",
+                        help="print each entry and what would be done with it, process nothing")
+    ingest.add_argument("--kind", choices=("auto", "feed", "playlist"), default="auto",
+                        help="for a URL: a feed, a yt-dlp playlist, or sniff it (default)")
+    ingest.add_argument("--include-shorts", dest="include_shorts", action="store_true")
+    ingest.add_argument("--cookies", metavar="FILE", help="a Netscape cookies file for the site")
+    ingest.add_argument("--language")
+    ingest.add_argument("--whisper-model", dest="whisper_model")
+    ingest.add_argument("--store", choices=STORES)
+    ingest.add_argument("--quiz", action="store_true")
+    ingest.add_argument("--data-dir", dest="data_dir")
+    ingest.set_defaults(func=cmd_ingest)
+
     up = sub.add_parser("up", help="airflow standalone with these DAGs (UI on 127.0.0.1:8080)")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8080)
     up.add_argument("--llm-slots", dest="llm_slots", type=int, default=4,
                     help="slots of the llm pool: mapped LLM tasks running at once")
+    up.add_argument("--download-slots", dest="download_slots", type=int, default=2,
+                    help="slots of the downloads pool: downloads running at once")
     up.add_argument("--data-dir", dest="data_dir")
     up.set_defaults(func=cmd_up)
 

@@ -18,6 +18,16 @@ from scribeflow.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STORES = ("parquet", "pgvector")
+#: Whisper's language codes (faster_whisper.tokenizer._LANGUAGE_CODES; a test keeps them equal).
+LANGUAGES = (
+    "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy",
+    "da", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "gl", "gu", "ha", "haw",
+    "he", "hi", "hr", "ht", "hu", "hy", "id", "is", "it", "ja", "jw", "ka", "kk", "km", "kn",
+    "ko", "la", "lb", "ln", "lo", "lt", "lv", "mg", "mi", "mk", "ml", "mn", "mr", "ms", "mt",
+    "my", "ne", "nl", "nn", "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd", "si",
+    "sk", "sl", "sn", "so", "sq", "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl",
+    "tr", "tt", "uk", "ur", "uz", "vi", "yi", "yo", "zh", "yue",
+)
 
 
 def default_data_dir() -> Path:
@@ -60,13 +70,23 @@ class PipelineSettings:
     chapter_chunks: int = 6
     #: Characters of transcript and document the quality score compares.
     quality_chars: int = 2000
+    #: When a chunk's LLM stage gets no usable answer after its retries: fail the run (False),
+    #: or keep that stage's input and finish visibly ``degraded`` (True).
+    allow_degraded: bool = False
+    #: Longer inputs are refused before they are decoded (seconds; 6 hours by default).
+    max_duration: float = 6 * 3600.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
         if self.store not in STORES:
             raise ConfigError(f"unknown store {self.store!r}; choose one of {', '.join(STORES)}")
+        if self.language not in ("auto", *LANGUAGES):
+            raise ConfigError(f"unknown language {self.language!r}: use auto or one of "
+                              f"{' '.join(LANGUAGES)}")
         if self.whisper_device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"whisper_device must be auto, cpu or cuda, not {self.whisper_device!r}")
+        if self.max_duration <= 0:
+            raise ConfigError(f"max_duration must be above 0 seconds, not {self.max_duration}")
         for name in ("chunk_words", "max_llm_groups", "min_chunks_per_group", "beam_size",
                      "quiz_per_chunk", "chapter_chunks", "quality_chars"):
             if getattr(self, name) < 1:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from scribeflow.cache import LLMCache
 from scribeflow.config import LLMSettings
-from scribeflow.llm import LLMClient, Refused, Usage
+from scribeflow.errors import ScribeflowError
+from scribeflow.llm import LLMClient, LLMUnavailable, Unusable, Usage
 from scribeflow.preamble import filter_preamble
 from scribeflow.prompts import Prompt, load_prompt
 from scribeflow.records import Chunk
@@ -25,8 +27,46 @@ from scribeflow.records import Chunk
 log = logging.getLogger(__name__)
 
 STAGES = ("polish_sentences", "format_markdown", "cleanup_markdown")
-#: A stage answer shorter than this share of its input lost content: keep the input.
+#: A rewrite is unusable when it is shorter than this share of its input (content lost) …
 MIN_KEPT_RATIO = 0.3
+#: … or longer than this multiple of it (something else was written) …
+MAX_GROWTH_RATIO = 4.0
+#: … or keeps less than this share of the input's content words (it answers something else).
+MIN_WORDS_KEPT = 0.5
+_WORD = re.compile(r"[^\W\d_]{4,}")
+_STOP = frozenset("""this that with from have there their they them then than were what when
+where which while will would could should about into your yours just like also been being
+some such only over very more most other these those because""".split())
+
+
+class LLMStageFailed(ScribeflowError):
+    """A chunk's stage got no usable answer; names the chunk, its time range and the cause."""
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def rewrite_check(source: str) -> Callable[[str], str | None]:
+    """Why an answer is not a rewrite of ``source`` (too short, too long, or keeping too few
+    of its content words), or None. Preambles count toward length only, not against it."""
+    words = content_words(source)
+
+    def check(answer: str) -> str | None:
+        kept_text = filter_preamble(answer).text
+        if len(kept_text) < MIN_KEPT_RATIO * len(source):
+            return (f"the answer kept {len(kept_text)} of {len(source)} characters "
+                    "(content was dropped)")
+        if len(kept_text) > MAX_GROWTH_RATIO * max(len(source), 50):
+            return f"the answer is {len(kept_text) / len(source):.1f} times its input's length"
+        if len(words) >= 4:
+            share = len(words & content_words(answer)) / len(words)
+            if share < MIN_WORDS_KEPT:
+                return (f"the answer keeps {share:.0%} of its input's content words (it is "
+                        "not a rewrite of it)")
+        return None
+
+    return check
 
 
 @dataclass
@@ -34,9 +74,13 @@ class ChunkResult:
     index: int
     text: str
     raw_chars: int
+    #: Characters of the answers used, and of those the preamble filter removed.
+    answer_chars: int = 0
     removed_chars: int = 0
     stages: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Stages that kept their input because no usable answer came (``allow_degraded``).
+    degraded: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -47,7 +91,8 @@ class GroupResult:
 
     @property
     def removed_pct(self) -> float:
-        total = sum(c.raw_chars for c in self.chunks)
+        """The share of the answers' characters the preamble filter removed (0 to 100)."""
+        total = sum(c.answer_chars for c in self.chunks)
         return round(100.0 * sum(c.removed_chars for c in self.chunks) / total, 2) if total else 0.0
 
     def to_dict(self) -> dict:
@@ -62,11 +107,14 @@ def process_group(
     language: str,
     prompts_dir: Path | None = None,
     cache: LLMCache | None = None,
+    allow_degraded: bool = False,
 ) -> GroupResult:
     """Run the three stages over ``chunks`` concurrently; ``previous[i]`` is chunk i's context.
 
     With no LLM configured, each chunk keeps its raw text and the caller logs one line.
     With a ``cache``, answers already given for the same prompt, input and model are reused.
+    A stage with no usable answer raises :class:`LLMStageFailed` naming the chunk, or, with
+    ``allow_degraded``, keeps its input and is listed in the chunk's ``degraded``.
     """
     if not settings.configured:
         return GroupResult(
@@ -74,22 +122,33 @@ def process_group(
             usage=Usage(), llm_used=False,
         )
     prompts = {name: load_prompt(name, prompts_dir) for name in STAGES}
-    return asyncio.run(_process_group(chunks, previous, settings, language, prompts, cache))
+    return asyncio.run(_process_group(chunks, previous, settings, language, prompts, cache,
+                                      allow_degraded))
 
 
-async def _process_group(chunks, previous, settings, language, prompts, cache) -> GroupResult:
+async def _process_group(chunks, previous, settings, language, prompts, cache,
+                         allow_degraded) -> GroupResult:
     llm = LLMClient(settings, cache=cache)
     try:
         results = await asyncio.gather(
-            *(_process_chunk(llm, c, previous.get(c.index, ""), language, prompts) for c in chunks)
+            *(_process_chunk(llm, c, previous.get(c.index, ""), language, prompts,
+                             allow_degraded) for c in chunks)
         )
     finally:
         await llm.aclose()
     return GroupResult(chunks=list(results), usage=llm.usage, llm_used=True)
 
 
+def _where(chunk: Chunk, stage: str) -> str:
+    from scribeflow.subtitles import timestamp
+
+    return (f"chunk {chunk.index} ({timestamp(chunk.start)[:8]}-{timestamp(chunk.end)[:8]}) "
+            f"{stage}")
+
+
 async def _process_chunk(
-    llm: LLMClient, chunk: Chunk, previous_text: str, language: str, prompts: dict[str, Prompt]
+    llm: LLMClient, chunk: Chunk, previous_text: str, language: str, prompts: dict[str, Prompt],
+    allow_degraded: bool = False,
 ) -> ChunkResult:
     result = ChunkResult(index=chunk.index, text=chunk.text, raw_chars=len(chunk.text))
     text = chunk.text
@@ -99,11 +158,17 @@ async def _process_chunk(
             language=language or "auto",
         )
         try:
-            answer = await llm.complete(prompt, cache_as=(name, prompts[name].version))
-        except Refused as exc:
-            result.warnings.append(f"chunk {chunk.index} {name}: {exc}; kept its input text")
-            log.warning(result.warnings[-1])
+            answer = await llm.complete(prompt, cache_as=(name, prompts[name].version),
+                                        check=rewrite_check(text))
+        except Unusable as exc:
+            if not allow_degraded:
+                raise LLMStageFailed(f"{_where(chunk, name)}: {exc}") from None
+            result.degraded.append(f"{_where(chunk, name)}: {exc}; kept its input text")
+            result.warnings.append(result.degraded[-1])
+            log.warning("degraded: %s", result.degraded[-1])
             continue
+        except LLMUnavailable as exc:
+            raise LLMUnavailable(f"{_where(chunk, name)}: {exc}") from None
         filtered = filter_preamble(answer.text)
         if filtered.refused:
             result.warnings.append(
@@ -114,12 +179,7 @@ async def _process_chunk(
             log.info("chunk %d %s: removed preamble %r (%.1f%% of the answer)", chunk.index, name,
                      " / ".join(filtered.removed)[:200], filtered.removed_pct)
             result.removed_chars += len(answer.text.strip()) - len(filtered.text)
-        if len(filtered.text) < MIN_KEPT_RATIO * len(text):
-            result.warnings.append(
-                f"chunk {chunk.index} {name}: answer kept {len(filtered.text)} of {len(text)} "
-                "characters; kept its input text")
-            log.warning(result.warnings[-1])
-            continue
+        result.answer_chars += len(answer.text.strip())
         result.stages.append({"stage": name, "version": prompts[name].version,
                               "model": answer.model, "removed": list(filtered.removed)})
         text = filtered.text

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -19,6 +21,7 @@ from urllib.parse import unquote, urlparse
 from scribeflow import media
 from scribeflow.errors import BadInputError, ScribeflowError, one_line
 from scribeflow.files import DataPaths, safe_name, write_json_atomic
+from scribeflow.sites import blocked
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +41,40 @@ class VideoSource:
         return asdict(self)
 
 
-def download_audio(url: str, data: DataPaths) -> VideoSource:
-    """Download (or read) ``url``, decode it to PCM and write the video's metadata."""
+@dataclass(frozen=True)
+class DownloadOptions:
+    """How to fetch from video sites: a cookies file (a temporary copy of a secret, never
+    logged) and a ``[min, max]`` range of seconds to sleep, drawn uniformly, before each
+    download."""
+
+    cookiefile: Path | None = None
+    sleep: tuple[float, float] = (0.0, 0.0)
+    #: Longer inputs are refused (seconds), before downloading when the site says how long.
+    max_duration: float | None = None
+
+
+def download_audio(url: str, data: DataPaths,
+                   options: DownloadOptions | None = None) -> VideoSource:
+    """Download (or read) ``url``, decode it to PCM and write the video's metadata.
+
+    Raises :class:`BlockedError` when the site refuses to serve us for now (bot check, 429)."""
     url = (url or "").strip()
     if not url:
         raise BadInputError("no URL or file given")
     local = _local_path(url)
     if local is not None:
-        return _from_local_file(local, url, data)
+        return _from_local_file(local, url, data, (options or DownloadOptions()).max_duration)
     if not re.match(r"^[a-z][a-z0-9+.-]*://", url, re.IGNORECASE):
         raise BadInputError(f"not a URL or an existing file: {url!r}")
-    return _from_ytdlp(url, data)
+    return _from_ytdlp(url, data, options or DownloadOptions())
 
 
 def _local_path(url: str) -> Path | None:
     parsed = urlparse(url)
     if parsed.scheme == "file":
         path = Path(unquote(parsed.path))
+        if path.is_dir():
+            raise BadInputError(f"not a file: {path} is a folder; give one media file")
         if not path.is_file():
             raise BadInputError(f"file not found: {path}")
         return path
@@ -62,6 +82,8 @@ def _local_path(url: str) -> Path | None:
         path = Path(url).expanduser()
         if path.is_file():
             return path
+        if path.is_dir():
+            raise BadInputError(f"not a file: {path} is a folder; give one media file")
         if path.exists():
             raise BadInputError(f"not a file: {path}")
         if url.startswith(("/", "./", "../", "~")) or path.suffix:
@@ -78,12 +100,14 @@ def file_video_id(path: Path) -> str:
     return f"file-{digest.hexdigest()[:16]}"
 
 
-def _from_local_file(path: Path, url: str, data: DataPaths) -> VideoSource:
+def _from_local_file(path: Path, url: str, data: DataPaths,
+                     max_duration: float | None = None) -> VideoSource:
     path = path.resolve()
     video_id = file_video_id(path)
     video = data.video(video_id)
     with tempfile.TemporaryDirectory(dir=_tmp_root(data)) as tmp:
-        probe = media.to_pcm16k(path, Path(tmp) / "audio.wav", label=str(path))
+        probe = media.to_pcm16k(path, Path(tmp) / "audio.wav", label=str(path),
+                                max_duration=max_duration)
         source = VideoSource(
             video_id=video_id, title=path.stem, channel=None, upload_date=None,
             duration=round(probe.duration, 3), webpage_url=path.as_uri(), source_url=url,
@@ -94,10 +118,10 @@ def _from_local_file(path: Path, url: str, data: DataPaths) -> VideoSource:
     return source
 
 
-def _from_ytdlp(url: str, data: DataPaths) -> VideoSource:
+def _from_ytdlp(url: str, data: DataPaths, download: DownloadOptions) -> VideoSource:
     import yt_dlp  # heavy: imported where used
 
-    options = {
+    options: dict = {
         "format": "bestaudio/best",
         "noplaylist": True,
         "quiet": True,
@@ -107,13 +131,30 @@ def _from_ytdlp(url: str, data: DataPaths) -> VideoSource:
         "retries": 3,
         "logger": _YtdlpLog(),
     }
+    if download.cookiefile is not None:
+        options["cookiefile"] = str(download.cookiefile)
+    if download.sleep[1] > 0:
+        # yt-dlp's own sleep_interval never sleeps when its minimum is 0: draw it here.
+        seconds = random.uniform(*download.sleep)
+        log.info("sleeping %.1f s before downloading (range %g-%g s)", seconds, *download.sleep)
+        time.sleep(seconds)
     with tempfile.TemporaryDirectory(dir=_tmp_root(data)) as tmp:
         options["outtmpl"] = str(Path(tmp) / "source.%(ext)s")
         try:
             with yt_dlp.YoutubeDL(options) as ydl:
-                info = ydl.extract_info(url, download=True)
+                # Look before downloading: a channel or playlist is refused before any of its
+                # entries is fetched (extract_info(download=True) would fetch them all first).
+                info = ydl.extract_info(url, download=False, process=False)
+                if info is not None and info.get("_type") in ("playlist", "multi_video"):
+                    raise BadInputError(f"{url} is a playlist; give one video URL per run (to "
+                                        f"process its videos: scribeflow ingest {url})")
+                if info is not None:
+                    media.check_duration(info.get("duration"), url, download.max_duration)
+                    info = ydl.process_ie_result(info, download=True)
         except yt_dlp.utils.DownloadError as exc:
-            cause = _ytdlp_cause(exc)
+            cause = ytdlp_cause(exc)
+            if (error := blocked(cause, url)) is not None:
+                raise error from None
             if _TRANSIENT.search(cause):
                 raise ScribeflowError(f"download failed for {url}: {cause}") from None
             raise BadInputError(f"download failed for {url}: {cause}") from None
@@ -126,7 +167,8 @@ def _from_ytdlp(url: str, data: DataPaths) -> VideoSource:
             raise BadInputError(f"download failed for {url}: no file was written")
         extractor = (info.get("extractor_key") or info.get("extractor") or "web").lower()
         video_id = f"{safe_name(extractor)}-{safe_name(str(info.get('id') or 'video'))}"
-        probe = media.to_pcm16k(files[0], Path(tmp) / "audio.wav", label=url)
+        probe = media.to_pcm16k(files[0], Path(tmp) / "audio.wav", label=url,
+                                max_duration=download.max_duration)
         source = VideoSource(
             video_id=video_id,
             title=str(info.get("title") or info.get("id") or video_id),
@@ -160,12 +202,12 @@ def _iso_date(value: str | None) -> str | None:
 
 
 _TRANSIENT = re.compile(
-    r"timed out|temporarily|connection (refused|reset|aborted)|HTTP Error 5\d\d|HTTP Error 429",
+    r"timed out|temporarily|connection (refused|reset|aborted)|HTTP Error 5\d\d",
     re.IGNORECASE,
 )
 
 
-def _ytdlp_cause(exc: Exception) -> str:
+def ytdlp_cause(exc: Exception) -> str:
     """yt-dlp's message without its ``ERROR: [extractor] id:`` prefix and ``(caused by …)`` tail."""
     text = one_line(str(exc).split(" (caused by ")[0], limit=1000)
     text = re.sub(r"^ERROR:\s*", "", text)

@@ -3,14 +3,18 @@
 - bounded concurrency: an ``asyncio.Semaphore`` of ``LLMSettings.concurrency`` per client;
 - retries with exponential backoff and jitter on 429, 5xx, timeouts and dropped connections,
   through tenacity (the openai client's own retries are turned off so there is one policy);
-- refusals ("I'm sorry, but I can't…") are retried once on ``fallback_model`` when one is
-  configured, else :class:`Refused` is raised and the caller keeps its input.
+- unusable answers are never cached and never returned: an empty answer, a refusal
+  ("I'm sorry, but I can't…"), or one the caller's ``check`` rejects (unrelated to its
+  input, say). An empty or rejected answer is asked again once, then on ``fallback_model``;
+  a refusal goes to ``fallback_model`` at once. When every try was unusable,
+  :class:`Unusable` (:class:`Refused` when all were refusals) names the last cause.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,9 +32,15 @@ _REFUSAL = re.compile(
 )
 #: Answers longer than this are content even if they open like a refusal.
 MAX_REFUSAL_CHARS = 400
+#: Tries of one model that gave an empty or rejected answer before the next model is asked.
+TRIES_PER_MODEL = 2
 
 
-class Refused(ScribeflowError):
+class Unusable(ScribeflowError):
+    """Every answer to the request was unusable (empty, a refusal, rejected by its check)."""
+
+
+class Refused(Unusable):
     """Every model asked refused the request."""
 
 
@@ -43,6 +53,15 @@ def is_refusal(text: str) -> bool:
     return len(stripped) <= MAX_REFUSAL_CHARS and bool(_REFUSAL.match(stripped))
 
 
+def unusable_cause(text: str, check: Callable[[str], str | None] | None = None) -> str | None:
+    """Why ``text`` cannot be used as an answer, or None when it can."""
+    if not text.strip():
+        return "an empty answer"
+    if is_refusal(text):
+        return "a refusal"
+    return check(text) if check is not None else None
+
+
 @dataclass
 class Usage:
     requests: int = 0
@@ -50,6 +69,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     refusals: int = 0
+    #: Answers thrown away as unusable (empty, refused, rejected by the check).
+    unusable: int = 0
     cached: int = 0
     by_model: dict[str, int] = field(default_factory=dict)
 
@@ -90,31 +111,45 @@ class LLMClient:
             )
         self._client = client
 
-    async def complete(self, prompt: str, *, cache_as: tuple[str, str] | None = None
-                       ) -> Completion:
-        """The model's answer to ``prompt``; on a refusal, the fallback model's answer.
+    async def complete(self, prompt: str, *, cache_as: tuple[str, str] | None = None,
+                       check: Callable[[str], str | None] | None = None) -> Completion:
+        """A usable answer to ``prompt``: not empty, not a refusal, and passed by ``check``
+        (which returns why an answer is unusable, or None).
 
-        ``cache_as=(prompt name, prompt version)`` reuses and stores the answer in the cache.
+        ``cache_as=(prompt name, prompt version)`` reuses and stores usable answers in the
+        cache; a cached answer that is unusable (written by an older version) is asked again.
         """
         key = None
         if self.cache is not None and cache_as is not None:
             key = LLMCache.key(*cache_as, self.settings.model or "", prompt)
             hit = self.cache.get(key)
-            if hit is not None:
+            if hit is not None and unusable_cause(hit.get("text", ""), check) is None:
                 self.usage.cached += 1
                 return Completion(text=hit["text"], model=hit["model"], cached=True)
+            if hit is not None:
+                log.warning("ignored an unusable cached answer (%s); asking again",
+                            unusable_cause(hit.get("text", ""), check))
         models = [self.settings.model] + (
             [self.settings.fallback_model] if self.settings.fallback_model else []
         )
+        causes: list[str] = []
         for model in models:
-            text = await self._chat(model, prompt)
-            if not is_refusal(text):
-                if key is not None:
-                    self.cache.put(key, text, model)  # type: ignore[union-attr]
-                return Completion(text=text, model=model)
-            self.usage.refusals += 1
-            log.warning("model %s refused a request: %r", model, text[:120])
-        raise Refused(f"refused by {', '.join(models)}")
+            for _ in range(TRIES_PER_MODEL):
+                text = await self._chat(model, prompt)
+                cause = unusable_cause(text, check)
+                if cause is None:
+                    if key is not None:
+                        self.cache.put(key, text, model)  # type: ignore[union-attr]
+                    return Completion(text=text, model=model)
+                self.usage.unusable += 1
+                causes.append(f"{model}: {cause}")
+                log.warning("unusable answer from %s (%s): %r", model, cause, text[:120])
+                if cause == "a refusal":
+                    self.usage.refusals += 1
+                    break
+        if all(c.endswith(": a refusal") for c in causes):
+            raise Refused(f"refused by {', '.join(models)}")
+        raise Unusable(f"no usable answer after {len(causes)} tries; last: {causes[-1]}")
 
     async def _chat(self, model: str, prompt: str) -> str:
         import openai

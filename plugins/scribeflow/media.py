@@ -15,11 +15,17 @@ SAMPLE_RATE = 16_000
 _TEXT_FORMATS = {"tty", "ansi", "txt"}
 
 
+#: Decoded audio shorter than this share of what the file declares is a damaged file.
+MIN_DECODED_SHARE = 0.9
+
+
 @dataclass(frozen=True)
 class Probe:
     duration: float
     audio_streams: int
     video_streams: int
+    #: What the first audio stream declares (its header), when it says.
+    audio_duration: float | None = None
 
 
 def _require(tool: str) -> str:
@@ -33,7 +39,8 @@ def probe(path: Path, label: str | None = None) -> Probe:
     """Read stream counts and duration; a file ffprobe cannot read is a BadInputError."""
     label = label or str(path)
     proc = subprocess.run(
-        [_require("ffprobe"), "-v", "error", "-show_entries", "stream=codec_type:format=duration,format_name",
+        [_require("ffprobe"), "-v", "error", "-show_entries",
+         "stream=codec_type,duration:format=duration,format_name",
          "-of", "json", str(path)],
         capture_output=True, text=True, check=False,
     )
@@ -47,16 +54,34 @@ def probe(path: Path, label: str | None = None) -> Probe:
     if not kinds:
         raise BadInputError(f"not a media file: {label} (no audio or video streams)")
     duration = float(info.get("format", {}).get("duration") or 0.0)
+    audio = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
+    declared = audio[0].get("duration") if audio else None
     return Probe(duration=duration, audio_streams=kinds.count("audio"),
-                 video_streams=kinds.count("video"))
+                 video_streams=kinds.count("video"),
+                 audio_duration=float(declared) if declared not in (None, "N/A") else None)
 
 
-def to_pcm16k(source: Path, target: Path, label: str | None = None) -> Probe:
-    """Decode ``source``'s first audio stream to 16 kHz mono 16-bit WAV at ``target`` (atomic)."""
+def check_duration(seconds: float | None, label: str, max_duration: float | None) -> None:
+    if max_duration and seconds and seconds > max_duration:
+        raise BadInputError(f"{label} is {_length(seconds)} long, over max_duration "
+                            f"{max_duration:.0f} s (raise SCRIBEFLOW_MAX_DURATION to take it)")
+
+
+def _length(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def to_pcm16k(source: Path, target: Path, label: str | None = None,
+              max_duration: float | None = None) -> Probe:
+    """Decode ``source``'s first audio stream to 16 kHz mono 16-bit WAV at ``target`` (atomic).
+    Inputs longer than ``max_duration`` seconds are refused before decoding."""
     label = label or str(source)
     found = probe(source, label)
     if found.audio_streams == 0:
         raise BadInputError(f"no audio stream in {label}")
+    check_duration(found.audio_duration or found.duration, label, max_duration)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp.wav")
     proc = subprocess.run(
@@ -68,8 +93,14 @@ def to_pcm16k(source: Path, target: Path, label: str | None = None) -> Probe:
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise BadInputError(f"cannot decode audio of {label}: {_last_line(proc.stderr)}")
+    decoded = probe(tmp, label)
+    declared = found.audio_duration or found.duration
+    if declared > 0 and decoded.duration < MIN_DECODED_SHARE * declared - 0.5:
+        tmp.unlink(missing_ok=True)
+        raise BadInputError(f"truncated or damaged media: {label} declares {declared:.1f} s of "
+                            f"audio but only {decoded.duration:.1f} s decode")
     tmp.replace(target)
-    return probe(target, label)
+    return decoded
 
 
 def _last_line(text: str) -> str:

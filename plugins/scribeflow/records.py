@@ -22,11 +22,18 @@ class Segment:
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    #: The decoder's confidence: mean log-probability of the tokens, the probability that the
+    #: window held no speech, and how repetitive the text is (gzip ratio).
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> Segment:
         words = tuple(Word(**w) for w in row.get("words", ()))
-        return cls(id=row["id"], start=row["start"], end=row["end"], text=row["text"], words=words)
+        return cls(id=row["id"], start=row["start"], end=row["end"], text=row["text"], words=words,
+                   avg_logprob=row.get("avg_logprob"), no_speech_prob=row.get("no_speech_prob"),
+                   compression_ratio=row.get("compression_ratio"))
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,27 @@ class Transcript:
         """Processing seconds per second of audio (lower is faster)."""
         return self.processing_s / self.duration if self.duration else 0.0
 
+    @property
+    def avg_logprob(self) -> float | None:
+        """The segments' mean token log-probability, weighted by their length in time."""
+        scored = [(s.avg_logprob, max(s.end - s.start, 0.01)) for s in self.segments
+                  if s.avg_logprob is not None]
+        if not scored:
+            return None
+        return sum(lp * w for lp, w in scored) / sum(w for _, w in scored)
+
+    @property
+    def confidence(self) -> float | None:
+        """``exp(avg_logprob)``: 0 to 1, about 0.6 for clear English on tiny.en."""
+        import math
+
+        return None if self.avg_logprob is None else round(math.exp(self.avg_logprob), 3)
+
     def to_dict(self) -> dict[str, Any]:
         row = asdict(self)
         row["real_time_factor"] = round(self.real_time_factor, 4)
+        row["avg_logprob"] = None if self.avg_logprob is None else round(self.avg_logprob, 4)
+        row["confidence"] = self.confidence
         return row
 
     @classmethod

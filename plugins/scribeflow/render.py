@@ -43,12 +43,21 @@ def document_page(title: str, markdown: str, quality: int | None, chapters: Sequ
         title=title, body=body, quality=quality, chapters=chapters)
 
 
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def script_json(value: Any) -> str:
+    """JSON to embed in a ``<script>`` element: ``<``, ``>`` and ``&`` (and the JavaScript
+    line separators) as ``\\uXXXX``, so no string can end the element, open a comment or
+    CDATA section in it, or spell an entity; ``JSON.parse`` reads the same values."""
+    return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_SAFE)
+
+
 def quiz_page(title: str, questions: Sequence[QuizQuestion], quality: int | None) -> str:
-    data = json.dumps([q.to_dict() for q in questions], ensure_ascii=False)
     import markupsafe
 
-    # JSON inside <script>: "</" must not close the element
-    safe = markupsafe.Markup(data.replace("</", "<\\/"))
+    safe = markupsafe.Markup(script_json([q.to_dict() for q in questions]))
     return _env().get_template("quiz.html.j2").render(title=title, data=safe, quality=quality,
                                                       count=len(questions))
 

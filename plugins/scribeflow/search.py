@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -30,6 +31,11 @@ def check_filters(filters: SearchFilters) -> SearchFilters:
             raise BadInputError(f"filter {name} is longer than {MAX_FILTER_CHARS} characters")
         if name.startswith("date_") and not _DATE.fullmatch(value):
             raise BadInputError(f"filter {name} must be a date as YYYY-MM-DD, not {value[:40]!r}")
+        if name.startswith("date_"):
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError as exc:
+                raise BadInputError(f"filter {name} is not a real date: {value!r} ({exc})") from None
         values[name] = value
     if values["date_from"] and values["date_to"] and values["date_from"] > values["date_to"]:
         raise BadInputError(f"date_from {values['date_from']} is after date_to {values['date_to']}")

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scribeflow import subtitles
 from scribeflow.chunking import group_chunks, split_into_chunks
@@ -18,13 +18,21 @@ from scribeflow.config import LLMSettings, PipelineSettings
 from scribeflow.files import DataPaths, VideoPaths, read_json, write_json_atomic, write_text_atomic
 from scribeflow.records import Chunk, ChunkRow, Transcript
 
+if TYPE_CHECKING:
+    from scribeflow.download import DownloadOptions
+
 log = logging.getLogger(__name__)
 
 
-def download(url: str, settings: PipelineSettings) -> dict[str, Any]:
-    from scribeflow.download import download_audio
+def download(url: str, settings: PipelineSettings,
+             options: DownloadOptions | None = None) -> dict[str, Any]:
+    """Download ``url`` into its video folder, with ``options`` (cookies, a sleep range)."""
+    from dataclasses import replace
 
-    source = download_audio(url, DataPaths(settings.data_dir))
+    from scribeflow.download import DownloadOptions, download_audio
+
+    options = replace(options or DownloadOptions(), max_duration=settings.max_duration)
+    source = download_audio(url, DataPaths(settings.data_dir), options)
     video = DataPaths(settings.data_dir).video(source.video_id)
     log.info("downloaded %s (%s, %.1f s) to %s", url, source.video_id, source.duration, video.root)
     return {"video_id": source.video_id, "video_dir": str(video.root), "title": source.title,
@@ -65,7 +73,15 @@ def transcribe(video_dir: str, settings: PipelineSettings) -> dict[str, Any]:
         reused = False
     if not transcript.segments:
         log.warning("no speech detected in %s: the transcript is empty", meta["video_id"])
+    from scribeflow.transcribe import unreadable_speech
+
+    problem = unreadable_speech(transcript)
+    if problem:
+        log.warning("%s", problem.message)
     return {"transcript": str(video.transcript), "language": transcript.language,
+            "confidence": transcript.confidence,
+            "degraded": [problem.message] if problem and problem.degrades else [],
+            "speech_warnings": [problem.message] if problem and not problem.degrades else [],
             "segments": len(transcript.segments), "speech": bool(transcript.segments),
             "real_time_factor": round(transcript.real_time_factor, 4),
             "model": transcript.model, "device": transcript.device, "reused": reused}
@@ -99,7 +115,8 @@ def write_document_group(group: dict[str, Any], llm: LLMSettings,
     previous = {i: chunks[i - 1].text for i in group["chunks"] if i > 0}
     started = time.perf_counter()
     cache = LLMCache(DataPaths(settings.data_dir).llm_cache)
-    result = process_group(selected, previous, llm, group.get("language") or "auto", cache=cache)
+    result = process_group(selected, previous, llm, group.get("language") or "auto", cache=cache,
+                           allow_degraded=settings.allow_degraded)
     elapsed = time.perf_counter() - started
     payload = result.to_dict() | {"group": group["group"], "seconds": round(elapsed, 3)}
     write_json_atomic(video.llm_group(group["group"]), payload)
@@ -114,7 +131,8 @@ def write_document_group(group: dict[str, Any], llm: LLMSettings,
             "reused": result.usage.cached, "seconds": round(elapsed, 3),
             "prompt_tokens": result.usage.prompt_tokens,
             "completion_tokens": result.usage.completion_tokens,
-            "removed_pct": result.removed_pct, "warnings": warnings}
+            "removed_pct": result.removed_pct, "warnings": warnings,
+            "degraded": [d for c in result.chunks for d in c.degraded]}
 
 
 def assemble(video_dir: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
@@ -124,11 +142,12 @@ def assemble(video_dir: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
     video = VideoPaths(Path(video_dir))
     chunks = [Chunk.from_dict(c) for c in read_json(video.chunks)]
     texts: dict[int, str] = {}
-    removed_chars = 0
+    removed_chars = answer_chars = 0
     for group in groups:
         for row in read_json(Path(group["path"]))["chunks"]:
             texts[row["index"]] = row["text"]
             removed_chars += row["removed_chars"]
+            answer_chars += row.get("answer_chars", 0)
     missing = [c.index for c in chunks if c.index not in texts]
     if missing:
         raise RuntimeError(f"chunks {missing} have no LLM group output")
@@ -137,7 +156,6 @@ def assemble(video_dir: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
     write_json_atomic(video.document_chunks, [
         {"index": c.index, "start": c.start, "end": c.end, "text": texts[c.index]} for c in chunks
     ])
-    raw_chars = sum(len(c.text) for c in chunks)
     return {"document": str(video.document), "chunks": len(chunks),
             "llm_used": any(g["llm_used"] for g in groups),
             "llm_requests": sum(g["requests"] for g in groups),
@@ -145,8 +163,10 @@ def assemble(video_dir: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
             "document_stages_s": round(sum(g.get("seconds", 0.0) for g in groups), 3),
             "prompt_tokens": sum(g.get("prompt_tokens", 0) for g in groups),
             "completion_tokens": sum(g.get("completion_tokens", 0) for g in groups),
-            "removed_pct": round(100.0 * removed_chars / raw_chars, 2) if raw_chars else 0.0,
-            "warnings": [w for g in groups for w in g["warnings"]]}
+            # the share of the answers' characters the preamble filter removed: 0 to 100
+            "removed_pct": round(100.0 * removed_chars / answer_chars, 2) if answer_chars else 0.0,
+            "warnings": [w for g in groups for w in g["warnings"]],
+            "degraded": [d for g in groups for d in g.get("degraded", [])]}
 
 
 def chunk_id(video_id: str, chunk_index: int, unit_index: int) -> str:
@@ -363,6 +383,7 @@ def render_outputs(video_dir: str, settings: PipelineSettings, llm: LLMSettings,
             "prompt_versions": {p: load_prompt(p).version for p in prompts},
             "embed_model": settings.embed_model, "settings": settings.as_dict(),
             "quality": quality, "llm_requests": record.get("llm_requests"),
+            "degraded": record.get("degraded", []),
             "timings_s": {"transcribe": transcript.get("processing_s")} | record.get("timings", {}),
             "tokens": tokens, "estimated_cost_usd": estimated_cost(tokens),
         },

@@ -28,16 +28,14 @@ def update_run_summary(data: DataPaths, run_id: str, **fields: Any) -> Path:
 
 
 def record_failure(data: DataPaths, run_id: str, step: str, error: BaseException | str) -> Path:
-    cause = one_line(error) if isinstance(error, str) else one_line(_describe(error))
-    return update_run_summary(data, run_id, status="failed", error={"step": step, "cause": cause})
+    """Mark the run failed with its one-line cause and its kind (``bad_input``, ``config``,
+    ``blocked`` or ``error``), which decides whether channel ingestion tries it again."""
+    from scribeflow.errors import describe, error_kind
 
-
-def _describe(error: BaseException) -> str:
-    from scribeflow.errors import ScribeflowError
-
-    if isinstance(error, ScribeflowError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
+    cause = one_line(error) if isinstance(error, str) else describe(error)
+    kind = "error" if isinstance(error, str) else error_kind(error)
+    return update_run_summary(data, run_id, status="failed",
+                              error={"step": step, "cause": cause, "kind": kind})
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -50,7 +48,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("title", "title", "{}"), ("video id", "video_id", "{}"), ("duration", "duration", "{:.1f} s"),
         ("language", "language", "{}"), ("segments", "segments", "{}"), ("chunks", "chunks", "{}"),
         ("transcription", "transcription", "{}"),
-        ("real-time factor", "real_time_factor", "{:.3f}"), ("LLM", "llm", "{}"),
+        ("real-time factor", "real_time_factor", "{:.3f}"), ("confidence", "confidence", "{}"),
+        ("LLM", "llm", "{}"),
         ("preamble removed", "removed_pct", "{:.1f}%"), ("stored rows", "rows", "{}"),
         ("chapters", "chapters_found", "{}"), ("quiz", "quiz", "{}"),
         ("store", "store", "{}"), ("quality", "quality", "{}"),
@@ -62,6 +61,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"{'quality:':<18}not scored")
     for name, path in (summary.get("outputs") or {}).items():
         lines.append(f"{name + ':':<18}{path}")
+    for item in summary.get("degraded") or []:
+        lines.append(f"{'degraded:':<18}{item}")
     for warning in (summary.get("warnings") or [])[:8]:
         lines.append(f"{'warning:':<18}{warning}")
     return "\n".join(lines)

@@ -119,7 +119,45 @@ def _segment(index: int, seg: Any) -> Segment:
         for w in (seg.words or ())
     )
     return Segment(id=index, start=round(seg.start, 3), end=round(seg.end, 3),
-                   text=seg.text.strip(), words=words)
+                   text=seg.text.strip(), words=words,
+                   avg_logprob=round(float(seg.avg_logprob), 4),
+                   no_speech_prob=round(float(seg.no_speech_prob), 4),
+                   compression_ratio=round(float(seg.compression_ratio), 3))
+
+
+#: Below this mean log-probability the decoder is guessing (faster-whisper's own
+#: ``log_prob_threshold`` for a failed window). Measured on tiny.en: English speech -0.49,
+#: Spanish -1.44, German -2.30.
+MIN_AVG_LOGPROB = -1.0
+
+
+@dataclass(frozen=True)
+class SpeechProblem:
+    """Why a transcript cannot be trusted, with the fix."""
+
+    message: str
+    #: The run ends ``degraded`` (an English-only model on other speech), or only warns.
+    degrades: bool
+
+
+def unreadable_speech(transcript: Transcript) -> SpeechProblem | None:
+    """What is wrong with the transcript's speech, or None.
+
+    An English-only model (``*.en``) given other speech writes confident-looking English that
+    was never said; its own log-probabilities give it away."""
+    score = transcript.avg_logprob
+    if score is None or score >= MIN_AVG_LOGPROB or not transcript.segments:
+        return None
+    if transcript.model.endswith(".en"):
+        return SpeechProblem(
+            f"the English-only model {transcript.model} could not read this speech (average "
+            f"log-probability {score:.2f}, under {MIN_AVG_LOGPROB}): it is probably not "
+            "English; transcribe it with a multilingual model (--whisper-model small, or "
+            "large-v3 on a GPU)", degrades=True)
+    return SpeechProblem(
+        f"low transcript confidence (average log-probability {score:.2f}, under "
+        f"{MIN_AVG_LOGPROB}): the audio may be noisy, music, or in another language than "
+        f"{transcript.language}", degrades=False)
 
 
 def _model_label(model: str) -> str:

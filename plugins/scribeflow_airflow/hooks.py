@@ -53,10 +53,28 @@ PGVECTOR_CONN_ID = "scribeflow_pgvector"
 def pgvector_dsn(conn_id: str = PGVECTOR_CONN_ID) -> str | None:
     """The pgvector database's URI from the ``scribeflow_pgvector`` connection, else
     ``SCRIBEFLOW_PGVECTOR_DSN``; ``None`` when neither is set."""
-    import os
+    from scribeflow.store import pgvector_dsn_from_env
 
     try:
         uri = BaseHook.get_connection(conn_id).get_uri()
     except AirflowNotFoundException:
-        return os.environ.get("SCRIBEFLOW_PGVECTOR_DSN") or None
+        return pgvector_dsn_from_env()
     return "postgresql://" + uri.split("://", 1)[1] if "://" in uri else uri
+
+
+def cookies_text(conn_id: str | None) -> str | None:
+    """The Netscape cookies file kept in connection ``conn_id`` (its password, or its extra's
+    ``cookies``). Airflow masks connection passwords in task logs."""
+    from scribeflow.errors import ConfigError
+
+    if not conn_id:
+        return None
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise ConfigError(f"cookies connection {conn_id!r} not found") from None
+    text = conn.password or (conn.extra_dejson or {}).get("cookies")
+    if not text:
+        raise ConfigError(f"connection {conn_id!r} holds no cookies: put the cookies file "
+                          "in its password")
+    return text

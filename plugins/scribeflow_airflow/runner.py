@@ -1,17 +1,24 @@
-"""Run ``video_pipeline`` once, in this process, with ``dag.test()`` (``scribeflow run``).
+"""Run a DAG once, in this process, with ``dag.test()`` (``scribeflow run`` and ``ingest``).
 
-Usage: ``python -m scribeflow_airflow.runner --conf JSON --result PATH``. Writes
-``{"run_id": ..., "state": ...}`` to PATH. The Airflow environment (``AIRFLOW_HOME``, the
-metadata database, the DAGs folder) must be set before this module is started, because
+Usage: ``python -m scribeflow_airflow.runner --conf JSON --result PATH [--run-id ID]``.
+Writes ``{"run_id": ..., "state": ...}`` to PATH. The Airflow environment (``AIRFLOW_HOME``,
+the metadata database, the DAGs folder) must be set before this module is started, because
 Airflow reads its configuration when it is first imported.
+
+``--run-id`` gives the run a fixed id (``scribeflow ingest`` uses ``ingest__<video id>``, as
+the channel DAGs do): a run of that id that succeeded is not run again, a failed one is
+replaced. ``dag.test()`` has no run id argument in Airflow 3.3, so the id generator is
+patched for the call.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from pathlib import Path
+from unittest import mock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,15 +26,67 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", required=True, help="the run's params as JSON")
     parser.add_argument("--result", required=True, type=Path)
     parser.add_argument("--dag-id", default="video_pipeline")
+    parser.add_argument("--run-id", help="a fixed run id (default: Airflow's manual__…)")
     args = parser.parse_args(argv)
 
+    from airflow.models.dagrun import DagRun
     from airflow.utils.cli import get_bagged_dag
 
     dag = get_bagged_dag(bundle_names=None, dag_id=args.dag_id)
-    run = dag.test(run_conf=json.loads(args.conf))
-    state = str(getattr(run.state, "value", run.state))
-    args.result.parent.mkdir(parents=True, exist_ok=True)
-    args.result.write_text(json.dumps({"run_id": run.run_id, "state": state}))
+    problem = _invalid(dag, json.loads(args.conf))
+    if problem is not None:
+        args.result.parent.mkdir(parents=True, exist_ok=True)
+        args.result.write_text(json.dumps({"run_id": None, "state": "invalid", "error": problem}))
+        return 2
+    if args.run_id is None:
+        run = dag.test(run_conf=json.loads(args.conf))
+        return _finish(args.result, run.run_id, str(getattr(run.state, "value", run.state)))
+    previous = _previous_state(args.dag_id, args.run_id)
+    if previous in ("success", "running", "queued"):
+        return _finish(args.result, args.run_id, previous, reused=True)
+    with mock.patch.object(DagRun, "generate_run_id", staticmethod(lambda **_: args.run_id)):
+        run = dag.test(run_conf=json.loads(args.conf))
+    return _finish(args.result, run.run_id, str(getattr(run.state, "value", run.state)))
+
+
+def _invalid(dag, conf: dict) -> str | None:
+    """Why ``conf`` cannot start a run (the DAG's params, then the settings), in one line."""
+    from scribeflow.errors import ConfigError, one_line
+    from scribeflow_airflow.tasks import PARAM_SETTINGS, settings_from_params
+
+    try:
+        params = copy.deepcopy(dag.params)  # setting a value resolves (validates) its Param
+        params.update(conf)
+        resolved = params.validate()
+        if dag.dag_id == "video_pipeline":
+            settings_from_params({k: resolved.get(k) for k in PARAM_SETTINGS})
+    except ConfigError as exc:
+        return str(exc)
+    except Exception as exc:  # Airflow's ParamValidationError: the first line is the cause
+        return one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+    return None
+
+
+def _previous_state(dag_id: str, run_id: str) -> str | None:
+    """The state of an earlier run of this id; a failed one is deleted so it can run again."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id,
+                                                  DagRun.run_id == run_id))
+        if run is None:
+            return None
+        state = str(getattr(run.state, "value", run.state))
+        if state not in ("success", "running", "queued"):
+            session.delete(run)
+        return state
+
+
+def _finish(result: Path, run_id: str, state: str, reused: bool = False) -> int:
+    result.parent.mkdir(parents=True, exist_ok=True)
+    result.write_text(json.dumps({"run_id": run_id, "state": state, "reused": reused}))
     return 0 if state == "success" else 1
 
 

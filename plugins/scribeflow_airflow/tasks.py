@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from scribeflow import steps
 from scribeflow.config import PipelineSettings
-from scribeflow.errors import BadInputError, ConfigError
+from scribeflow.errors import BadInputError, BlockedError, ConfigError
 from scribeflow.files import DataPaths
 from scribeflow.summary import record_failure, update_run_summary
 
@@ -44,8 +44,10 @@ def recorded(step: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
-            except (BadInputError, ConfigError) as exc:
+            except (BadInputError, ConfigError, BlockedError) as exc:
                 _record(step, exc)
+                if isinstance(exc, BlockedError):
+                    _record_block(exc)
                 log.error("%s failed: %s", step, exc)
                 raise AirflowFailException(str(exc)) from None
             except Exception as exc:
@@ -65,12 +67,41 @@ def _record(step: str, exc: BaseException) -> None:
         log.exception("could not record the failure in the run summary")
 
 
+def _record_block(error: BlockedError) -> None:
+    """The site blocked us: its sources back off, and this video waits in its source's
+    pending list for a run after the cool-down."""
+    from scribeflow.ingest import record_block
+
+    try:
+        run_id, settings, params = _run()
+        record_block(DataPaths(settings.data_dir), error, url=params["url"], run_id=run_id,
+                     source=params.get("source"))
+    except Exception:
+        log.exception("could not record the block")
+
+
 @recorded("download")
 def download_audio() -> dict[str, Any]:
+    from scribeflow.cookies import cookie_file
+    from scribeflow.download import DownloadOptions
+    from scribeflow_airflow.hooks import cookies_text
+
     run_id, settings, params = _run()
     update_run_summary(DataPaths(settings.data_dir), run_id, status="running", url=params["url"],
-                       settings=settings.as_dict())
-    result = steps.download(params["url"], settings)
+                       source=params.get("source"), settings=settings.as_dict())
+    conn_id = params.get("cookies_conn_id")
+    sleep = tuple(params.get("download_sleep") or (0.0, 0.0))
+    with cookie_file(cookies_text(conn_id), f"connection {conn_id!r}") as cookiefile:
+        result = steps.download(params["url"], settings,
+                                DownloadOptions(cookiefile=cookiefile, sleep=sleep))
+    if "://" in params["url"] and not params["url"].startswith("file://"):
+        import datetime as dt
+
+        from scribeflow.ingest import ytdlp_staleness
+
+        if (stale := ytdlp_staleness(dt.date.today())) is not None:
+            log.warning("%s", stale)
+            update_run_summary(DataPaths(settings.data_dir), run_id, warnings=[stale])
     update_run_summary(DataPaths(settings.data_dir), run_id, video_id=result["video_id"],
                        title=result["title"], duration=result["duration"],
                        outputs={"folder": result["video_dir"]})
@@ -82,10 +113,13 @@ def transcribe(audio: dict[str, Any]) -> dict[str, Any]:
     run_id, settings, _ = _run()
     result = steps.transcribe(audio["video_dir"], settings)
     warnings = [] if result["speech"] else ["no speech detected: the transcript is empty"]
+    # Speech the model could not read: the run goes on, and ends visibly degraded.
     update_run_summary(DataPaths(settings.data_dir), run_id, language=result["language"],
                        segments=result["segments"], real_time_factor=result["real_time_factor"],
+                       confidence=result["confidence"], degraded=result["degraded"],
                        transcription="reused" if result["reused"] else "done",
-                       outputs={"transcript": result["transcript"]}, warnings=warnings)
+                       outputs={"transcript": result["transcript"]},
+                       warnings=warnings + result["speech_warnings"])
     return {**audio, **result}
 
 
@@ -109,11 +143,12 @@ def write_document(group: dict[str, Any]) -> dict[str, Any]:
 def assemble_document(transcript: dict[str, Any], groups: list[dict[str, Any]]) -> dict[str, Any]:
     run_id, settings, _ = _run()
     result = steps.assemble(transcript["video_dir"], list(groups))
+    result["degraded"] = list(transcript.get("degraded", [])) + result["degraded"]
     llm_note = (f"{result['llm_requests']} requests, {result['llm_reused']} answers reused"
                 if result["llm_used"] else "not configured: raw chunk text used")
     update_run_summary(DataPaths(settings.data_dir), run_id, chunks=result["chunks"], llm=llm_note,
                        removed_pct=result["removed_pct"], warnings=result["warnings"],
-                       outputs={"document": result["document"]})
+                       degraded=result["degraded"], outputs={"document": result["document"]})
     return {**transcript, **result}
 
 
@@ -161,6 +196,7 @@ def render_outputs(document: dict[str, Any], chapters: dict[str, Any], quiz: dic
     parts = (document, chapters, quiz, quality)
     record = {
         "llm_requests": sum(p.get("llm_requests", p.get("requests", 0)) for p in parts),
+        "degraded": document.get("degraded", []),
         "tokens": {"prompt": sum(p.get("prompt_tokens", 0) for p in parts),
                    "completion": sum(p.get("completion_tokens", 0) for p in parts)},
         "timings": {"document_stages": document.get("document_stages_s"),
@@ -180,6 +216,9 @@ def embed_and_upsert(document: dict[str, Any]) -> dict[str, Any]:
     dsn = pgvector_dsn() if settings.store == "pgvector" else None
     result = steps.embed_and_upsert(document["video_dir"], settings, dsn)
     store = f"{result['store']} ({result['total_rows']} rows in all)"
+    # Work a setting let through unfinished (allow_degraded) shows in the status, not only
+    # in a warning.
+    status = "degraded" if document.get("degraded") else "success"
     update_run_summary(DataPaths(settings.data_dir), run_id, rows=result["rows"], store=store,
-                       status="success")
+                       status=status)
     return result

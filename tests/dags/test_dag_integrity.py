@@ -57,13 +57,72 @@ def test_video_pipeline_shape(dagbag):
     assert dag.params["language"] == "auto" and dag.params["quiz"] is False
 
 
-def test_parsing_imports_no_heavy_library():
+@pytest.mark.parametrize("path", DAG_FILES, ids=[p.name for p in DAG_FILES])
+def test_parsing_imports_no_heavy_library(path):
     """DAG parsing must stay fast: no model or client library is imported at parse time."""
     code = (
         "import sys, runpy; sys.path.insert(0, {!r}); runpy.run_path({!r});"
         "heavy = [m for m in ('torch', 'faster_whisper', 'sentence_transformers', 'yt_dlp', "
         "'openai', 'polars', 'ctranslate2') if m in sys.modules]; print(heavy)"
-    ).format(str(ROOT / "plugins"), str(ROOT / "dags" / "video_pipeline.py"))
+    ).format(str(ROOT / "plugins"), str(path))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=os.environ | {"PYTHONPATH": str(ROOT / "plugins")}, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_video_pipeline_downloads_in_the_downloads_pool(dagbag):
+    dag = dagbag.dags["video_pipeline"]
+    assert dag.get_task("download").pool == "downloads"
+    assert dag.params["source"] is None and dag.params["download_sleep"] == [0, 0]
+
+
+def test_the_shipped_sources_file_makes_channel_dags(dagbag):
+    channel = dagbag.dags["channel__nasa"]
+    assert_channel_dag(channel)
+    assert channel.timetable.expression == "0 6 * * *"
+
+
+def assert_channel_dag(dag):
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "list_new_videos", "trigger_video_pipeline", "record_triggers"]
+    trigger = dag.get_task("trigger_video_pipeline")
+    assert trigger.operator_class is TriggerDagRunOperator or issubclass(
+        trigger.operator_class, TriggerDagRunOperator)
+    assert trigger.partial_kwargs["trigger_dag_id"] == "video_pipeline"
+    assert trigger.partial_kwargs["skip_when_already_exists"] is True
+    assert dag.get_task("record_triggers").trigger_rule == "all_done"
+    # catchup is deliberate: missed intervals run after downtime, one at a time
+    assert dag.max_active_runs == 1 and dag.is_paused_upon_creation is True
+    from airflow.sdk import CronDataIntervalTimetable
+
+    # runs cover real intervals [previous fire, this fire): backfills pick uploads by them
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert "channel" in dag.tags and "Backfills" in dag.doc_md
+
+
+def test_one_bad_source_is_one_import_error_and_the_rest_load(tmp_path, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    sources = tmp_path / "channels.yaml"
+    sources.write_text(
+        "sources:\n"
+        "  - {name: pod, url: 'https://example.org/feed.xml', schedule: '@hourly',"
+        " start_date: 2026-01-01}\n"
+        "  - {name: broken, url: 'https://example.org/f', schedule: 'every day',"
+        " start_date: 2026-01-01}\n"
+        "  - {name: weekly, url: 'https://example.org/w', schedule: '0 6 * * 1',"
+        " start_date: 2026-01-01, catchup: false}\n")
+    monkeypatch.setenv("SCRIBEFLOW_CHANNELS", str(sources))
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert {"channel__pod", "channel__weekly", "video_pipeline"} <= set(bag.dags)
+    assert "channel__broken" not in bag.dags
+    errors = {Path(k).name: v for k, v in bag.import_errors.items()}
+    assert list(errors) == ["channels_check.py"]
+    assert f"{sources}: sources[1] 'broken': schedule: 'every day' is not a five-field cron" \
+        in errors["channels_check.py"]
+    assert bag.dags["channel__pod"].catchup is True
+    assert bag.dags["channel__weekly"].catchup is False
+    for dag_id in ("channel__pod", "channel__weekly"):
+        assert_channel_dag(bag.dags[dag_id])

@@ -89,3 +89,26 @@ def test_compose_topology():
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert "redis" in env["AIRFLOW__CELERY__BROKER_URL"]
     assert not any("sk-" in str(v) for v in env.values())
+
+
+def test_compose_mounts_the_sources_file_for_every_airflow_service():
+    common = COMPOSE["x-airflow-common"]
+    mount = "./include/channels.yaml:/opt/airflow/include/channels.yaml:ro"
+    assert mount in common["volumes"]
+    assert common["environment"]["SCRIBEFLOW_CHANNELS"] == "/opt/airflow/include/channels.yaml"
+    for name in ("airflow-scheduler", "airflow-dag-processor", "airflow-worker",
+                 "airflow-worker-gpu"):
+        assert mount in COMPOSE["services"][name].get("volumes", common["volumes"]), name
+    init = " ".join(COMPOSE["services"]["airflow-init"]["command"])
+    for pool in ("llm", "downloads", "downloads_youtube"):
+        assert f"airflow pools set {pool} " in init
+    assert "youtube.com=downloads_youtube" in common["environment"]["SCRIBEFLOW_DOWNLOAD_POOLS"]
+
+
+def test_ytdlp_upgrades_without_a_code_change():
+    stages = re.split(r"^FROM ", DOCKERFILE, flags=re.MULTILINE)[1:]
+    for stage in stages:
+        assert re.search(r"^ARG YT_DLP_VERSION$", stage, re.MULTILINE)
+        assert re.search(r'pip install [^\n]*"yt-dlp==\$YT_DLP_VERSION"', stage)
+    assert re.search(r"^yt-dlp==\d{4}\.\d{2}\.\d{2}$", (ROOT / "requirements.txt").read_text(),
+                     re.MULTILINE)

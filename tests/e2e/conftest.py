@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import pytest
 
 from scribeflow.cli import airflow_env, ensure_metadata_db
 from scribeflow.files import DataPaths
+from support.airflow import clean_env
 from support.openai_server import EditorScript, ScriptedOpenAI
 
 SCRIBEFLOW = str(Path(sys.executable).with_name("scribeflow"))
@@ -38,13 +38,6 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
                            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
     ensure_metadata_db(env, home / "migrate.log")
     return home
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without LLM or Scribeflow settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "SCRIBEFLOW_", "AIRFLOW_CONN_"))}
-    return env | {"HF_HUB_OFFLINE": "1"} | extra
 
 
 @pytest.fixture(scope="session")

@@ -68,3 +68,48 @@ def test_silent_audio_succeeds_with_empty_transcript(media, stocked, run_pipelin
     assert transcript["segments"] == []
     assert stocked.video("generic-silent").srt.read_text().strip() == ""
     assert digest(stocked.parquet_store) == before
+
+
+@pytest.mark.parametrize(("args", "cause"), [
+    (("--chunk-words", "0"), "error: Invalid input for param chunk_words: 0 is less than the "
+                             "minimum of 20"),
+    (("--language", "xx"), "error: unknown language 'xx': use auto or one of af am ar"),
+])
+def test_run_options_are_checked_before_anything_starts(media, stocked, run_pipeline, args,
+                                                        cause):
+    before = digest(stocked.parquet_store)
+    runs = set((stocked.root / "runs").iterdir())
+    outcome = run_pipeline(media.url("talk.mp4"), stocked.root, *args)
+    assert outcome.code == 2, outcome.output
+    assert "Traceback" not in outcome.output
+    (line,) = [x for x in outcome.output.splitlines() if x.startswith("error: ")]
+    assert line.startswith(cause), line
+    assert set((stocked.root / "runs").iterdir()) == runs
+    assert digest(stocked.parquet_store) == before
+
+
+FOREIGN = {
+    "de": "Willkommen zu dieser kurzen Lektion über den Wasserkreislauf. Die Sonne erwärmt den "
+          "Ozean und das Wasser steigt als Dampf in den Himmel.",
+    "es": "Bienvenidos a esta breve lección sobre el ciclo del agua. El sol calienta el océano "
+          "y el agua sube al cielo como vapor.",
+}
+
+
+@pytest.mark.parametrize("voice", sorted(FOREIGN))
+def test_speech_the_english_model_cannot_read_ends_visibly_degraded(voice, stocked,
+                                                                     run_pipeline, tmp_path):
+    from support.media import speech_audio
+
+    clip = speech_audio(tmp_path / f"lesson-{voice}.mp3", FOREIGN[voice], voice=voice)
+    outcome = run_pipeline(str(clip), stocked.root)
+    assert outcome.code == 0, outcome.output
+    assert outcome.line("status") == "degraded"
+    assert outcome.line("degraded").startswith(
+        "the English-only model tiny.en could not read this speech (average log-probability -")
+    assert "--whisper-model small" in outcome.line("degraded")
+    assert float(outcome.line("confidence")) < 0.37
+    summary = read_json(Path(outcome.line("summary")))
+    assert summary["status"] == "degraded" and len(summary["degraded"]) == 1
+    segments = read_json(stocked.video(summary["video_id"]).transcript)["segments"]
+    assert all(s["avg_logprob"] < -1.0 for s in segments)

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e.conftest import clean_env
 
+from support.airflow import clean_env
 from support.http import free_port, json_request
 
 pytestmark = pytest.mark.e2e

@@ -96,3 +96,15 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
             super().handle()
         except (ConnectionResetError, BrokenPipeError):
             pass  # yt-dlp probes a URL and hangs up mid-body; that is not an error here
+
+
+def speech_audio(path: Path, text: str, words_per_minute: int = 160, voice: str = "en-us"
+                 ) -> Path:
+    """An MP3 of espeak-ng reading ``text`` in ``voice`` (a podcast episode, a few seconds)."""
+    require_tools()
+    wav = path.with_suffix(".speech.wav")
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(wav),
+                    text], check=True)
+    _ffmpeg("-i", str(wav), "-c:a", "libmp3lame", "-b:a", "48k", str(path))
+    wav.unlink()
+    return path

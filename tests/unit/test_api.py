@@ -111,3 +111,40 @@ def test_page_is_served(client):
     assert response.status_code == 200
     assert "<title>Search transcripts" in response.text
     assert 'fetch("api/search?' in response.text and "textContent" in response.text
+
+
+def test_a_token_guards_every_route(data_dir):
+    import fastapi
+
+    from scribeflow.api import token_guard
+
+    def settings(overrides=None):
+        return PipelineSettings.from_env({**(overrides or {}), "data_dir": data_dir})
+
+    guarded = TestClient(create_app(
+        settings=settings, dependencies=[fastapi.Depends(token_guard("t" * 20))]))
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "t" * 20}):
+        response = guarded.get("/api/search", params={"q": "volcano"}, headers=headers)
+        assert response.status_code == 401 and response.json()["detail"] == \
+            "missing or wrong API token"
+    ok = guarded.get("/api/search", params={"q": "volcano"},
+                     headers={"Authorization": f"Bearer {'t' * 20}"})
+    assert ok.status_code == 200 and ok.json()["hits"]
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({}, "error: refusing to serve on 0.0.0.0 without an API token: set SCRIBEFLOW_API_TOKEN, "
+         "or serve on 127.0.0.1"),
+    ({"SCRIBEFLOW_API_TOKEN": "short"}, "error: SCRIBEFLOW_API_TOKEN is too short"),
+])
+def test_serve_refuses_a_public_address_without_a_token(env, message):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    base = {k: v for k, v in os.environ.items() if k != "SCRIBEFLOW_API_TOKEN"}
+    proc = subprocess.run([str(Path(sys.executable).with_name("scribeflow")), "serve", "--host",
+                           "0.0.0.0", "--port", "1"], env=base | env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip().startswith(message), proc.stderr

@@ -80,3 +80,24 @@ def test_headings_go_before_the_chunk_a_chapter_starts_in():
     doc = with_chapter_headings("Talk", chunks, chapters)
     assert doc == ("# Talk\n\n## Intro\n\n### Water\n\nThe sun heats.\n\n## Volcanoes\n\n"
                    "Volcanoes erupt.\n\nBread rises.\n")
+
+
+@pytest.mark.parametrize("answer", [
+    # the chaptering design document's own key, pretty-printed as models do
+    '[\n  {\n    "title": "Volcanoes",\n    "start_text": "Next we talk about volcanoes."\n  }\n]',
+    '{"chapters": [{"chapter_title": "Volcanoes", "first_sentence": "Next we talk about '
+    'volcanoes."}]}',
+    '[{"Heading": "Volcanoes", "Starting_Sentence": "Next we talk about volcanoes."}]',
+])
+def test_common_key_names_are_read(answer):
+    assert parse_proposals(answer) == [("Volcanoes", "Next we talk about volcanoes.")]
+
+
+@pytest.mark.parametrize("answer", [
+    '[\n  {\n    "label": "Volcanoes",\n    "body": "Next we talk about volcanoes here."\n  }\n]',
+    '"start_text": "Next we talk about volcanoes and magma."',
+    "start_text: Next we talk about volcanoes and magma.",
+])
+def test_a_json_key_is_never_a_title(answer):
+    with pytest.raises(ChapterParseError):
+        parse_proposals(answer)

@@ -44,3 +44,14 @@ def test_llm_without_model_is_not_configured(monkeypatch):
         monkeypatch.delenv(key, raising=False)
     assert not LLMSettings.from_env().configured
     assert not LLMSettings.from_env(base_url="http://x").configured
+
+
+def test_language_codes_are_whisper_s_and_unknown_ones_are_refused():
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    from scribeflow.config import LANGUAGES, PipelineSettings
+
+    assert LANGUAGES == tuple(_LANGUAGE_CODES)
+    assert PipelineSettings(language="de").language == "de"
+    with pytest.raises(ConfigError, match=r"unknown language 'xx': use auto or one of af am ar"):
+        PipelineSettings(language="xx")

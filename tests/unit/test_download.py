@@ -73,3 +73,41 @@ def test_unreachable_host_is_retryable_not_bad_input(tmp_path):
         download_audio("http://127.0.0.1:9/talk.mp4", DataPaths(tmp_path))
     assert not isinstance(info.value, BadInputError)
     assert "Connection refused" in str(info.value)
+
+
+def test_a_folder_is_not_a_file_by_path_or_file_url(media, tmp_path):
+    for url in (str(media.root), media.root.as_uri() + "/"):
+        with pytest.raises(BadInputError) as info:
+            download_audio(url, DataPaths(tmp_path))
+        assert str(info.value) == f"not a file: {media.root} is a folder; give one media file"
+
+
+def test_a_truncated_file_is_refused_not_transcribed(media, tmp_path):
+    import subprocess
+
+    whole = tmp_path / "whole.mp3"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i",
+                    str(media.root / "talk.mp4"), "-vn", "-c:a", "libmp3lame", "-b:a", "64k",
+                    str(whole)], check=True)
+    cut = media.root / "cut.mp3"  # the first 5 KB, as an interrupted upload leaves it
+    cut.write_bytes(whole.read_bytes()[:5000])
+    for url in (str(cut), media.url("cut.mp3")):
+        with pytest.raises(BadInputError) as info:
+            download_audio(url, DataPaths(tmp_path / "data"))
+        assert "truncated or damaged media: " in str(info.value)
+        assert " s of audio but only 0." in str(info.value), info.value
+    assert not (tmp_path / "data" / "videos").exists()
+
+
+def test_inputs_over_max_duration_are_refused_before_decoding(media, tmp_path):
+    from scribeflow.download import DownloadOptions
+
+    limit = DownloadOptions(max_duration=5)
+    for url in (str(media.root / "talk.mp4"), media.url("talk.mp4")):
+        with pytest.raises(BadInputError) as info:
+            download_audio(url, DataPaths(tmp_path), limit)
+        assert " s long, over max_duration 5 s (raise SCRIBEFLOW_MAX_DURATION to take it)" \
+            in str(info.value), info.value
+    assert not (tmp_path / "videos").exists()
+    assert download_audio(str(media.root / "talk.mp4"), DataPaths(tmp_path),
+                          DownloadOptions(max_duration=3600)).duration > 5

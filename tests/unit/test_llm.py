@@ -103,3 +103,42 @@ def test_unconfigured_llm_is_a_config_error():
 )
 def test_is_refusal(text, refused):
     assert is_refusal(text) is refused
+
+
+def test_an_empty_answer_is_asked_again_and_not_cached(tmp_path):
+    from scribeflow.cache import LLMCache
+
+    answers = iter([Reply(""), Reply("  "), Reply("usable")])
+
+    async def go(cache):
+        client = LLMClient(LLMSettings(base_url=server.base_url, api_key="k", model="main",
+                                       fallback_model="backup"), cache=cache)
+        try:
+            return await client.complete("p", cache_as=("stage", "1")), client.usage
+        finally:
+            await client.aclose()
+
+    with ScriptedOpenAI(lambda r: next(answers)) as server:
+        completion, usage = asyncio.run(go(LLMCache(tmp_path)))
+        assert completion.text == "usable" and completion.model == "backup"
+        assert usage.unusable == 2 and [r.model for r in server.requests] == ["main", "main",
+                                                                              "backup"]
+        again, usage = asyncio.run(go(LLMCache(tmp_path)))
+        assert again.cached and again.text == "usable" and len(server.requests) == 3
+
+
+def test_a_check_rejects_answers_and_the_last_cause_is_named():
+    async def go():
+        client = LLMClient(settings(server))
+        try:
+            return await client.complete("p", check=lambda t: "off topic" if "cats" in t
+                                         else None)
+        finally:
+            await client.aclose()
+
+    from scribeflow.llm import Unusable
+
+    with ScriptedOpenAI(lambda r: Reply("all about cats")) as server:
+        with pytest.raises(Unusable, match="no usable answer after 2 tries; last: main: off "
+                                           "topic"):
+            asyncio.run(go())

@@ -23,7 +23,7 @@ def test_quiz_page_embeds_questions_safely():
                      explanation="because", number=1)
     page = quiz_page("T", [q], None)
     assert page.count("</script>") == 2  # the JSON data block and the program, nothing else
-    assert "a<\\/script>" in page
+    assert "a\\u003c/script\\u003e" in page
 
 
 def test_pdfs_have_questions_first_and_the_key_last(tmp_path):

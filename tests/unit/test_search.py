@@ -29,6 +29,9 @@ def test_empty_store_returns_nothing(embedder, tmp_path):
         (SearchFilters(date_from="2024-05-02", date_to="2024-05-01"), "is after date_to"),
         (SearchFilters(channel="c" * 201), "filter channel is longer than 200 characters"),
         (SearchFilters(date_from="2024-01-01'; DROP TABLE x; --"), "must be a date"),
+        (SearchFilters(date_from="2024-13-45"), r"filter date_from is not a real date: "
+                                                r"'2024-13-45' \(month must be in 1..12\)"),
+        (SearchFilters(date_to="2023-02-29"), "filter date_to is not a real date"),
     ],
 )
 def test_bad_filters_are_refused(filters, message):

@@ -192,3 +192,28 @@ def test_pgvector_bulk_write_rebuilds_the_index_and_replaces_videos(pgvector_dsn
             "SELECT indexname FROM pg_indexes WHERE tablename = 'scribeflow_chunks'")]
     assert HNSW_INDEX in names
     assert search(store, unit_vector(7), k=1, video_id="v0003")[0].text == "v0003 chunk 7 about nothing"
+
+
+def test_video_ids_are_the_stored_videos(store):
+    assert store.video_ids() == set()
+    store.upsert_video("a", rows("a", 2))
+    store.upsert_video("b", rows("b", 1))
+    assert store.video_ids() == {"a", "b"}
+    store.upsert_video("a", [])
+    assert store.video_ids() == {"b"}
+
+
+@pytest.mark.parametrize(("value", "dsn"), [
+    ("postgresql://u:p%40ss@db.example:5433/vectors", "postgresql://u:p%40ss@db.example:5433/vectors"),
+    ("postgres://u:p@db/v", "postgresql://u:p@db/v"),
+    ('{"conn_type": "postgres", "host": "db", "login": "u", "password": "p@ss", "port": 5433, '
+     '"schema": "vectors"}', "postgresql://u:p%40ss@db:5433/vectors"),
+])
+def test_the_cli_finds_the_pgvector_connection_the_tasks_use(monkeypatch, value, dsn):
+    from scribeflow.store import pgvector_dsn_from_env
+
+    monkeypatch.delenv("AIRFLOW_CONN_SCRIBEFLOW_PGVECTOR", raising=False)
+    monkeypatch.setenv("SCRIBEFLOW_PGVECTOR_DSN", "postgresql://fallback/db")
+    assert pgvector_dsn_from_env() == "postgresql://fallback/db"
+    monkeypatch.setenv("AIRFLOW_CONN_SCRIBEFLOW_PGVECTOR", value)  # the connection wins,
+    assert pgvector_dsn_from_env() == dsn  # as it does in the tasks

@@ -13,7 +13,7 @@ def test_summary_merges_and_records_failure(tmp_path):
     summary = read_json(path)
     assert summary["outputs"] == {"a": "1", "b": "2"} and summary["warnings"] == ["w1", "w2"]
     assert summary["status"] == "failed"
-    assert summary["error"] == {"step": "download", "cause": "ValueError: bad thing"}
+    assert summary["error"] == {"step": "download", "cause": "ValueError: bad thing", "kind": "error"}
     text = format_summary(summary)
     assert "error:            ValueError: bad thing (step download)" in text
 

@@ -48,3 +48,26 @@ def test_auto_model_choice():
 def test_missing_model_path_is_a_config_error(hello_wav, tmp_path):
     with pytest.raises(ConfigError, match="cannot load whisper model"):
         transcribe(hello_wav, "v", TranscribeOptions(model=str(tmp_path / "nope"), device="cpu"))
+
+
+def test_an_english_only_model_that_cannot_read_the_speech_says_so():
+    from scribeflow.records import Segment, Transcript
+    from scribeflow.transcribe import unreadable_speech
+
+    def transcript(model, *logprobs):
+        segments = tuple(Segment(id=i, start=i * 2.0, end=i * 2.0 + 2, text="the",
+                                 avg_logprob=lp) for i, lp in enumerate(logprobs))
+        return Transcript(video_id="v", language="en", language_probability=1.0, duration=10,
+                          model=model, device="cpu", compute_type="int8", settings={},
+                          segments=segments, processing_s=1.0)
+
+    assert unreadable_speech(transcript("tiny.en", -0.49, -0.6)) is None
+    german = unreadable_speech(transcript("tiny.en", -2.3, -2.2))
+    assert german.degrades and german.message.startswith(
+        "the English-only model tiny.en could not read this speech (average log-probability "
+        "-2.25, under -1.0)")
+    assert "--whisper-model small" in german.message
+    noisy = unreadable_speech(transcript("small", -1.5))
+    assert not noisy.degrades and noisy.message.startswith("low transcript confidence")
+    assert transcript("tiny.en", -0.5).confidence == 0.607
+    assert Transcript.from_dict(transcript("tiny.en", -0.5).to_dict()).avg_logprob == -0.5

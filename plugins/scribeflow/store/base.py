@@ -45,6 +45,9 @@ class ChunkStore(Protocol):
     def count(self, video_id: str | None = None) -> int:
         """Rows in the store, or of one video."""
 
+    def video_ids(self) -> set[str]:
+        """The ids of the videos that have rows in the store."""
+
 
 def check_batches(batches: Mapping[str, Sequence[ChunkRow]]) -> None:
     """Every row belongs to the video it is filed under, and all rows share one model."""

@@ -104,6 +104,13 @@ class ParquetStore:
             frame = frame.filter(pl.col("video_id") == video_id)
         return frame.height
 
+    def video_ids(self) -> set[str]:
+        import polars as pl
+
+        if not self.path.exists():
+            return set()
+        return set(pl.scan_parquet(self.path).select("video_id").unique().collect()["video_id"])
+
     def _loaded(self) -> _Loaded | None:
         """The file's rows, vectors, keyword index and models, cached until its mtime changes."""
         import numpy as np

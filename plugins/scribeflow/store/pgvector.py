@@ -194,6 +194,12 @@ class PgvectorStore:
             return conn.execute(f"SELECT count(*) FROM {TABLE} WHERE video_id = %s",
                                 (video_id,)).fetchone()[0]
 
+    def video_ids(self) -> set[str]:
+        with self._connect() as conn:
+            if self._stored_model(conn) is None:
+                return set()
+            return {row[0] for row in conn.execute(f"SELECT DISTINCT video_id FROM {TABLE}")}
+
     def search(self, vector: Sequence[float], query: str, k: int = 10, *, model: str,
                filters: SearchFilters | None = None, candidates: int = 50) -> list[SearchHit]:
         import psycopg

@@ -1,0 +1,25 @@
+"""Airflow cluster policy for Scribeflow: bound downloads per video site with pools.
+
+Airflow imports ``airflow_local_settings`` from its Python path (``plugins/`` here and in the
+images) when a component starts. ``video_pipeline``'s ``download`` task sits in the pool
+``downloads``; with ``SCRIBEFLOW_DOWNLOAD_POOLS=youtube.com=downloads_youtube,…`` each run's
+download moves to its site's pool when its task instance is created, so a site that
+throttles gets its own bound. Create those pools (``airflow pools set downloads_youtube 2 …``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None:
+    pools = os.environ.get("SCRIBEFLOW_DOWNLOAD_POOLS", "")
+    if (not pools or dag_run is None or task_instance.task_id != "download"
+            or task_instance.dag_id != "video_pipeline"):
+        return
+    from scribeflow.sites import download_pool
+
+    pool = download_pool(str((dag_run.conf or {}).get("url") or ""), pools)
+    if pool:
+        task_instance.pool = pool

@@ -1,0 +1,159 @@
+"""Task callables of the ``channel__<name>`` DAGs (``dags/channels.py``).
+
+``list_new_videos`` lists the source for the run's data interval and returns one set of
+``TriggerDagRunOperator`` arguments per video to process; ``record_triggers`` reads back what
+the mapped triggers did and completes the ingest summary
+(``runs/channel__<name>/<run_id>/summary.json``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from airflow.sdk import get_current_context
+from airflow.sdk.exceptions import AirflowFailException
+
+from scribeflow.config import PipelineSettings
+from scribeflow.errors import BadInputError, BlockedError, ConfigError
+from scribeflow.files import DataPaths
+from scribeflow.ingest import (
+    IngestPlan,
+    PastRun,
+    Window,
+    failure,
+    ingest_source,
+    past_run_from_summary,
+    read_ingest_summary,
+    stored_lookup,
+    write_ingest_summary,
+)
+from scribeflow.sources import Source, load_sources
+
+log = logging.getLogger(__name__)
+VIDEO_DAG = "video_pipeline"
+LIST_TASK = "list_new_videos"
+TRIGGER_TASK = "trigger_video_pipeline"
+
+
+def list_new_videos(source_name: str) -> list[dict[str, Any]]:
+    """List the source over this run's data interval; the kwargs of one trigger per video."""
+    context = get_current_context()
+    run_id, dag_id = context["run_id"], context["dag"].dag_id
+    data = DataPaths(PipelineSettings.from_env().data_dir)
+    now = dt.datetime.now(dt.UTC)
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    window = (Window.of_interval(start, end, now) if start is not None and end is not None
+              else Window(None, None, live=True))
+    write_ingest_summary(data, source_name, run_id, dag_id=dag_id, status="running",
+                         window=window.to_dict(), error=None)
+    try:
+        source = load_sources().get(source_name)
+        write_ingest_summary(data, source_name, run_id, url=source.url)
+        plan = _plan(source, window, data, context["ti"], now)
+    except (BadInputError, ConfigError, BlockedError) as exc:
+        write_ingest_summary(data, source_name, run_id, status="failed", error=failure(exc))
+        log.error("%s failed: %s", dag_id, exc)
+        raise AirflowFailException(str(exc)) from None
+    except Exception as exc:
+        write_ingest_summary(data, source_name, run_id, status="failed", error=failure(exc))
+        raise
+    for warning in plan.warnings:
+        log.warning("%s", warning)
+    summary = plan.summary()
+    write_ingest_summary(data, source_name, run_id, status="triggering", **summary,
+                         warnings=list(plan.warnings))
+    log.info("%s over %s: %d found (%d listing requests), %d to trigger, skipped %s, "
+             "deferred %s", source.name, window.to_dict(), summary["found"],
+             summary["listing_requests"], len(plan.to_trigger), summary["skipped"],
+             summary["deferred"])
+    if plan.backoff is not None:
+        log.warning("backing off until %s: %s", plan.backoff.until.isoformat(), plan.backoff.cause)
+    return [_trigger_kwargs(source, decision) for decision in plan.to_trigger]
+
+
+def _plan(source: Source, window: Window, data: DataPaths, ti: Any, now: dt.datetime
+          ) -> IngestPlan:
+    from scribeflow.cookies import cookie_file
+    from scribeflow.listing import Lister, Throttle
+    from scribeflow_airflow.hooks import cookies_text
+
+    label = f"connection {source.cookies_conn_id!r}"
+    with cookie_file(cookies_text(source.cookies_conn_id), label) as cookiefile:
+        lister = Lister(cookiefile=cookiefile, throttle=Throttle(*source.request_sleep))
+        try:
+            return ingest_source(source, window, data, lister=lister,
+                                 past_run=_past_run(ti, data), stored=_stored(source), now=now)
+        finally:
+            lister.close()
+
+
+def _past_run(ti: Any, data: DataPaths) -> Callable[[str], PastRun | None]:
+    """A video run's state from Airflow (the truth, queued runs included), its failure's kind
+    and source from its summary."""
+
+    def past_run(run_id: str) -> PastRun | None:
+        recorded = past_run_from_summary(data, run_id)
+        if not ti.get_dr_count(dag_id=VIDEO_DAG, run_ids=[run_id]):
+            return recorded  # a run made elsewhere (scribeflow ingest) leaves only its summary
+        state = str(ti.get_dagrun_state(dag_id=VIDEO_DAG, run_id=run_id))
+        if recorded is None:
+            return PastRun(state=state)
+        return PastRun(state=state, kind=recorded.kind if state == "failed" else None,
+                       cause=recorded.cause, source=recorded.source)
+
+    return past_run
+
+
+def _stored(source: Source) -> Callable[[str], bool]:
+    from scribeflow_airflow.hooks import pgvector_dsn
+
+    settings = PipelineSettings.from_env({"store": source.store})
+    return stored_lookup(settings, pgvector_dsn() if settings.store == "pgvector" else None)
+
+
+def _trigger_kwargs(source: Source, decision: Any) -> dict[str, Any]:
+    entry = decision.entry
+    when = f"published {entry.published:%Y-%m-%d %H:%M} UTC" if entry.published else "undated"
+    return {
+        "trigger_run_id": decision.run_id,
+        "conf": source.run_conf() | {"url": entry.url},
+        "reset_dag_run": decision.action == "retry",
+        "note": f"{source.dag_id}: {entry.title[:200]} ({when})",
+    }
+
+
+def record_triggers() -> dict[str, Any]:
+    """What the mapped triggers did: triggered, already there (skipped) or failed.
+
+    It runs whatever happened upstream (``all_done``) so that the summary is complete, and
+    fails when the listing failed: such a run must not end as a success."""
+    context = get_current_context()
+    run_id, dag_id = context["run_id"], context["dag"].dag_id
+    source = dag_id.removeprefix("channel__")
+    data = DataPaths(PipelineSettings.from_env().data_dir)
+    states = context["ti"].get_task_states(dag_id=dag_id, task_ids=[LIST_TASK, TRIGGER_TASK],
+                                           run_ids=[run_id]).get(run_id, {})
+    if str(states.get(LIST_TASK)) != "success":
+        cause = ((read_ingest_summary(data, source, run_id).get("error") or {}).get("cause")
+                 or f"{LIST_TASK} ended {states.get(LIST_TASK)}")
+        write_ingest_summary(data, source, run_id, status="failed",
+                             error={"cause": cause, "kind": "error"})
+        raise AirflowFailException(f"nothing was triggered: listing failed: {cause}")
+    requests = list(context["ti"].xcom_pull(task_ids=LIST_TASK) or [])
+    outcome: dict[str, list[str]] = {"triggered": [], "already_there": [], "failed": []}
+    for index, request in enumerate(requests):
+        state = str(states.get(f"{TRIGGER_TASK}_{index}", "unknown"))
+        key = {"success": "triggered", "skipped": "already_there"}.get(state, "failed")
+        outcome[key].append(request["trigger_run_id"])
+    status = "failed" if outcome["failed"] else "success"
+    error = ({"cause": f"{len(outcome['failed'])} triggers failed: {outcome['failed'][:5]}",
+              "kind": "error"} if outcome["failed"] else None)
+    write_ingest_summary(data, source, run_id, status=status, error=error, **outcome)
+    log.info("triggered %d video_pipeline runs, %d were already there, %d failed",
+             len(outcome["triggered"]), len(outcome["already_there"]), len(outcome["failed"]))
+    if outcome["failed"]:
+        raise AirflowFailException(error["cause"])
+    return {k: len(v) for k, v in outcome.items()}
