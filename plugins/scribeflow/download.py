@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from scribeflow import media
-from scribeflow.errors import BadInputError, ScribeflowError, one_line
+from scribeflow.errors import BadInputError, ScribeflowError, no_space, one_line, storage_full
 from scribeflow.files import DataPaths, safe_name, write_json_atomic
 from scribeflow.sites import blocked
 
@@ -153,6 +153,8 @@ def _from_ytdlp(url: str, data: DataPaths, download: DownloadOptions) -> VideoSo
                     info = ydl.process_ie_result(info, download=True)
         except yt_dlp.utils.DownloadError as exc:
             cause = ytdlp_cause(exc)
+            if no_space(cause) or no_space(exc):
+                raise storage_full(tmp, f"downloading {url}") from None
             if (error := blocked(cause, url)) is not None:
                 raise error from None
             if _TRANSIENT.search(cause):

@@ -78,7 +78,7 @@ class PastRun:
 @dataclass(frozen=True)
 class Decision:
     entry: Entry
-    #: ``trigger``, ``retry`` (a blocked run, again), ``skip``, ``defer`` or ``outside``.
+    #: ``trigger``, ``retry`` (a run that was blocked or met a full disk, again), ``skip``, ``defer`` or ``outside``.
     action: str
     reason: str
     detail: str = ""
@@ -227,8 +227,8 @@ def decide(entries: Iterable[Entry], source: Source, window: Window, *, now: dt.
         skip = _content_skip(entry, source, now) or _history_skip(entry, source, past_run, stored)
         if skip is None:
             candidates.append(Decision(entry, "trigger", "new" if origin == "listed" else "pending"))
-        elif skip[0] == "retry":
-            candidates.append(Decision(entry, "retry", "blocked", skip[1]))
+        elif skip[0].startswith("retry_"):  # blocked, or the disk was full
+            candidates.append(Decision(entry, "retry", skip[0].removeprefix("retry_"), skip[1]))
         else:
             decisions.append(Decision(entry, "skip", skip[0], skip[1]))
 
@@ -291,8 +291,8 @@ def _history_skip(entry: Entry, source: Source, past_run: Callable[[str], PastRu
         by = f", by source {past.source}" if past.source and past.source != source.name else ""
         if past.state != "failed":
             return "triggered", f"already triggered ({past.state}{by})"
-        if past.kind == "blocked":
-            return "retry", f"its run was blocked before: {past.cause}"
+        if past.kind in ("blocked", "disk_full"):  # the site or the disk, not the video
+            return f"retry_{past.kind}", f"its run could not finish before: {past.cause}"
         return "failed_before", f"its run failed ({past.cause}); clear that run to try again"
     if stored(entry.key):
         return "stored", "already in the store"

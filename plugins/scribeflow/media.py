@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from scribeflow.errors import BadInputError, ConfigError
+from scribeflow.errors import BadInputError, ConfigError, no_space, storage_full
 
 SAMPLE_RATE = 16_000
 #: Demuxers ffprobe uses for plain text, which it would otherwise report as a video stream.
@@ -92,6 +92,8 @@ def to_pcm16k(source: Path, target: Path, label: str | None = None,
     )
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
+        if no_space(proc.stderr):
+            raise storage_full(target.parent, f"decoding the audio of {label}")
         raise BadInputError(f"cannot decode audio of {label}: {_last_line(proc.stderr)}")
     decoded = probe(tmp, label)
     declared = found.audio_duration or found.duration

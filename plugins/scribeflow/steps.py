@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,7 +85,20 @@ def transcribe(video_dir: str, settings: PipelineSettings) -> dict[str, Any]:
             "speech_warnings": [problem.message] if problem and not problem.degrades else [],
             "segments": len(transcript.segments), "speech": bool(transcript.segments),
             "real_time_factor": round(transcript.real_time_factor, 4),
+            "peak_memory_mb": peak_memory_mb(),
             "model": transcript.model, "device": transcript.device, "reused": reused}
+
+
+def peak_memory_mb() -> int:
+    """The peak resident memory of this process so far, in MB (the task's own process on
+    Celery and LocalExecutor workers; the whole run with ``scribeflow run``)."""
+    try:  # the high-water mark of this process image (ru_maxrss would count a forking parent's)
+        status = Path("/proc/self/status").read_text()
+        return round(int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) / 1024)
+    except (OSError, AttributeError):
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def split(video_dir: str, settings: PipelineSettings) -> list[dict[str, Any]]:

@@ -3,6 +3,12 @@
 The model is loaded once per worker process and reused by every task that process runs.
 On CUDA it runs in float16 through ``BatchedInferencePipeline``; on CPU in int8. VAD is on
 and word timestamps are kept.
+
+Memory does not grow with the input's length: the pipeline's 16 kHz mono WAV is read and
+transcribed in windows of at most ``window_s`` seconds, each cut in the longest pause of its
+last 30 s (between sentences, not inside a word), with the timestamps shifted back into
+place. Three hours of
+audio handed to faster-whisper whole would be decoded into 0.7 GB of float32 first.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import wave
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +39,14 @@ class TranscribeOptions:
     beam_size: int = 5
     batch_size: int = 16
     vad_filter: bool = True
+    #: The longest stretch of audio held in memory at once (seconds).
+    window_s: float = 300.0
+
+
+SAMPLE_RATE = 16_000
+#: A window ends in the longest pause of its last ``CUT_SEARCH_S`` seconds.
+CUT_SEARCH_S = 30.0
+_FRAME = SAMPLE_RATE // 10
 
 
 def resolve_device(requested: str) -> str:
@@ -81,7 +97,6 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
     model = load_model(model_name, device, compute_type)
     language = None if options.language in ("", "auto") else options.language
     kwargs: dict[str, Any] = {
-        "language": language,
         "beam_size": options.beam_size,
         "vad_filter": options.vad_filter,
         "word_timestamps": True,
@@ -91,34 +106,109 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
         from faster_whisper import BatchedInferencePipeline
 
         pipeline = BatchedInferencePipeline(model=model)
-        segments_iter, info = pipeline.transcribe(str(audio), batch_size=options.batch_size, **kwargs)
+
+        def run(audio_in: Any, language: str | None) -> tuple[Any, Any]:
+            return pipeline.transcribe(audio_in, batch_size=options.batch_size,
+                                       **(kwargs | {"language": language}))
     else:
-        segments_iter, info = model.transcribe(str(audio), **kwargs)
-    segments = tuple(_segment(i, s) for i, s in enumerate(segments_iter))
+        def run(audio_in: Any, language: str | None) -> tuple[Any, Any]:
+            return model.transcribe(audio_in, **(kwargs | {"language": language}))
+
+    segments: list[Segment] = []
+    info = duration = None
+    windows = pcm_windows(audio, options.window_s)
+    if windows is None:  # not the pipeline's WAV: faster-whisper decodes it whole
+        segments_iter, info = run(str(audio), language)
+        segments = [_segment(i, s) for i, s in enumerate(segments_iter)]
+        duration = float(info.duration)
+    else:
+        duration = 0.0
+        for offset, samples in windows:
+            segments_iter, window_info = run(samples, language)
+            found = [_segment(len(segments) + i, s, offset)
+                     for i, s in enumerate(segments_iter)]
+            if info is None or (found and not segments):
+                info = window_info  # the language as heard in the first window with speech
+            if found and language is None:
+                language = window_info.language  # one language for the whole input
+            segments += found
+            duration = offset + len(samples) / SAMPLE_RATE
     processing_s = time.perf_counter() - started
     return Transcript(
         video_id=video_id,
         language=info.language,
         language_probability=round(float(info.language_probability), 4),
-        duration=round(float(info.duration), 3),
+        duration=round(float(duration), 3),
         model=_model_label(model_name),
         device=device,
         compute_type=compute_type,
         settings={"beam_size": options.beam_size, "vad_filter": options.vad_filter,
                   "language": options.language, "batched": device == "cuda",
-                  "batch_size": options.batch_size if device == "cuda" else None},
-        segments=segments,
+                  "batch_size": options.batch_size if device == "cuda" else None,
+                  "window_s": options.window_s},
+        segments=tuple(segments),
         processing_s=round(processing_s, 3),
     )
 
 
-def _segment(index: int, seg: Any) -> Segment:
+def pcm_windows(audio: Path, window_s: float) -> Iterator[tuple[float, Any]] | None:
+    """``(offset_s, float32 samples)`` windows of a 16 kHz mono 16-bit WAV, each at most
+    ``window_s`` long and cut in the longest pause of its last 30 s; None for any other file.
+    At most one window is in memory at a time."""
+    try:
+        with wave.open(str(audio), "rb") as wav:
+            if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, SAMPLE_RATE):
+                return None
+            total = wav.getnframes()
+    except (wave.Error, EOFError, OSError):
+        return None
+    if total == 0:
+        return None
+    size = max(int(window_s * SAMPLE_RATE), 2 * int(CUT_SEARCH_S * SAMPLE_RATE))
+    return _windows(audio, total, size)
+
+
+def _windows(audio: Path, total: int, size: int) -> Iterator[tuple[float, Any]]:
+    import numpy as np
+
+    start = 0
+    with wave.open(str(audio), "rb") as wav:
+        while start < total:
+            wav.setpos(start)
+            pcm = np.frombuffer(wav.readframes(min(size, total - start)), dtype="<i2")
+            if start + len(pcm) < total:
+                pcm = pcm[:quiet_cut(pcm)]
+            # the same values faster-whisper's own decoder gives: s16 / 32768
+            yield start / SAMPLE_RATE, pcm.astype(np.float32) / 32768.0
+            start += len(pcm)
+
+
+def quiet_cut(pcm: Any) -> int:
+    """Where to end a window of ``pcm`` samples: the middle of the longest pause in its last
+    ``CUT_SEARCH_S`` seconds. A pause is a run of 100 ms frames no louder than four times the
+    quietest fifth of them, so gaps between words lose to the silence between sentences."""
+    import numpy as np
+
+    search = int(CUT_SEARCH_S * SAMPLE_RATE)
+    first = max(len(pcm) - search, 0)
+    frames = (len(pcm) - first) // _FRAME
+    tail = pcm[first:first + frames * _FRAME].astype(np.float32).reshape(frames, _FRAME)
+    energy = np.square(tail).mean(axis=1)
+    quiet = np.concatenate([[False], energy <= 4 * np.percentile(energy, 20) + 1e-6, [False]])
+    edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))  # run starts and ends, paired
+    starts, ends = edges[::2], edges[1::2]
+    longest = int(np.argmax(ends - starts))
+    middle = (starts[longest] + ends[longest]) / 2
+    return first + int(middle * _FRAME)
+
+
+def _segment(index: int, seg: Any, offset: float = 0.0) -> Segment:
     words = tuple(
-        Word(start=round(w.start, 3), end=round(w.end, 3), word=w.word,
+        Word(start=round(w.start + offset, 3), end=round(w.end + offset, 3), word=w.word,
              probability=round(w.probability, 4))
         for w in (seg.words or ())
     )
-    return Segment(id=index, start=round(seg.start, 3), end=round(seg.end, 3),
+    return Segment(id=index, start=round(seg.start + offset, 3), end=round(seg.end + offset, 3),
                    text=seg.text.strip(), words=words,
                    avg_logprob=round(float(seg.avg_logprob), 4),
                    no_speech_prob=round(float(seg.no_speech_prob), 4),

@@ -1,7 +1,7 @@
 """Task callables of ``video_pipeline``: read the run's params, call a step, record the summary.
 
-A step's :class:`BadInputError` or :class:`ConfigError` fails the task at once (no retry)
-with its one-line cause, which also goes into ``runs/<run_id>/summary.json``; any other
+A step's :class:`BadInputError`, :class:`ConfigError` or a full disk
+(:class:`StorageFullError`) fails the task at once (no retry) with its one-line cause, which also goes into ``runs/<run_id>/summary.json``; any other
 error is recorded and re-raised so Airflow retries it.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from airflow.sdk import get_current_context
@@ -17,7 +18,15 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from scribeflow import steps
 from scribeflow.config import PipelineSettings
-from scribeflow.errors import BadInputError, BlockedError, ConfigError
+from scribeflow.errors import (
+    BadInputError,
+    BlockedError,
+    ConfigError,
+    ScribeflowError,
+    StorageFullError,
+    no_space,
+    storage_full,
+)
 from scribeflow.files import DataPaths
 from scribeflow.summary import record_failure, update_run_summary
 
@@ -43,8 +52,8 @@ def recorded(step: str) -> Callable[[F], F]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                return fn(*args, **kwargs)
-            except (BadInputError, ConfigError, BlockedError) as exc:
+                return _with_disk_full_named(step, fn, *args, **kwargs)
+            except (BadInputError, ConfigError, BlockedError, StorageFullError) as exc:
                 _record(step, exc)
                 if isinstance(exc, BlockedError):
                     _record_block(exc)
@@ -57,6 +66,25 @@ def recorded(step: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _with_disk_full_named(step: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, with a full disk, however a library reports it, raised as
+    :class:`StorageFullError` naming the step and the file."""
+    try:
+        return fn(*args, **kwargs)
+    except ScribeflowError:
+        raise
+    except Exception as exc:
+        if not no_space(exc):
+            raise
+        name = getattr(exc, "filename", None)
+        try:
+            data_dir = str(_run()[1].data_dir)
+        except Exception:  # the cause must not be lost to a missing context
+            data_dir = str(name or ".")
+        doing = f"{step} wrote {Path(name).name}" if name else f"running {step}"
+        raise storage_full(data_dir, doing) from exc
 
 
 def _record(step: str, exc: BaseException) -> None:
@@ -116,6 +144,7 @@ def transcribe(audio: dict[str, Any]) -> dict[str, Any]:
     # Speech the model could not read: the run goes on, and ends visibly degraded.
     update_run_summary(DataPaths(settings.data_dir), run_id, language=result["language"],
                        segments=result["segments"], real_time_factor=result["real_time_factor"],
+                       peak_memory_mb=result["peak_memory_mb"],
                        confidence=result["confidence"], degraded=result["degraded"],
                        transcription="reused" if result["reused"] else "done",
                        outputs={"transcript": result["transcript"]},

@@ -68,10 +68,7 @@ def services(commands: dict[str, list[str]], env: dict[str, str], logs_dir: Path
     logs = {name: logs_dir / f"{name}.log" for name in commands}
     try:
         for name, args in commands.items():
-            with open(logs[name], "w") as out:
-                processes[name] = subprocess.Popen(
-                    [AIRFLOW, *args], env=env | (env_for(name) if env_for else {}), stdout=out,
-                    stderr=subprocess.STDOUT, start_new_session=True)
+            processes[name] = spawn(args, env | (env_for(name) if env_for else {}), logs[name])
         yield processes, logs
     finally:
         for process in processes.values():
@@ -84,6 +81,31 @@ def services(commands: dict[str, list[str]], env: dict[str, str], logs_dir: Path
                 process.wait(timeout=30)
         for process in processes.values():  # nothing it started is left running
             _signal(process, signal.SIGKILL)
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path, mode: str = "w") -> subprocess.Popen:
+    """``airflow <args>`` in its own process group, writing (or, with mode ``a``, appending)
+    to ``log``."""
+    with open(log, mode) as out:
+        return subprocess.Popen([AIRFLOW, *args], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def kill_tree(process: subprocess.Popen) -> list[int]:
+    """SIGKILL a service and every process it started, task processes in process groups of
+    their own included: what a container or host dying does. Returns the pids killed."""
+    import psutil
+
+    root = psutil.Process(process.pid)
+    tree = [root, *root.children(recursive=True)]
+    for proc in tree:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    process.wait(timeout=30)
+    psutil.wait_procs(tree[1:], timeout=30)
+    return [proc.pid for proc in tree]
 
 
 def _signal(process: subprocess.Popen, sig: int) -> None:

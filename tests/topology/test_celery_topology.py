@@ -2,10 +2,12 @@
 metadata database, Redis (127.0.0.1:6379) as the Celery broker, api-server, scheduler,
 dag-processor, triggerer and two Celery workers, one on queue ``default`` and one on
 ``cuda``. A ``video_pipeline`` run is triggered through the REST API and must succeed with
-transcription on the ``cuda`` worker and everything else on ``default``."""
+transcription on the ``cuda`` worker and everything else on ``default``; another survives
+each worker being killed mid-task (pgvector from the pgserver wheel as its store)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import urllib.parse
@@ -13,20 +15,24 @@ import uuid
 
 import pytest
 
-from support.airflow import login, prepare, service_env, services
+from scribeflow.files import DataPaths
+from support.airflow import kill_tree, login, prepare, service_env, services, spawn
 from support.http import free_port, json_request
+from support.media import speech_video
 
 pytestmark = pytest.mark.topology
 REDIS_DB = 11
 
 
 @pytest.fixture(scope="module")
-def topology(tmp_path_factory, media):
+def topology(tmp_path_factory, media, pg_server):
     import psycopg
     import redis
 
     work = tmp_path_factory.mktemp("topology")
     database = f"sf_topology_{uuid.uuid4().hex[:8]}"
+    pg_server.psql(f"CREATE DATABASE {database};")
+    vectors = pg_server.get_uri(database)
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
         c.execute(f"CREATE DATABASE {database}")
     broker = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
@@ -38,6 +44,11 @@ def topology(tmp_path_factory, media):
         AIRFLOW__CELERY__BROKER_URL=f"redis://127.0.0.1:6379/{REDIS_DB}",
         AIRFLOW__CELERY__RESULT_BACKEND=f"db+postgresql://postgres@127.0.0.1:5432/{database}",
         SCRIBEFLOW_DATA=str(work / "data"),
+        SCRIBEFLOW_PGVECTOR_DSN=vectors,
+        # a task whose worker died is failed (and retried) after 15 s without a heartbeat,
+        # not the default 5 minutes
+        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="15",
+        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL="3",
     )
     prepare(env)
     commands = {
@@ -64,13 +75,29 @@ def topology(tmp_path_factory, media):
                                 if n.startswith("worker")))
 
             token = login(base, work / "home", processes, logs, ready=healthy)
-            yield {"base": base, "token": token, "logs": logs,
-                   "video": str(media.root / "talk.mp4"), "processes": processes}
+            def restart(name: str) -> None:  # what compose's `restart: always` does
+                processes[name] = spawn(commands[name], env | worker_env(name), logs[name], "a")
+
+            yield {"base": base, "token": token, "logs": logs, "work": work,
+                   "video": str(media.root / "talk.mp4"), "processes": processes,
+                   "restart": restart, "metadata": database, "vectors": vectors}
     finally:
         broker.flushdb()
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
                              autocommit=True) as c:
             c.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def _finished(base: str, token: str, run_id: str, timeout_s: float) -> dict:
+    """The run as the REST API shows it once it is neither queued nor running."""
+    quoted = urllib.parse.quote(run_id, safe="")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        _, state = json_request(f"{base}/api/v2/dags/video_pipeline/dagRuns/{quoted}", token)
+        if state["state"] not in ("queued", "running"):
+            return state
+        assert time.monotonic() < deadline, "the run did not finish"
+        time.sleep(3)
 
 
 def test_run_through_the_rest_api_with_transcription_on_the_cuda_worker(topology):
@@ -79,13 +106,7 @@ def test_run_through_the_rest_api_with_transcription_on_the_cuda_worker(topology
                        {"logical_date": None, "conf": {"url": topology["video"]}})
     assert status == 200, run
     run_id = urllib.parse.quote(run["dag_run_id"], safe="")
-    deadline = time.monotonic() + 420
-    while True:
-        _, state = json_request(f"{base}/api/v2/dags/video_pipeline/dagRuns/{run_id}", token)
-        if state["state"] not in ("queued", "running"):
-            break
-        assert time.monotonic() < deadline, "the run did not finish"
-        time.sleep(3)
+    state = _finished(base, token, run["dag_run_id"], 420)
     _, listing = json_request(f"{base}/api/v2/dags/video_pipeline/dagRuns/{run_id}/taskInstances", token)
     instances = listing["task_instances"]
     assert state["state"] == "success", [(t["task_id"], t["state"]) for t in instances]
@@ -101,3 +122,71 @@ def test_run_through_the_rest_api_with_transcription_on_the_cuda_worker(topology
 
 def test_every_started_process_is_running_until_teardown(topology):
     assert all(p.poll() is None for p in topology["processes"].values())
+
+
+LECTURE = (
+    "Glaciers form where more snow falls in winter than melts in summer.",
+    "Layer upon layer the snow is pressed into dense blue ice.",
+    "Under its own weight the ice begins to flow slowly downhill like a very thick river.",
+    "As it moves, a glacier scrapes the rock beneath it and carries stones for many miles.",
+    "When the climate warms, glaciers retreat and leave long ridges of gravel behind.",
+    "Many lakes in the north were carved by glaciers during the last ice age.",
+    "Today scientists measure the ice from satellites to see how fast it is shrinking.",
+    "Meltwater from mountain glaciers feeds rivers that millions of people depend on.",
+) * 3
+
+
+def _instance(database: str, run_id: str, task_id: str) -> tuple[str | None, int]:
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}") as conn:
+        row = conn.execute("SELECT state, try_number FROM task_instance WHERE dag_id = "
+                           "'video_pipeline' AND run_id = %s AND task_id = %s",
+                           (run_id, task_id)).fetchone()
+    return (row[0], row[1]) if row else (None, 0)
+
+
+def _kill_when_running(topology, run_id: str, task_id: str, worker: str) -> None:
+    """Wait until ``task_id``'s first try runs, then kill its worker as a dying host would,
+    and start it again as compose's restart policy does."""
+    deadline = time.monotonic() + 300
+    while _instance(topology["metadata"], run_id, task_id) != ("running", 1):
+        state = _instance(topology["metadata"], run_id, task_id)
+        assert state[1] <= 1 and state[0] not in ("success", "failed"), (task_id, state)
+        assert time.monotonic() < deadline, f"{task_id} never ran"
+        time.sleep(0.2)
+    killed = kill_tree(topology["processes"][worker])
+    assert len(killed) >= 3  # the worker, its pool process, the task's supervisor and more
+    topology["restart"](worker)
+
+
+def test_a_worker_killed_mid_task_is_noticed_and_the_task_retried(topology):
+    import psycopg
+
+    video = speech_video(topology["work"] / "glaciers.mp4", LECTURE)
+    base, token = topology["base"], topology["token"]
+    status, run = json_request(f"{base}/api/v2/dags/video_pipeline/dagRuns", token, {
+        "logical_date": None,
+        "conf": {"url": str(video), "store": "pgvector", "chunk_words": 40}})
+    assert status == 200, run
+    run_id = run["dag_run_id"]
+    _kill_when_running(topology, run_id, "transcribe", "worker-cuda")
+    _kill_when_running(topology, run_id, "embed_and_upsert", "worker-default")
+    state = _finished(base, token, run_id, 480)
+    assert state["state"] == "success", state
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{topology['metadata']}") as c:
+        history = c.execute(
+            "SELECT task_id, try_number, state FROM task_instance_history WHERE run_id = %s "
+            "AND task_id IN ('transcribe', 'embed_and_upsert') ORDER BY task_id, try_number",
+            (run_id,)).fetchall()
+    # Airflow noticed each dead worker (no heartbeat) and failed that try; the next try, on the
+    # restarted worker, succeeded
+    assert history == [("embed_and_upsert", 1, "failed"), ("transcribe", 1, "failed")]
+    assert _instance(topology["metadata"], run_id, "transcribe") == ("success", 2)
+    assert _instance(topology["metadata"], run_id, "embed_and_upsert") == ("success", 2)
+    summary = json.loads(DataPaths(topology["work"] / "data").run_summary(run_id).read_text())
+    with psycopg.connect(topology["vectors"]) as conn:
+        rows = conn.execute("SELECT video_id, count(*), count(DISTINCT id) "
+                            "FROM scribeflow_chunks GROUP BY video_id").fetchall()
+    assert rows == [(summary["video_id"], summary["chunks"], summary["chunks"])]
+    assert summary["status"] == "success" and summary["chunks"] >= 5

@@ -89,12 +89,13 @@ def test_already_stored_triggered_or_failed_videos_are_not_processed_again():
     past = {video_run_id("t"): PastRun("success", source="other"),
             video_run_id("q"): PastRun("queued"),
             video_run_id("f"): PastRun("failed", kind="bad_input", cause="HTTP Error 404"),
-            video_run_id("b"): PastRun("failed", kind="blocked", cause="blocked by x: 429")}
-    decisions = run([entry(k) for k in "tqfbsn"] + [entry("n")], past=past, stored={"s"})
+            video_run_id("b"): PastRun("failed", kind="blocked", cause="blocked by x: 429"),
+            video_run_id("d"): PastRun("failed", kind="disk_full", cause="no space left")}
+    decisions = run([entry(k) for k in "tqfbdsn"] + [entry("n")], past=past, stored={"s"})
     assert actions(decisions) == [
         ("t", "skip", "triggered"), ("q", "skip", "triggered"), ("f", "skip", "failed_before"),
         ("s", "skip", "stored"), ("n", "skip", "duplicate"),
-        ("b", "retry", "blocked"), ("n", "trigger", "new")]
+        ("b", "retry", "blocked"), ("d", "retry", "disk_full"), ("n", "trigger", "new")]
     assert "by source other" in decisions[0].detail
     assert "HTTP Error 404" in decisions[2].detail and "clear that run" in decisions[2].detail
 
