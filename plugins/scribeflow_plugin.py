@@ -1,4 +1,5 @@
-"""Airflow plugin: the transcript search page and its HTTP API inside the Airflow UI.
+"""Airflow plugin: the transcript search page and its HTTP API inside the Airflow UI, and
+the listener that writes each video run's outcome into the run's note.
 
 The FastAPI app is mounted in Airflow's API server under ``/scribeflow`` behind Airflow's
 own authentication (the UI's session cookie or a bearer token from ``/auth/token``), and the
@@ -12,6 +13,7 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends
 
 from scribeflow.api import create_app
+from scribeflow_airflow import notes
 from scribeflow_airflow.hooks import pgvector_dsn
 
 search_app = create_app(dependencies=[Depends(get_user)], dsn=pgvector_dsn)
@@ -19,6 +21,7 @@ search_app = create_app(dependencies=[Depends(get_user)], dsn=pgvector_dsn)
 
 class ScribeflowPlugin(AirflowPlugin):
     name = "scribeflow"
+    listeners = [notes]
     fastapi_apps = [{"app": search_app, "url_prefix": "/scribeflow", "name": "Scribeflow search"}]
     external_views = [{
         "name": "Search transcripts",

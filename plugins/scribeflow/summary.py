@@ -68,3 +68,31 @@ def format_summary(summary: dict[str, Any]) -> str:
     for warning in (summary.get("warnings") or [])[:8]:
         lines.append(f"{'warning:':<18}{warning}")
     return "\n".join(lines)
+
+
+#: Lines of a run's note that Scribeflow wrote (replaced when the run ends again).
+NOTE_PREFIX = "Result: "
+
+
+def run_note(summary: dict[str, Any] | None, state: str, existing: str | None = None,
+             limit: int = 1000) -> str:
+    """The DAG run's note in the UI: whatever was there before (a channel's trigger note),
+    then one ``Result:`` line with the outcome and its cause."""
+    summary = summary or {}
+    status = summary.get("status") or state
+    if status == "failed" or state == "failed":
+        err = summary.get("error") or {}
+        cause = err.get("cause") or "a task failed; see its log"
+        outcome = f"failed at {err['step']}: {cause}" if err.get("step") else f"failed: {cause}"
+    elif summary.get("degraded"):
+        items = summary["degraded"]
+        more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+        outcome = f"degraded: {items[0]}{more}"
+    else:
+        figures = [f"{summary[k]} {label}" for k, label in (
+            ("chunks", "chunks"), ("rows", "rows stored")) if summary.get(k) is not None]
+        outcome = "success" + (f": {', '.join(figures)}" if figures else "")
+    kept = [line for line in (existing or "").splitlines()
+            if line.strip() and not line.startswith(NOTE_PREFIX)]
+    line = one_line(NOTE_PREFIX + outcome, limit=max(limit - sum(len(k) + 1 for k in kept), 80))
+    return "\n".join([*kept, line])[:limit]

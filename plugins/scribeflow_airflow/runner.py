@@ -40,13 +40,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.run_id is None:
         run = dag.test(run_conf=json.loads(args.conf))
-        return _finish(args.result, run.run_id, str(getattr(run.state, "value", run.state)))
-    previous = _previous_state(args.dag_id, args.run_id)
-    if previous in ("success", "running", "queued"):
-        return _finish(args.result, args.run_id, previous, reused=True)
-    with mock.patch.object(DagRun, "generate_run_id", staticmethod(lambda **_: args.run_id)):
-        run = dag.test(run_conf=json.loads(args.conf))
-    return _finish(args.result, run.run_id, str(getattr(run.state, "value", run.state)))
+    else:
+        previous = _previous_state(args.dag_id, args.run_id)
+        if previous in ("success", "running", "queued"):
+            return _finish(args.result, args.run_id, previous, reused=True)
+        with mock.patch.object(DagRun, "generate_run_id", staticmethod(lambda **_: args.run_id)):
+            run = dag.test(run_conf=json.loads(args.conf))
+    state = str(getattr(run.state, "value", run.state))
+    _note(args.dag_id, run.run_id, state)
+    return _finish(args.result, run.run_id, state)
+
+
+def _note(dag_id: str, run_id: str, state: str) -> None:
+    """The run's outcome as its note in the UI, as the listener writes it under the scheduler
+    (``dag.test`` hands the listener a run detached from its session)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from scribeflow_airflow.notes import note_for
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id,
+                                                  DagRun.run_id == run_id))
+        if run is not None and (note := note_for(run, state)) is not None:
+            run.note = note
 
 
 def _invalid(dag, conf: dict) -> str | None:

@@ -55,6 +55,17 @@ def run_pipeline(airflow_home: Path):
     return run
 
 
+def run_note(airflow_home: Path, run_id: str) -> str | None:
+    """The note the UI shows on a ``video_pipeline`` run, from the session's metadata DB."""
+    import sqlite3
+
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        row = db.execute("SELECT n.content FROM dag_run r JOIN dag_run_note n ON "
+                         "n.dag_run_id = r.id WHERE r.dag_id = 'video_pipeline' AND "
+                         "r.run_id = ?", (run_id,)).fetchone()
+    return row[0] if row else None
+
+
 VIDEO_ID = "generic-talk"
 
 

@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from e2e.conftest import run_note
 
 from scribeflow.files import DataPaths, read_json
 from scribeflow.store.parquet import ParquetStore
@@ -38,7 +39,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "url_of", "cause"), CASES, ids=[c[0] for c in CASES])
-def test_bad_input_fails_with_one_line_cause(name, url_of, cause, media, stocked, run_pipeline):
+def test_bad_input_fails_with_one_line_cause(name, url_of, cause, media, stocked, run_pipeline,
+                                             airflow_home):
     before = digest(stocked.parquet_store)
     url = url_of(media)
     outcome = run_pipeline(url, stocked.root)
@@ -51,6 +53,9 @@ def test_bad_input_fails_with_one_line_cause(name, url_of, cause, media, stocked
     assert summary["status"] == "failed"
     assert summary["error"]["step"] == "download"
     assert cause in summary["error"]["cause"] and "\n" not in summary["error"]["cause"]
+    # the run's page in the UI says the same
+    assert run_note(airflow_home, summary["run_id"]) == \
+        f"Result: failed at download: {summary['error']['cause']}"
     log_path = next(line.split("Airflow log: ")[1].rstrip(")") for line in outcome.output.splitlines()
                     if "Airflow log: " in line)
     log = Path(log_path).read_text()
@@ -98,7 +103,8 @@ FOREIGN = {
 
 @pytest.mark.parametrize("voice", sorted(FOREIGN))
 def test_speech_the_english_model_cannot_read_ends_visibly_degraded(voice, stocked,
-                                                                     run_pipeline, tmp_path):
+                                                                     run_pipeline, tmp_path,
+                                                                     airflow_home):
     from support.media import speech_audio
 
     clip = speech_audio(tmp_path / f"lesson-{voice}.mp3", FOREIGN[voice], voice=voice)
@@ -111,5 +117,6 @@ def test_speech_the_english_model_cannot_read_ends_visibly_degraded(voice, stock
     assert float(outcome.line("confidence")) < 0.37
     summary = read_json(Path(outcome.line("summary")))
     assert summary["status"] == "degraded" and len(summary["degraded"]) == 1
+    assert run_note(airflow_home, summary["run_id"]) == f"Result: degraded: {summary['degraded'][0]}"
     segments = read_json(stocked.video(summary["video_id"]).transcript)["segments"]
     assert all(s["avg_logprob"] < -1.0 for s in segments)

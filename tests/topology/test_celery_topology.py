@@ -110,6 +110,8 @@ def test_run_through_the_rest_api_with_transcription_on_the_cuda_worker(topology
     _, listing = json_request(f"{base}/api/v2/dags/video_pipeline/dagRuns/{run_id}/taskInstances", token)
     instances = listing["task_instances"]
     assert state["state"] == "success", [(t["task_id"], t["state"]) for t in instances]
+    # the scheduler's listener wrote the outcome where the UI shows it
+    assert re.fullmatch(r"Result: success: \d+ chunks, \d+ rows stored", state["note"]), state
     queues = {t["task_id"]: t["queue"] for t in instances}
     assert queues.pop("transcribe") == "cuda"
     assert set(queues.values()) == {"default"} and len(queues) >= 9
@@ -190,3 +192,4 @@ def test_a_worker_killed_mid_task_is_noticed_and_the_task_retried(topology):
                             "FROM scribeflow_chunks GROUP BY video_id").fetchall()
     assert rows == [(summary["video_id"], summary["chunks"], summary["chunks"])]
     assert summary["status"] == "success" and summary["chunks"] >= 5
+    assert state["note"] == f"Result: success: {summary['chunks']} chunks, {summary['rows']} rows stored"

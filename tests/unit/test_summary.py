@@ -24,3 +24,24 @@ def test_format_success():
     assert text.splitlines() == ["status:           success", "title:            T",
                                  "duration:         61.2 s", "real-time factor: 0.071",
                                  "quality:          not scored", "document:         /d.md"]
+
+
+def test_the_run_note_gives_the_outcome_and_keeps_a_trigger_note():
+    from scribeflow.summary import run_note
+
+    failed = {"status": "failed", "error": {"step": "download", "cause": "HTTP Error 404"}}
+    assert run_note(failed, "failed") == "Result: failed at download: HTTP Error 404"
+    # a channel's trigger note stays; a re-run replaces the earlier outcome, never stacks it
+    first = run_note(failed, "failed", "channel__nasa: Moon landing (2024-05-01)")
+    assert first == ("channel__nasa: Moon landing (2024-05-01)\n"
+                     "Result: failed at download: HTTP Error 404")
+    done = {"status": "success", "chunks": 12, "rows": 12}
+    assert run_note(done, "success", first) == ("channel__nasa: Moon landing (2024-05-01)\n"
+                                                "Result: success: 12 chunks, 12 rows stored")
+    degraded = {"status": "degraded", "degraded": ["chunk 3 kept its raw text", "quiz: x"]}
+    assert run_note(degraded, "success") == \
+        "Result: degraded: chunk 3 kept its raw text (and 1 more)"
+    # no summary (the run died before its first task wrote one): still not a bare "failed"
+    assert run_note(None, "failed") == "Result: failed: a task failed; see its log"
+    long = run_note({"error": {"step": "x", "cause": "y" * 5000}}, "failed")
+    assert len(long) <= 1000 and "\n" not in long

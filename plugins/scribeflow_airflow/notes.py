@@ -1,0 +1,55 @@
+"""An Airflow listener: when a ``video_pipeline`` run ends, its outcome and cause become the
+run's note, which the UI shows on the run's page ("failed at download: not a media file: …",
+"degraded: …", "success: 12 chunks, 12 rows stored").
+
+Airflow calls it where the run's state changes, inside the scheduler's transaction; it only
+reads the run's ``summary.json``. ``scribeflow run`` (``dag.test``) writes the same note
+when the run returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.listeners import hookimpl
+
+log = logging.getLogger(__name__)
+DAG_ID = "video_pipeline"
+
+
+def note_for(dag_run: Any, state: str) -> str | None:
+    """The note a ``video_pipeline`` run gets when it ends in ``state`` (None for other
+    DAGs, or when it cannot be made)."""
+    if dag_run.dag_id != DAG_ID:
+        return None
+    try:
+        from scribeflow.config import PipelineSettings
+        from scribeflow.files import DataPaths, read_json
+        from scribeflow.summary import run_note
+
+        path = DataPaths(PipelineSettings.from_env({}).data_dir).run_summary(dag_run.run_id)
+        summary = read_json(path) if path.exists() else None
+        return run_note(summary, state, dag_run.note)
+    except Exception:  # a note must never break the scheduler
+        log.exception("could not make the note of %s", dag_run.run_id)
+        return None
+
+
+def _note(dag_run: Any, state: str) -> None:
+    from sqlalchemy.orm import object_session
+
+    if object_session(dag_run) is None:  # dag.test: scribeflow's runner writes it afterwards
+        return
+    if (note := note_for(dag_run, state)) is not None:
+        dag_run.note = note  # committed with the state change, in the scheduler's transaction
+
+
+@hookimpl
+def on_dag_run_success(dag_run: Any, msg: str) -> None:
+    _note(dag_run, "success")
+
+
+@hookimpl
+def on_dag_run_failed(dag_run: Any, msg: str) -> None:
+    _note(dag_run, "failed")
