@@ -46,3 +46,33 @@ def timed(fn: Callable[[], object]) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+SUBJECTS = ("the river", "a farmer", "the old bridge", "my teacher", "the small village",
+            "a bright comet", "the city council", "our neighbour", "the museum", "a young fox",
+            "the ferry", "the baker", "a distant storm", "the library", "the orchestra")
+VERBS = ("repaired", "described", "followed", "painted", "measured", "protected", "visited",
+         "photographed", "carried", "discovered", "explained", "counted", "cleaned", "opened")
+OBJECTS = ("the northern fields", "a wooden boat", "seven copper bells", "the winter market",
+           "an empty lighthouse", "the mountain road", "a box of letters", "the harbour wall",
+           "twelve apple trees", "the railway station", "a silver kettle", "the garden gate",
+           "the quiet valley", "a stack of maps", "the school choir", "a broken clock")
+WHEN = ("last spring", "before sunrise", "after the flood", "in early March", "every Sunday",
+        "during the festival", "at noon", "in the autumn rain", "after dinner", "last week")
+
+
+def unique_speech(minutes: float) -> str:
+    """About ``minutes`` of speech in which no sentence repeats (150 words a minute)."""
+    import itertools
+    import random
+
+    combos = list(itertools.product(SUBJECTS, VERBS, OBJECTS, WHEN))
+    random.Random(7).shuffle(combos)
+    sentences, words = [], 0
+    for subject, verb, obj, when in combos:
+        sentence = f"{subject.capitalize()} {verb} {obj} {when}."
+        sentences.append(sentence)
+        words += len(sentence.split())
+        if words >= minutes * 150:
+            break
+    return " ".join(sentences)

@@ -1,6 +1,7 @@
 """P3: the LLM document stages of 40 chunks x 3 stages against a local OpenAI-compatible
-server that answers after 400 ms, at concurrency 16, against the ideal bound
-ceil(40/16) x 3 x 0.4 s.
+server that answers after 400 ms, at concurrency 16, against the ideal bound: the critical
+path max(3 x 0.4 s, ceil(120 / 16) x 0.4 s) = 3.2 s, since the stages of different chunks
+may overlap. The median of the runs is the headline.
 
 Runs ``process_group`` (what one ``write_document`` task runs) over all chunks in one
 group, through the real openai client and HTTP, so the semaphore, retries wrapper, prompt
@@ -14,7 +15,7 @@ import argparse
 import json
 import math
 
-from _common import timed
+from _common import median, timed
 
 
 def main() -> None:
@@ -46,13 +47,16 @@ def main() -> None:
             seconds = timed(lambda: process_group(chunks, previous, settings, "en"))
             times.append(seconds)
         requests = len(server.requests)
-    ideal = math.ceil(args.chunks / args.concurrency) * len(STAGES) * args.delay
-    best = min(times)
+    calls = args.chunks * len(STAGES)
+    ideal = max(len(STAGES), math.ceil(calls / args.concurrency)) * args.delay
     print(json.dumps({
         "chunks": args.chunks, "stages": len(STAGES), "concurrency": args.concurrency,
-        "server_delay_s": args.delay, "requests": requests, "runs_s": [round(t, 3) for t in times],
-        "ideal_s": round(ideal, 3), "ratio_best_over_ideal": round(best / ideal, 3),
-        "ratio_median_over_ideal": round(sorted(times)[len(times) // 2] / ideal, 3),
+        "server_delay_s": args.delay, "runs_s": [round(t, 3) for t in times],
+        # every run asked the server every question (nothing answered from a cache)
+        "requests": requests, "requests_expected": calls * args.repeats,
+        "ideal_s": round(ideal, 3), "median_s": round(median(times), 3),
+        "ratio_median_over_ideal": round(median(times) / ideal, 3),
+        "ratio_best_over_ideal": round(min(times) / ideal, 3),
         "target": "<= 1.3",
     }, indent=2))
 

@@ -50,8 +50,12 @@ class PipelineSettings:
     #: ``auto``, ``cpu`` or ``cuda``.
     whisper_device: str = "auto"
     beam_size: int = 5
-    #: Batch size of ``BatchedInferencePipeline`` (CUDA only).
+    #: ``auto`` (``BatchedInferencePipeline`` on CUDA, sequential on CPU), ``true`` or ``false``.
+    whisper_batched: str = "auto"
+    #: Batch size of ``BatchedInferencePipeline``.
     whisper_batch_size: int = 16
+    #: CPU threads for whisper (0: one per core this process may use).
+    whisper_threads: int = 0
     vad_filter: bool = True
     #: Target words per chunk; chunks end at segment boundaries.
     chunk_words: int = 150
@@ -83,6 +87,9 @@ class PipelineSettings:
         if self.language not in ("auto", *LANGUAGES):
             raise ConfigError(f"unknown language {self.language!r}: use auto or one of "
                               f"{' '.join(LANGUAGES)}")
+        if self.whisper_batched not in ("auto", "true", "false"):
+            raise ConfigError(f"whisper_batched must be auto, true or false, not "
+                              f"{self.whisper_batched!r}")
         if self.whisper_device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"whisper_device must be auto, cpu or cuda, not {self.whisper_device!r}")
         if self.max_duration <= 0:

@@ -21,6 +21,7 @@ from scribeflow.records import Chunk, ChunkRow, Transcript
 
 if TYPE_CHECKING:
     from scribeflow.download import DownloadOptions
+    from scribeflow.transcribe import TranscribeOptions
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +45,12 @@ def transcribe(video_dir: str, settings: PipelineSettings) -> dict[str, Any]:
     """Transcribe the video's audio, or reuse its transcript when the audio, the model and
     the settings are the same as when it was made."""
     from scribeflow.cache import digest, file_digest
-    from scribeflow.transcribe import TranscribeOptions, resolve_device, resolve_model
+    from scribeflow.transcribe import resolve_device, resolve_model
     from scribeflow.transcribe import transcribe as run_whisper
 
     video = VideoPaths(Path(video_dir))
     meta = read_json(video.metadata)
-    options = TranscribeOptions(
-        model=settings.whisper_model, device=settings.whisper_device, language=settings.language,
-        beam_size=settings.beam_size, batch_size=settings.whisper_batch_size,
-        vad_filter=settings.vad_filter,
-    )
+    options = transcribe_options(settings)
     device = resolve_device(options.device)
     key = digest(file_digest(video.audio), resolve_model(options.model, device), device,
                  repr(sorted(vars(options).items())))
@@ -87,6 +84,19 @@ def transcribe(video_dir: str, settings: PipelineSettings) -> dict[str, Any]:
             "real_time_factor": round(transcript.real_time_factor, 4),
             "peak_memory_mb": peak_memory_mb(),
             "model": transcript.model, "device": transcript.device, "reused": reused}
+
+
+def transcribe_options(settings: PipelineSettings) -> TranscribeOptions:
+    """The whisper options of a run's settings."""
+    from scribeflow.transcribe import TranscribeOptions
+
+    return TranscribeOptions(
+        model=settings.whisper_model, device=settings.whisper_device, language=settings.language,
+        beam_size=settings.beam_size, batch_size=settings.whisper_batch_size,
+        vad_filter=settings.vad_filter,
+        batched={"auto": None, "true": True, "false": False}[settings.whisper_batched],
+        cpu_threads=settings.whisper_threads,
+    )
 
 
 def peak_memory_mb() -> int:

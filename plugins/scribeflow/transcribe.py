@@ -1,8 +1,13 @@
 """Speech to text with faster-whisper.
 
 The model is loaded once per worker process and reused by every task that process runs.
-On CUDA it runs in float16 through ``BatchedInferencePipeline``; on CPU in int8. VAD is on
-and word timestamps are kept.
+On CUDA it runs in float16 through ``BatchedInferencePipeline`` (batch 16), whose 30 s
+segments are split into sentences by their word timestamps; on CPU in int8, sequentially,
+with one thread per core this process may use. Batched decoding on CPU is 2x faster with a
+lower WER on English (``bench/transcribe_sweep.py``, P10) but has no temperature fallback:
+speech an English-only model cannot read comes out as confident repetitions instead of
+low-confidence text, which hides the problem. It is a setting (``whisper_batched``).
+VAD is on and word timestamps are kept.
 
 Memory does not grow with the input's length: the pipeline's 16 kHz mono WAV is read and
 transcribed in windows of at most ``window_s`` seconds, each cut in the longest pause of its
@@ -13,7 +18,9 @@ audio handed to faster-whisper whole would be decoded into 0.7 GB of float32 fir
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import threading
 import time
 import wave
@@ -39,6 +46,11 @@ class TranscribeOptions:
     beam_size: int = 5
     batch_size: int = 16
     vad_filter: bool = True
+    #: ``BatchedInferencePipeline`` (True), sequential decoding (False), or None: batched
+    #: on CUDA only.
+    batched: bool | None = None
+    #: CPU threads (0: one per core this process may use).
+    cpu_threads: int = 0
     #: The longest stretch of audio held in memory at once (seconds).
     window_s: float = 300.0
 
@@ -72,16 +84,29 @@ def compute_type_for(device: str) -> str:
     return "float16" if device == "cuda" else "int8"
 
 
-def load_model(model: str, device: str, compute_type: str) -> Any:
+def cpu_threads_for(requested: int) -> int:
+    """``requested``, or with 0 the cores this process may run on (CTranslate2's own default
+    of 4 threads oversubscribes a 2-core machine: 5.19 s against 4.75 s in P10)."""
+    if requested > 0:
+        return requested
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def load_model(model: str, device: str, compute_type: str, cpu_threads: int = 0) -> Any:
     """The process-wide ``WhisperModel`` for these settings, loaded on first use."""
-    key = (model, device, compute_type)
+    threads = cpu_threads_for(cpu_threads) if device == "cpu" else 0
+    key = (model, device, compute_type, threads)
     with _LOCK:
         if key not in _MODELS:
             from faster_whisper import WhisperModel
 
             started = time.perf_counter()
             try:
-                _MODELS[key] = WhisperModel(model, device=device, compute_type=compute_type)
+                _MODELS[key] = WhisperModel(model, device=device, compute_type=compute_type,
+                                            cpu_threads=threads)
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ConfigError(f"cannot load whisper model {model!r} on {device}: {exc}") from exc
             log.info("loaded whisper model %s on %s/%s in %.2fs", model, device, compute_type,
@@ -94,7 +119,7 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
     device = resolve_device(options.device)
     model_name = resolve_model(options.model, device)
     compute_type = compute_type_for(device)
-    model = load_model(model_name, device, compute_type)
+    model = load_model(model_name, device, compute_type, options.cpu_threads)
     language = None if options.language in ("", "auto") else options.language
     kwargs: dict[str, Any] = {
         "beam_size": options.beam_size,
@@ -102,12 +127,15 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
         "word_timestamps": True,
     }
     started = time.perf_counter()
-    if device == "cuda":
+    batched = options.batched if options.batched is not None else device == "cuda"
+    if batched:
         from faster_whisper import BatchedInferencePipeline
 
         pipeline = BatchedInferencePipeline(model=model)
 
         def run(audio_in: Any, language: str | None) -> tuple[Any, Any]:
+            # one segment per 30 s batch, split into sentences below (decoding with segment
+            # timestamps instead raised the WER from 0.106 to 0.149 in P10)
             return pipeline.transcribe(audio_in, batch_size=options.batch_size,
                                        **(kwargs | {"language": language}))
     else:
@@ -119,14 +147,14 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
     windows = pcm_windows(audio, options.window_s)
     if windows is None:  # not the pipeline's WAV: faster-whisper decodes it whole
         segments_iter, info = run(str(audio), language)
-        segments = [_segment(i, s) for i, s in enumerate(segments_iter)]
+        segments = _numbered([s for seg in segments_iter for s in _sentences(seg)])
         duration = float(info.duration)
     else:
         duration = 0.0
         for offset, samples in windows:
             segments_iter, window_info = run(samples, language)
-            found = [_segment(len(segments) + i, s, offset)
-                     for i, s in enumerate(segments_iter)]
+            found = _numbered([s for seg in segments_iter for s in _sentences(seg, offset)],
+                              first=len(segments))
             if info is None or (found and not segments):
                 info = window_info  # the language as heard in the first window with speech
             if found and language is None:
@@ -143,8 +171,9 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
         device=device,
         compute_type=compute_type,
         settings={"beam_size": options.beam_size, "vad_filter": options.vad_filter,
-                  "language": options.language, "batched": device == "cuda",
-                  "batch_size": options.batch_size if device == "cuda" else None,
+                  "language": options.language, "batched": batched,
+                  "batch_size": options.batch_size if batched else None,
+                  "cpu_threads": cpu_threads_for(options.cpu_threads) if device == "cpu" else None,
                   "window_s": options.window_s},
         segments=tuple(segments),
         processing_s=round(processing_s, 3),
@@ -202,17 +231,36 @@ def quiet_cut(pcm: Any) -> int:
     return first + int(middle * _FRAME)
 
 
-def _segment(index: int, seg: Any, offset: float = 0.0) -> Segment:
-    words = tuple(
-        Word(start=round(w.start + offset, 3), end=round(w.end + offset, 3), word=w.word,
-             probability=round(w.probability, 4))
-        for w in (seg.words or ())
-    )
-    return Segment(id=index, start=round(seg.start + offset, 3), end=round(seg.end + offset, 3),
-                   text=seg.text.strip(), words=words,
-                   avg_logprob=round(float(seg.avg_logprob), 4),
-                   no_speech_prob=round(float(seg.no_speech_prob), 4),
-                   compression_ratio=round(float(seg.compression_ratio), 3))
+#: A decoded segment longer than this is split into its sentences at the words that end
+#: them: the batched pipeline returns one segment per 30 s batch, and subtitles and chunk
+#: boundaries need sentences.
+SENTENCE_SPLIT_S = 12.0
+_SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
+
+
+def _sentences(seg: Any, offset: float = 0.0) -> list[Segment]:
+    """``seg`` as one or more segments (ids set by :func:`_numbered`), shifted by ``offset``;
+    each piece keeps the decoder's confidence figures of the whole."""
+    words = [Word(start=round(w.start + offset, 3), end=round(w.end + offset, 3), word=w.word,
+                  probability=round(w.probability, 4)) for w in (seg.words or ())]
+    confidence = {"avg_logprob": round(float(seg.avg_logprob), 4),
+                  "no_speech_prob": round(float(seg.no_speech_prob), 4),
+                  "compression_ratio": round(float(seg.compression_ratio), 3)}
+    if seg.end - seg.start <= SENTENCE_SPLIT_S or not words:
+        return [Segment(id=0, start=round(seg.start + offset, 3), end=round(seg.end + offset, 3),
+                        text=seg.text.strip(), words=tuple(words), **confidence)]
+    pieces: list[list[Word]] = [[]]
+    for word in words:
+        pieces[-1].append(word)
+        if word.word.strip().endswith(_SENTENCE_END):
+            pieces.append([])
+    return [Segment(id=0, start=p[0].start, end=p[-1].end,
+                    text="".join(w.word for w in p).strip(), words=tuple(p), **confidence)
+            for p in pieces if p]
+
+
+def _numbered(segments: list[Segment], first: int = 0) -> list[Segment]:
+    return [dataclasses.replace(s, id=first + i) for i, s in enumerate(segments)]
 
 
 #: Below this mean log-probability the decoder is guessing (faster-whisper's own

@@ -29,6 +29,20 @@ def test_transcribes_known_speech_exactly(hello_wav):
     assert 0 < transcript.real_time_factor < 5
 
 
+def test_segments_are_sentences_not_batches(tmp_path):
+    """The batched pipeline without timestamps returns one segment per 30 s batch; subtitles
+    and chunk boundaries need sentences."""
+    require_tools()
+    path = tmp_path / "six.wav"
+    text = " ".join(["Please open the window and let the fresh air in."] * 3
+                    + ["My brother bought a red bicycle last summer."] * 3)
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(path), text], check=True)
+    transcript = transcribe(path, "six", TranscribeOptions(device="cpu", batched=True))
+    assert transcript.settings["batched"] is True
+    assert len(transcript.segments) >= 4, [s.text for s in transcript.segments]
+    assert all(s.end - s.start < 10 for s in transcript.segments)
+
+
 def test_silence_gives_an_empty_transcript(tmp_path):
     require_tools()
     path = tmp_path / "silence.wav"

@@ -1,0 +1,135 @@
+"""P10: CPU transcription settings swept side by side: time and word error rate.
+
+Every configuration transcribes the same speech (espeak-ng reading sentences that never
+repeat, 16 kHz WAV) with the same model (the bundled tiny.en, int8) and the product's fixed
+choices (VAD on, word timestamps on); what varies is sequential or
+``BatchedInferencePipeline``, batch size, beam size and CPU threads. The WER is against the
+text the speech was made from (lower-cased, punctuation removed). Configurations run in
+rounds, each round in a new order, and the median time is reported. The product's default
+CPU path is timed the same way (``scribeflow.transcribe.transcribe``) and compared with the
+fastest bare configuration whose WER is no worse.
+Usage: python bench/transcribe_sweep.py [--minutes 3.5] [--rounds 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import subprocess
+import time
+import wave
+from pathlib import Path
+
+from _common import ROOT, median, unique_speech
+
+CONFIGS = [  # (name, batched, batch_size, beam_size)
+    ("sequential beam 5", False, None, 5),
+    ("sequential beam 1", False, None, 1),
+    ("batched 4 beam 5", True, 4, 5),
+    ("batched 8 beam 5", True, 8, 5),
+    ("batched 16 beam 5", True, 16, 5),
+    ("batched 8 beam 1", True, 8, 1),
+]
+
+
+def speech(path: Path, minutes: float) -> tuple[Path, str]:
+    text = unique_speech(minutes)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        raw = path.with_suffix(".raw.wav")
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(raw), "-ac",
+                        "1", "-ar", "16000", str(path)], check=True)
+        raw.unlink()
+    return path, text
+
+
+def words(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=3.5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", default="0,2",
+                        help="cpu_threads values, comma-separated (0: CTranslate2's default)")
+    parser.add_argument("--quick", action="store_true", help="40 s of speech, one round, 2 threads")
+    args = parser.parse_args()
+    if args.quick:
+        args.minutes, args.rounds, args.threads = 40 / 60, 1, "2"
+
+    import jiwer
+    import numpy as np
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    from scribeflow.config import PipelineSettings
+    from scribeflow.steps import transcribe_options
+    from scribeflow.transcribe import resolve_model, transcribe
+
+    path, reference = speech(ROOT / "data" / "bench" / f"unique-{args.minutes:g}min.wav",
+                             args.minutes)
+    with wave.open(str(path)) as wav:
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32) / 32768
+    audio_s = len(samples) / 16000
+    model_path = resolve_model("auto", "cpu")
+    threads = [int(t) for t in args.threads.split(",")]
+    models = {n: WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=n)
+              for n in threads}
+    kwargs = {"language": "en", "vad_filter": True, "word_timestamps": True}
+
+    def run_bare(n: int, batched: bool, batch_size: int | None, beam: int) -> tuple[float, str]:
+        model = models[n]
+        started = time.perf_counter()
+        if batched:
+            segments, _ = BatchedInferencePipeline(model=model).transcribe(
+                samples, batch_size=batch_size, beam_size=beam, **kwargs)
+        else:
+            segments, _ = model.transcribe(samples, beam_size=beam, **kwargs)
+        text = " ".join(s.text for s in segments)  # decoding happens while iterating
+        return time.perf_counter() - started, text
+
+    settings = PipelineSettings(data_dir=ROOT / "data" / "bench", whisper_device="cpu",
+                                language="en")  # the product's defaults otherwise
+
+    def run_product() -> tuple[float, str]:
+        transcript = transcribe(path, "sweep", transcribe_options(settings))
+        return transcript.processing_s, transcript.text
+
+    cases = [(f"{name}, {n or 'default'} threads",
+              lambda n=n, b=batched, s=size, k=beam: run_bare(n, b, s, k))
+             for n in threads for name, batched, size, beam in CONFIGS]
+    cases.append(("product default", run_product))
+    times: dict[str, list[float]] = {name: [] for name, _ in cases}
+    errors: dict[str, float] = {}
+    for name, fn in cases:  # warm-up: first-call allocations, and the WER of each
+        _, text = fn()
+        errors[name] = jiwer.wer(words(reference), words(text))
+    rng = random.Random(11)
+    for _ in range(args.rounds):
+        order = cases[:]
+        rng.shuffle(order)
+        for name, fn in order:
+            times[name].append(fn()[0])
+    table = {name: {"median_s": round(median(t), 3), "rtf": round(median(t) / audio_s, 4),
+                    "wer": round(errors[name], 4)} for name, t in times.items()}
+    product = table["product default"]
+    bare = {k: v for k, v in table.items() if k != "product default"}
+    best = min((k for k, v in bare.items() if v["wer"] <= product["wer"]),
+               key=lambda k: bare[k]["median_s"], default=None)
+    print(json.dumps({
+        "audio_s": round(audio_s, 1), "rounds": args.rounds, "model": "tiny.en int8",
+        "configurations": table,
+        "fastest_bare_with_no_worse_wer": best,
+        "P10": {"product_s": product["median_s"], "product_wer": product["wer"],
+                "best_bare": best, "best_bare_s": bare[best]["median_s"] if best else None,
+                "ratio_product_over_best_bare":
+                    round(product["median_s"] / bare[best]["median_s"], 3) if best else None,
+                "target": "<= 1.05"},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
