@@ -283,9 +283,13 @@ def test_the_same_video_twice_at_once_ends_as_one_run(airflow, site):
     api, data = airflow["api"], airflow["data"]
     url = site.url("soil.mp3")
     run_ids = {f"twice__{n}" for n in "ab"}
+    # both runs wait queued on the paused DAG, so the scheduler starts them together (one
+    # POST after the other let the first run finish before the second started, once)
+    api.call("PATCH", "dags/video_pipeline", {"is_paused": True})
     for run_id in sorted(run_ids):
         api.call("POST", "dags/video_pipeline/dagRuns",
                  {"dag_run_id": run_id, "logical_date": None, "conf": {"url": url}})
+    api.call("PATCH", "dags/video_pipeline", {"is_paused": False})
     runs = api.wait_for_runs("video_pipeline", run_ids)
     assert {r["state"] for r in runs} == {"success"}, runs
     spans = []
