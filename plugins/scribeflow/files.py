@@ -13,7 +13,8 @@ Layout under the data folder (``./data`` or ``$SCRIBEFLOW_DATA``)::
     videos/<video_id>/quality.json      the quality score
     videos/<video_id>/quiz.json, quiz.md, quiz_answer_key.md, quiz.html, quiz.pdf
     videos/<video_id>/document.html, document.pdf
-    store/chunks.parquet                the Parquet vector store
+    store/chunks/<video>-<digest>.parquet  the Parquet vector store, one file per video
+    store/chunks.manifest.json          which file holds each video's rows
     runs/<run_id>/summary.json          one run's summary (status, figures, the cause of a failure)
     cache/llm/<key>.json                LLM answers by prompt, version, model and input
 """
@@ -198,7 +199,8 @@ class DataPaths:
 
     @property
     def parquet_store(self) -> Path:
-        return self.store_dir / "chunks.parquet"
+        """The Parquet store's folder of per-video files (its manifest beside it)."""
+        return self.store_dir / "chunks"
 
     @property
     def llm_cache(self) -> Path:

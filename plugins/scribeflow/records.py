@@ -27,13 +27,18 @@ class Segment:
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
+    #: The decoder's first try failed its own checks (repetitive or unlikely text) and this
+    #: is its fallback's text: sampled at a higher temperature, or a failed batch decoded
+    #: again sequentially.
+    fallback: bool = False
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> Segment:
         words = tuple(Word(**w) for w in row.get("words", ()))
         return cls(id=row["id"], start=row["start"], end=row["end"], text=row["text"], words=words,
                    avg_logprob=row.get("avg_logprob"), no_speech_prob=row.get("no_speech_prob"),
-                   compression_ratio=row.get("compression_ratio"))
+                   compression_ratio=row.get("compression_ratio"),
+                   fallback=row.get("fallback", False))
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def transcribe_options(settings: PipelineSettings) -> TranscribeOptions:
         model=settings.whisper_model, device=settings.whisper_device, language=settings.language,
         beam_size=settings.beam_size, batch_size=settings.whisper_batch_size,
         vad_filter=settings.vad_filter,
-        batched={"auto": None, "true": True, "false": False}[settings.whisper_batched],
+        batched=settings.whisper_batched,
         cpu_threads=settings.whisper_threads,
     )
 

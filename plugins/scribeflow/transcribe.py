@@ -1,13 +1,14 @@
 """Speech to text with faster-whisper.
 
 The model is loaded once per worker process and reused by every task that process runs.
-On CUDA it runs in float16 through ``BatchedInferencePipeline`` (batch 16), whose 30 s
-segments are split into sentences by their word timestamps; on CPU in int8, sequentially,
-with one thread per core this process may use. Batched decoding on CPU is 2x faster with a
-lower WER on English (``bench/transcribe_sweep.py``, P10) but has no temperature fallback:
-speech an English-only model cannot read comes out as confident repetitions instead of
-low-confidence text, which hides the problem. It is a setting (``whisper_batched``).
-VAD is on and word timestamps are kept.
+It runs through ``BatchedInferencePipeline`` (batch 16), in float16 on CUDA and int8 on CPU
+with one thread per core this process may use; its 30 s segments are split into sentences by
+their word timestamps. On CPU that is 2x faster than sequential decoding with a lower WER on
+English (``bench/transcribe_sweep.py``, P10). Batched decoding has no temperature fallback:
+speech an English-only model cannot read comes out as confident repetitions, which would
+hide the problem. So a chunk whose text is repetitive (compression ratio over 2.4) or a
+guess (average log-probability under -1) is decoded again sequentially, with faster-whisper's
+fallback, as it would have been without batching. VAD is on and word timestamps are kept.
 
 Memory does not grow with the input's length: the pipeline's 16 kHz mono WAV is read and
 transcribed in windows of at most ``window_s`` seconds, each cut in the longest pause of its
@@ -47,9 +48,8 @@ class TranscribeOptions:
     beam_size: int = 5
     batch_size: int = 16
     vad_filter: bool = True
-    #: ``BatchedInferencePipeline`` (True), sequential decoding (False), or None: batched
-    #: on CUDA only.
-    batched: bool | None = None
+    #: ``BatchedInferencePipeline`` (True) or sequential decoding (False).
+    batched: bool = True
     #: CPU threads (0: one per core this process may use).
     cpu_threads: int = 0
     #: The longest stretch of audio held in memory at once (seconds).
@@ -128,7 +128,7 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
         "word_timestamps": True,
     }
     started = time.perf_counter()
-    batched = options.batched if options.batched is not None else device == "cuda"
+    batched = options.batched
     decode = model.transcribe
     if batched:
         from faster_whisper import BatchedInferencePipeline
@@ -139,24 +139,35 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
                                    batch_size=options.batch_size)
 
     segments: list[Segment] = []
-    info = duration = None
+    info = None
+    duration = 0.0
+    redecoded = 0
     windows = pcm_windows(audio, options.window_s)
-    if windows is None:  # not the pipeline's WAV: faster-whisper decodes it whole
-        segments_iter, info = decode(str(audio), language=language, **kwargs)
-        segments = _numbered([s for seg in segments_iter for s in _sentences(seg)])
-        duration = float(info.duration)
-    else:
-        duration = 0.0
-        for offset, samples in windows:
-            segments_iter, window_info = decode(samples, language=language, **kwargs)
-            found = _numbered([s for seg in segments_iter for s in _sentences(seg, offset)],
-                              first=len(segments))
-            if info is None or (found and not segments):
-                info = window_info  # the language as heard in the first window with speech
-            if found and language is None:
-                language = window_info.language  # one language for the whole input
-            segments += found
-            duration = offset + len(samples) / SAMPLE_RATE
+    if windows is None:  # not the pipeline's WAV: decoded whole, as faster-whisper would
+        from faster_whisper import decode_audio
+
+        windows = iter([(0.0, decode_audio(str(audio), sampling_rate=SAMPLE_RATE))])
+    for offset, samples in windows:
+        segments_iter, window_info = decode(samples, language=language, **kwargs)
+        found: list[Segment] = []
+        for seg in segments_iter:
+            if batched and _failed(seg):
+                # batched decoding has no temperature fallback: this chunk again, sequentially
+                redecoded += 1
+                piece = samples[int(seg.start * SAMPLE_RATE):int(seg.end * SAMPLE_RATE)]
+                again, _ = model.transcribe(piece, language=language or window_info.language,
+                                            **kwargs)
+                found += [s for sub in again
+                          for s in _sentences(sub, offset + seg.start, fallback=True)]
+            else:
+                found += _sentences(seg, offset)
+        found = _numbered(found, first=len(segments))
+        if info is None or (found and not segments):
+            info = window_info  # the language as heard in the first window with speech
+        if found and language is None:
+            language = window_info.language  # one language for the whole input
+        segments += found
+        duration = offset + len(samples) / SAMPLE_RATE
     processing_s = time.perf_counter() - started
     return Transcript(
         video_id=video_id,
@@ -170,7 +181,7 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
                   "language": options.language, "batched": batched,
                   "batch_size": options.batch_size if batched else None,
                   "cpu_threads": cpu_threads_for(options.cpu_threads) if device == "cpu" else None,
-                  "window_s": options.window_s},
+                  "window_s": options.window_s, "redecoded": redecoded},
         segments=tuple(segments),
         processing_s=round(processing_s, 3),
     )
@@ -234,14 +245,25 @@ SENTENCE_SPLIT_S = 12.0
 _SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
 
 
-def _sentences(seg: Any, offset: float = 0.0) -> list[Segment]:
+#: faster-whisper's own limits for a decoded chunk it would decode again at a higher
+#: temperature: repetitive text, or a guess.
+MAX_COMPRESSION_RATIO = 2.4
+
+
+def _failed(seg: Any) -> bool:
+    return seg.compression_ratio > MAX_COMPRESSION_RATIO or seg.avg_logprob < MIN_AVG_LOGPROB
+
+
+def _sentences(seg: Any, offset: float = 0.0, fallback: bool = False) -> list[Segment]:
     """``seg`` as one or more segments (ids set by :func:`_numbered`), shifted by ``offset``;
-    each piece keeps the decoder's confidence figures of the whole."""
+    each piece keeps the decoder's confidence figures of the whole. ``fallback``: ``seg``
+    decodes a failed batch again."""
     words = [Word(start=round(w.start + offset, 3), end=round(w.end + offset, 3), word=w.word,
                   probability=round(w.probability, 4)) for w in (seg.words or ())]
     confidence = {"avg_logprob": round(float(seg.avg_logprob), 4),
                   "no_speech_prob": round(float(seg.no_speech_prob), 4),
-                  "compression_ratio": round(float(seg.compression_ratio), 3)}
+                  "compression_ratio": round(float(seg.compression_ratio), 3),
+                  "fallback": fallback or seg.temperature > 0}
     if seg.end - seg.start <= SENTENCE_SPLIT_S or not words:
         return [Segment(id=0, start=round(seg.start + offset, 3), end=round(seg.end + offset, 3),
                         text=seg.text.strip(), words=tuple(words), **confidence)]
@@ -263,6 +285,14 @@ def _numbered(segments: list[Segment], first: int = 0) -> list[Segment]:
 #: ``log_prob_threshold`` for a failed window). Measured on tiny.en: English speech -0.49,
 #: Spanish -1.44, German -2.30.
 MIN_AVG_LOGPROB = -1.0
+#: A transcript whose decoder's first try failed (``Segment.fallback``, or a mean
+#: log-probability under ``MIN_AVG_LOGPROB``) for this share of the speech cannot be trusted.
+MAX_GUESSED_SHARE = 0.5
+#: Under this mean word probability the model is guessing most words. Measured on tiny.en,
+#: batched: espeak-ng English 0.86 (its least sure sentence 0.64), Spanish 0.50, German
+#: 0.54; Spanish can pass both checks above ("I'm not sure if it's possible" three times,
+#: log-probability -0.98, compression ratio 2.15).
+MIN_WORD_PROBABILITY = 0.6
 
 
 @dataclass(frozen=True)
@@ -278,20 +308,32 @@ def unreadable_speech(transcript: Transcript) -> SpeechProblem | None:
     """What is wrong with the transcript's speech, or None.
 
     An English-only model (``*.en``) given other speech writes confident-looking English that
-    was never said; its own log-probabilities give it away."""
+    was never said. Its own figures give it away: a low mean log-probability, text that its
+    first try could not decode (its fallback's, see ``Segment.fallback``) for at least half of
+    the speech, or words it is mostly unsure of."""
     score = transcript.avg_logprob
-    if score is None or score >= MIN_AVG_LOGPROB or not transcript.segments:
+    spoken = sum(max(s.end - s.start, 0.01) for s in transcript.segments)
+    guessed = sum(max(s.end - s.start, 0.01) for s in transcript.segments
+                  if s.fallback or (s.avg_logprob is not None and s.avg_logprob < MIN_AVG_LOGPROB))
+    if score is None or not spoken:
         return None
+    share = guessed / spoken
+    words = [w.probability for s in transcript.segments for w in s.words]
+    word_probability = sum(words) / len(words) if words else 1.0
+    if (score >= MIN_AVG_LOGPROB and share < MAX_GUESSED_SHARE
+            and word_probability >= MIN_WORD_PROBABILITY):
+        return None
+    figures = (f"average log-probability {score:.2f}, mean word probability "
+               f"{word_probability:.2f}; the decoder's first try failed on {share:.0%} of the "
+               "speech")
     if transcript.model.endswith(".en"):
         return SpeechProblem(
-            f"the English-only model {transcript.model} could not read this speech (average "
-            f"log-probability {score:.2f}, under {MIN_AVG_LOGPROB}): it is probably not "
-            "English; transcribe it with a multilingual model (--whisper-model small, or "
-            "large-v3 on a GPU)", degrades=True)
+            f"the English-only model {transcript.model} could not read this speech ({figures}): "
+            "it is probably not English; transcribe it with a multilingual model "
+            "(--whisper-model small, or large-v3 on a GPU)", degrades=True)
     return SpeechProblem(
-        f"low transcript confidence (average log-probability {score:.2f}, under "
-        f"{MIN_AVG_LOGPROB}): the audio may be noisy, music, or in another language than "
-        f"{transcript.language}", degrades=False)
+        f"low transcript confidence ({figures}): the audio may be noisy, music, or in another "
+        f"language than {transcript.language}", degrades=False)
 
 
 def _model_label(model: str) -> str:

@@ -18,6 +18,7 @@ EXPECTED = {
     "pipeline_overhead": "ratio_pipeline_over_bare",
     "mapped_task_overhead": "overhead_per_mapped_instance_s",
     "transcribe_sweep": "P10",
+    "search_load": "pgvector",
 }  # feed_listing has its own test below
 
 
@@ -53,7 +54,17 @@ def _embedded(f: dict) -> None:  # every chunk went through the model, in units 
 
 def _stored_and_found(f: dict) -> None:  # the rows were written and the searches found them
     assert f["P6"]["pgvector_hnsw_recall_at_10"] >= 0.9
-    assert f["P5"]["pgvector_rows_per_s"] > 0
+    assert f["P5"]["pgvector_bulk_rows_per_s"] > 0
+    # the keyword side of both stores found the text most queries were taken from
+    assert min(f["P6"]["queries_whose_source_text_was_found"].values()) >= 0.9 * f["queries"]
+    assert set(f["P5"]["one_new_video_upsert_ms"]) == {"pgvector", "parquet"}
+
+
+def _served(f: dict) -> None:  # every request was answered with hits, by both stores
+    for store in ("parquet", "pgvector"):
+        for side in (f[store]["one_client"], f[store]["16_clients"]):
+            assert side["requests"] > 0 and side["failed"] == 0, side
+            assert side["without_hits"] == 0, side
 
 
 def _swept(f: dict) -> None:  # every configuration, and the product, heard the speech
@@ -73,6 +84,7 @@ DID_THE_WORK = {
     "embed_throughput": _embedded,
     "store_bench": _stored_and_found,
     "transcribe_sweep": _swept,
+    "search_load": _served,
 }
 
 

@@ -303,7 +303,7 @@ def test_the_same_video_twice_at_once_ends_as_one_run(airflow, site):
     chunks = read_json(video.document_chunks)
     import polars as pl
 
-    rows = pl.read_parquet(data.parquet_store).filter(pl.col("video_id") == "generic-soil")
+    rows = pl.read_parquet(data.parquet_store / "*.parquet").filter(pl.col("video_id") == "generic-soil")
     assert rows.height == rows["id"].n_unique() > 0
     assert sorted(set(rows["chunk_index"].to_list())) == list(range(len(chunks)))
     for chunk in range(len(chunks)):

@@ -4,7 +4,6 @@ and run ids as the channel DAGs, against real feeds and media on 127.0.0.1."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import subprocess
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from scribeflow.files import DataPaths, read_json
 from scribeflow.ingest import SourceState, state_path, video_run_id
 from scribeflow.store.parquet import ParquetStore
 from support.airflow import clean_env
+from support.disk import digests
 from support.feeds import FeedSite, Route, Upload
 from support.media import speech_audio
 
@@ -119,12 +119,12 @@ def check_feed_window_with_cookies(site, ingest, tmp_path, url):
     for run_id in expected:
         summary = read_json(data.run_summary(run_id))
         assert summary["status"] == "success" and summary["source"].startswith("cli-127-0-0-1-")
-    before = hashlib.sha256(data.parquet_store.read_bytes()).hexdigest()
+    before = digests(data.store_dir)
     again = ingest(*args, data=data.root)
     assert again.code == 0, again.output
     assert len(lines_with(again.output, "triggered: already triggered (success)")) == 2
     assert "0 processed, 0 failed, 0 already done" in again.output
-    assert hashlib.sha256(data.parquet_store.read_bytes()).hexdigest() == before
+    assert digests(data.store_dir) == before
     # the cookie reached the site and no file the run wrote
     assert any(COOKIE_VALUE in c for c in site.cookies_seen)
     leaked = [p for p in data.root.rglob("*") if p.is_file()
@@ -196,7 +196,7 @@ def test_bad_feeds_get_a_one_line_cause_and_lose_nothing(site, ingest, tmp_path,
                                                          code, cause):
     data = DataPaths(tmp_path / "data")
     stocked_store(data)
-    before = hashlib.sha256(data.parquet_store.read_bytes()).hexdigest()
+    before = digests(data.store_dir)
     url = make(site)
     outcome = ingest(url, data=data.root)
     assert outcome.code == code, outcome.output
@@ -211,7 +211,7 @@ def test_bad_feeds_get_a_one_line_cause_and_lose_nothing(site, ingest, tmp_path,
         assert read_json(summary)["failed"] == [video_run_id("generic-missing")]
         run = read_json(data.run_summary(video_run_id("generic-missing")))
         assert "HTTP Error 404" in run["error"]["cause"] and run["error"]["kind"] == "bad_input"
-    assert hashlib.sha256(data.parquet_store.read_bytes()).hexdigest() == before
+    assert digests(data.store_dir) == before
 
 
 def stocked_store(data: DataPaths) -> None:

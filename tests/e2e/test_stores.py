@@ -56,7 +56,7 @@ def test_pgvector_run_search_and_reindex(media, run_pipeline, pgvector_dsn, tmp_
     # the same files also build the Parquet store, and again adds nothing
     for _ in range(2):
         assert scribeflow("reindex", "--store", "parquet", **env).returncode == 0
-    frame = pl.read_parquet(data.parquet_store)
+    frame = pl.read_parquet(data.parquet_store / "*.parquet")
     assert sorted(frame["id"].to_list()) == stored
     assert ParquetStore(data.parquet_store).count() == len(stored)
 

@@ -147,7 +147,7 @@ def test_one_row_per_embed_unit(processed, embedder):
     assert store.count(VIDEO_ID) == expected
     import polars as pl
 
-    frame = pl.read_parquet(processed.data.parquet_store)
+    frame = pl.read_parquet(processed.data.parquet_store / "*.parquet")
     assert frame["id"].n_unique() == frame.height
     assert all(count_tokens(embedder, t) <= token_limit(embedder) for t in frame["text"])
     assert set(frame["model"]) == {"all-MiniLM-L6-v2"}
@@ -200,12 +200,12 @@ def test_rerun_reuses_transcript_and_llm_answers(processed, media, run_pipeline)
 def test_second_run_adds_no_rows(processed, media, run_pipeline):
     import polars as pl
 
-    before = pl.read_parquet(processed.data.parquet_store).sort("id")
+    before = pl.read_parquet(processed.data.parquet_store / "*.parquet").sort("id")
     env = {"OPENAI_BASE_URL": processed.server.base_url, "OPENAI_API_KEY": "k",
            "OPENAI_MODEL": "other-model", "SCRIBEFLOW_MIN_CHUNKS_PER_GROUP": "2"}
     outcome = run_pipeline(media.url("talk.mp4"), processed.data.root, "--chunk-words", "25", env=env)
     assert outcome.code == 0, outcome.output
-    after = pl.read_parquet(processed.data.parquet_store).sort("id")
+    after = pl.read_parquet(processed.data.parquet_store / "*.parquet").sort("id")
     assert after.height == before.height
     assert after["id"].to_list() == before["id"].to_list()
 
@@ -216,4 +216,4 @@ def test_no_llm_configured_still_completes(media, run_pipeline, tmp_path):
     assert outcome.line("LLM") == "not configured: raw chunk text used"
     document = (tmp_path / "data" / "videos" / VIDEO_ID / "document.md").read_text()
     assert "volcanoes" in document.lower()
-    assert ParquetStore(tmp_path / "data" / "store" / "chunks.parquet").count(VIDEO_ID) > 0
+    assert ParquetStore(tmp_path / "data" / "store" / "chunks").count(VIDEO_ID) > 0

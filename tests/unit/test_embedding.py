@@ -1,6 +1,7 @@
 """Embed units with the real all-MiniLM-L6-v2: never longer than the model takes."""
 
 import numpy as np
+import pytest
 
 from scribeflow.embedding import (
     count_tokens,
@@ -42,3 +43,57 @@ def test_vectors_are_normalised_and_meaningful(embedder):
 def test_bundled_model_label():
     assert model_label("auto") == "all-MiniLM-L6-v2"
     assert model_label("intfloat/e5-small") == "intfloat/e5-small"
+
+
+def test_concurrent_queries_are_embedded_together_with_the_same_vectors(embedder):
+    """Searches arriving at once share model calls, and each gets its own query's vector."""
+    import threading
+
+    import numpy as np
+
+    from scribeflow.embedding import QueryBatcher, embed_texts
+
+    texts = [f"how does the water cycle work, question {i}" for i in range(12)]
+    calls = []
+
+    class Counted:  # the real model, its calls counted
+        def __init__(self, model):
+            self.model = model
+
+        def encode(self, batch, **kwargs):
+            calls.append(len(batch))
+            return self.model.encode(batch, **kwargs)
+
+        def get_embedding_dimension(self):
+            return self.model.get_embedding_dimension()
+
+    batcher = QueryBatcher(Counted(embedder))
+    results = [None] * len(texts)
+    start = threading.Barrier(len(texts))
+
+    def ask(i):
+        start.wait()
+        results[i] = batcher.embed(texts[i])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    alone = embed_texts(embedder, texts)
+    assert all(np.allclose(results[i], alone[i], atol=1e-4) for i in range(len(texts)))
+    assert sum(calls) == len(texts) and len(calls) < len(texts), calls
+
+
+def test_a_failed_query_batch_fails_each_search_that_waited_on_it():
+    from scribeflow.embedding import QueryBatcher
+
+    class Broken:
+        def encode(self, batch, **kwargs):
+            raise RuntimeError("CUDA out of memory")
+
+        def get_embedding_dimension(self):
+            return 4
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        QueryBatcher(Broken()).embed("anything")

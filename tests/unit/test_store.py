@@ -35,8 +35,11 @@ def rows(video: str, n: int, model: str = "m", dim: int = 4, offset: int = 0,
 @pytest.fixture(params=["parquet", "pgvector"])
 def store(request, tmp_path):
     if request.param == "parquet":
-        return ParquetStore(tmp_path / "chunks.parquet")
-    return PgvectorStore(request.getfixturevalue("pgvector_dsn"))
+        yield ParquetStore(tmp_path / "chunks")
+        return
+    store = PgvectorStore(request.getfixturevalue("pgvector_dsn"))
+    yield store
+    store.close()
 
 
 def search(store, vector, query="", k=10, **filters):
@@ -123,15 +126,69 @@ def test_empty_store_searches_to_nothing(store):
 
 
 def test_parquet_untouched_by_empty_upsert(tmp_path):
-    store = ParquetStore(tmp_path / "chunks.parquet")
+    from support.disk import digests
+
+    store = ParquetStore(tmp_path / "chunks")
     store.upsert_video("a", rows("a", 2))
-    mtime = store.path.stat().st_mtime_ns
+    before = digests(tmp_path)
     store.upsert_video("silent", [])
-    assert store.path.stat().st_mtime_ns == mtime
+    assert digests(tmp_path) == before
+
+
+def test_parquet_upsert_writes_only_that_videos_file(tmp_path):
+    """One file per video: re-upserting a video replaces its file and leaves the others'
+    bytes and inodes alone, and removing a video's rows removes its file."""
+    import polars as pl
+
+    store = ParquetStore(tmp_path / "chunks")
+    store.upsert_videos({"a": rows("a", 3), "b": rows("b", 2)})
+    files = {p.name: p.stat().st_ino for p in store.path.iterdir()}
+    assert len(files) == 2
+    store.upsert_video("a", rows("a", 1, texts=["a new text"]))
+    after = {p.name: p.stat().st_ino for p in store.path.iterdir()}
+    kept = [n for n in files if n.startswith("b-")]
+    assert after[kept[0]] == files[kept[0]] and len(after) == 2
+    assert sorted(pl.read_parquet(store.path / "*.parquet")["text"]) == [
+        "a new text", "b chunk 0 about nothing", "b chunk 1 about nothing"]
+    assert store.upsert_video("a", []).total == 2
+    assert [p.name for p in store.path.iterdir()] == kept
+
+
+def test_parquet_ignores_and_removes_a_crashed_writes_leftovers(tmp_path):
+    store = ParquetStore(tmp_path / "chunks")
+    store.upsert_video("a", rows("a", 2))
+    (store.path / "a-000000000000.parquet").write_bytes(b"half a file")  # crashed before
+    (store.path / ".b-1.parquet.x.tmp").write_bytes(b"temp")            # the manifest
+    assert store.count() == 2 and len(search(store, unit_vector(0))) == 2
+    store.upsert_video("b", rows("b", 1))
+    names = sorted(p.name for p in store.path.iterdir())
+    assert len(names) == 2 and all(n.endswith(".parquet") and n[0] in "ab" for n in names)
+    assert store.video_ids() == {"a", "b"}
+    (store.path / "c-000000000000.parquet").write_bytes(b"one left over")
+    store.upsert_video("a", rows("a", 2))
+    assert sorted(p.name for p in store.path.iterdir()) == names
+
+
+def test_parquet_store_of_one_file_is_split_into_videos(tmp_path):
+    """Stores written before per-video files (``chunks.parquet``) keep every row."""
+    import numpy as np
+    import polars as pl
+
+    from scribeflow.store.parquet import _frame
+
+    legacy = _frame(rows("a", 3) + rows("b", 2)).drop("language")  # the oldest layout
+    legacy = legacy.with_columns(pl.Series("vector", np.asarray(
+        legacy["vector"].to_list()).tolist()))                     # vectors as lists
+    legacy.write_parquet(tmp_path / "chunks.parquet")
+    store = ParquetStore(tmp_path / "chunks")
+    assert store.count() == 5 and store.count("b") == 2
+    assert not (tmp_path / "chunks.parquet").exists()
+    assert search(store, unit_vector(1), k=1)[0].text == "a chunk 1 about nothing"
+    assert store.upsert_video("b", rows("b", 1)).total == 4
 
 
 def test_parquet_search_sees_writes_of_another_instance(tmp_path):
-    store = ParquetStore(tmp_path / "chunks.parquet")
+    store = ParquetStore(tmp_path / "chunks")
     store.upsert_video("a", rows("a", 1))
     assert len(search(store, unit_vector(0))) == 1
     ParquetStore(store.path).upsert_video("b", rows("b", 2))
@@ -217,3 +274,59 @@ def test_the_cli_finds_the_pgvector_connection_the_tasks_use(monkeypatch, value,
     assert pgvector_dsn_from_env() == "postgresql://fallback/db"
     monkeypatch.setenv("AIRFLOW_CONN_SCRIBEFLOW_PGVECTOR", value)  # the connection wins,
     assert pgvector_dsn_from_env() == dsn  # as it does in the tasks
+
+
+def test_pgvector_keywords_follow_each_rows_language(pgvector_dsn):
+    """English rows are stemmed with stop words left out, German rows with German rules, so
+    'running' finds 'runs', 'Ozeane' finds 'Ozean', and 'the' alone matches nothing."""
+    store = PgvectorStore(pgvector_dsn)
+    store.upsert_video("en", rows("en", 2, texts=["She runs the lesson about the water cycle",
+                                                  "the the the of and to"]))
+    store.upsert_video("de", rows("de", 1, language="de", offset=5,
+                                  texts=["Die Sonne erwärmt den Ozean am Morgen"]))
+    try:
+        def keyword_hits(query, **filters):
+            """The rows the keyword side found: with a query vector equally far from every
+            row, they are the ones fused from both lists, scoring above the rest."""
+            hits = search(store, (0.0, 0.0, 1.0, 0.0), query, k=3, **filters)
+            top = max(h.score for h in hits)
+            return [h.text for h in hits if h.score == top and top > min(h.score for h in hits)]
+
+        assert keyword_hits("running lessons")[0] == "She runs the lesson about the water cycle"
+        assert keyword_hits("Ozeane")[0] == "Die Sonne erwärmt den Ozean am Morgen"
+        german = search(store, (0.0, 0.0, 1.0, 0.0), "Ozeane", language="de")
+        vector_only = search(store, (0.0, 0.0, 1.0, 0.0), "zzz", language="de")
+        assert german[0].score > vector_only[0].score  # parsed with German rules
+        import psycopg
+
+        with psycopg.connect(pgvector_dsn) as conn:
+            matches = conn.execute(
+                "SELECT count(*) FROM scribeflow_chunks, websearch_to_tsquery('english', 'the') q "
+                "WHERE tsv @@ q").fetchone()[0]
+            languages = dict(conn.execute(
+                "SELECT language, config::text FROM scribeflow_languages").fetchall())
+        assert matches == 0 and languages == {"en": "english", "de": "german"}
+    finally:
+        store.close()
+
+
+def test_pgvector_store_of_simple_keywords_is_upgraded(pgvector_dsn):
+    """Stores made when every row was indexed with ``simple`` get per-language keywords at
+    the next write, and keep their rows."""
+    import psycopg
+
+    store = PgvectorStore(pgvector_dsn)
+    store.upsert_video("en", rows("en", 2, texts=["She runs fast", "nothing here"]))
+    store.close()
+    with psycopg.connect(pgvector_dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE scribeflow_chunks DROP COLUMN tsv")
+        conn.execute("ALTER TABLE scribeflow_chunks ADD COLUMN tsv tsvector GENERATED ALWAYS "
+                     "AS (to_tsvector('simple', title || ' ' || text)) STORED")
+        conn.execute("DROP TABLE scribeflow_languages")
+    store = PgvectorStore(pgvector_dsn)
+    try:
+        store.upsert_video("other", rows("other", 1, offset=3))
+        assert store.count() == 3
+        assert search(store, (0.0, 0.0, 1.0, 0.0), "running", k=1)[0].text == "She runs fast"
+    finally:
+        store.close()

@@ -27,6 +27,24 @@ def test_transcribes_known_speech_exactly(hello_wav):
     assert [w.word.strip() for w in words][:2] == ["Please", "open"]
     assert all(0 <= w.start <= w.end <= transcript.duration + 0.5 for w in words)
     assert 0 < transcript.real_time_factor < 5
+    assert transcript.settings["batched"] is True and transcript.settings["redecoded"] == 0
+
+
+def test_batched_chunks_the_english_model_cannot_read_are_decoded_again(tmp_path):
+    """Batched decoding has no temperature fallback: German through tiny.en comes out as
+    confident repetitions. Those chunks are decoded again sequentially, so the transcript
+    shows how unsure the model is and the run can say so."""
+    from scribeflow.transcribe import unreadable_speech
+
+    require_tools()
+    path = tmp_path / "de.wav"
+    subprocess.run(["espeak-ng", "-v", "de", "-s", "140", "-w", str(path),
+                    "Willkommen zu dieser kurzen Lektion über den Wasserkreislauf. Die Sonne "
+                    "erwärmt den Ozean und das Wasser steigt als Dampf in den Himmel."], check=True)
+    transcript = transcribe(path, "de", TranscribeOptions(device="cpu"))
+    assert transcript.settings["redecoded"] >= 1
+    problem = unreadable_speech(transcript)
+    assert problem is not None and problem.degrades, transcript.avg_logprob
 
 
 def test_segments_are_sentences_not_batches(tmp_path):
@@ -37,7 +55,7 @@ def test_segments_are_sentences_not_batches(tmp_path):
     text = " ".join(["Please open the window and let the fresh air in."] * 3
                     + ["My brother bought a red bicycle last summer."] * 3)
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(path), text], check=True)
-    transcript = transcribe(path, "six", TranscribeOptions(device="cpu", batched=True))
+    transcript = transcribe(path, "six", TranscribeOptions(device="cpu"))
     assert transcript.settings["batched"] is True
     assert len(transcript.segments) >= 4, [s.text for s in transcript.segments]
     assert all(s.end - s.start < 10 for s in transcript.segments)
@@ -79,12 +97,41 @@ def test_an_english_only_model_that_cannot_read_the_speech_says_so():
     german = unreadable_speech(transcript("tiny.en", -2.3, -2.2))
     assert german.degrades and german.message.startswith(
         "the English-only model tiny.en could not read this speech (average log-probability "
-        "-2.25, under -1.0)")
+        "-2.25, mean word probability 1.00; the decoder's first try failed on 100% of the "
+        "speech)")
     assert "--whisper-model small" in german.message
     noisy = unreadable_speech(transcript("small", -1.5))
     assert not noisy.degrades and noisy.message.startswith("low transcript confidence")
     assert transcript("tiny.en", -0.5).confidence == 0.607
     assert Transcript.from_dict(transcript("tiny.en", -0.5).to_dict()).avg_logprob == -0.5
+
+
+def test_text_only_the_decoders_fallback_could_read_is_not_trusted():
+    """Batched decoding's failed chunks, decoded again, can come back as repetitions that pass
+    the log-probability check; half the speech from the fallback is enough to say so."""
+    from scribeflow.records import Segment, Transcript
+    from scribeflow.transcribe import unreadable_speech
+
+    def transcript(*fallbacks):
+        segments = tuple(Segment(id=i, start=i * 2.0, end=i * 2.0 + 2, text="the",
+                                 avg_logprob=-0.8, fallback=f) for i, f in enumerate(fallbacks))
+        return Transcript(video_id="v", language="en", language_probability=1.0, duration=10,
+                          model="tiny.en", device="cpu", compute_type="int8", settings={},
+                          segments=segments, processing_s=1.0)
+
+    assert unreadable_speech(transcript(True, False, False, False)) is None
+    problem = unreadable_speech(transcript(True, True, False, False))
+    assert problem.degrades and "the decoder's first try failed on 50% of the speech" in problem.message
+    from scribeflow.records import Word
+
+    unsure = transcript(False, False)
+    unsure = Transcript(**{**unsure.__dict__, "segments": tuple(
+        Segment(**{**seg.__dict__, "words": (Word(seg.start, seg.end, " the", probability=p),)})
+        for seg, p in zip(unsure.segments, (0.5, 0.55), strict=True))})
+    problem = unreadable_speech(unsure)
+    assert problem.degrades and "mean word probability 0.53" in problem.message
+    restored = Transcript.from_dict(transcript(True, False).to_dict())
+    assert [s.fallback for s in restored.segments] == [True, False]
 
 
 SENTENCES = ("Please open the window and let the fresh air in.",

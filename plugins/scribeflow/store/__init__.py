@@ -42,8 +42,9 @@ def open_store(settings: PipelineSettings, dsn: str | None = None) -> ChunkStore
     """The store ``settings.store`` names. pgvector's DSN comes from ``dsn`` (an Airflow
     connection's URI, passed by the task) or ``SCRIBEFLOW_PGVECTOR_DSN``.
 
-    Stores are kept per process (the Parquet store's loaded matrix, pgvector's connection),
-    so a long-running server does not re-read the file or reconnect for every query.
+    Stores are kept per process (the Parquet store's loaded matrix, pgvector's connection
+    pool of ``settings.pg_pool_size``), so a long-running server does not re-read the files
+    or reconnect for every query.
     """
     if settings.store == "parquet":
         key = ("parquet", str(DataPaths(settings.data_dir).parquet_store))
@@ -60,5 +61,5 @@ def open_store(settings: PipelineSettings, dsn: str | None = None) -> ChunkStore
             else:
                 from scribeflow.store.pgvector import PgvectorStore
 
-                _OPEN[key] = PgvectorStore(key[1])
+                _OPEN[key] = PgvectorStore(key[1], pool_size=settings.pg_pool_size)
         return _OPEN[key]

@@ -1,21 +1,32 @@
-"""The local store: one Parquet file, upserted by id, replaced atomically.
+"""The local store: a folder of Parquet files, one per video, and a manifest.
 
-Every write reads the file, drops the video's old rows (and any row with an incoming id),
-appends the new ones and writes a new file that replaces the old with ``os.replace``: a
-crash leaves the old file, never a torn one. Writers take a file lock. Reads keep the
-loaded matrix while the file's mtime is unchanged, so repeated queries do not re-read it.
+``store/chunks/`` holds each video's rows in its own file; ``store/chunks.manifest.json``
+names the file that holds each video now, its row count, and the store's model and vector
+size. A video's upsert writes a new file for that video, then the manifest (both through a
+temporary file and ``os.replace``), then removes the video's old file: its cost is that
+video's rows, not the store's (P5: 100 rows into a 100k-row store). A crash leaves the old
+manifest and the files it names, never a torn store; files the manifest does not name are
+left-overs of a crash, ignored by reads and removed by the next write. Writers take a file
+lock. Reads keep the loaded matrix and keyword index while the manifest is unchanged, and on
+a change re-read only the files that changed.
+
+A store written before per-video files (one ``store/chunks.parquet``) is split into them by
+the first write.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scribeflow.files import locked, write_bytes_atomic
+from scribeflow.files import locked, read_json, safe_name, write_bytes_atomic, write_json_atomic
 from scribeflow.ranking import BM25, reciprocal_rank_fusion
 from scribeflow.records import ChunkRow, SearchFilters, SearchHit
 from scribeflow.store.base import StoreMismatch, UpsertResult, check_batches
@@ -32,98 +43,171 @@ class _Loaded:
     models: frozenset[str]
 
 
+@dataclass
+class _Manifest:
+    """Which file holds each video's rows, how many, and the store's model and vector size."""
+
+    videos: dict[str, dict[str, Any]]
+    model: str | None = None
+    dim: int | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(v["rows"] for v in self.videos.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {"model": self.model, "dim": self.dim, "videos": self.videos}
+
+
 class ParquetStore:
     name = "parquet"
 
     def __init__(self, path: Path):
+        #: The folder of per-video files; the manifest and the lock sit beside it.
         self.path = Path(path)
-        self._cache: tuple[int, _Loaded] | None = None
+        self.manifest_path = self.path.with_name(self.path.name + ".manifest.json")
+        self._cache: tuple[tuple[int, int, int], _Loaded] | None = None
+        self._parts: dict[str, Any] = {}  # file name -> its frame, for the next reload
         self._cache_lock = threading.Lock()
 
-    def _read(self) -> Any:
-        import polars as pl
+    @property
+    def legacy_path(self) -> Path:
+        """The single file of stores written before per-video files."""
+        return self.path.with_name(self.path.name + ".parquet")
 
-        if not self.path.exists():
-            return None
-        frame = pl.read_parquet(self.path)
-        if "language" not in frame.columns:  # stores written before rows carried a language
-            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("language"))
-        return frame.select(COLUMNS)
+    def _manifest(self) -> _Manifest:
+        if not self.manifest_path.exists():
+            return _Manifest(videos={})
+        raw = read_json(self.manifest_path)
+        return _Manifest(videos=raw["videos"], model=raw.get("model"), dim=raw.get("dim"))
 
     def upsert_video(self, video_id: str, rows: Sequence[ChunkRow]) -> UpsertResult:
         return self.upsert_videos({video_id: rows})[0]
 
     def upsert_videos(self, batches: Mapping[str, Sequence[ChunkRow]]) -> list[UpsertResult]:
-        import polars as pl
-
         check_batches(batches)
         all_rows = [r for rows in batches.values() for r in rows]
-        videos = list(batches)
         with locked(self.path):
-            existing = self._read()
-            new = _frame(all_rows)
-            before: dict[str, int] = dict.fromkeys(videos, 0)
-            if existing is not None and existing.height:
-                self._check_compatible(existing, all_rows)
-                counts = existing.filter(pl.col("video_id").is_in(videos))["video_id"].value_counts()
-                before.update(dict(zip(counts["video_id"], counts["count"], strict=True)))
-                ids = new["id"] if new is not None else pl.Series([], dtype=pl.String)
-                existing = existing.filter(~pl.col("video_id").is_in(videos) & ~pl.col("id").is_in(ids))
-                combined = pl.concat([existing, new]) if new is not None else existing
-            else:
-                combined = new
-            total = combined.height if combined is not None else 0
-            results = [UpsertResult(video_id=v, before=before[v], after=len(batches[v]), total=total)
-                       for v in videos]
-            if combined is None or (not all_rows and not any(before.values())):
-                return results  # nothing to add or remove: leave the file untouched
-            buffer = io.BytesIO()
-            combined.write_parquet(buffer, compression="zstd")
-            write_bytes_atomic(self.path, buffer.getvalue())
-            return results
+            self._split_legacy()
+            manifest = self._manifest()
+            self._check_compatible(manifest, all_rows)
+            before = {v: manifest.videos.get(v, {}).get("rows", 0) for v in batches}
+            if not all_rows and not any(before.values()):
+                return [UpsertResult(video_id=v, before=0, after=0, total=manifest.total)
+                        for v in batches]
+            if all_rows:
+                manifest.model, manifest.dim = all_rows[0].model, len(all_rows[0].vector)
+            replaced = []
+            for video_id, rows in batches.items():
+                old = manifest.videos.pop(video_id, None)
+                if old:
+                    replaced.append(old["file"])
+                if rows:
+                    frame = _frame(rows)
+                    name = _file_name(video_id, frame)
+                    _write_frame(self.path / name, frame)
+                    manifest.videos[video_id] = {"file": name, "rows": len(rows)}
+            if not manifest.videos:
+                manifest.model = manifest.dim = None
+            write_json_atomic(self.manifest_path, manifest.as_json())
+            current = {v["file"] for v in manifest.videos.values()}
+            for name in replaced:
+                if name not in current:
+                    (self.path / name).unlink(missing_ok=True)
+            self._remove_leftovers(current)
+            total = manifest.total
+            return [UpsertResult(video_id=v, before=before[v], after=len(batches[v]), total=total)
+                    for v in batches]
 
-    def _check_compatible(self, existing: Any, rows: Sequence[ChunkRow]) -> None:
-        if not rows:
+    def _split_legacy(self) -> None:
+        """Turn a store written as one file into per-video files (under the lock)."""
+        import polars as pl
+
+        if not self.legacy_path.exists() or self.manifest_path.exists():
             return
-        models = set(existing["model"].unique().to_list())
-        dim = len(existing["vector"][0])
+        frame = pl.read_parquet(self.legacy_path)
+        if "language" not in frame.columns:  # stores written before rows carried a language
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("language"))
+        frame = frame.select(COLUMNS)
+        manifest = _Manifest(videos={})
+        for (video_id,), part in frame.partition_by("video_id", as_dict=True).items():
+            name = _file_name(video_id, part)
+            _write_frame(self.path / name, part)
+            manifest.videos[video_id] = {"file": name, "rows": part.height}
+        if frame.height:
+            manifest.model, manifest.dim = frame["model"][0], len(frame["vector"][0])
+        write_json_atomic(self.manifest_path, manifest.as_json())
+        self.legacy_path.unlink()
+
+    def _remove_leftovers(self, current: set[str]) -> None:
+        """Files no manifest names: a crashed write's, or a replaced file left by one (under
+        the lock, so no other writer's temporary file is in flight)."""
+        if not self.path.exists() or sum(1 for _ in os.scandir(self.path)) <= len(current):
+            return  # the usual case: nothing but the current files
+        for entry in os.scandir(self.path):
+            if entry.name not in current:
+                Path(entry.path).unlink(missing_ok=True)
+
+    def _check_compatible(self, manifest: _Manifest, rows: Sequence[ChunkRow]) -> None:
+        if not rows or manifest.model is None:
+            return
         offered = rows[0]
-        if models != {offered.model} or dim != len(offered.vector):
+        if manifest.model != offered.model or manifest.dim != len(offered.vector):
             raise StoreMismatch(
-                f"store {self.path} holds {dim}-d vectors of {', '.join(sorted(models))}; "
+                f"store {self.path} holds {manifest.dim}-d vectors of {manifest.model}; "
                 f"this run embeds {len(offered.vector)}-d vectors with {offered.model}. "
                 "Use another data folder or re-embed the store with one model")
 
     def count(self, video_id: str | None = None) -> int:
-        import polars as pl
-
-        frame = self._read()
-        if frame is None:
-            return 0
+        manifest = self._current_manifest()
         if video_id is not None:
-            frame = frame.filter(pl.col("video_id") == video_id)
-        return frame.height
+            return manifest.videos.get(video_id, {}).get("rows", 0)
+        return manifest.total
 
     def video_ids(self) -> set[str]:
-        import polars as pl
+        return set(self._current_manifest().videos)
 
-        if not self.path.exists():
-            return set()
-        return set(pl.scan_parquet(self.path).select("video_id").unique().collect()["video_id"])
+    def _current_manifest(self) -> _Manifest:
+        """The manifest; a store still in one legacy file is split first."""
+        if self.legacy_path.exists() and not self.manifest_path.exists():
+            with locked(self.path):
+                self._split_legacy()
+        return self._manifest()
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        """Changes with every write: each manifest is a new file (``os.replace``)."""
+        try:
+            stat = self.manifest_path.stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
     def _loaded(self) -> _Loaded | None:
-        """The file's rows, vectors, keyword index and models, cached until its mtime changes."""
-        import numpy as np
+        """The store's rows, vectors, keyword index and models, cached until the manifest
+        changes; then only the files that changed are read."""
+        import polars as pl
 
-        if not self.path.exists():
+        if self.legacy_path.exists() and not self.manifest_path.exists():
+            self._current_manifest()
+        signature = self._signature()
+        if signature is None:
             return None
-        mtime = self.path.stat().st_mtime_ns
         with self._cache_lock:
-            if self._cache is None or self._cache[0] != mtime:
-                frame = self._read()
-                self._cache = (mtime, _Loaded(
+            if self._cache is None or self._cache[0] != signature:
+                manifest = self._manifest()
+                names = sorted(v["file"] for v in manifest.videos.values())
+                parts = {n: self._parts.get(n) for n in names}
+                missing = [n for n, part in parts.items() if part is None]
+                if missing:
+                    for name, part in zip(missing, _read_frames([self.path / n for n in missing]),
+                                          strict=True):
+                        parts[name] = part
+                self._parts = parts
+                frame = (pl.concat(list(parts.values()), rechunk=True) if parts
+                         else _frame_schema())
+                self._cache = (signature, _Loaded(
                     frame=frame.drop("vector"),
-                    matrix=np.asarray(frame["vector"].to_list(), dtype=np.float32),
+                    matrix=_matrix(frame, manifest.dim or 0),
                     keywords=BM25((frame["title"].fill_null("") + " " + frame["text"]).to_list()),
                     models=frozenset(frame["model"].unique().to_list()),
                 ))
@@ -134,7 +218,7 @@ class ParquetStore:
         import numpy as np
 
         loaded = self._loaded()
-        if loaded is None:
+        if loaded is None or not loaded.frame.height:
             return []
         frame, matrix, keywords = loaded.frame, loaded.matrix, loaded.keywords
         if frame.height and loaded.models != {model}:
@@ -179,6 +263,56 @@ def _mask(frame: Any, filters: SearchFilters) -> Any:
         mask &= (dates <= filters.date_to).fill_null(False).to_numpy()
     return mask
 
+def _file_name(video_id: str, frame: Any) -> str:
+    """A new name for each version of a video's file (the old one is removed only after the
+    manifest names the new one): the video id, readable, and a digest of its rows' ids, times
+    and texts."""
+    digest = hashlib.sha256(video_id.encode())
+    for column in ("id", "start", "text"):
+        digest.update(json.dumps(frame[column].to_list()).encode())
+    return f"{safe_name(video_id)[:80]}-{digest.hexdigest()[:12]}.parquet"
+
+
+def _write_frame(path: Path, frame: Any) -> None:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd")
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def _read_frames(paths: Sequence[Path]) -> list[Any]:
+    import polars as pl
+
+    return [pl.read_parquet(p).select(COLUMNS) for p in paths]
+
+
+def _matrix(frame: Any, dim: int) -> Any:
+    import numpy as np
+
+    if not frame.height:
+        return np.zeros((0, dim), np.float32)
+    matrix = frame["vector"].to_numpy()
+    if matrix.dtype == object:  # list-typed vectors (files of older versions)
+        matrix = np.asarray(frame["vector"].to_list())
+    return matrix.astype(np.float32, copy=False)
+
+
+def _frame_schema() -> Any:
+    import polars as pl
+
+    return pl.DataFrame(schema=_types() | {"vector": pl.Array(pl.Float32, 1)}).select(COLUMNS)
+
+
+def _types() -> dict[str, Any]:
+    import polars as pl
+
+    return {
+        "id": pl.String, "video_id": pl.String, "chunk_index": pl.Int32, "unit_index": pl.Int32,
+        "start": pl.Float64, "end": pl.Float64, "text": pl.String, "title": pl.String,
+        "channel": pl.String, "upload_date": pl.String, "language": pl.String, "url": pl.String,
+        "model": pl.String,
+    }
+
+
 def _frame(rows: Sequence[ChunkRow]) -> Any:
     """Rows as a frame, built column by column (vectors as one float32 matrix)."""
     import numpy as np
@@ -186,12 +320,7 @@ def _frame(rows: Sequence[ChunkRow]) -> Any:
 
     if not rows:
         return None
-    types = {
-        "id": pl.String, "video_id": pl.String, "chunk_index": pl.Int32, "unit_index": pl.Int32,
-        "start": pl.Float64, "end": pl.Float64, "text": pl.String, "title": pl.String,
-        "channel": pl.String, "upload_date": pl.String, "language": pl.String, "url": pl.String,
-        "model": pl.String,
-    }
+    types = _types()
     frame = pl.DataFrame({name: [getattr(r, name) for r in rows] for name in types},
                          schema=types)
     vectors = np.asarray([r.vector for r in rows], dtype=np.float32)

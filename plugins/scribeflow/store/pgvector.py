@@ -4,14 +4,21 @@ Schema, created on first use: the ``vector`` extension; ``scribeflow_store`` rec
 embedding model and dimension the store was built with (a mismatch is a clear
 :class:`StoreMismatch`, never a corrupt table); ``scribeflow_chunks`` with a ``vector(dim)``
 column under an HNSW cosine index and a generated ``tsvector`` under a GIN index for keyword
-search. A video's rows are replaced in one transaction (delete, then binary COPY), so a
-failure changes nothing; bulk writes rebuild the HNSW index inside that transaction. Passwords never reach messages or logs: errors name host, port and database.
+search, built with the text-search configuration of the row's language (``english`` for
+``en``: stemmed, stop words left out; ``simple`` for languages PostgreSQL has no
+configuration for); ``scribeflow_languages`` lists the languages stored, whose
+configurations parse a query. A video's rows are replaced in one transaction (delete, then
+binary COPY), so a failure changes nothing; bulk writes rebuild the HNSW index inside that
+transaction. Connections come from a pool (``pool_size``, ``SCRIBEFLOW_PG_POOL_SIZE``), so
+concurrent searches run side by side. Passwords never reach messages or logs: errors name
+host, port and database.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -23,15 +30,34 @@ from scribeflow.store.base import StoreMismatch, UpsertResult, check_batches
 
 TABLE = "scribeflow_chunks"
 META = "scribeflow_store"
+LANGUAGES_TABLE = "scribeflow_languages"
+#: PostgreSQL's built-in text-search configurations by Whisper language code; any other
+#: language is indexed with ``simple`` (lower-cased words, no stemming, no stop words).
+#: Those the server lacks (armenian, basque, catalan, hindi, serbian and yiddish came with
+#: PostgreSQL 16) are left out of the function when it is created.
+TS_CONFIGS = {
+    "ar": "arabic", "ca": "catalan", "da": "danish", "de": "german", "el": "greek",
+    "en": "english", "es": "spanish", "eu": "basque", "fi": "finnish", "fr": "french",
+    "ga": "irish", "hi": "hindi", "hu": "hungarian", "hy": "armenian", "id": "indonesian",
+    "it": "italian", "lt": "lithuanian", "ne": "nepali", "nl": "dutch", "no": "norwegian",
+    "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian", "sv": "swedish",
+    "ta": "tamil", "tr": "turkish", "yi": "yiddish",
+}
+#: How long a process trusts its list of the languages stored before reading it again.
+LANGUAGES_TTL_S = 30.0
+TS_CONFIG_FUNCTION = "scribeflow_ts_config"
 COLUMNS = ("id", "video_id", "chunk_index", "unit_index", "start_s", "end_s", "text", "title",
            "channel", "upload_date", "language", "url", "model", "embedding")
 HIT_COLUMNS = "id, video_id, title, text, start_s, end_s, url, channel, upload_date, language"
 HNSW_INDEX = f"{TABLE}_embedding_hnsw"
 HNSW_DDL = (f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON {TABLE} "
             "USING hnsw (embedding vector_cosine_ops)")
-#: A write of at least this many rows (and a quarter of the table) drops the HNSW index,
-#: copies, and builds it again in the same transaction: about 7x faster than inserting into
-#: the graph row by row (bench/store_bench.py). Searches wait for that transaction.
+GIN_INDEX = f"{TABLE}_tsv"
+GIN_DDL = f"CREATE INDEX IF NOT EXISTS {GIN_INDEX} ON {TABLE} USING gin (tsv)"
+#: A write of at least this many rows (and a quarter of the table) drops the HNSW and
+#: keyword indexes, copies, and builds them again in the same transaction: about 7x faster
+#: than inserting into the graph row by row (bench/store_bench.py). Searches wait for that
+#: transaction.
 BULK_ROWS = 5_000
 #: maintenance_work_mem of that build; the graph of 1M 384-d vectors needs about 2 GB to be
 #: built in memory rather than on disk (SCRIBEFLOW_PG_BUILD_MEMORY to change it).
@@ -57,46 +83,77 @@ def describe_dsn(dsn: str) -> str:
 class PgvectorStore:
     name = "pgvector"
 
-    def __init__(self, dsn: str, connect_timeout: int = 10, ef_search: int = 200):
+    def __init__(self, dsn: str, connect_timeout: int = 10, ef_search: int = 200,
+                 pool_size: int = 8):
         if not dsn:
             raise ConfigError("no pgvector database configured: set the scribeflow_pgvector "
                               "connection or SCRIBEFLOW_PGVECTOR_DSN")
+        if pool_size < 1:
+            raise ConfigError(f"pg_pool_size must be at least 1, not {pool_size}")
         self.dsn = dsn
         self.where = describe_dsn(dsn)
         self.connect_timeout = connect_timeout
         self.ef_search = max(ef_search, 1)
+        self.pool_size = pool_size
         self._schema_ready: tuple[str, int] | None = None
-        self._conn: Any = None
-        self._lock = threading.RLock()
+        self._pool: Any = None
+        self._pool_pid = 0
+        self._lock = threading.Lock()
+        self._ts_configs: tuple[float, tuple[str, ...]] | None = None
+        self._threads: tuple[int, Any] | None = None
+
+    def _open_pool(self) -> Any:
+        """The process's pool, opened on first use (a forked worker opens its own). The
+        first connection is made directly, so an unreachable server gives its own reason."""
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        with self._lock:
+            if self._pool is not None and self._pool_pid == os.getpid():
+                return self._pool
+            try:
+                psycopg.connect(self.dsn, connect_timeout=self.connect_timeout).close()
+            except psycopg.OperationalError as exc:
+                text = str(exc).strip()
+                reason = text.splitlines()[-1] if text else type(exc).__name__
+                raise StoreUnavailable(f"cannot reach PostgreSQL at {self.where}: "
+                                       f"{reason.replace(self.dsn, '')}") from None
+            ef_search = int(self.ef_search)
+
+            def configure(conn: Any) -> None:
+                conn.execute(f"SET hnsw.ef_search = {ef_search}")
+
+            self._pool = ConnectionPool(
+                self.dsn, min_size=1, max_size=self.pool_size, open=True, configure=configure,
+                timeout=self.connect_timeout, name=f"scribeflow {self.where}",
+                kwargs={"autocommit": True, "connect_timeout": self.connect_timeout})
+            self._pool_pid = os.getpid()
+            return self._pool
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
-        """The store's connection, opened on first use and kept (one per store, used by one
-        thread at a time); a broken one is dropped and the next call opens a new one."""
+        """A connection from the pool, for one call; a broken one is discarded by the pool."""
         import psycopg
+        from psycopg_pool import PoolTimeout
 
-        with self._lock:
-            if self._conn is None or self._conn.closed or self._conn.broken:
-                try:
-                    self._conn = psycopg.connect(self.dsn, connect_timeout=self.connect_timeout,
-                                                 autocommit=True)
-                except psycopg.OperationalError as exc:
-                    text = str(exc).strip()
-                    reason = text.splitlines()[-1] if text else type(exc).__name__
-                    raise StoreUnavailable(f"cannot reach PostgreSQL at {self.where}: "
-                                           f"{reason.replace(self.dsn, '')}") from None
-                self._conn.execute(f"SET hnsw.ef_search = {int(self.ef_search)}")
-            try:
-                yield self._conn
-            except psycopg.OperationalError as exc:
-                self.close()
-                raise StoreUnavailable(f"lost PostgreSQL at {self.where}: "
-                                       f"{str(exc).strip().splitlines()[-1]}") from None
+        pool = self._open_pool()
+        try:
+            with pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise StoreUnavailable(f"cannot reach PostgreSQL at {self.where}: no connection "
+                                   f"within {self.connect_timeout}s") from None
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"lost PostgreSQL at {self.where}: "
+                                   f"{str(exc).strip().splitlines()[-1]}") from None
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._pool is not None and self._pool_pid == os.getpid():
+                self._pool.close()
+            if self._threads is not None and self._threads[0] == os.getpid():
+                self._threads[1].shutdown(wait=True)
+            self._pool = self._threads = None
 
     def _stored_model(self, conn: Any) -> tuple[str, int] | None:
         exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (META,)).fetchone()[0]
@@ -115,6 +172,9 @@ class PgvectorStore:
         if stored is None:
             with conn.transaction():
                 conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                conn.execute(_ts_config_function(conn))
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {LANGUAGES_TABLE} "
+                             "(language text PRIMARY KEY, config regconfig NOT NULL)")
                 conn.execute(f"""
                     CREATE TABLE IF NOT EXISTS {META} (
                         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -137,15 +197,16 @@ class PgvectorStore:
                         url text NOT NULL,
                         model text NOT NULL,
                         embedding vector({int(dim)}) NOT NULL,
-                        tsv tsvector GENERATED ALWAYS AS
-                            (to_tsvector('simple', title || ' ' || text)) STORED)""")
+                        tsv tsvector GENERATED ALWAYS AS ({TSV_EXPRESSION}) STORED)""")
                 conn.execute(HNSW_DDL)
-                conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_tsv ON {TABLE} USING gin (tsv)")
+                conn.execute(GIN_DDL)
                 conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_video ON {TABLE} (video_id)")
             stored = self._stored_model(conn)
             if stored != (model, dim):  # another writer created it first, with another model
                 raise StoreMismatch(f"pgvector store at {self.where} holds {stored[1]}-d vectors "
                                     f"of {stored[0]}; this run embeds {dim}-d vectors with {model}")
+        else:
+            _upgrade_keywords(conn)
         self._schema_ready = (model, dim)
 
     def upsert_video(self, video_id: str, rows: Sequence[ChunkRow]) -> UpsertResult:
@@ -165,8 +226,9 @@ class PgvectorStore:
             with conn.transaction():
                 stored = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
                 bulk = len(all_rows) >= BULK_ROWS and len(all_rows) >= stored // 4
-                if bulk:  # rebuilding beats inserting row by row into the HNSW graph
+                if bulk:  # rebuilding beats inserting row by row into the graph and GIN
                     conn.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
+                    conn.execute(f"DROP INDEX IF EXISTS {GIN_INDEX}")
                 before = dict(conn.execute(
                     f"WITH gone AS (DELETE FROM {TABLE} WHERE video_id = ANY(%s) "
                     "RETURNING video_id) SELECT video_id, count(*) FROM gone GROUP BY video_id",
@@ -180,7 +242,15 @@ class PgvectorStore:
                 if bulk:
                     conn.execute("SELECT set_config('maintenance_work_mem', %s, true)",
                                  (BUILD_MEMORY,))
+                    conn.execute(GIN_DDL)
                     conn.execute(HNSW_DDL)
+                languages = sorted({r.language or "" for r in all_rows})
+                if languages:
+                    conn.execute(
+                        f"INSERT INTO {LANGUAGES_TABLE} (language, config) SELECT l, "
+                        f"{TS_CONFIG_FUNCTION}(l) FROM unnest(%s::text[]) AS l "
+                        "ON CONFLICT (language) DO NOTHING", (languages,))
+            self._ts_configs = None
             total = stored - sum(before.values()) + len(all_rows)
         return [UpsertResult(video_id=v, before=before.get(v, 0), after=len(batches[v]),
                              total=total) for v in videos]
@@ -202,11 +272,14 @@ class PgvectorStore:
 
     def search(self, vector: Sequence[float], query: str, k: int = 10, *, model: str,
                filters: SearchFilters | None = None, candidates: int = 50) -> list[SearchHit]:
+        """The vector and keyword candidates are fetched side by side, each on its own pooled
+        connection (about the time of the slower one instead of the sum), then fused."""
         import psycopg
 
-        where, params = _where(filters or SearchFilters())
-        with self._connect() as conn:
-            if self._schema_ready != (model, len(vector)):
+        filters = filters or SearchFilters()
+        where, params = _where(filters)
+        if self._schema_ready != (model, len(vector)) or self._configs_stale():
+            with self._connect() as conn:
                 stored = self._stored_model(conn)
                 if stored is None:
                     return []
@@ -215,40 +288,101 @@ class PgvectorStore:
                                         f"{stored[0]} ({stored[1]}-d), not {model} "
                                         f"({len(vector)}-d)")
                 self._schema_ready = stored
-            try:
-                rows = self._candidates(conn, vector, query, where, params, candidates)
-            except psycopg.errors.UndefinedTable:  # dropped since it was checked
-                self._schema_ready = None
-                return []
-        rankings: dict[str, list[str]] = {"vector": [], "keyword": []}
-        by_id = {}
-        for source, _, *hit in sorted(rows, key=lambda r: (r[0], r[1])):
-            rankings[source].append(hit[0])
-            by_id[hit[0]] = hit
-        fused = reciprocal_rank_fusion([rankings["vector"], rankings["keyword"]])[:k]
+                self._refresh_configs(conn)
+        # With filters the vector ranking is exact over the filtered rows (``+ 0`` keeps the
+        # planner off the HNSW index): pgvector 0.6 filters *after* the index scan, so a
+        # selective filter such as one video could otherwise return too few or wrong rows.
+        distance = "embedding <=> %s::vector" if where == "true" else "(embedding <=> %s::vector) + 0"
+        by_vector = (f"SELECT {HIT_COLUMNS} FROM {TABLE} WHERE {where} ORDER BY {distance} "
+                     "LIMIT %s", (*params, _vector_literal(vector), candidates))
+        tsquery, ts_params = self._tsquery(query, filters)
+        by_keyword = (f"SELECT {HIT_COLUMNS} FROM {TABLE}, ({tsquery}) AS q(q) "
+                      f"WHERE tsv @@ q AND {where} ORDER BY ts_rank_cd(tsv, q) DESC, id LIMIT %s",
+                      (*ts_params, *params, candidates))
+        pending = [self._executor().submit(self._fetch, *statement)
+                   for statement in (by_vector, by_keyword)]
+        try:
+            vector_rows, keyword_rows = (f.result() for f in pending)
+        except psycopg.errors.UndefinedTable:  # dropped since it was checked
+            self._schema_ready = None
+            return []
+        by_id = {row[0]: row for row in (*vector_rows, *keyword_rows)}
+        fused = reciprocal_rank_fusion([[r[0] for r in vector_rows],
+                                        [r[0] for r in keyword_rows]])[:k]
         return [_hit(by_id[doc_id], score) for doc_id, score in fused]
 
-    @staticmethod
-    def _candidates(conn: Any, vector: Sequence[float], query: str, where: str,
-                    params: list[Any], candidates: int) -> list[tuple]:
-        """Both candidate lists with their rows, ranked, in one round trip.
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        with self._connect() as conn:
+            return conn.execute(sql, params).fetchall()
 
-        With filters, the vector ranking is exact over the filtered rows (``+ 0`` keeps the
-        planner off the HNSW index): pgvector 0.6 filters *after* the index scan, so a
-        selective filter such as one video could otherwise return too few or wrong rows.
-        """
-        distance = "embedding <=> %s::vector" if where == "true" else "(embedding <=> %s::vector) + 0"
-        return conn.execute(f"""
-            SELECT 'vector', row_number() OVER (), {HIT_COLUMNS} FROM (
-                SELECT {HIT_COLUMNS} FROM {TABLE} WHERE {where}
-                ORDER BY {distance} LIMIT %s) AS by_vector
-            UNION ALL
-            SELECT 'keyword', row_number() OVER (), {HIT_COLUMNS} FROM (
-                SELECT {HIT_COLUMNS} FROM {TABLE}, websearch_to_tsquery('simple', %s) AS q
-                WHERE tsv @@ q AND {where}
-                ORDER BY ts_rank_cd(tsv, q) DESC, id LIMIT %s) AS by_keyword""",
-            (*params, _vector_literal(vector), candidates, query, *params, candidates),
-        ).fetchall()
+    def _executor(self) -> Any:
+        """Threads that run a search's two queries (a forked worker starts its own)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._lock:
+            if self._threads is None or self._threads[0] != os.getpid():
+                self._threads = (os.getpid(), ThreadPoolExecutor(
+                    max_workers=2 * self.pool_size, thread_name_prefix="scribeflow-search"))
+            return self._threads[1]
+
+    def _configs_stale(self) -> bool:
+        return self._ts_configs is None or time.monotonic() - self._ts_configs[0] > LANGUAGES_TTL_S
+
+    def _refresh_configs(self, conn: Any) -> None:
+        """The text-search configurations of every language stored, read again at most every
+        ``LANGUAGES_TTL_S`` seconds."""
+        rows = conn.execute(f"SELECT DISTINCT config::text FROM {LANGUAGES_TABLE}").fetchall()
+        self._ts_configs = (time.monotonic(), tuple(sorted(r[0] for r in rows)) or ("simple",))
+
+    def _tsquery(self, query: str, filters: SearchFilters) -> tuple[str, tuple[Any, ...]]:
+        """The query parsed with its language's configuration when the search is filtered by
+        language, else with those of every language stored, OR-ed: each row matches in its
+        own configuration."""
+        if filters.language is not None:
+            return (f"SELECT websearch_to_tsquery({TS_CONFIG_FUNCTION}(%s), %s)",
+                    (filters.language, query))
+        configs = self._ts_configs[1] if self._ts_configs else ("simple",)
+        return ("SELECT " + " || ".join(["websearch_to_tsquery(%s::regconfig, %s)"] * len(configs)),
+                tuple(a for c in configs for a in (c, query)))
+
+
+TSV_EXPRESSION = f"to_tsvector({TS_CONFIG_FUNCTION}(language), title || ' ' || text)"
+
+
+def _ts_config_function(conn: Any) -> str:
+    """``scribeflow_ts_config(language)``: the text-search configuration of a language code
+    (immutable, so the generated ``tsv`` column can use it), for the server's configurations."""
+    have = {r[0] for r in conn.execute("SELECT cfgname FROM pg_ts_config").fetchall()}
+    cases = " ".join(f"WHEN '{code}' THEN '{config}'"
+                     for code, config in sorted(TS_CONFIGS.items()) if config in have)
+    return (f"CREATE OR REPLACE FUNCTION {TS_CONFIG_FUNCTION}(lang text) RETURNS regconfig "
+            f"LANGUAGE sql IMMUTABLE PARALLEL SAFE AS "
+            f"$$ SELECT (CASE lang {cases} ELSE 'simple' END)::regconfig $$")
+
+
+def _upgrade_keywords(conn: Any) -> None:
+    """Stores made before keywords followed the row's language: the ``tsv`` column indexed
+    every row with ``simple``; it is generated again, once, per language."""
+    expression = conn.execute(
+        "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
+        "ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+        "WHERE d.adrelid = %s::regclass AND a.attname = 'tsv'", (TABLE,)).fetchone()
+    if expression and TS_CONFIG_FUNCTION in expression[0]:
+        return
+    with conn.transaction():
+        conn.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")
+        conn.execute(_ts_config_function(conn))
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {LANGUAGES_TABLE} "
+                     "(language text PRIMARY KEY, config regconfig NOT NULL)")
+        conn.execute(f"ALTER TABLE {TABLE} DROP COLUMN IF EXISTS tsv")
+        conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN tsv tsvector "
+                     f"GENERATED ALWAYS AS ({TSV_EXPRESSION}) STORED")
+        conn.execute(GIN_DDL)
+        conn.execute(f"INSERT INTO {LANGUAGES_TABLE} (language, config) "
+                     f"SELECT DISTINCT coalesce(language, ''), "
+                     f"{TS_CONFIG_FUNCTION}(coalesce(language, '')) FROM {TABLE} "
+                     "ON CONFLICT (language) DO NOTHING")
+
 
 def _vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
