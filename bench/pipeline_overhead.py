@@ -89,7 +89,7 @@ def main() -> None:
                 "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT / "plugins")}
         airflow = airflow_env() | env | {
             "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db?timeout=30"}
         ensure_metadata_db(airflow, work / "migrate.log")
         url = files.url(name)
         scribeflow = str(Path(sys.executable).with_name("scribeflow"))

@@ -186,7 +186,7 @@ def main() -> None:
         return {"p50": round(percentile(values, 50), 2), "p95": round(percentile(values, 95), 2)}
 
     by_ef = {}
-    for ef in sorted({64, 100, pg.ef_search}):
+    for ef in sorted({64, 100, 150, pg.ef_search}):
         ann_ms, recalls = ann(ef)
         store = PgvectorStore(dsn, ef_search=ef)
         hybrid_ms, _ = hybrid(store)

@@ -29,7 +29,9 @@ def airflow_env(data_dir: Path | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        # wait up to 30 s for SQLite's write lock (its default, 5 s, is too short for a CLI
+        # command such as `airflow backfill create` beside a busy scheduler)
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db?timeout=30",
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
@@ -51,7 +53,8 @@ def _airflow_bin() -> str:
 def ensure_metadata_db(env: dict[str, str], log_file: Path) -> None:
     """Create or upgrade the SQLite metadata database on first use."""
     conn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    if conn.startswith("sqlite:///") and Path(conn.removeprefix("sqlite:///")).exists():
+    if (conn.startswith("sqlite:///")
+            and Path(conn.removeprefix("sqlite:///").partition("?")[0]).exists()):
         return
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     with open(log_file, "a") as log:

@@ -35,7 +35,7 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh SQLite metadata database for the session's runs."""
     home = tmp_path_factory.mktemp("airflow_home")
     env = airflow_env() | {"AIRFLOW_HOME": str(home),
-                           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
+                           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db?timeout=30"}
     ensure_metadata_db(env, home / "migrate.log")
     return home
 
@@ -45,7 +45,7 @@ def run_pipeline(airflow_home: Path):
     def run(url: str, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> RunOutcome:
         full_env = clean_env(
             AIRFLOW_HOME=str(airflow_home),
-            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{airflow_home}/airflow.db",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{airflow_home}/airflow.db?timeout=30",
             SCRIBEFLOW_DATA=str(data_dir),
         ) | (env or {})
         proc = subprocess.run([SCRIBEFLOW, "run", url, *args], env=full_env,

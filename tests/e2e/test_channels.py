@@ -102,7 +102,7 @@ sources:
     api_port = free_port()
     env = service_env(
         work / "home", api_port=api_port, executor="LocalExecutor",
-        database=f"sqlite:///{work}/home/airflow.db",
+        database=f"sqlite:///{work}/home/airflow.db?timeout=30",
         AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
         SCRIBEFLOW_DATA=str(work / "data"),

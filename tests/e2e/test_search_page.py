@@ -39,7 +39,7 @@ def airflow(data_dir, airflow_home, tmp_path_factory):
     log = tmp_path_factory.mktemp("api-server") / "api-server.log"
     env = clean_env(
         AIRFLOW_HOME=str(airflow_home),
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{airflow_home}/airflow.db",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{airflow_home}/airflow.db?timeout=30",
         AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
         AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",

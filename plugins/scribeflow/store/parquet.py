@@ -98,12 +98,14 @@ class ParquetStore:
             if all_rows:
                 manifest.model, manifest.dim = all_rows[0].model, len(all_rows[0].vector)
             replaced = []
+            # one frame for all rows, split by video: cheaper than a frame per video
+            frames = _frame(all_rows).partition_by("video_id", as_dict=True) if all_rows else {}
             for video_id, rows in batches.items():
                 old = manifest.videos.pop(video_id, None)
                 if old:
                     replaced.append(old["file"])
                 if rows:
-                    frame = _frame(rows)
+                    frame = frames[(video_id,)]
                     name = _file_name(video_id, frame)
                     _write_frame(self.path / name, frame)
                     manifest.videos[video_id] = {"file": name, "rows": len(rows)}
