@@ -13,7 +13,12 @@ uniform noise, which no ANN index is built for). Texts are 40 words drawn with a
 distribution over a real English vocabulary (``_common.zipf_texts``); queries are three or
 four neighbouring words of a stored text, common words included. Data is generated, never
 committed.
+With ``--loaded-dsn``, pgvector only: the store an earlier run of this script loaded with
+the same ``--rows`` (its rows are generated again from the same seeds) gets the new-video
+upserts and P6, without the bulk load, the COPY probe and the reindex (at 1M rows on 2 cores
+those take about 40 minutes each, mostly the GIN and HNSW builds).
 Usage: python bench/store_bench.py [--rows 100000] [--queries 200] [--no-parquet] [--quick]
+       [--loaded-dsn postgresql://…]
 """
 
 from __future__ import annotations
@@ -60,6 +65,33 @@ def batches(matrix: np.ndarray, texts: list[str], per_video: int = 100, prefix: 
     return out
 
 
+def copy_probe_s(dsn: str, rows: dict[str, list]) -> float:
+    """The bulk path's binary COPY alone: into a copy of the table without its HNSW and
+    keyword indexes."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    from scribeflow.store.pgvector import COLUMNS, COPY_TYPES
+    from scribeflow.store.pgvector import _values as values
+
+    all_rows = [r for video in rows.values() for r in video]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        register_vector(conn)
+        conn.execute("CREATE TABLE copy_probe (LIKE scribeflow_chunks INCLUDING GENERATED)")
+
+        def copy_rows() -> None:
+            with conn.cursor() as cur, cur.copy(
+                    f"COPY copy_probe ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(COPY_TYPES)
+                for row in all_rows:
+                    copy.write_row(values(row))
+
+        seconds = timed(copy_rows)
+        conn.execute("DROP TABLE copy_probe")
+    return seconds
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
@@ -71,21 +103,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10k rows, 50 queries")
     parser.add_argument("--no-parquet", action="store_true",
                         help="pgvector only (the issue measures Parquet brute force at 100k)")
+    parser.add_argument("--loaded-dsn", help="a pgvector store this script loaded before")
     args = parser.parse_args()
     if args.quick:
         args.rows, args.queries = 10_000, 50
 
     import pgserver
     import psycopg
-    from pgvector.psycopg import register_vector
 
     from scribeflow.store.parquet import ParquetStore
     from scribeflow.store.pgvector import (
-        COLUMNS,
-        COPY_TYPES,
         PgvectorStore,
     )
-    from scribeflow.store.pgvector import _values as values
 
     work = Path(tempfile.mkdtemp(prefix="bench-store-"))
     data = vectors(args.rows + args.queries, clusters=max(10, args.rows // 100))
@@ -95,12 +124,15 @@ def main() -> None:
     query_texts = zipf_queries(texts[: args.rows], args.queries)
     result: dict = {"rows": args.rows, "dim": DIM, "queries": args.queries}
 
-    server = pgserver.get_server(work / "pg", cleanup_mode="stop")
-    dsn = server.get_uri()
+    loaded = args.loaded_dsn is not None
+    server = None if loaded else pgserver.get_server(work / "pg", cleanup_mode="stop")
+    dsn = args.loaded_dsn or server.get_uri()
     stores = {"pgvector": PgvectorStore(dsn)}
-    if not args.no_parquet:
+    if not args.no_parquet and not loaded:
         stores["parquet"] = ParquetStore(work / "chunks")
-    bulk_s = {name: timed(lambda s=store: s.upsert_videos(rows)) for name, store in stores.items()}
+    bulk_s = {} if loaded else {name: timed(lambda s=store: s.upsert_videos(rows))
+                                for name, store in stores.items()}
+    stamp = int(time.time())  # new videos are new on every run, also on a loaded store
 
     # one video's upsert into the full store, the write every pipeline run makes: a new
     # video each time (pgvector 400 rows into the live HNSW graph; Parquet 100 rows)
@@ -111,35 +143,21 @@ def main() -> None:
         for n in range(5):
             video = batches(fresh[n * size:(n + 1) * size],
                             texts[args.rows + n * 400:args.rows + (n + 1) * 400],
-                            per_video=size, prefix=f"new{n}-")
+                            per_video=size, prefix=f"new{n}-{stamp}-")
             one_s[name].append(timed(lambda s=store, v=video: s.upsert_videos(v)))
     # a video re-upserted with new text replaces its rows (Parquet: the issue's 1.34 s case)
     redo = {"v000000": [r.__class__(**{**r.__dict__, "text": r.text + " again"})
                         for r in rows["v000000"]]}
     redo_s = {name: timed(lambda s=store: s.upsert_videos(redo)) for name, store in stores.items()}
     pg = stores["pgvector"]
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        register_vector(conn)
-        # the bulk path's COPY: into the table without its HNSW and keyword indexes
-        conn.execute("CREATE TABLE copy_probe (LIKE scribeflow_chunks INCLUDING GENERATED)")
-        all_rows = [r for video in rows.values() for r in video]
-
-        def copy_rows() -> None:
-            with conn.cursor() as cur, cur.copy(
-                    f"COPY copy_probe ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(COPY_TYPES)
-                for row in all_rows:
-                    copy.write_row(values(row))
-
-        copy_s = timed(copy_rows)
-        conn.execute("DROP TABLE copy_probe")
-    reindex_s = {name: timed(lambda s=store: s.upsert_videos(rows)) for name, store in stores.items()}
-    pg_s = bulk_s["pgvector"]
+    copy_s = None if loaded else copy_probe_s(dsn, rows)
+    reindex_s = {} if loaded else {name: timed(lambda s=store: s.upsert_videos(rows))
+                                   for name, store in stores.items()}
     result["P5"] = {
-        "pgvector_bulk_s": round(pg_s, 2), "pgvector_bulk_rows_per_s": round(args.rows / pg_s),
-        "pgvector_copy_only_s": round(copy_s, 2),
-        "pgvector_copy_only_rows_per_s": round(args.rows / copy_s),
+        **({"pgvector_bulk_s": round(bulk_s["pgvector"], 2),
+            "pgvector_bulk_rows_per_s": round(args.rows / bulk_s["pgvector"]),
+            "pgvector_copy_only_s": round(copy_s, 2),
+            "pgvector_copy_only_rows_per_s": round(args.rows / copy_s)} if not loaded else {}),
         "one_new_video_upsert_ms": {
             name: {"rows": 400 if name == "pgvector" else 100,
                    "median": round(1000 * median(v), 1), "max": round(1000 * max(v), 1)}
@@ -206,7 +224,8 @@ def main() -> None:
         "target": "p50 <= 10 ms and recall@10 >= 0.95 (at 1M)",
     }
     pg.close()
-    server.cleanup()
+    if server is not None:
+        server.cleanup()
     print(json.dumps(result, indent=2))
 
 
