@@ -3,7 +3,7 @@
 The model is loaded once per worker process and reused by every task that process runs.
 It runs through ``BatchedInferencePipeline`` (batch 16), in float16 on CUDA and int8 on CPU
 with one thread per core this process may use; its 30 s segments are split into sentences by
-their word timestamps. On CPU that is 2x faster than sequential decoding with a lower WER on
+their word timestamps. On CPU that is 1.4-2x faster than sequential decoding with a lower WER on
 English (``bench/transcribe_sweep.py``, P10). Batched decoding has no temperature fallback:
 speech an English-only model cannot read comes out as confident repetitions, which would
 hide the problem. So a chunk whose text is repetitive (compression ratio over 2.4) or a
