@@ -171,10 +171,13 @@ class ParquetStore:
 
     def _current_manifest(self) -> _Manifest:
         """The manifest; a store still in one legacy file is split first."""
+        self._split_legacy_once()
+        return self._manifest()
+
+    def _split_legacy_once(self) -> None:
         if self.legacy_path.exists() and not self.manifest_path.exists():
             with locked(self.path):
                 self._split_legacy()
-        return self._manifest()
 
     def _signature(self) -> tuple[int, int, int] | None:
         """Changes with every write: each manifest is a new file (``os.replace``)."""
@@ -189,8 +192,7 @@ class ParquetStore:
         changes; then only the files that changed are read."""
         import polars as pl
 
-        if self.legacy_path.exists() and not self.manifest_path.exists():
-            self._current_manifest()
+        self._split_legacy_once()
         signature = self._signature()
         if signature is None:
             return None
