@@ -8,7 +8,9 @@ queries of three or four words of stored texts, each on its own keep-alive conne
 fast as answers come, for a fixed time: first one client, then ``--clients`` at once. Every
 request runs the real path: the query is embedded by all-MiniLM-L6-v2, then the store's
 hybrid search runs (pgvector through its connection pool). Reported per store: requests
-per second, p50 and p95 latency, and the throughput ratio of many clients to one.
+per second, p50 and p95 latency, the throughput ratio of many clients to one, and where the
+CPU went: milliseconds of CPU per request in the server, in PostgreSQL (all its processes)
+and in the clients (this process), read from ``/proc``.
 Usage: python bench/search_load.py [--rows 100000] [--seconds 20] [--clients 16] [--quick]
 """
 
@@ -65,9 +67,15 @@ def load(port: int, store: str, queries: list[str], clients: int, seconds: float
             q = urllib.parse.quote(queries[i % len(queries)])
             i += 1
             started = time.perf_counter()
-            conn.request("GET", f"/api/search?q={q}&k=10&store={store}")
-            response = conn.getresponse()
-            body = response.read()
+            try:
+                conn.request("GET", f"/api/search?q={q}&k=10&store={store}")
+                response = conn.getresponse()
+                body = response.read()
+            except (OSError, http.client.HTTPException) as exc:  # counted, and a new connection
+                failures.append(f"{type(exc).__name__}: {exc}")
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                continue
             latencies[index].append(time.perf_counter() - started)
             if response.status != 200:
                 failures.append(f"{response.status} {body[:200]!r}")
@@ -88,6 +96,43 @@ def load(port: int, store: str, queries: list[str], clients: int, seconds: float
             "rps": round(flat.size / elapsed, 1),
             "p50_ms": round(float(np.percentile(flat, 50)), 1),
             "p95_ms": round(float(np.percentile(flat, 95)), 1)}
+
+
+def cpu_s(pid: int, tree: bool = True) -> float:
+    """CPU seconds of ``pid`` and, with ``tree``, of its children, the exited ones included
+    (``/proc``)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own = sum(int(x) for x in fields[11:15 if tree else 13]) / ticks  # utime stime cutime cstime
+    if not tree:
+        return own
+    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                and _parent(int(p.name)) == pid]
+    return own + sum(cpu_s(c) for c in children)
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def measured(port: int, store: str, queries: list[str], clients: int, seconds: float,
+             pids: dict[str, int]) -> dict[str, object]:
+    """:func:`load`, with the CPU each side spent per request."""
+    def now() -> dict[str, float]:  # the clients are this process alone, not its children
+        return {name: cpu_s(pid, tree=name != "clients") for name, pid in pids.items()}
+
+    before = now()
+    out = load(port, store, queries, clients, seconds)
+    spent = {name: v - before[name] for name, v in now().items()}
+    out["cpu_ms_per_request"] = {name: round(1000 * v / max(out["requests"], 1), 2)
+                                 for name, v in spent.items()}
+    return out
 
 
 def wait_for(port: int, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -143,10 +188,11 @@ def main() -> None:
                     "cores": len(os.sched_getaffinity(0))}
     try:
         wait_for(port, serve)
+        pids = {"server": serve.pid, "postgres": server.get_pid(), "clients": os.getpid()}
         for store in ("parquet", "pgvector"):
             load(port, store, queries, 1, min(2.0, args.seconds))  # warm: model, cache, pool
-            one = load(port, store, queries, 1, args.seconds)
-            many = load(port, store, queries, args.clients, args.seconds)
+            one = measured(port, store, queries, 1, args.seconds, pids)
+            many = measured(port, store, queries, args.clients, args.seconds, pids)
             result[store] = {"one_client": one, f"{args.clients}_clients": many,
                              "throughput_ratio": round(many["rps"] / one["rps"], 2)}
     finally:

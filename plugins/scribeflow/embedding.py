@@ -14,11 +14,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from scribeflow.errors import ConfigError
+from scribeflow.errors import BadInputError, ConfigError
 
 log = logging.getLogger(__name__)
 
 _MODELS: dict[tuple[str, str], Any] = {}
+_MODEL_LOCKS: dict[int, tuple[Any, threading.RLock]] = {}
 _LOCK = threading.Lock()
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 _MARKDOWN = re.compile(r"^\s{0,3}(#{1,6}\s+|[-*+]\s+|\d+[.)]\s+|>\s?)|[*_`]+", re.MULTILINE)
@@ -69,8 +70,22 @@ def token_limit(model: Any) -> int:
     return int(model.max_seq_length) - 2
 
 
+def model_lock(model: Any) -> threading.RLock:
+    """The lock every use of ``model``'s tokenizer takes. A fast tokenizer keeps its padding
+    and truncation settings on the shared object: ``encode`` turns padding on for a batch,
+    and a count made meanwhile from another thread turns it off, so the batch fails ("Unable
+    to create tensor ... expected sequence of length 6 at dim 1 (got 5)", seen under 16
+    concurrent searches)."""
+    with _LOCK:
+        lock = _MODEL_LOCKS.get(id(model))
+        if lock is None or lock[0] is not model:
+            lock = _MODEL_LOCKS[id(model)] = (model, threading.RLock())
+        return lock[1]
+
+
 def count_tokens(model: Any, text: str) -> int:
-    return len(model.tokenizer(text, add_special_tokens=False)["input_ids"])
+    with model_lock(model):
+        return len(model.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def strip_markdown(text: str) -> str:
@@ -126,8 +141,9 @@ def embed_texts(model: Any, texts: list[str], batch_size: int = 64) -> Any:
 
     if not texts:
         return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
-    vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                           convert_to_numpy=True, show_progress_bar=False)
+    with model_lock(model):
+        vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
     return vectors.astype(np.float32, copy=False)
 
 
@@ -177,6 +193,19 @@ class QueryBatcher:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            limit = token_limit(self.model)
+            fits = []
+            for text, done in batch:  # counted here, beside the encoding, on one thread
+                n_tokens = count_tokens(self.model, text)
+                if n_tokens > limit:
+                    done.set_exception(BadInputError(
+                        f"query too long: {n_tokens} word pieces, the embedding model takes "
+                        f"at most {limit}"))
+                else:
+                    fits.append((text, done))
+            batch = fits
+            if not batch:
+                continue
             try:
                 vectors = embed_texts(self.model, [text for text, _ in batch])
             except Exception as exc:  # handed to every waiting search, raised there
@@ -192,7 +221,8 @@ _BATCHERS_LOCK = threading.Lock()
 
 
 def embed_query(model: Any, text: str) -> Any:
-    """``text``'s normalised vector, embedded together with other searches' queries."""
+    """``text``'s normalised vector, embedded together with other searches' queries.
+    A query longer than the model's input limit raises :class:`BadInputError`."""
     with _BATCHERS_LOCK:
         batcher = _BATCHERS.get(id(model))
         if batcher is None or batcher.model is not model:

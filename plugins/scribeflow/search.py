@@ -75,13 +75,7 @@ def search(
 
     A query must fit the embedding model's input limit: it is refused, not truncated.
     """
-    from scribeflow.embedding import (
-        count_tokens,
-        embed_query,
-        load_embedder,
-        model_label,
-        token_limit,
-    )
+    from scribeflow.embedding import embed_query, load_embedder, model_label
     from scribeflow.store import open_store
 
     query = " ".join((query or "").split())
@@ -94,10 +88,6 @@ def search(
     filters = check_filters(filters or SearchFilters())
     _one_blas_thread()
     model = embedder or load_embedder(settings.embed_model)
-    n_tokens, limit = count_tokens(model, query), token_limit(model)
-    if n_tokens > limit:
-        raise BadInputError(f"query too long: {n_tokens} word pieces, the embedding model takes "
-                            f"at most {limit}")
-    vector = embed_query(model, query)
+    vector = embed_query(model, query)  # refuses a query over the model's input limit
     store = store or open_store(settings, dsn)
     return store.search(vector, query, k, model=model_label(settings.embed_model), filters=filters)

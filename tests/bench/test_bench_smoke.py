@@ -70,6 +70,8 @@ def _served(f: dict) -> None:  # every request was answered with hits, by both s
 def _swept(f: dict) -> None:  # every configuration, and the product, heard the speech
     assert len(f["configurations"]) == 7
     assert all(c["wer"] < 0.4 and c["median_s"] > 0 for c in f["configurations"].values()), f
+    # the ratio comes from the product and the chosen configuration timed head to head
+    assert [len(t) for t in f["head_to_head_s"].values()] == [1, 1], f
 
 
 def _scheduled(f: dict) -> None:  # every timed run did its work under the scheduler

@@ -67,6 +67,9 @@ def test_concurrent_queries_are_embedded_together_with_the_same_vectors(embedder
         def get_embedding_dimension(self):
             return self.model.get_embedding_dimension()
 
+        def __getattr__(self, name):  # tokenizer, max_seq_length
+            return getattr(self.model, name)
+
     batcher = QueryBatcher(Counted(embedder))
     results = [None] * len(texts)
     start = threading.Barrier(len(texts))
@@ -89,6 +92,11 @@ def test_a_failed_query_batch_fails_each_search_that_waited_on_it():
     from scribeflow.embedding import QueryBatcher
 
     class Broken:
+        max_seq_length = 256
+
+        def tokenizer(self, text, **kwargs):
+            return {"input_ids": text.split()}
+
         def encode(self, batch, **kwargs):
             raise RuntimeError("CUDA out of memory")
 
@@ -97,3 +105,47 @@ def test_a_failed_query_batch_fails_each_search_that_waited_on_it():
 
     with pytest.raises(RuntimeError, match="out of memory"):
         QueryBatcher(Broken()).embed("anything")
+
+
+def test_token_counts_from_other_threads_do_not_break_a_batch_being_encoded(embedder):
+    """The tokenizer keeps its padding setting on the shared object: token counts made while
+    a batch of queries of different lengths was being encoded turned padding off, and the
+    batch failed ("expected sequence of length 6 at dim 1 (got 5)": 3 failures in 4 s with
+    16 counting threads before the model lock; 18 failed requests of ~1,500 under 16 clients)."""
+    import threading
+    import time
+
+    from scribeflow.embedding import embed_texts
+
+    texts = [" ".join(["river"] * (1 + i % 7)) + f" delta {i}" for i in range(16)]
+    errors = []
+    stop = time.monotonic() + 3.0
+
+    def encode():
+        while time.monotonic() < stop:
+            try:
+                embed_texts(embedder, texts)
+            except Exception as exc:
+                errors.append(exc)
+
+    def count():
+        i = 0
+        while time.monotonic() < stop:
+            count_tokens(embedder, texts[i % len(texts)])
+            i += 1
+
+    threads = [threading.Thread(target=encode)] + [threading.Thread(target=count) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_a_query_over_the_input_limit_is_refused_by_the_batcher(embedder):
+    from scribeflow.embedding import embed_query
+    from scribeflow.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="at most 254"):
+        embed_query(embedder, "x7q9z " * 160)
+    assert embed_query(embedder, "a short query").shape == (384,)  # the batcher goes on

@@ -251,6 +251,17 @@ def test_pgvector_bulk_write_rebuilds_the_index_and_replaces_videos(pgvector_dsn
     assert search(store, unit_vector(7), k=1, video_id="v0003")[0].text == "v0003 chunk 7 about nothing"
 
 
+def test_index_build_memory_grows_with_the_rows(monkeypatch):
+    from scribeflow.store import pgvector
+
+    monkeypatch.setattr(pgvector, "BUILD_MEMORY", "")
+    assert pgvector.build_memory(5_000, 384) == "64MB"  # PostgreSQL's own default
+    # the 1M-row graph of 384-d vectors did not fit in 2 GB: the build went on disk
+    assert int(pgvector.build_memory(1_000_000, 384).removesuffix("MB")) > 3 * 1024
+    monkeypatch.setattr(pgvector, "BUILD_MEMORY", "6GB")
+    assert pgvector.build_memory(1_000_000, 384) == "6GB"
+
+
 def test_video_ids_are_the_stored_videos(store):
     assert store.video_ids() == set()
     store.upsert_video("a", rows("a", 2))

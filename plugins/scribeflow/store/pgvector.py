@@ -59,9 +59,23 @@ GIN_DDL = f"CREATE INDEX IF NOT EXISTS {GIN_INDEX} ON {TABLE} USING gin (tsv)"
 #: than inserting into the graph row by row (bench/store_bench.py). Searches wait for that
 #: transaction.
 BULK_ROWS = 5_000
-#: maintenance_work_mem of that build; the graph of 1M 384-d vectors needs about 2 GB to be
-#: built in memory rather than on disk (SCRIBEFLOW_PG_BUILD_MEMORY to change it).
-BUILD_MEMORY = os.environ.get("SCRIBEFLOW_PG_BUILD_MEMORY", "2GB")
+#: maintenance_work_mem of that build, when set (SCRIBEFLOW_PG_BUILD_MEMORY, e.g. ``4GB``);
+#: otherwise sized to the rows by :func:`build_memory`.
+BUILD_MEMORY = os.environ.get("SCRIBEFLOW_PG_BUILD_MEMORY", "")
+#: Bytes an HNSW graph element takes in memory beside its vector (neighbour lists of
+#: m = 16 on two layers, tuple ids, headers), with room to spare.
+_HNSW_ELEMENT_BYTES = 1200
+
+
+def build_memory(rows: int, dim: int) -> str:
+    """maintenance_work_mem for building the indexes of ``rows`` vectors of ``dim``: enough to
+    build the HNSW graph in memory. Past that limit pgvector goes on inserting into the graph
+    on disk, many times slower (1M 384-d rows under 2 GB: the build was 69 % done after 24
+    minutes). At least 64 MB, PostgreSQL's own default."""
+    if BUILD_MEMORY:
+        return BUILD_MEMORY
+    need = rows * (4 * dim + _HNSW_ELEMENT_BYTES) * 5 // 4
+    return f"{max(64, -(-need // 2**20))}MB"
 
 
 class StoreUnavailable(ScribeflowError):
@@ -239,9 +253,10 @@ class PgvectorStore:
                         copy.set_types(COPY_TYPES)
                         for row in all_rows:
                             copy.write_row(_values(row))
+                total = stored - sum(before.values()) + len(all_rows)
                 if bulk:
                     conn.execute("SELECT set_config('maintenance_work_mem', %s, true)",
-                                 (BUILD_MEMORY,))
+                                 (build_memory(total, len(all_rows[0].vector)),))
                     conn.execute(GIN_DDL)
                     conn.execute(HNSW_DDL)
                 languages = sorted({r.language or "" for r in all_rows})
@@ -251,7 +266,6 @@ class PgvectorStore:
                         f"{TS_CONFIG_FUNCTION}(l) FROM unnest(%s::text[]) AS l "
                         "ON CONFLICT (language) DO NOTHING", (languages,))
             self._ts_configs = None
-            total = stored - sum(before.values()) + len(all_rows)
         return [UpsertResult(video_id=v, before=before.get(v, 0), after=len(batches[v]),
                              total=total) for v in videos]
 
