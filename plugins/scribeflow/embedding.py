@@ -149,14 +149,16 @@ def embed_texts(model: Any, texts: list[str], batch_size: int = 64) -> Any:
 
 #: Most queries one model call embeds together.
 QUERY_BATCH = 32
+#: CPU threads of the process once it embeds search queries (see ``QueryBatcher._run``).
+QUERY_THREADS = 1
 
 
 class QueryBatcher:
     """Embeds the queries of concurrent searches together, in one model call.
 
-    On 2 CPU cores one query takes 13 ms and sixteen in one call 36 ms, so a server answering
-    many clients at once embeds whatever queries are waiting when the model comes free. A
-    lone query is embedded at once, without waiting.
+    On 2 CPU cores one query took 13 ms and sixteen in one call 36 ms (two threads), so a
+    server answering many clients at once embeds whatever queries are waiting when the model
+    comes free. A lone query is embedded at once, without waiting.
     """
 
     def __init__(self, model: Any):
@@ -185,6 +187,14 @@ class QueryBatcher:
 
     def _run(self) -> None:
         import queue
+
+        import torch
+
+        # One intra-op thread: a server's cores are shared with the database and the other
+        # requests, and an OpenMP team of two waits at every barrier for a thread the system
+        # has given to someone else. Beside an index build on 2 cores one query took 482 ms
+        # with two threads and 17.6 ms with one (sixteen: 840 ms and 60 ms).
+        torch.set_num_threads(QUERY_THREADS)
 
         while True:
             batch = [self._queue.get()]

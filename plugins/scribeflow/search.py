@@ -42,23 +42,27 @@ def check_filters(filters: SearchFilters) -> SearchFilters:
     return SearchFilters(**values)
 
 
-_BLAS_LIMITED: list[int] = []
+_BLAS_LIMITED: set[tuple[int, int]] = set()
 
 
 def _one_blas_thread() -> None:
     """Searches run BLAS (the Parquet store's matrix product) on one thread per call.
 
-    OpenBLAS's threads wait for work spinning, on the cores the embedding model's threads
-    need: with two of each on 2 cores a Parquet search at 100k rows took 52 ms, with one BLAS
-    thread 34 ms. Concurrent searches use the cores instead. Once per process."""
+    OpenBLAS's threads wait for work spinning, on the cores the embedding model and the
+    other requests need: under 16 clients at 5k rows the server spent 35 ms of CPU per
+    Parquet request with OpenBLAS's own threads and 4.3 ms without (``bench/search_load.py``).
+    OpenBLAS keeps the limit per calling thread here, so each thread that searches sets it,
+    once."""
     import os
+    import threading
 
-    if os.getpid() in _BLAS_LIMITED:
+    key = (os.getpid(), threading.get_ident())
+    if key in _BLAS_LIMITED:
         return
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
-    _BLAS_LIMITED.append(os.getpid())
+    _BLAS_LIMITED.add(key)
 
 
 def search(

@@ -251,6 +251,24 @@ def test_pgvector_bulk_write_rebuilds_the_index_and_replaces_videos(pgvector_dsn
     assert search(store, unit_vector(7), k=1, video_id="v0003")[0].text == "v0003 chunk 7 about nothing"
 
 
+def test_pgvector_bulk_write_of_some_or_all_videos_keeps_the_rest(pgvector_dsn):
+    """A bulk write of every stored video (a reindex) empties the table with TRUNCATE; one
+    of only some videos deletes just theirs."""
+    from scribeflow.store.pgvector import BULK_ROWS
+
+    store = PgvectorStore(pgvector_dsn)
+    store.upsert_video("keep", rows("keep", 4))
+    batches = {f"v{i:04d}": rows(f"v{i:04d}", 50) for i in range(BULK_ROWS // 50 + 1)}
+    store.upsert_videos(batches)  # some: "keep" stays
+    assert store.count("keep") == 4 and store.count() == 4 + len(batches) * 50
+    again = {**batches, "keep": rows("keep", 2)}
+    results = store.upsert_videos(again)  # all of them: the reindex case
+    assert {r.video_id: r.before for r in results}["keep"] == 4
+    assert results[-1].total == store.count() == 2 + len(batches) * 50
+    assert store.count("keep") == 2
+    assert search(store, unit_vector(1), k=1, video_id="keep")[0].text == "keep chunk 1 about nothing"
+
+
 def test_index_build_memory_grows_with_the_rows(monkeypatch):
     from scribeflow.store import pgvector
 

@@ -243,10 +243,7 @@ class PgvectorStore:
                 if bulk:  # rebuilding beats inserting row by row into the graph and GIN
                     conn.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
                     conn.execute(f"DROP INDEX IF EXISTS {GIN_INDEX}")
-                before = dict(conn.execute(
-                    f"WITH gone AS (DELETE FROM {TABLE} WHERE video_id = ANY(%s) "
-                    "RETURNING video_id) SELECT video_id, count(*) FROM gone GROUP BY video_id",
-                    (videos,)).fetchall())
+                before, truncated = _remove_videos(conn, videos, stored if bulk else None)
                 with conn.cursor() as cur:
                     with cur.copy(f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN "
                                   "WITH (FORMAT BINARY)") as copy:
@@ -254,9 +251,10 @@ class PgvectorStore:
                         for row in all_rows:
                             copy.write_row(_values(row))
                 total = stored - sum(before.values()) + len(all_rows)
-                if bulk:
+                if bulk:  # the build also indexes rows deleted in this transaction
+                    seen = total + (0 if truncated else sum(before.values()))
                     conn.execute("SELECT set_config('maintenance_work_mem', %s, true)",
-                                 (build_memory(total, len(all_rows[0].vector)),))
+                                 (build_memory(seen, len(all_rows[0].vector)),))
                     conn.execute(GIN_DDL)
                     conn.execute(HNSW_DDL)
                 languages = sorted({r.language or "" for r in all_rows})
@@ -358,6 +356,28 @@ class PgvectorStore:
         configs = self._ts_configs[1] if self._ts_configs else ("simple",)
         return ("SELECT " + " || ".join(["websearch_to_tsquery(%s::regconfig, %s)"] * len(configs)),
                 tuple(a for c in configs for a in (c, query)))
+
+
+def _remove_videos(conn: Any, videos: list[str], stored: int | None
+                   ) -> tuple[dict[str, int], bool]:
+    """Delete the videos' rows: their counts per video, and whether the table was emptied
+    with TRUNCATE. ``stored``: the table's row count,
+    given by a bulk write (indexes dropped, table locked). When the videos are all the rows
+    (a reindex), the table is emptied with TRUNCATE: a CREATE INDEX in the transaction that
+    deleted rows still indexes them (other transactions could see them), so a 1M-row reindex
+    built a graph of 2M vectors, past its memory, on disk (15 minutes for the HNSW index
+    instead of 8)."""
+    if stored is not None:
+        counts = dict(conn.execute(
+            f"SELECT video_id, count(*) FROM {TABLE} WHERE video_id = ANY(%s) GROUP BY video_id",
+            (videos,)).fetchall())
+        if counts and sum(counts.values()) == stored:
+            conn.execute(f"TRUNCATE {TABLE}")
+            return counts, True
+    return dict(conn.execute(
+        f"WITH gone AS (DELETE FROM {TABLE} WHERE video_id = ANY(%s) "
+        "RETURNING video_id) SELECT video_id, count(*) FROM gone GROUP BY video_id",
+        (videos,)).fetchall()), False
 
 
 TSV_EXPRESSION = f"to_tsvector({TS_CONFIG_FUNCTION}(language), title || ' ' || text)"
