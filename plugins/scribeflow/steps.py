@@ -265,13 +265,14 @@ def reindex(settings: PipelineSettings, dsn: str | None = None, batch_rows: int 
                 report(result.video_id, result.after, result.before)
         pending.clear()
 
-    for folder in folders:
-        video_id, rows = embed_video(str(folder), settings)
-        pending[video_id] = rows
-        if sum(len(r) for r in pending.values()) >= batch_rows:
+    with store.bulk_session():  # pgvector builds its indexes once, at the end
+        for folder in folders:
+            video_id, rows = embed_video(str(folder), settings)
+            pending[video_id] = rows
+            if sum(len(r) for r in pending.values()) >= batch_rows:
+                flush()
+        if pending:
             flush()
-    if pending:
-        flush()
     return {"videos": len(folders), "total_rows": total, "store": store.name}
 
 

@@ -269,6 +269,42 @@ def test_pgvector_bulk_write_of_some_or_all_videos_keeps_the_rest(pgvector_dsn):
     assert search(store, unit_vector(1), k=1, video_id="keep")[0].text == "keep chunk 1 about nothing"
 
 
+def _indexes(dsn):
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        return {r[0] for r in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'scribeflow_chunks'")}
+
+
+def test_pgvector_bulk_session_builds_the_indexes_once_at_its_end(pgvector_dsn):
+    """``reindex`` writes in batches inside a bulk session: no batch goes into a live graph;
+    the indexes are back at the end, also when the session fails, and a write after a
+    session that died builds them again."""
+    import psycopg
+
+    from scribeflow.store.pgvector import GIN_INDEX, HNSW_INDEX
+
+    store = PgvectorStore(pgvector_dsn)
+    store.upsert_video("a", rows("a", 3))
+    with store.bulk_session():
+        for video in ("a", "b", "c"):
+            store.upsert_videos({video: rows(video, 5)})
+            assert not {HNSW_INDEX, GIN_INDEX} & _indexes(pgvector_dsn)
+        assert search(store, unit_vector(2), k=1, video_id="b")[0].text == "b chunk 2 about nothing"
+    assert {HNSW_INDEX, GIN_INDEX} <= _indexes(pgvector_dsn)
+    assert store.count() == 15
+    with pytest.raises(RuntimeError, match="embedding failed"), store.bulk_session():
+        store.upsert_videos({"d": rows("d", 2)})
+        raise RuntimeError("embedding failed")
+    assert {HNSW_INDEX, GIN_INDEX} <= _indexes(pgvector_dsn) and store.count() == 17
+    with psycopg.connect(pgvector_dsn, autocommit=True) as conn:  # a session killed midway
+        conn.execute(f"DROP INDEX {HNSW_INDEX}")
+        conn.execute(f"DROP INDEX {GIN_INDEX}")
+    PgvectorStore(pgvector_dsn).upsert_video("e", rows("e", 1))
+    assert {HNSW_INDEX, GIN_INDEX} <= _indexes(pgvector_dsn)
+
+
 def test_index_build_memory_grows_with_the_rows(monkeypatch):
     from scribeflow.store import pgvector
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,6 +35,9 @@ class ChunkStore(Protocol):
 
     def upsert_videos(self, batches: Mapping[str, Sequence[ChunkRow]]) -> list[UpsertResult]:
         """``upsert_video`` for many videos in one write (bulk loads, ``reindex``)."""
+
+    def bulk_session(self) -> AbstractContextManager[None]:
+        """A context in which many ``upsert_videos`` calls are one bulk load (``reindex``)."""
 
     def search(self, vector: Sequence[float], query: str, k: int = 10, *, model: str,
                filters: SearchFilters | None = None, candidates: int = 50) -> list[SearchHit]:

@@ -21,7 +21,8 @@ import io
 import json
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,11 @@ class ParquetStore:
 
     def upsert_video(self, video_id: str, rows: Sequence[ChunkRow]) -> UpsertResult:
         return self.upsert_videos({video_id: rows})[0]
+
+    @contextmanager
+    def bulk_session(self) -> Iterator[None]:
+        """Nothing to set aside: each video's upsert writes only its own file."""
+        yield
 
     def upsert_videos(self, batches: Mapping[str, Sequence[ChunkRow]]) -> list[UpsertResult]:
         check_batches(batches)
