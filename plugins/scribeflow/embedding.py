@@ -85,8 +85,7 @@ def model_lock(model: Any) -> threading.RLock:
 
 
 def count_tokens(model: Any, text: str) -> int:
-    with model_lock(model):
-        return len(model.tokenizer(text, add_special_tokens=False)["input_ids"])
+    return count_tokens_many(model, [text])[0]
 
 
 def strip_markdown(text: str) -> str:
@@ -217,27 +216,30 @@ class QueryBatcher:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            limit = token_limit(self.model)
-            fits = []
-            for text, done in batch:  # counted here, beside the encoding, on one thread
-                n_tokens = count_tokens(self.model, text)
-                if n_tokens > limit:
-                    done.set_exception(BadInputError(
-                        f"query too long: {n_tokens} word pieces, the embedding model takes "
-                        f"at most {limit}"))
-                else:
-                    fits.append((text, done))
-            batch = fits
-            if not batch:
-                continue
             try:
-                vectors = embed_texts(self.model, [text for text, _ in batch])
+                self._answer(batch)
             except Exception as exc:  # handed to every waiting search, raised there
                 for _, done in batch:
-                    done.set_exception(exc)
+                    if not done.done():
+                        done.set_exception(exc)
+
+    def _answer(self, batch: list[tuple[str, Any]]) -> None:
+        """Each query's vector, or its refusal when it is over the model's input limit;
+        counted and encoded on this one thread (see :func:`model_lock`)."""
+        limit = token_limit(self.model)
+        fits = []
+        counts = count_tokens_many(self.model, [text for text, _ in batch])
+        for (text, done), n_tokens in zip(batch, counts, strict=True):
+            if n_tokens > limit:
+                done.set_exception(BadInputError(
+                    f"query too long: {n_tokens} word pieces, the embedding model takes "
+                    f"at most {limit}"))
             else:
-                for (_, done), vector in zip(batch, vectors, strict=True):
-                    done.set_result(vector)
+                fits.append((text, done))
+        if fits:
+            vectors = embed_texts(self.model, [text for text, _ in fits])
+            for (_, done), vector in zip(fits, vectors, strict=True):
+                done.set_result(vector)
 
 
 _BATCHERS: dict[int, QueryBatcher] = {}

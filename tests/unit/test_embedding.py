@@ -94,8 +94,8 @@ def test_a_failed_query_batch_fails_each_search_that_waited_on_it():
     class Broken:
         max_seq_length = 256
 
-        def tokenizer(self, text, **kwargs):
-            return {"input_ids": text.split()}
+        def tokenizer(self, texts, **kwargs):  # a list in, a list of id lists out, as the real one
+            return {"input_ids": [t.split() for t in texts]}
 
         def encode(self, batch, **kwargs):
             raise RuntimeError("CUDA out of memory")
