@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
 import re
 import shutil
@@ -192,9 +193,17 @@ def _tmp_root(data: DataPaths) -> Path:
 
 
 def _commit(tmp_audio: Path, target: Path) -> None:
+    """Move the decoded audio into place atomically. Two runs of one video may commit at
+    once: each moves through a part file of its own, and the last replace wins."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(tmp_audio), str(target.with_name(".audio.wav.part")))
-    target.with_name(".audio.wav.part").replace(target)
+    fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        shutil.move(str(tmp_audio), part)
+        os.replace(part, target)
+    except BaseException:
+        Path(part).unlink(missing_ok=True)
+        raise
 
 
 def _iso_date(value: str | None) -> str | None:

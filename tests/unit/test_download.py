@@ -111,3 +111,33 @@ def test_inputs_over_max_duration_are_refused_before_decoding(media, tmp_path):
     assert not (tmp_path / "videos").exists()
     assert download_audio(str(media.root / "talk.mp4"), DataPaths(tmp_path),
                           DownloadOptions(max_duration=3600)).duration > 5
+
+
+def test_runs_of_one_video_committing_audio_at_once_all_succeed(tmp_path):
+    """Two runs of one video (a double-click, or ingestion beside a manual trigger) decode
+    and commit the same audio at the same time: every commit succeeds and the last wins."""
+    import threading
+
+    from scribeflow.download import _commit
+
+    target = tmp_path / "videos" / "v" / "audio.wav"
+    start, errors = threading.Barrier(8), []
+
+    def commit_many(worker: int) -> None:
+        start.wait()
+        for n in range(40):
+            audio = tmp_path / f"decoded-{worker}-{n}.wav"
+            audio.write_bytes(f"{worker}:{n}".encode())
+            try:
+                _commit(audio, target)
+            except OSError as error:
+                errors.append(error)
+
+    threads = [threading.Thread(target=commit_many, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert target.read_text().endswith(":39")
+    assert [p.name for p in target.parent.iterdir()] == ["audio.wav"]
