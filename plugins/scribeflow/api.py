@@ -11,11 +11,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+# at module level: the route signatures' annotations are resolved here
+from fastapi import Request
+
 from scribeflow.config import PipelineSettings
 from scribeflow.errors import BadInputError, ConfigError
 from scribeflow.records import SearchFilters
 
 PAGE = Path(__file__).parent / "web" / "search.html"
+ASSETS = {p.name: p for p in (Path(__file__).parent / "web" / "assets").iterdir()}
+SWAGGER_ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
+ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 
 
 def token_guard(token: str) -> Any:
@@ -37,22 +43,68 @@ def create_app(
     dependencies: Sequence[Any] = (),
     dsn: Callable[[], str | None] = lambda: None,
     settings: Callable[..., PipelineSettings] = PipelineSettings.from_env,
+    preload: bool = True,
 ) -> Any:
-    from fastapi import FastAPI, HTTPException, Query
-    from fastapi.responses import HTMLResponse
+    """The app. With ``preload`` its start (Airflow's API server enters a mounted app's
+    lifespan, and so does uvicorn) loads the search model in the background."""
+    from contextlib import asynccontextmanager
 
-    from scribeflow.search import search
+    from fastapi import FastAPI, HTTPException, Query
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import FileResponse, HTMLResponse
+
+    from scribeflow import player
+    from scribeflow.files import DataPaths
+    from scribeflow.search import ModelWarmup, search
     from scribeflow.store.base import StoreMismatch
 
-    app = FastAPI(title="Scribeflow search", dependencies=list(dependencies),
-                  docs_url="/api/docs", openapi_url="/api/openapi.json")
+    warmup = ModelWarmup()
+
+    @asynccontextmanager
+    async def lifespan(app: Any):
+        if preload:
+            warmup.start(settings)
+        yield
+
+    app = FastAPI(title="Scribeflow search", dependencies=list(dependencies), lifespan=lifespan,
+                  docs_url=None, openapi_url="/api/openapi.json")
+    app.state.warmup = warmup
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
         return PAGE.read_text(encoding="utf-8")
 
+    @app.get("/assets/{name}", include_in_schema=False)
+    def asset(name: str) -> Any:
+        if name not in ASSETS:
+            raise HTTPException(status_code=404, detail=f"no asset {name!r}")
+        return FileResponse(ASSETS[name], media_type=ASSET_TYPES[Path(name).suffix])
+
+    @app.get("/api/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> Any:
+        # Swagger UI's assets come from a package, not a CDN, so the docs work offline
+        return get_swagger_ui_html(openapi_url="openapi.json", title="Scribeflow search API",
+                                   swagger_js_url="docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="docs-assets/favicon-32x32.png")
+
+    @app.get("/api/docs-assets/{name}", include_in_schema=False)
+    def docs_asset(name: str) -> Any:
+        from swagger_ui_bundle import swagger_ui_path
+
+        if name not in SWAGGER_ASSETS:
+            raise HTTPException(status_code=404, detail=f"no asset {name!r}")
+        return FileResponse(Path(str(swagger_ui_path)) / name,
+                            media_type=ASSET_TYPES[Path(name).suffix])
+
+    @app.get("/api/status")
+    def api_status() -> dict[str, Any]:
+        """Whether the search model is loaded (``idle``: it loads with the first search)."""
+        return {"search_model": warmup.to_dict()}
+
     @app.get("/api/search")
     def api_search(
+        request: Request,
         q: str = Query("", description="words to search for"),
         k: int = Query(10, description="number of hits"),
         video: str | None = None,
@@ -62,7 +114,9 @@ def create_app(
         language: str | None = None,
         store: str | None = Query(None, description="parquet or pgvector"),
     ) -> dict[str, Any]:
-        """Hybrid (vector + keyword) search; each hit has a deep link to its moment."""
+        """Hybrid (vector + keyword) search. Each hit links to its moment: a web video's own
+        link, or this app's player for a local file; ``similarity`` is the cosine of the
+        query and the hit (the fused ``score`` only orders hits)."""
         from scribeflow.store.pgvector import StoreUnavailable
 
         try:
@@ -76,6 +130,24 @@ def create_app(
             raise HTTPException(status_code=400, detail=str(exc)) from None
         except StoreUnavailable as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from None
-        return {"query": q, "hits": [h.to_dict() for h in hits]}
+        root = request.scope.get("root_path", "").rstrip("/")
+        return {"query": q, "hits": player.to_watch_links([h.to_dict() for h in hits], root)}
+
+    def playable(video_id: str) -> player.Playable:
+        try:
+            return player.playable(DataPaths(settings().data_dir), video_id)
+        except player.NotFoundError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+
+    @app.get("/media/{video_id}", include_in_schema=False)
+    def media(video_id: str) -> Any:
+        """The video's media, with HTTP range requests (the player seeks with them)."""
+        item = playable(video_id)
+        return FileResponse(item.path, media_type=item.media_type)
+
+    @app.get("/watch/{video_id}", response_class=HTMLResponse, include_in_schema=False)
+    def watch(video_id: str, t: float = Query(0, ge=0, description="second to start at")) -> str:
+        """A player page that starts the video at second ``t``."""
+        return player.player_page(playable(video_id), t)
 
     return app

@@ -158,6 +158,9 @@ class SearchHit:
     channel: str | None = None
     upload_date: str | None = None
     language: str | None = None
+    #: Cosine similarity of the query and the unit, -1..1 (what a reader sees as relevance:
+    #: the fused score only orders hits).
+    similarity: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

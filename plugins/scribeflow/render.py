@@ -28,6 +28,11 @@ def _env() -> Any:
                               undefined=jinja2.StrictUndefined)
 
 
+def template(name: str) -> Any:
+    """A template of ``web/``, autoescaped."""
+    return _env().get_template(name)
+
+
 def markdown_html(text: str) -> str:
     """Markdown to HTML; raw HTML in the source is shown as text, never passed through."""
     from markdown_it import MarkdownIt

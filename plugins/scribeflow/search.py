@@ -95,3 +95,43 @@ def search(
     vector = embed_query(model, query)  # refuses a query over the model's input limit
     store = store or open_store(settings, dsn)
     return store.search(vector, query, k, model=model_label(settings.embed_model), filters=filters)
+
+
+class ModelWarmup:
+    """Loads the search model in the background when a server starts, so the first query
+    does not wait ~8 s for it, and says how far it got (the search page shows it)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.state, self.detail = "idle", ""  # idle: it loads with the first search
+        self._lock = threading.Lock()
+
+    def start(self, settings: Any) -> None:
+        """Load ``settings()``'s embedding model on a daemon thread (once)."""
+        import threading
+
+        with self._lock:
+            if self.state in ("loading", "ready"):
+                return
+            self.state, self.detail = "loading", ""
+        threading.Thread(target=self._load, args=(settings,), name="scribeflow-model-warmup",
+                         daemon=True).start()
+
+    def _load(self, settings: Any) -> None:
+        import logging
+
+        from scribeflow.embedding import embed_query, load_embedder
+        from scribeflow.errors import describe
+
+        try:
+            model = load_embedder(settings().embed_model)
+            embed_query(model, "warm up")  # the first inference is slow too
+        except Exception as exc:  # noqa: BLE001 - any cause is reported, not raised
+            self.state, self.detail = "failed", describe(exc)
+            logging.getLogger(__name__).error("search model not loaded: %s", self.detail)
+        else:
+            self.state = "ready"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"state": self.state, "detail": self.detail}

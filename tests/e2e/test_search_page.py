@@ -2,8 +2,10 @@
 
 Starts ``airflow api-server`` with this project's plugins on 127.0.0.1, checks that the
 page is in the UI's navigation and behind Airflow's authentication, then drives the page
-in headless Chromium (Debian's chromium + chromedriver): it loads, a query returns hits,
-and a hit's link carries its timestamp.
+in headless Chromium (Debian's chromium + chromedriver): it loads, a query returns hits
+grouped by video with the query's words marked, a hit on a local file opens the player at its
+second, the page follows the UI's dark mode, and the API docs load with no internet.
+Screenshots land in ``$SCRIBEFLOW_SCREENSHOTS`` when it is set (else the test's tmp dir).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def data_dir(media, run_pipeline, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("page-data")
-    outcome = run_pipeline(media.url("talk.mp4"), root, "--chunk-words", "40")
+    # a local file: its hits link to the app's player, not to file://
+    outcome = run_pipeline(str(media.root / "talk.mp4"), root, "--chunk-words", "40")
     assert outcome.code == 0, outcome.output
     return root
 
@@ -100,32 +103,88 @@ def test_api_is_behind_airflow_authentication(airflow):
     assert status == 400 and body["detail"] == "empty query: give a few words to search for"
 
 
-def test_search_page_in_a_browser(airflow, browser, tmp_path):
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("SCRIBEFLOW_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def signed_in(browser, base: str, token: str, theme: str = "light") -> None:
+    browser.get(f"{base}/api/v2/monitor/health")
+    browser.add_cookie({"name": "_token", "value": token, "path": "/"})
+    browser.execute_script("window.localStorage.setItem('theme', arguments[0])", theme)
+
+
+def wait_until_model_ready(base: str, token: str) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        status, body = json_request(f"{base}/scribeflow/api/status", token)
+        assert status == 200 and body["search_model"]["state"] != "failed", body
+        if body["search_model"]["state"] == "ready":
+            return
+        assert time.monotonic() < deadline, body
+        time.sleep(1)
+
+
+def test_search_page_in_a_browser(airflow, browser, shots):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as until
     from selenium.webdriver.support.ui import WebDriverWait
 
     base, token = airflow
-    browser.get(f"{base}/api/v2/monitor/health")
-    browser.add_cookie({"name": "_token", "value": token, "path": "/"})
+    # the api-server loads the search model as it starts, in the background
+    wait_until_model_ready(base, token)
+    browser.set_window_size(1280, 900)
+    signed_in(browser, base, token)
     browser.get(f"{base}/scribeflow/")
     assert browser.title.startswith("Search transcripts")
+    WebDriverWait(browser, 10).until(lambda d: not d.find_element(By.ID, "model").is_displayed())
+    # the form fits one line at 1280 px
+    tops = browser.execute_script(
+        "return [...document.querySelectorAll('#search > *')].map(e => e.getBoundingClientRect().top)")
+    assert len(tops) == 8 and max(tops) - min(tops) < 4, tops
     browser.find_element(By.ID, "q").send_keys("the largest planet in the solar system")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, 60).until(until.presence_of_element_located((By.CSS_SELECTOR, ".hit")))
-    first = browser.find_elements(By.CSS_SELECTOR, ".hit")[0]
-    assert "jupiter" in first.find_element(By.TAG_NAME, "p").text.lower()
-    link = first.find_element(By.TAG_NAME, "a")
-    assert link.text.startswith("talk @ ")
-    href = link.get_attribute("href")
-    assert href.startswith("http://127.0.0.1:") and "/talk.mp4#t=" in href
-    seconds = int(href.rsplit("#t=", 1)[1])
-    minutes, secs = link.text.removeprefix("talk @ ").split(":")
-    assert int(minutes) * 60 + int(secs) == seconds
-    assert browser.find_element(By.ID, "status").text.endswith("hits")
-    browser.save_screenshot(str(tmp_path / "search.png"))
+    WebDriverWait(browser, 60).until(until.presence_of_element_located((By.CSS_SELECTOR, ".video")))
+    (video,) = browser.find_elements(By.CSS_SELECTOR, ".video")  # one video: its hits grouped
+    assert video.find_element(By.TAG_NAME, "h2").text == "talk"  # the title, not the raw id
+    assert video.get_attribute("data-video-id").startswith("file-")
+    assert "file-" not in video.text
+    hits = video.find_elements(By.CSS_SELECTOR, ".hit")
+    assert len(hits) == int(video.find_element(By.CSS_SELECTOR, ".meta").text.split()[0]) >= 2
+    jupiter = next(h for h in hits if "jupiter" in h.find_element(By.TAG_NAME, "p").text.lower())
+    marked = {m.text.lower() for m in jupiter.find_elements(By.TAG_NAME, "mark")}
+    assert {"largest", "planet"} <= marked and not marked & {"the", "in"}, marked
+    relevance = jupiter.find_element(By.CSS_SELECTOR, ".relevance").text
+    assert relevance.endswith("% match") and 30 <= int(relevance.removesuffix("% match")) <= 100
+    assert browser.find_element(By.ID, "status").text.endswith("hits in 1 video")
+    browser.save_screenshot(str(shots / "search-light.png"))
 
-    # an empty store-side error shows as a message, not a crash
+    # the hit's time opens the player at that second, and it plays from there
+    link = jupiter.find_element(By.CSS_SELECTOR, "a.time")
+    href = link.get_attribute("href")
+    assert href.startswith(f"{base}/scribeflow/watch/file-") and "?t=" in href
+    second = int(href.rsplit("?t=", 1)[1])
+    minutes, secs = link.text.split(":")
+    assert int(minutes) * 60 + int(secs) == second > 0
+    search_window = browser.current_window_handle
+    link.click()
+    WebDriverWait(browser, 10).until(lambda d: len(d.window_handles) == 2)
+    browser.switch_to.window(next(h for h in browser.window_handles if h != search_window))
+    state = "const v = document.getElementById('player'); return [v.readyState, v.currentTime, v.paused, v.error && v.error.code]"
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(state)[0] >= 2)
+    ready, at, _, error = browser.execute_script(state)
+    assert error is None and second - 0.5 <= at < second + 3, (ready, at, second)
+    time.sleep(1.5)
+    later = browser.execute_script(state)[1]
+    assert later > at, "the player did not play"  # it plays on from the hit's second
+    assert browser.find_element(By.TAG_NAME, "h1").text == "talk"
+    browser.save_screenshot(str(shots / "player.png"))
+    browser.close()
+    browser.switch_to.window(search_window)
+
+    # a store-side refusal shows as a message, not a crash
     box = browser.find_element(By.ID, "q")
     box.clear()
     box.send_keys("x" * 1200)
@@ -135,21 +194,58 @@ def test_search_page_in_a_browser(airflow, browser, tmp_path):
     assert browser.find_elements(By.CSS_SELECTOR, ".hit") == []
 
 
-def test_page_opens_inside_the_airflow_ui(airflow, browser, tmp_path):
+def luminance(css_colour: str) -> float:
+    import re
+
+    numbers = [float(n) for n in re.findall(r"[\d.]+", css_colour)]
+    if css_colour.startswith("oklch"):
+        return numbers[0]
+    return (0.2126 * numbers[0] + 0.7152 * numbers[1] + 0.0722 * numbers[2]) / 255
+
+
+def test_page_opens_inside_the_airflow_ui_in_its_colour_mode(airflow, browser, shots):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     base, token = airflow
-    browser.get(f"{base}/api/v2/monitor/health")
-    browser.add_cookie({"name": "_token", "value": token, "path": "/"})
-    browser.get(f"{base}/plugin/scribeflow-search")
-    frame = WebDriverWait(browser, 60).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, "iframe[src*='scribeflow']"))[0]
-    browser.save_screenshot(str(tmp_path / "airflow-ui.png"))
-    browser.switch_to.frame(frame)
-    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "q"))
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Search transcripts"
-    browser.switch_to.default_content()
+    browser.set_window_size(1280, 900)
+    for theme in ("dark", "light"):
+        signed_in(browser, base, token, theme)
+        browser.get(f"{base}/plugin/scribeflow-search")
+        frame = WebDriverWait(browser, 60).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "iframe[src*='scribeflow']"))[0]
+        WebDriverWait(browser, 30).until(
+            lambda d, theme=theme: d.execute_script(
+                "return document.documentElement.classList.contains(arguments[0])", theme))
+        browser.switch_to.frame(frame)
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "q"))
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Search transcripts"
+        assert browser.execute_script("return document.documentElement.dataset.theme") == theme
+        background = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+        assert (luminance(background) < 0.35) == (theme == "dark"), background
+        tops = browser.execute_script(
+            "return [...document.querySelectorAll('#search > *')].map(e => e.getBoundingClientRect().top)")
+        assert max(tops) - min(tops) < 4, tops  # one line inside the UI's frame too
+        browser.find_element(By.ID, "q").send_keys("magma under a volcano")
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".hit"))
+        browser.switch_to.default_content()
+        browser.save_screenshot(str(shots / f"airflow-ui-{theme}.png"))
+
+
+def test_api_docs_load_without_internet(airflow, browser, shots):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, token = airflow
+    signed_in(browser, base, token)
+    browser.get(f"{base}/scribeflow/api/docs")
+    title = WebDriverWait(browser, 30).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"))[0]
+    assert title.text.startswith("Scribeflow search")
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"))
+    assert "/api/search" in browser.find_element(By.CSS_SELECTOR, ".opblock").text
+    browser.save_screenshot(str(shots / "api-docs.png"))
 
 
 def test_serve_command_runs_the_same_app_locally(data_dir):

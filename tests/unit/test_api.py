@@ -130,6 +130,9 @@ def test_a_token_guards_every_route(data_dir):
     ok = guarded.get("/api/search", params={"q": "volcano"},
                      headers={"Authorization": f"Bearer {'t' * 20}"})
     assert ok.status_code == 200 and ok.json()["hits"]
+    for path in ("/", "/media/v", "/watch/v", "/assets/theme.js", "/api/docs", "/api/status",
+                 "/api/docs-assets/swagger-ui.css"):
+        assert guarded.get(path).status_code == 401, path
 
 
 @pytest.mark.parametrize(("env", "message"), [
@@ -148,3 +151,115 @@ def test_serve_refuses_a_public_address_without_a_token(env, message):
                            "0.0.0.0", "--port", "1"], env=base | env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.strip().startswith(message), proc.stderr
+
+
+@pytest.fixture
+def local_video(tmp_path, embedder):
+    """A video processed from a local file: its metadata, decoded audio and stored rows."""
+    from scribeflow.download import file_video_id
+    from scribeflow.files import write_json_atomic
+
+    original = tmp_path / "media" / "lecture one.mp4"
+    original.parent.mkdir()
+    original.write_bytes(bytes(range(256)) * 40)
+    video_id = file_video_id(original)
+    data = DataPaths(tmp_path / "data")
+    video = data.video(video_id)
+    video.root.mkdir(parents=True)
+    video.audio.write_bytes(b"RIFF" + bytes(996))
+    write_json_atomic(video.metadata, {
+        "video_id": video_id, "title": "lecture one", "channel": None, "upload_date": None,
+        "duration": 120.0, "webpage_url": original.as_uri(), "source_url": str(original),
+        "extractor": "file"})
+    text = "Glaciers carve valleys as the ice slowly moves downhill."
+    vector = embedder.encode([text], normalize_embeddings=True)[0]
+    ParquetStore(data.parquet_store).upsert_video(video_id, [ChunkRow(
+        id="g0", video_id=video_id, chunk_index=0, unit_index=0, start=61.4, end=70.0,
+        text=text, title="lecture one", channel=None, upload_date=None, language="en",
+        url=original.as_uri() + "#t=61", model="all-MiniLM-L6-v2",
+        vector=tuple(float(x) for x in vector))])
+
+    def settings(overrides=None):
+        return PipelineSettings.from_env({**(overrides or {}), "data_dir": data.root})
+
+    return TestClient(create_app(settings=settings, preload=False)), video_id, original, video
+
+
+def test_a_hit_on_a_local_file_opens_the_player_at_its_second(local_video):
+    client, video_id, original, _ = local_video
+    (hit,) = client.get("/api/search", params={"q": "ice moving down a valley", "k": 1}).json()["hits"]
+    assert hit["url"] == f"/watch/{video_id}?t=61"
+    assert 0.3 < hit["similarity"] <= 1 and hit["score"] < 0.05
+    page = client.get(hit["url"])
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'src="../media/{video_id}#t=61"' in page.text and "<h1>lecture one</h1>" in page.text
+    whole = client.get(f"/media/{video_id}")
+    assert whole.status_code == 200 and whole.content == original.read_bytes()
+    assert whole.headers["content-type"] == "video/mp4" and whole.headers["accept-ranges"] == "bytes"
+    # seeking: the browser asks for a range and gets just those bytes
+    part = client.get(f"/media/{video_id}", headers={"Range": "bytes=1000-1099"})
+    assert part.status_code == 206 and part.content == original.read_bytes()[1000:1100]
+    assert part.headers["content-range"] == f"bytes 1000-1099/{original.stat().st_size}"
+    assert client.get(f"/media/{video_id}", headers={"Range": "bytes=99999-"}).status_code == 416
+
+
+def test_the_player_falls_back_to_the_decoded_audio(local_video):
+    client, video_id, original, video = local_video
+    original.write_bytes(b"another file now")  # same path, other content: not this video
+    response = client.get(f"/media/{video_id}")
+    assert response.content == video.audio.read_bytes()
+    assert response.headers["content-type"] in ("audio/wav", "audio/x-wav")
+    original.unlink()
+    assert client.get(f"/media/{video_id}").content == video.audio.read_bytes()
+    video.audio.unlink()
+    response = client.get(f"/media/{video_id}")
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"video {video_id!r} has no media left to play"
+
+
+def test_unknown_videos_are_404_with_the_cause(local_video):
+    client, video_id = local_video[:2]
+    for unknown in ("nope", "v", video_id[:-1]):
+        for path in (f"/media/{unknown}", f"/watch/{unknown}"):
+            response = client.get(path)
+            assert response.status_code == 404, path
+            assert response.json()["detail"] == f"no video {unknown!r} is stored"
+    for path in ("/media/..%2F..%2Fetc%2Fpasswd", "/watch/%2E%2E%2Fdata", "/media/../data/x"):
+        assert client.get(path).status_code == 404, path
+    assert client.get(f"/watch/{video_id}", params={"t": "-3"}).status_code == 422
+
+
+def test_web_video_hits_keep_their_own_links(client):
+    hits = client.get("/api/search", params={"q": "bread and yeast", "k": 3}).json()["hits"]
+    assert {h["url"] for h in hits} == {"http://x/v#t=0", "http://x/v#t=61", "http://x/v#t=122"}
+
+
+def test_the_api_docs_work_offline(client):
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assert "docs-assets/swagger-ui-bundle.js" in page.text and "cdn" not in page.text.lower()
+    for name, kind in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css")):
+        asset = client.get(f"/api/docs-assets/{name}")
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
+        assert len(asset.content) > 100_000
+    assert client.get("/api/docs-assets/..%2F__init__.py").status_code == 404
+    assert client.get("/api/openapi.json").json()["paths"]["/api/search"]
+
+
+def test_the_model_loads_when_the_app_starts(data_dir):
+    import time
+
+    def settings(model):
+        return lambda overrides=None: PipelineSettings.from_env(
+            {**(overrides or {}), "data_dir": data_dir, "embed_model": model})
+
+    for model, state in (("auto", "ready"), ("/no/such/model", "failed")):
+        with TestClient(create_app(settings=settings(model))) as client:
+            deadline = time.monotonic() + 60
+            while (status := client.get("/api/status").json()["search_model"])["state"] == "loading":
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert status["state"] == state, status
+    assert status["detail"].startswith("cannot load embedding model '/no/such/model'")
+    assert TestClient(create_app(settings=settings("auto"), preload=False)).get(
+        "/api/status").json() == {"search_model": {"state": "idle", "detail": ""}}

@@ -94,6 +94,18 @@ def test_keyword_ranking_finds_exact_names_and_numbers(store):
     assert search(store, unit_vector(0), "", k=3)[0].text == texts[0]
 
 
+def test_hits_carry_the_query_similarity_however_they_were_found(store):
+    texts = [f"filler sentence number {i}" for i in range(12)]
+    texts[9] = "the part number is XJ-4471 from Kowalczyk Industries"
+    store.upsert_video("a", rows("a", 12, texts=texts))
+    # two vector candidates (chunks 0 and 1); chunk 9 is found by its words alone
+    hits = store.search(unit_vector(0), "XJ-4471 Kowalczyk", 3, model="m",
+                        filters=SearchFilters(), candidates=2)
+    assert sorted(int(h.start) // 10 for h in hits) == [0, 1, 9]
+    for hit in hits:
+        assert hit.similarity == pytest.approx(math.cos(0.3 * (hit.start // 10)), abs=1e-4)
+
+
 def test_filter_values_are_data_not_sql(store):
     store.upsert_video("a", rows("a", 3))
     for value in ("Chan' OR '1'='1", "x'; DROP TABLE scribeflow_chunks; --", 'a"b\\c%_'):

@@ -243,7 +243,7 @@ class ParquetStore:
         keyword = np.where(allowed, keywords.scores(query), 0.0)
         rankings = [_top(similarity, candidates, floor=-np.inf), _top(keyword, candidates, floor=0.0)]
         fused = reciprocal_rank_fusion(rankings)[:k]  # fused on row positions
-        return [_hit(frame.row(i, named=True), score) for i, score in fused]
+        return [_hit(frame.row(i, named=True), score, float(similarity[i])) for i, score in fused]
 
 
 def _top(scores: Any, n: int, floor: float) -> list[int]:
@@ -336,8 +336,8 @@ def _frame(rows: Sequence[ChunkRow]) -> Any:
     vectors = np.asarray([r.vector for r in rows], dtype=np.float32)
     return frame.with_columns(pl.Series("vector", vectors)).select(COLUMNS)
 
-def _hit(row: dict, score: float) -> SearchHit:
+def _hit(row: dict, score: float, similarity: float) -> SearchHit:
     return SearchHit(id=row["id"], video_id=row["video_id"], title=row["title"], text=row["text"],
                      start=row["start"], end=row["end"], url=row["url"], score=round(score, 6),
                      channel=row["channel"], upload_date=row["upload_date"],
-                     language=row["language"])
+                     language=row["language"], similarity=round(similarity, 4))

@@ -338,8 +338,10 @@ class PgvectorStore:
         # planner off the HNSW index): pgvector 0.6 filters *after* the index scan, so a
         # selective filter such as one video could otherwise return too few or wrong rows.
         distance = "embedding <=> %s::vector" if where == "true" else "(embedding <=> %s::vector) + 0"
-        by_vector = (f"SELECT {HIT_COLUMNS} FROM {TABLE} WHERE {where} ORDER BY {distance} "
-                     "LIMIT %s", (*params, _vector_literal(vector), candidates))
+        literal = _vector_literal(vector)
+        # ordered by the selected distance (the index still serves it)
+        by_vector = (f"SELECT {HIT_COLUMNS}, {distance} AS distance FROM {TABLE} WHERE {where} "
+                     "ORDER BY distance LIMIT %s", (literal, *params, candidates))
         tsquery, ts_params = self._tsquery(query, filters)
         by_keyword = (f"SELECT {HIT_COLUMNS} FROM {TABLE}, ({tsquery}) AS q(q) "
                       f"WHERE tsv @@ q AND {where} ORDER BY ts_rank_cd(tsv, q) DESC, id LIMIT %s",
@@ -351,10 +353,15 @@ class PgvectorStore:
         except psycopg.errors.UndefinedTable:  # dropped since it was checked
             self._schema_ready = None
             return []
-        by_id = {row[0]: row for row in (*vector_rows, *keyword_rows)}
+        by_id = {row[0]: row for row in keyword_rows} | {row[0]: row[:-1] for row in vector_rows}
+        distances = {row[0]: row[-1] for row in vector_rows}
         fused = reciprocal_rank_fusion([[r[0] for r in vector_rows],
                                         [r[0] for r in keyword_rows]])[:k]
-        return [_hit(by_id[doc_id], score) for doc_id, score in fused]
+        if missing := [doc_id for doc_id, _ in fused if doc_id not in distances]:
+            # hits found by their words alone: their similarity, for the reader
+            distances |= dict(self._fetch(f"SELECT id, embedding <=> %s::vector FROM {TABLE} "
+                                          "WHERE id = ANY(%s)", (literal, missing)))
+        return [_hit(by_id[doc_id], score, distances.get(doc_id)) for doc_id, score in fused]
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         with self._connect() as conn:
@@ -488,8 +495,9 @@ def _where(filters: SearchFilters) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-def _hit(row: tuple, score: float) -> SearchHit:
+def _hit(row: tuple, score: float, distance: float | None) -> SearchHit:
     (doc_id, video_id, title, text, start, end, url, channel, upload_date, language) = row
     return SearchHit(id=doc_id, video_id=video_id, title=title, text=text, start=start, end=end,
                      url=url, score=round(score, 6), channel=channel, upload_date=upload_date,
-                     language=language)
+                     language=language,
+                     similarity=None if distance is None else round(1 - float(distance), 4))

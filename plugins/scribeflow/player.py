@@ -1,0 +1,94 @@
+"""What a search hit on a local file opens: the video's media over HTTP and a player page
+that starts at the hit's second.
+
+A browser refuses ``file://`` links from a web page, so hits on local files link to the
+player instead (web videos keep their own ``t=`` links). The media is the original file
+while it is still where it was processed and still the same file (its content hash is the
+video id); otherwise the decoded audio that the pipeline keeps with the video's artifacts.
+"""
+
+from __future__ import annotations
+
+import functools
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlparse
+
+from scribeflow.errors import ScribeflowError
+from scribeflow.files import DataPaths, read_json
+
+
+class NotFoundError(ScribeflowError):
+    """Nothing stored under that video id."""
+
+
+@dataclass(frozen=True)
+class Playable:
+    video_id: str
+    path: Path
+    media_type: str
+    title: str
+    channel: str | None
+    upload_date: str | None
+
+
+def is_local(url: str) -> bool:
+    return urlparse(url).scheme == "file"
+
+
+def watch_path(video_id: str, start: float) -> str:
+    """The player page's path under the app's root, opening at ``start`` seconds."""
+    return f"/watch/{quote(video_id, safe='')}?t={max(0, int(start))}"
+
+
+def playable(data: DataPaths, video_id: str) -> Playable:
+    """The file to play for ``video_id``; raises :class:`NotFoundError` when there is none."""
+    video = data.video(video_id)
+    try:
+        meta = read_json(video.metadata)
+    except (OSError, ValueError):
+        raise NotFoundError(f"no video {video_id!r} is stored") from None
+    if meta.get("video_id") != video_id:
+        raise NotFoundError(f"no video {video_id!r} is stored")
+    path = video.audio
+    if meta.get("extractor") == "file":
+        original = Path(unquote(urlparse(meta.get("webpage_url", "")).path))
+        if _same_file(original, video_id):
+            path = original
+    if not path.is_file():
+        raise NotFoundError(f"video {video_id!r} has no media left to play")
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return Playable(video_id=video_id, path=path, media_type=media_type,
+                    title=meta.get("title") or video_id, channel=meta.get("channel"),
+                    upload_date=meta.get("upload_date"))
+
+
+def _same_file(path: Path, video_id: str) -> bool:
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return path.is_file() and _content_id(str(path), stat.st_size, stat.st_mtime_ns) == video_id
+
+
+@functools.lru_cache(maxsize=256)
+def _content_id(path: str, size: int, mtime_ns: int) -> str:
+    """The file's video id, hashed once per version of the file (size and mtime)."""
+    from scribeflow.download import file_video_id
+
+    return file_video_id(Path(path))
+
+
+def player_page(item: Playable, start: float) -> str:
+    from scribeflow.render import template
+
+    return template("player.html.j2").render(item=item, start=max(0, int(start)),
+                                             media=f"../media/{quote(item.video_id, safe='')}")
+
+
+def to_watch_links(hits: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
+    """Hits on local files link to the player under ``root`` (the app's mount path)."""
+    return [hit | {"url": root + watch_path(hit["video_id"], hit["start"])}
+            if is_local(hit["url"]) else hit for hit in hits]
