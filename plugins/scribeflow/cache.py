@@ -14,7 +14,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from scribeflow.files import read_json, write_json_atomic
+from scribeflow.files import locked, read_json, write_json_atomic
 
 
 def digest(*parts: str) -> str:
@@ -58,3 +58,21 @@ class LLMCache:
 
     def put(self, key: str, text: str, model: str, **extra: Any) -> None:
         write_json_atomic(self._path(key), {"text": text, "model": model, **extra})
+
+    @property
+    def _endpoints(self) -> Path:
+        return self.root / "endpoints.json"
+
+    def endpoint_facts(self) -> dict[str, dict[str, Any]]:
+        """What was learned about each endpoint (``{"json_schema": False}``: it rejects
+        JSON Schemas for answers), so other tasks need not learn it again."""
+        try:
+            return read_json(self._endpoints)
+        except (OSError, ValueError):
+            return {}
+
+    def learn_endpoint(self, endpoint: str, **facts: Any) -> None:
+        with locked(self._endpoints):
+            known = self.endpoint_facts()
+            known[endpoint] = known.get(endpoint, {}) | facts
+            write_json_atomic(self._endpoints, known)

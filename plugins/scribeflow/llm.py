@@ -7,7 +7,10 @@
   ("I'm sorry, but I can't…"), or one the caller's ``check`` rejects (unrelated to its
   input, say). An empty or rejected answer is asked again once, then on ``fallback_model``;
   a refusal goes to ``fallback_model`` at once. When every try was unusable,
-  :class:`Unusable` (:class:`Refused` when all were refusals) names the last cause.
+  :class:`Unusable` (:class:`Refused` when all were refusals) names the last cause;
+- structured answers: a request may carry a JSON Schema (``response_format``). An endpoint
+  that rejects the parameter raises :class:`FormatRejected` once, and is remembered (per
+  process, and in the answer cache's folder) so that it is then asked in plain text.
 """
 
 from __future__ import annotations
@@ -42,6 +45,16 @@ class Unusable(ScribeflowError):
 
 class Refused(Unusable):
     """Every model asked refused the request."""
+
+
+class FormatRejected(ScribeflowError):
+    """The endpoint does not take a JSON Schema for the answer (``response_format``)."""
+
+
+#: Whether an endpoint takes ``response_format`` JSON Schemas: learned once, then remembered.
+_SCHEMA_SUPPORT: dict[str, bool] = {}
+_SCHEMA_MARKERS = ("response_format", "json_schema", "schema", "not supported", "unsupported",
+                   "unrecognized", "unknown field", "extra inputs")
 
 
 class LLMUnavailable(ScribeflowError):
@@ -81,6 +94,8 @@ class Completion:
     model: str
     #: True when the answer came from the cache (no request was made).
     cached: bool = False
+    #: True when it was asked with a JSON Schema the endpoint accepted.
+    structured: bool = False
 
 
 class LLMClient:
@@ -102,6 +117,7 @@ class LLMClient:
         self.cache = cache
         self.usage = Usage()
         self._semaphore = asyncio.Semaphore(max(1, settings.concurrency))
+        self._probe = asyncio.Lock()  # one request at a time learns whether schemas work
         if client is None:
             import openai
 
@@ -111,21 +127,68 @@ class LLMClient:
             )
         self._client = client
 
+    @property
+    def endpoint(self) -> str:
+        return self.settings.base_url or "https://api.openai.com/v1"
+
+    def takes_schemas(self) -> bool:
+        """Whether to ask this endpoint with a JSON Schema: yes until it rejected one."""
+        if self.endpoint not in _SCHEMA_SUPPORT and self.cache is not None:
+            known = self.cache.endpoint_facts().get(self.endpoint, {})
+            if "json_schema" in known:
+                _SCHEMA_SUPPORT[self.endpoint] = bool(known["json_schema"])
+        return _SCHEMA_SUPPORT.get(self.endpoint, True)
+
+    def _learned(self, takes: bool) -> None:
+        if _SCHEMA_SUPPORT.get(self.endpoint) == takes:
+            return
+        _SCHEMA_SUPPORT[self.endpoint] = takes
+        if not takes:
+            log.warning("%s does not take a JSON Schema for answers: asking in plain text "
+                        "from now on", self.endpoint)
+        if self.cache is not None:
+            self.cache.learn_endpoint(self.endpoint, json_schema=takes)
+
     async def complete(self, prompt: str, *, cache_as: tuple[str, str] | None = None,
-                       check: Callable[[str], str | None] | None = None) -> Completion:
+                       check: Callable[[str], str | None] | None = None,
+                       response_format: dict[str, Any] | None = None,
+                       readable: Callable[[str], bool] | None = None) -> Completion:
         """A usable answer to ``prompt``: not empty, not a refusal, and passed by ``check``
         (which returns why an answer is unusable, or None).
 
         ``cache_as=(prompt name, prompt version)`` reuses and stores usable answers in the
         cache; a cached answer that is unusable (written by an older version) is asked again.
+        ``response_format`` (a JSON Schema) raises :class:`FormatRejected` when the endpoint
+        rejects it; ask :meth:`takes_schemas` first. While that is not known, one request
+        at a time finds out. Only answers that ``readable`` accepts are cached (the caller
+        parses them; one it cannot read is returned, to be asked again, never stored).
         """
+        if response_format is not None and self.takes_schemas() and \
+                self.endpoint not in _SCHEMA_SUPPORT:
+            async with self._probe:
+                if self.endpoint not in _SCHEMA_SUPPORT:
+                    return await self._complete(prompt, cache_as, check, response_format,
+                                                readable)
+        if response_format is not None and not self.takes_schemas():
+            raise FormatRejected(f"{self.endpoint} does not take JSON Schemas")
+        return await self._complete(prompt, cache_as, check, response_format, readable)
+
+    async def _complete(self, prompt: str, cache_as: tuple[str, str] | None,
+                        check: Callable[[str], str | None] | None,
+                        response_format: dict[str, Any] | None,
+                        readable: Callable[[str], bool] | None) -> Completion:
+        structured = response_format is not None
         key = None
         if self.cache is not None and cache_as is not None:
-            key = LLMCache.key(*cache_as, self.settings.model or "", prompt)
+            name, version = cache_as
+            key = LLMCache.key(name, version + ("+schema" if structured else ""),
+                               self.settings.model or "", prompt)
             hit = self.cache.get(key)
-            if hit is not None and unusable_cause(hit.get("text", ""), check) is None:
+            if hit is not None and unusable_cause(hit.get("text", ""), check) is None and \
+                    (readable is None or readable(hit.get("text", ""))):
                 self.usage.cached += 1
-                return Completion(text=hit["text"], model=hit["model"], cached=True)
+                return Completion(text=hit["text"], model=hit["model"], cached=True,
+                                  structured=structured)
             if hit is not None:
                 log.warning("ignored an unusable cached answer (%s); asking again",
                             unusable_cause(hit.get("text", ""), check))
@@ -135,12 +198,14 @@ class LLMClient:
         causes: list[str] = []
         for model in models:
             for _ in range(TRIES_PER_MODEL):
-                text = await self._chat(model, prompt)
+                text = await self._chat(model, prompt, response_format)
+                if structured:
+                    self._learned(True)
                 cause = unusable_cause(text, check)
                 if cause is None:
-                    if key is not None:
+                    if key is not None and (readable is None or readable(text)):
                         self.cache.put(key, text, model)  # type: ignore[union-attr]
-                    return Completion(text=text, model=model)
+                    return Completion(text=text, model=model, structured=structured)
                 self.usage.unusable += 1
                 causes.append(f"{model}: {cause}")
                 log.warning("unusable answer from %s (%s): %r", model, cause, text[:120])
@@ -151,7 +216,8 @@ class LLMClient:
             raise Refused(f"refused by {', '.join(models)}")
         raise Unusable(f"no usable answer after {len(causes)} tries; last: {causes[-1]}")
 
-    async def _chat(self, model: str, prompt: str) -> str:
+    async def _chat(self, model: str, prompt: str,
+                    response_format: dict[str, Any] | None = None) -> str:
         import openai
         from tenacity import (
             AsyncRetrying,
@@ -185,6 +251,7 @@ class LLMClient:
                             model=model,
                             messages=[{"role": "user", "content": prompt}],
                             temperature=self.settings.temperature,
+                            **({"response_format": response_format} if response_format else {}),
                         )
             except RetryError as exc:
                 cause = exc.last_attempt.exception()
@@ -193,6 +260,10 @@ class LLMClient:
                     f"{self.settings.max_attempts} times: {type(cause).__name__}: {cause}"
                 ) from None
             except openai.APIStatusError as exc:
+                if response_format and _rejects_schema(exc):
+                    self._learned(False)
+                    raise FormatRejected(f"{self.endpoint} rejected response_format: "
+                                         f"{exc.message}") from None
                 raise LLMUnavailable(f"LLM request rejected ({exc.status_code}): {exc.message}") from None
         self.usage.requests += 1
         self.usage.by_model[model] = self.usage.by_model.get(model, 0) + 1
@@ -208,3 +279,11 @@ class LLMClient:
         close = getattr(self._client, "close", None)
         if close is not None:
             await close()
+
+
+def _rejects_schema(exc: Any) -> bool:
+    """A 400/422/501 that is about the answer format (servers word it in many ways)."""
+    if exc.status_code not in (400, 422, 501):
+        return False
+    text = str(getattr(exc, "message", "") or exc).lower()
+    return any(marker in text for marker in _SCHEMA_MARKERS)

@@ -157,6 +157,18 @@ def parse_question(text: str) -> QuizQuestion:
     )
 
 
+def check_question(question: QuizQuestion) -> QuizQuestion:
+    """``question`` if it can be used as it is (a structured answer's fields), else an error."""
+    if not question.question:
+        raise QuizParseError("no question text")
+    for letter, option in zip(LETTERS, question.options, strict=True):
+        if not option:
+            raise QuizParseError(f"option {letter} is empty")
+    if len({o.lower() for o in question.options}) != N_OPTIONS:
+        raise QuizParseError("two options have the same text")
+    return question
+
+
 def _clean_question(line: str) -> str:
     line = _QUESTION_PREFIX.sub("", line).strip()
     return re.sub(r"^(\*\*|__)(.*?)\1$", r"\2", line).strip(" *_")

@@ -1,7 +1,8 @@
 """The study outputs' LLM work: chapters, quiz questions (one per call) and the quality score.
 
 Each answer goes through the same client (bounded concurrency, retries, refusal fallback,
-the answer cache) and a strict parser; an answer that cannot be parsed is asked again with a
+the answer cache) and a strict reader: JSON that fits the stage's schema where the endpoint
+takes JSON Schemas (:mod:`scribeflow.answers`), else the stage's tolerant text parser; an answer that cannot be parsed is asked again with a
 reminder of the format, and after ``attempts`` it is dropped with its reason logged, never
 guessed.
 """
@@ -15,14 +16,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from scribeflow.answers import CHAPTERS, QUALITY_SCORE, QUIZ_QUESTION, AnswerFormat
 from scribeflow.cache import LLMCache
-from scribeflow.chapters import Chapter, locate, merge, parse_proposals
+from scribeflow.chapters import Chapter, locate, merge
 from scribeflow.config import LLMSettings
 from scribeflow.errors import ScribeflowError
-from scribeflow.llm import LLMClient, Refused
+from scribeflow.llm import FormatRejected, LLMClient, Refused
 from scribeflow.prompts import Prompt, load_prompt
-from scribeflow.quality import parse_score
-from scribeflow.quiz import LETTERS, QuizQuestion, finalise, parse_question
+from scribeflow.quiz import LETTERS, QuizQuestion, finalise
 from scribeflow.records import Segment
 
 log = logging.getLogger(__name__)
@@ -42,22 +43,32 @@ class Outcome:
     seconds: float = 0.0
 
 
-async def _ask(llm: LLMClient, prompt: Prompt, parse: Callable[[str], T], attempts: int,
+async def _ask(llm: LLMClient, prompt: Prompt, form: AnswerFormat[T], attempts: int,
                what: str, **variables: Any) -> tuple[T | None, list[str]]:
-    """Ask until ``parse`` accepts an answer; the reasons of every rejected answer."""
+    """Ask until an answer can be read; the reasons of every rejected answer. An endpoint
+    that takes JSON Schemas is asked for ``form``'s schema, any other in the text format."""
     reasons: list[str] = []
-    for attempt in range(attempts):
-        text = prompt.render(**variables) + (RETRY_NOTE.format(n=attempt + 1) if attempt else "")
+    attempt = 0
+    while attempt < attempts:
+        structured = llm.takes_schemas()
+        text = prompt.render(structured=structured, **variables) + (
+            RETRY_NOTE.format(n=attempt + 1) if attempt else "")
         try:
-            answer = await llm.complete(text, cache_as=(prompt.name, prompt.version))
+            answer = await llm.complete(
+                text, cache_as=(prompt.name, prompt.version),
+                response_format=form.response_format() if structured else None,
+                readable=lambda answer, structured=structured: form.readable(answer, structured))
+        except FormatRejected:
+            continue  # learned: asked again in the text format, not counted as an attempt
         except Refused as exc:
             reasons.append(f"{what}: {exc}")
             break
+        attempt += 1
         try:
-            return parse(answer.text), reasons
+            return form.parse(answer.text, answer.structured), reasons
         except ScribeflowError as exc:
-            reasons.append(f"{what}, attempt {attempt + 1}: {exc}")
-            log.warning("%s: unparseable answer (attempt %d of %d): %s", what, attempt + 1,
+            reasons.append(f"{what}, attempt {attempt}: {exc}")
+            log.warning("%s: unreadable answer (attempt %d of %d): %s", what, attempt,
                         attempts, exc)
     return None, reasons
 
@@ -88,7 +99,7 @@ def build_chapters(groups: Sequence[tuple[str, float, float]], segments: Sequenc
 
     async def work(llm: LLMClient) -> Outcome:
         answers = await asyncio.gather(*(
-            _ask(llm, prompt, parse_proposals, attempts, f"chapters of group {g}", text=text)
+            _ask(llm, prompt, CHAPTERS, attempts, f"chapters of group {g}", text=text)
             for g, (text, _, _) in enumerate(groups)))
         found, dropped = [], []
         for (pairs, reasons), (_, start, end) in zip(answers, groups, strict=True):
@@ -115,7 +126,7 @@ def build_quiz(chunks: Sequence[dict], per_chunk: int, settings: LLMSettings, se
     async def one(llm: LLMClient, chunk: dict, n: int) -> tuple[QuizQuestion | None, list[str]]:
         letter = LETTERS[(chunk["index"] * per_chunk + n) % len(LETTERS)]
         question, reasons = await _ask(
-            llm, prompt, parse_question, attempts,
+            llm, prompt, QUIZ_QUESTION, attempts,
             f"question {n + 1} of chunk {chunk['index']}", text=chunk["text"], number=n + 1,
             total=per_chunk, correct_letter=letter)
         if question is not None:
@@ -141,7 +152,7 @@ def score_quality(transcript: str, document: str, settings: LLMSettings,
     prompt = load_prompt("quality_score")
 
     async def work(llm: LLMClient) -> Outcome:
-        score, reasons = await _ask(llm, prompt, parse_score, attempts, "quality score",
+        score, reasons = await _ask(llm, prompt, QUALITY_SCORE, attempts, "quality score",
                                     transcript=transcript[:n_chars], document=document[:n_chars])
         return Outcome(value=score, dropped=reasons)
 

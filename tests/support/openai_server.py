@@ -40,9 +40,16 @@ Responder = Callable[[Request], Reply]
 class ScriptedOpenAI:
     """``with ScriptedOpenAI(responder) as server: server.base_url``; ``server.requests``."""
 
-    def __init__(self, responder: Responder, delay_s: float = 0.0):
+    def __init__(self, responder: Responder, delay_s: float = 0.0,
+                 models: tuple[str, ...] = ("primary-model", "fallback-model", "main", "m"),
+                 schemas: str = "json_schema"):
         self.responder = responder
         self.delay_s = delay_s
+        self.models = models  # what GET /v1/models lists
+        #: a request's ``response_format``: passed to the responder ("json_schema"), answered
+        #: with a 400 ("reject", as servers without the parameter do) or dropped ("ignore")
+        self.schemas = schemas
+        self.rejected_formats = 0
         self.requests: list[Request] = []
         self.replies: list[Reply] = []
         self._lock = threading.Lock()
@@ -64,11 +71,26 @@ class ScriptedOpenAI:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:  # noqa: N802
+                if not self.path.rstrip("/").endswith("/models"):
+                    return self._send(404, {"error": {"message": f"no route {self.path}"}})
+                self._send(200, {"object": "list", "data": [
+                    {"id": m, "object": "model", "created": 0, "owned_by": "test"}
+                    for m in owner.models]})
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
+                if "response_format" in body and owner.schemas == "reject":
+                    with owner._lock:
+                        owner.rejected_formats += 1
+                    return self._send(400, {"error": {
+                        "message": "Unrecognized request argument supplied: response_format",
+                        "type": "invalid_request_error", "code": None}})
+                if owner.schemas == "ignore":
+                    body.pop("response_format", None)
                 with owner._lock:
                     request = Request(number=len(owner.requests) + 1, model=body.get("model", ""),
                                       prompt=_last_user_message(body), body=body)
@@ -155,9 +177,14 @@ DISTRACTORS = ("The passage never mentions this.", "It happens only at night.",
                "Nobody knows how it works.", "It was invented last year.")
 
 
-def quiz_answer(prompt: str, number: int) -> str:
-    """One question about the passage, in one of several shapes; every fifth is malformed
-    (three options) unless the prompt says a previous answer could not be read."""
+def structured(request: Request) -> bool:
+    """The request asks for an answer that fits a JSON Schema."""
+    return bool((request.body.get("response_format") or {}).get("json_schema"))
+
+
+def quiz_answer(prompt: str, number: int, as_json: bool = False) -> str:
+    """One question about the passage, in one of several shapes (or as JSON); every fifth is
+    malformed (three options) unless the prompt says a previous answer could not be read."""
     passage = tagged(prompt, "passage")
     letter = re.search(r"Put the correct answer at option ([A-D])", prompt).group(1)
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", re.sub(r"#+ [^\n]*\n", "", passage))
@@ -166,6 +193,11 @@ def quiz_answer(prompt: str, number: int) -> str:
     options = list(DISTRACTORS[:3])
     options.insert("ABCD".index(letter), fact)
     shape = QUIZ_SHAPES[number % len(QUIZ_SHAPES)]
+    if as_json:
+        broken = shape == "malformed" and "could not be read" not in prompt
+        return json.dumps({"question": "Which statement is made in the passage?",
+                           "options": options[:3] if broken else options, "answer": letter,
+                           "explanation": "The passage says so."})
     if shape == "malformed" and "could not be read" not in prompt:
         return "Which statement is in the passage?\n" + "\n".join(
             f"{'ABC'[i]}) {o}" for i, o in enumerate(options[:3])) + "\nAnswer: A"
@@ -193,11 +225,13 @@ CHAPTER_STARTS = (("welcome", "Introduction"), ("next we talk", "Volcanoes"),
                   ("finally", "Practising the piano"))
 
 
-def chapters_answer(prompt: str) -> str:
+def chapters_answer(prompt: str, as_json: bool = False) -> str:
     passage = re.sub(r"#+ [^\n]*\n", "", tagged(prompt, "passage"))
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", passage) if s.strip()]
     found = [{"title": title, "start": sentence} for sentence in sentences
              for key, title in CHAPTER_STARTS if sentence.lower().startswith(key)]
+    if as_json:
+        return json.dumps({"chapters": found})
     return "Here are the chapters:\n```json\n" + json.dumps(found) + "\n```"
 
 
@@ -245,11 +279,11 @@ class EditorScript:
             return Reply("upstream exploded", status=500)
         stage = stage_of(request.prompt)
         if stage == "quiz_question":
-            return Reply(quiz_answer(request.prompt, request.number))
+            return Reply(quiz_answer(request.prompt, request.number, structured(request)))
         if stage == "chapters":
-            return Reply(chapters_answer(request.prompt))
+            return Reply(chapters_answer(request.prompt, structured(request)))
         if stage == "quality_score":
-            return Reply("I'd rate it 87 out of 100.")
+            return Reply('{"score": 87}' if structured(request) else "I'd rate it 87 out of 100.")
         text = tagged(request.prompt, "transcript") or tagged(request.prompt, "text")
         if (self.refuse_word and request.model == self.primary
                 and stage == "cleanup_markdown" and self.refuse_word in text.lower()):

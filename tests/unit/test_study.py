@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
+from scribeflow import llm
 from scribeflow.cache import LLMCache
 from scribeflow.config import LLMSettings
 from scribeflow.records import Segment, Word
@@ -24,11 +27,24 @@ def settings(server) -> LLMSettings:
     return LLMSettings(base_url=server.base_url, api_key="k", model="m", concurrency=4)
 
 
-def test_quiz_one_question_per_call_with_malformed_answers_retried(tmp_path):
+SCHEMAS = ["json_schema", "reject", "ignore"]
+
+
+def asked_with_schema(server) -> list[bool]:
+    return [bool(r.body.get("response_format")) for r in server.requests]
+
+
+@pytest.mark.parametrize("schemas", SCHEMAS)
+def test_quiz_one_question_per_call_with_malformed_answers_retried(tmp_path, schemas):
     script = EditorScript(refuse_word=None, error_at=0, rate_limit_first=False)
-    with ScriptedOpenAI(script) as server:
+    with ScriptedOpenAI(script, schemas=schemas) as server:
         outcome = build_quiz(CHUNKS, 3, settings(server), seed="vid", cache=LLMCache(tmp_path))
         quiz_prompts = [r for r in server.requests if "multiple-choice" in r.prompt]
+        # the answers are JSON where the endpoint takes the schema, else the text format
+        assert all(asked_with_schema(server)) == (schemas == "json_schema")
+        # a server that ignores the schema gets the JSON prompt; one that rejects it, the text one
+        assert all(('"options"' in r.prompt) == (schemas != "reject") for r in quiz_prompts)
+        assert server.rejected_formats == (schemas == "reject")  # learned once
         assert all(r.prompt.count("<passage>") == 1 for r in quiz_prompts)
         retried = [r for r in quiz_prompts if "could not be read" in r.prompt]
         assert retried and len(quiz_prompts) == 9 + len(retried)
@@ -48,7 +64,8 @@ def test_quiz_that_never_parses_is_dropped_not_guessed(tmp_path):
     assert "expected options A-D, found none" in outcome.dropped[0]
 
 
-def test_chapters_are_located_in_the_transcript(tmp_path):
+@pytest.mark.parametrize("schemas", SCHEMAS)
+def test_chapters_are_located_in_the_transcript(tmp_path, schemas):
     words = []
     t = 0.0
     for chunk in CHUNKS:
@@ -58,7 +75,7 @@ def test_chapters_are_located_in_the_transcript(tmp_path):
     segments = [Segment(id=0, start=0.0, end=t, text=" ".join(c["text"] for c in CHUNKS),
                         words=tuple(words))]
     script = EditorScript(refuse_word=None, error_at=0, rate_limit_first=False)
-    with ScriptedOpenAI(script) as server:
+    with ScriptedOpenAI(script, schemas=schemas) as server:
         groups = [(" ".join(c["text"] for c in CHUNKS), 0.0, t)]
         outcome = build_chapters(groups, segments, settings(server), LLMCache(tmp_path))
     titles = [(c.title, c.start) for c in outcome.value]
@@ -67,9 +84,11 @@ def test_chapters_are_located_in_the_transcript(tmp_path):
     assert ("Volcanoes", next_at) in titles and titles[-1][0] == "Baking bread"
 
 
-def test_quality_score_parsed_and_out_of_range_rejected(tmp_path):
-    with ScriptedOpenAI(EditorScript(rate_limit_first=False, error_at=0)) as server:
+@pytest.mark.parametrize("schemas", SCHEMAS)
+def test_quality_score_parsed_and_out_of_range_rejected(tmp_path, schemas):
+    with ScriptedOpenAI(EditorScript(rate_limit_first=False, error_at=0), schemas=schemas) as server:
         assert score_quality("raw text", "doc text", settings(server)).value == 87
+        assert asked_with_schema(server)[-1] == (schemas == "json_schema")
     with ScriptedOpenAI(lambda r: Reply("Score: 140/100")) as server:
         outcome = score_quality("raw", "doc", settings(server), attempts=2)
     assert outcome.value is None
@@ -84,3 +103,36 @@ def test_empty_document_asks_nothing(tmp_path):
         chapters = build_chapters([], [], settings(server), LLMCache(tmp_path))
         assert server.requests == []
     assert outcome.value == [] and outcome.dropped == [] and chapters.value == []
+
+
+def test_an_endpoint_that_rejects_schemas_is_learned_once_and_remembered(tmp_path, monkeypatch):
+    script = EditorScript(refuse_word=None, error_at=0, rate_limit_first=False)
+    with ScriptedOpenAI(script, schemas="reject") as server:
+        one = LLMSettings(base_url=server.base_url, api_key="k", model="m", concurrency=1)
+        assert score_quality("raw", "doc", one, cache=LLMCache(tmp_path)).value == 87
+        # the rejected request is not among the answered ones
+        assert server.rejected_formats == 1 and asked_with_schema(server) == [False]
+        # another task (another process: nothing in memory) reads it from the cache's folder
+        monkeypatch.setattr(llm, "_SCHEMA_SUPPORT", {})
+        outcome = build_quiz(CHUNKS[:1], 1, one, seed="v", cache=LLMCache(tmp_path))
+        assert outcome.value and server.rejected_formats == 1
+        assert not any(asked_with_schema(server))
+
+
+@pytest.mark.parametrize(("answer", "cause"), [
+    ('{"question": "Q?", "options": ["a", "b", "c"], "answer": "A", "explanation": "e"}',
+     "answer does not fit the quiz_question schema: options: List should have at least 4 items"
+     " after validation, not 3"),
+    ('{"question": "Q?", "options": ["a", "b", "c", "d"], "answer": "E", "explanation": "e"}',
+     "answer does not fit the quiz_question schema: answer: Input should be 'A', 'B', 'C' or 'D'"),
+    ('{"question": "Q?", "options": ["a", "a", "c", "d"], "answer": "A", "explanation": "e"}',
+     "two options have the same text"),
+    ('{"question": "", "options": ["a", "b", "c", "d"], "answer": "A", "explanation": "e"}',
+     "no question text"),
+])
+def test_a_structured_answer_that_does_not_fit_is_asked_again_then_dropped(tmp_path, answer, cause):
+    with ScriptedOpenAI(lambda r: Reply(answer)) as server:
+        outcome = build_quiz(CHUNKS[:1], 1, settings(server), seed="v", cache=LLMCache(tmp_path))
+        assert len(server.requests) == 3 and all(asked_with_schema(server))
+    assert outcome.value == [] and outcome.dropped[0].endswith(cause), outcome.dropped
+    assert not list(tmp_path.glob("*/*.json"))  # no unreadable answer was cached
