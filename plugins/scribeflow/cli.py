@@ -363,6 +363,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """What is configured here, checked (models, LLM endpoint, store, Airflow home), with a
+    fix for each problem; secrets masked."""
+    from scribeflow.doctor import report
+
+    text, healthy = report()
+    print(text)
+    return 0 if healthy else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scribeflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -430,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8090)
     serve.set_defaults(func=cmd_serve)
+
+    doctor = sub.add_parser("doctor", help="check the configuration: models, LLM, store, Airflow")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

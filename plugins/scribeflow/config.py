@@ -108,7 +108,7 @@ class PipelineSettings:
             env_name = "SCRIBEFLOW_DATA" if name == "data_dir" else f"SCRIBEFLOW_{name.upper()}"
             raw = os.environ.get(env_name)
             if raw not in (None, ""):
-                values[name] = _coerce(f, raw)
+                values[name] = _coerce(f, raw, env_name)
         for key, value in (overrides or {}).items():
             if value is not None and key in by_name:
                 values[key] = _coerce(by_name[key], value)
@@ -133,6 +133,19 @@ class LLMSettings:
     max_attempts: int = 6
     temperature: float = 0.2
 
+    def __post_init__(self) -> None:
+        if self.model and not (self.base_url or self.api_key):
+            raise ConfigError(f"LLM partly configured: model {self.model!r} but no endpoint or API "
+                              "key: set OPENAI_BASE_URL (vLLM, Ollama, llama.cpp) or "
+                              "OPENAI_API_KEY (OpenAI), or the openai_default connection")
+        if not self.model and (self.base_url or self.api_key):
+            given = "an endpoint" if self.base_url else "an API key"
+            raise ConfigError(f"LLM partly configured: {given} but no model: set OPENAI_MODEL, or "
+                              "the openai_default connection's extra {\"model\": ...}")
+        for name in ("concurrency", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"LLM {name} must be at least 1, not {getattr(self, name)}")
+
     @property
     def configured(self) -> bool:
         return bool(self.model and (self.base_url or self.api_key))
@@ -147,27 +160,31 @@ class LLMSettings:
             "model": env.get("OPENAI_MODEL") or env.get("SCRIBEFLOW_LLM_MODEL") or None,
             "fallback_model": env.get("SCRIBEFLOW_LLM_FALLBACK_MODEL") or None,
         }
-        for name, kind in (("concurrency", int), ("timeout_s", float), ("max_attempts", int)):
-            raw = env.get(f"SCRIBEFLOW_LLM_{name.upper()}")
-            if raw:
-                values[name] = kind(raw)
-        values.update({k: v for k, v in overrides.items() if v not in (None, "")})
+        by_name = {f.name: f for f in fields(cls)}
+        for name in ("concurrency", "timeout_s", "max_attempts"):
+            env_name = f"SCRIBEFLOW_LLM_{name.upper()}"
+            if raw := env.get(env_name):
+                values[name] = _coerce(by_name[name], raw, env_name)
+        values.update({k: _coerce(by_name[k], v, f"the connection's {k}")
+                       for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)
 
 
-def _coerce(f: dataclasses.Field, value: Any) -> Any:
-    kind = f.type if isinstance(f.type, type) else str(f.type)
+def _coerce(f: dataclasses.Field, value: Any, source: str | None = None) -> Any:
+    """``value`` as the field's type, strictly (``SCRIBEFLOW_QUIZ=ture`` is an error naming
+    the variable, not False): pydantic's lax mode, which reads ``true/false/1/0/yes/no/on/off``
+    as booleans and whole numbers as integers."""
+    from pydantic import TypeAdapter, ValidationError
+
+    kind = {"bool": bool, "int": int, "float": float, "Path": Path, "str": str}.get(
+        f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""), None)
+    if kind is None or (kind is str and isinstance(value, str)):
+        return value
     try:
-        if kind in (bool, "bool"):
-            if isinstance(value, bool):
-                return value
-            return str(value).strip().lower() in ("1", "true", "yes", "on")
-        if kind in (int, "int"):
-            return int(value)
-        if kind in (float, "float"):
-            return float(value)
-        if kind in (Path, "Path"):
-            return Path(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {f.name} has an invalid value {value!r}") from exc
-    return value
+        return TypeAdapter(kind).validate_python(value.strip() if isinstance(value, str) else value)
+    except ValidationError as exc:
+        expected = {bool: "true or false", int: "a whole number", float: "a number",
+                    Path: "a path", str: "text"}[kind]
+        where = source or f"setting {f.name}"
+        raise ConfigError(f"{where}={value!r} is not {expected} "
+                          f"({exc.errors()[0]['msg'].lower()})") from None

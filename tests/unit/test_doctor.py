@@ -1,0 +1,80 @@
+"""``scribeflow doctor`` against real endpoints: a local OpenAI-compatible server, the
+pgserver PostgreSQL with pgvector and the machine's PostgreSQL 15 without it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scribeflow.cli import main
+from support.openai_server import EditorScript, ScriptedOpenAI
+
+CLEARED = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "SCRIBEFLOW_LLM_MODEL",
+           "AIRFLOW_CONN_OPENAI_DEFAULT", "AIRFLOW_CONN_SCRIBEFLOW_PGVECTOR",
+           "SCRIBEFLOW_PGVECTOR_DSN", "SCRIBEFLOW_STORE")
+
+
+@pytest.fixture
+def doctor(monkeypatch, tmp_path, capsys):
+    for name in CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SCRIBEFLOW_DATA", str(tmp_path / "data"))
+
+    def run(**env: str) -> tuple[int, dict[str, str]]:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        code = main(["doctor"])
+        out = capsys.readouterr().out
+        lines = {line.split(":", 1)[0].split()[-1]: line for line in out.splitlines()
+                 if not line.startswith(" ")}
+        return code, lines | {"": out}
+
+    return run
+
+
+def test_a_working_setup_is_all_ok(doctor, pgvector_dsn):
+    with ScriptedOpenAI(EditorScript()) as server:
+        connection = {"conn_type": "openai", "host": server.base_url, "password": "sk-hidden-1",
+                      "extra": {"model": "primary-model", "fallback_model": "fallback-model"}}
+        code, lines = doctor(AIRFLOW_CONN_OPENAI_DEFAULT=json.dumps(connection),
+                             SCRIBEFLOW_STORE="pgvector", SCRIBEFLOW_PGVECTOR_DSN=pgvector_dsn)
+    assert code == 0, lines[""]
+    assert lines["llm"].startswith("ok") and "model primary-model, fallback fallback-model" in lines["llm"]
+    assert lines["store"].startswith("ok      store:      pgvector 0.6")
+    assert lines["whisper"].endswith("bundled tiny.en on cpu")
+    assert "all-MiniLM-L6-v2" in lines["embedding"]
+    assert "sk-hidden-1" not in lines[""]
+
+
+def test_each_problem_is_named_with_its_fix(doctor):
+    with ScriptedOpenAI(EditorScript()) as server:
+        code, lines = doctor(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-hidden-2",
+                             OPENAI_MODEL="no-such-model", SCRIBEFLOW_STORE="pgvector",
+                             SCRIBEFLOW_PGVECTOR_DSN="postgresql://root:pw-hidden@127.0.0.1:5432/postgres")
+    assert code == 1
+    assert lines["llm"].startswith("PROBLEM") and "does not serve no-such-model" in lines["llm"]
+    assert "has no pgvector extension" in lines["store"]  # the machine's PostgreSQL 15
+    assert lines[""].count("fix: ") == 2
+    assert "sk-hidden-2" not in lines[""] and "pw-hidden" not in lines[""]
+    assert "postgresql://root:***@127.0.0.1:5432/postgres" in lines["store"]
+
+
+@pytest.mark.parametrize(("env", "name", "cause"), [
+    ({"OPENAI_API_KEY": "sk-hidden-3"}, "llm", "LLM partly configured: an API key but no model"),
+    ({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_MODEL": "m"}, "llm", "not reachable"),
+    ({"SCRIBEFLOW_STORE": "pgvector"}, "store", "pgvector chosen but no database given"),
+    ({"SCRIBEFLOW_QUIZ": "ture"}, "settings", "SCRIBEFLOW_QUIZ='ture' is not true or false"),
+    ({"SCRIBEFLOW_EMBED_MODEL": "/no/model"}, "embedding", None),
+])
+def test_bad_configuration(doctor, env, name, cause):
+    code, lines = doctor(**env)
+    assert code == 1 and lines[name].startswith("PROBLEM"), lines[""]
+    if cause:
+        assert cause in lines[name]
+    assert "sk-hidden-3" not in lines[""]
+
+
+def test_no_llm_is_reported_as_such(doctor):
+    code, lines = doctor()
+    assert code == 0 and "not configured (OPENAI_* variables)" in lines["llm"]
