@@ -75,7 +75,9 @@ def video_pipeline():
     audio = task(tasks.download_audio, task_id="download", pool=DOWNLOAD_POOL)()
     transcript = task(tasks.transcribe, queue=TRANSCRIBE_QUEUE)(audio)
     groups = task(tasks.split_into_chunks)(transcript)
-    parts = task(tasks.write_document, pool=LLM_POOL).expand(group=groups)
+    # the grid labels each mapped instance by the part of the video it holds
+    parts = task(tasks.write_document, pool=LLM_POOL,
+                 map_index_template="{{ task.op_kwargs['group']['label'] }}").expand(group=groups)
     document = task(tasks.assemble_document)(transcript, parts)
     chapters = task(tasks.write_chapters, pool=LLM_POOL)(document)
     quiz = task(tasks.write_quiz, pool=LLM_POOL)(document)

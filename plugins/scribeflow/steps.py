@@ -120,8 +120,17 @@ def split(video_dir: str, settings: PipelineSettings) -> list[dict[str, Any]]:
     groups = group_chunks(len(chunks), settings.max_llm_groups, settings.min_chunks_per_group)
     log.info("%d chunks of about %d words in %d group(s)", len(chunks), settings.chunk_words,
              len(groups))
-    return [{"video_dir": video_dir, "group": g, "chunks": indices, "language": transcript.language}
-            for g, indices in enumerate(groups)]
+    return [{"video_dir": video_dir, "group": g, "chunks": indices, "language": transcript.language,
+             "label": group_label(indices, chunks)} for g, indices in enumerate(groups)]
+
+
+def group_label(indices: list[int], chunks: list[Chunk]) -> str:
+    """What a group holds, as the UI's grid labels its mapped task: ``chunks 0–7, 00:00–04:10``."""
+    from scribeflow.chapters import clock
+
+    first, last = chunks[indices[0]], chunks[indices[-1]]
+    span = f"chunk {first.index}" if len(indices) == 1 else f"chunks {first.index}–{last.index}"
+    return f"{span}, {clock(first.start)}–{clock(last.end)}"
 
 
 def write_document_group(group: dict[str, Any], llm: LLMSettings,

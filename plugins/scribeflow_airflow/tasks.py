@@ -171,7 +171,9 @@ def write_document(group: dict[str, Any]) -> dict[str, Any]:
 @recorded("assemble_document")
 def assemble_document(transcript: dict[str, Any], groups: list[dict[str, Any]]) -> dict[str, Any]:
     run_id, settings, _ = _run()
-    result = steps.assemble(transcript["video_dir"], list(groups))
+    # one slice read of the mapped results (iterating reads one past the end, which the
+    # task log reports as an error: "XCom not found")
+    result = steps.assemble(transcript["video_dir"], list(groups[:]))
     result["degraded"] = list(transcript.get("degraded", [])) + result["degraded"]
     llm_note = (f"{result['llm_requests']} requests, {result['llm_reused']} answers reused"
                 if result["llm_used"] else "not configured: raw chunk text used")
