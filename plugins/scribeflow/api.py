@@ -20,7 +20,7 @@ from scribeflow.records import SearchFilters
 
 PAGE = Path(__file__).parent / "web" / "search.html"
 ASSETS = {p.name: p for p in (Path(__file__).parent / "web" / "assets").iterdir()}
-SWAGGER_ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
+SWAGGER_ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png")
 ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 
 
@@ -82,19 +82,20 @@ def create_app(
 
     @app.get("/api/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs() -> Any:
-        # Swagger UI's assets come from a package, not a CDN, so the docs work offline
+        # Swagger UI's assets come from a package (fastapi-offline's copy of Swagger UI 5, which
+        # reads OpenAPI 3.1), not a CDN, so the docs work offline
         return get_swagger_ui_html(openapi_url="openapi.json", title="Scribeflow search API",
                                    swagger_js_url="docs-assets/swagger-ui-bundle.js",
                                    swagger_css_url="docs-assets/swagger-ui.css",
-                                   swagger_favicon_url="docs-assets/favicon-32x32.png")
+                                   swagger_favicon_url="docs-assets/favicon.png")
 
     @app.get("/api/docs-assets/{name}", include_in_schema=False)
     def docs_asset(name: str) -> Any:
-        from swagger_ui_bundle import swagger_ui_path
+        import fastapi_offline
 
         if name not in SWAGGER_ASSETS:
             raise HTTPException(status_code=404, detail=f"no asset {name!r}")
-        return FileResponse(Path(str(swagger_ui_path)) / name,
+        return FileResponse(Path(fastapi_offline.__file__).parent / "static" / name,
                             media_type=ASSET_TYPES[Path(name).suffix])
 
     @app.get("/api/status")

@@ -152,12 +152,16 @@ def test_search_page_in_a_browser(airflow, browser, shots):
     assert video.get_attribute("data-video-id").startswith("file-")
     assert "file-" not in video.text
     hits = video.find_elements(By.CSS_SELECTOR, ".hit")
-    assert len(hits) == int(video.find_element(By.CSS_SELECTOR, ".meta").text.split()[0]) >= 2
+    meta = video.find_element(By.CSS_SELECTOR, ".meta").text
+    assert meta == f"en · {len(hits)} moments" and len(hits) >= 2, meta
     jupiter = next(h for h in hits if "jupiter" in h.find_element(By.TAG_NAME, "p").text.lower())
     marked = {m.text.lower() for m in jupiter.find_elements(By.TAG_NAME, "mark")}
     assert {"largest", "planet"} <= marked and not marked & {"the", "in"}, marked
     relevance = jupiter.find_element(By.CSS_SELECTOR, ".relevance").text
     assert relevance.endswith("% match") and 30 <= int(relevance.removesuffix("% match")) <= 100
+    assert "weak" not in jupiter.get_attribute("class")
+    weak = [h for h in hits if int(h.find_element(By.CSS_SELECTOR, ".relevance").text[:-7]) < 20]
+    assert weak and all("weak" in h.get_attribute("class") for h in weak)  # shown dimmed
     assert browser.find_element(By.ID, "status").text.endswith("hits in 1 video")
     browser.save_screenshot(str(shots / "search-light.png"))
 
@@ -244,7 +248,9 @@ def test_api_docs_load_without_internet(airflow, browser, shots):
         lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"))[0]
     assert title.text.startswith("Scribeflow search")
     WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"))
-    assert "/api/search" in browser.find_element(By.CSS_SELECTOR, ".opblock").text
+    paths = {b.find_element(By.CSS_SELECTOR, ".opblock-summary-path").text
+             for b in browser.find_elements(By.CSS_SELECTOR, ".opblock")}
+    assert paths == {"/api/status", "/api/search"}, paths
     browser.save_screenshot(str(shots / "api-docs.png"))
 
 
