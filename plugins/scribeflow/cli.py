@@ -189,7 +189,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         print("no results")
     for n, hit in enumerate(hits, start=1):
         snippet = hit.text if len(hit.text) <= 240 else hit.text[:239] + "…"
-        print(f"{n:>2}. {hit.score:.3f}  {hit.title}  @ {timestamp(hit.start)[:8]}  {hit.url}")
+        match = f"{round(max(0.0, hit.similarity or 0.0) * 100):>3}% match"  # as the page shows it
+        print(f"{n:>2}. {match}  {hit.title}  @ {timestamp(hit.start)[:8]}  {hit.url}")
         print(f"    {snippet}")
     return 0
 

@@ -143,8 +143,9 @@ def test_mapped_instances_are_labelled_by_what_they_hold(processed, airflow_home
     assert len(labels) == len(groups) >= 2
     for index, rows in enumerate(groups):
         first, last = chunks[rows[0]["index"]], chunks[rows[-1]["index"]]
-        assert labels[index] == (f"chunks {first['index']}–{last['index']}, "
-                                 f"{clock(first['start'])}–{clock(last['end'])}"), labels
+        held = (f"chunk {first['index']}" if first is last
+                else f"chunks {first['index']}–{last['index']}")
+        assert labels[index] == f"{held}, {clock(first['start'])}–{clock(last['end'])}", labels
 
 
 def test_a_clean_run_logs_no_errors(processed):
@@ -200,11 +201,13 @@ def test_search_command(processed):
     hits = json.loads(proc.stdout)
     assert len(hits) == 2 and "jupiter" in hits[0]["text"].lower()
     assert set(hits[0]) == {"id", "video_id", "title", "text", "start", "end", "url", "score",
-                            "channel", "upload_date", "language"}
+                            "channel", "upload_date", "language", "similarity"}
+    assert 0.3 < hits[0]["similarity"] <= 1 and hits[0]["similarity"] > hits[1]["similarity"]
     assert hits[0]["language"] == "en"
     human = subprocess.run([SCRIBEFLOW, "search", "magma and volcanoes", "-k", "1"], env=env,
                            capture_output=True, text=True, check=True).stdout
-    assert re.match(r"^ 1\. 0\.\d{3}  talk  @ 00:00:\d\d  http://127\.0\.0\.1:\d+/talk\.mp4#t=\d+\n", human)
+    assert re.match(r"^ 1\.  \d\d% match  talk  @ 00:00:\d\d  http://127\.0\.0\.1:\d+/talk\.mp4#t=\d+\n",
+                    human), human
     empty = subprocess.run([SCRIBEFLOW, "search", "  "], env=env, capture_output=True, text=True)
     assert empty.returncode == 2
     assert empty.stderr.strip() == "error: empty query: give a few words to search for"
