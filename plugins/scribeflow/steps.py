@@ -128,6 +128,8 @@ def group_label(indices: list[int], chunks: list[Chunk]) -> str:
     """What a group holds, as the UI's grid labels its mapped task: ``chunks 0–7, 00:00–04:10``."""
     from scribeflow.chapters import clock
 
+    if not indices:  # a video without speech still maps one (empty) group
+        return "no chunks"
     first, last = chunks[indices[0]], chunks[indices[-1]]
     span = f"chunk {first.index}" if len(indices) == 1 else f"chunks {first.index}–{last.index}"
     return f"{span}, {clock(first.start)}–{clock(last.end)}"

@@ -47,3 +47,14 @@ def test_group_chunks(n, max_groups, min_per_group, expected):
     groups = group_chunks(n, max_groups, min_per_group)
     assert groups == expected
     assert [i for g in groups for i in g] == list(range(n))
+
+
+def test_group_labels_say_which_part_of_the_video_a_task_holds():
+    from scribeflow.records import Chunk
+    from scribeflow.steps import group_label
+
+    chunks = [Chunk(index=i, start=i * 75.0, end=i * 75.0 + 74.5, text="t") for i in range(60)]
+    assert group_label([0, 1, 2], chunks) == "chunks 0–2, 00:00–03:44"
+    assert group_label([7], chunks) == "chunk 7, 08:45–09:59"
+    assert group_label([58, 59], chunks) == "chunks 58–59, 1:12:30–1:14:59"
+    assert group_label([], []) == "no chunks"  # a video without speech
