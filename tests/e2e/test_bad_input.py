@@ -90,6 +90,31 @@ def test_run_options_are_checked_before_anything_starts(media, stocked, run_pipe
     assert digests(stocked.store_dir) == before
 
 
+def test_a_misspelt_setting_stops_the_run_before_it_starts(media, stocked, run_pipeline):
+    runs = set((stocked.root / "runs").iterdir())
+    outcome = run_pipeline(media.url("talk.mp4"), stocked.root, env={"SCRIBEFLOW_QUIZ": "ture"})
+    assert outcome.code == 2 and "Traceback" not in outcome.output, outcome.output
+    assert outcome.output.strip().splitlines()[-1].startswith(
+        "error: SCRIBEFLOW_QUIZ='ture' is not true or false")
+    assert set((stocked.root / "runs").iterdir()) == runs
+
+
+def test_a_partly_configured_llm_fails_the_run_naming_what_is_missing(media, stocked,
+                                                                      run_pipeline, airflow_home):
+    before = digests(stocked.store_dir)
+    outcome = run_pipeline(media.url("silent.mp4"), stocked.root,
+                           env={"OPENAI_API_KEY": "sk-never-shown"})
+    assert outcome.code == 1, outcome.output
+    cause = ("LLM partly configured: an API key but no model: set OPENAI_MODEL, or the "
+             "openai_default connection's extra {\"model\": ...}")
+    assert outcome.line("error") == f"{cause} (step write_document)"
+    summary = read_json(Path(outcome.line("summary")))
+    assert summary["error"] == {**summary["error"], "cause": cause, "step": "write_document"}
+    assert run_note(airflow_home, summary["run_id"]) == f"Result: failed at write_document: {cause}"
+    assert "sk-never-shown" not in outcome.output
+    assert digests(stocked.store_dir) == before
+
+
 FOREIGN = {
     "de": "Willkommen zu dieser kurzen Lektion über den Wasserkreislauf. Die Sonne erwärmt den "
           "Ozean und das Wasser steigt als Dampf in den Himmel.",
