@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow.sdk import get_current_context
-from airflow.sdk.exceptions import AirflowFailException
 
 from scribeflow.config import PipelineSettings
 from scribeflow.errors import BadInputError, BlockedError, ConfigError
@@ -31,6 +30,7 @@ from scribeflow.ingest import (
     write_ingest_summary,
 )
 from scribeflow.sources import Source, load_sources
+from scribeflow_airflow.failures import fail
 
 log = logging.getLogger(__name__)
 VIDEO_DAG = "video_pipeline"
@@ -56,7 +56,7 @@ def list_new_videos(source_name: str) -> list[dict[str, Any]]:
     except (BadInputError, ConfigError, BlockedError) as exc:
         write_ingest_summary(data, source_name, run_id, status="failed", error=failure(exc))
         log.error("%s failed: %s", dag_id, exc)
-        raise AirflowFailException(str(exc)) from None
+        fail(str(exc))
     except Exception as exc:
         write_ingest_summary(data, source_name, run_id, status="failed", error=failure(exc))
         raise
@@ -141,7 +141,7 @@ def record_triggers() -> dict[str, Any]:
                  or f"{LIST_TASK} ended {states.get(LIST_TASK)}")
         write_ingest_summary(data, source, run_id, status="failed",
                              error={"cause": cause, "kind": "error"})
-        raise AirflowFailException(f"nothing was triggered: listing failed: {cause}")
+        fail(f"nothing was triggered: listing failed: {cause}")
     requests = list(context["ti"].xcom_pull(task_ids=LIST_TASK) or [])
     outcome: dict[str, list[str]] = {"triggered": [], "already_there": [], "failed": []}
     for index, request in enumerate(requests):
@@ -155,5 +155,5 @@ def record_triggers() -> dict[str, Any]:
     log.info("triggered %d video_pipeline runs, %d were already there, %d failed",
              len(outcome["triggered"]), len(outcome["already_there"]), len(outcome["failed"]))
     if outcome["failed"]:
-        raise AirflowFailException(error["cause"])
+        fail(error["cause"])
     return {k: len(v) for k, v in outcome.items()}

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from airflow.sdk import get_current_context
-from airflow.sdk.exceptions import AirflowFailException
 
 from scribeflow import steps
 from scribeflow.config import PipelineSettings
@@ -29,6 +28,7 @@ from scribeflow.errors import (
 )
 from scribeflow.files import DataPaths
 from scribeflow.summary import record_failure, update_run_summary
+from scribeflow_airflow.failures import fail
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,7 +58,7 @@ def recorded(step: str) -> Callable[[F], F]:
                 if isinstance(exc, BlockedError):
                     _record_block(exc)
                 log.error("%s failed: %s", step, exc)
-                raise AirflowFailException(str(exc)) from None
+                fail(str(exc))
             except Exception as exc:
                 _record(step, exc)
                 raise
