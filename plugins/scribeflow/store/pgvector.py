@@ -343,9 +343,12 @@ class PgvectorStore:
         by_vector = (f"SELECT {HIT_COLUMNS}, {distance} AS distance FROM {TABLE} WHERE {where} "
                      "ORDER BY distance LIMIT %s", (literal, *params, candidates))
         tsquery, ts_params = self._tsquery(query, filters)
-        by_keyword = (f"SELECT {HIT_COLUMNS} FROM {TABLE}, ({tsquery}) AS q(q) "
-                      f"WHERE tsv @@ q AND {where} ORDER BY ts_rank_cd(tsv, q) DESC, id LIMIT %s",
-                      (*ts_params, *params, candidates))
+        # the distance of only the best keyword matches: computed outside the ranked LIMIT
+        by_keyword = (f"SELECT {HIT_COLUMNS}, embedding <=> %s::vector FROM ("
+                      f"SELECT {HIT_COLUMNS}, embedding, ts_rank_cd(tsv, q) AS rank "
+                      f"FROM {TABLE}, ({tsquery}) AS q(q) WHERE tsv @@ q AND {where} "
+                      "ORDER BY rank DESC, id LIMIT %s) AS best ORDER BY rank DESC, id",
+                      (literal, *ts_params, *params, candidates))
         pending = [self._executor().submit(self._fetch, *statement)
                    for statement in (by_vector, by_keyword)]
         try:
@@ -353,15 +356,10 @@ class PgvectorStore:
         except psycopg.errors.UndefinedTable:  # dropped since it was checked
             self._schema_ready = None
             return []
-        by_id = {row[0]: row for row in keyword_rows} | {row[0]: row[:-1] for row in vector_rows}
-        distances = {row[0]: row[-1] for row in vector_rows}
+        by_id = {row[0]: row for row in (*vector_rows, *keyword_rows)}
         fused = reciprocal_rank_fusion([[r[0] for r in vector_rows],
                                         [r[0] for r in keyword_rows]])[:k]
-        if missing := [doc_id for doc_id, _ in fused if doc_id not in distances]:
-            # hits found by their words alone: their similarity, for the reader
-            distances |= dict(self._fetch(f"SELECT id, embedding <=> %s::vector FROM {TABLE} "
-                                          "WHERE id = ANY(%s)", (literal, missing)))
-        return [_hit(by_id[doc_id], score, distances.get(doc_id)) for doc_id, score in fused]
+        return [_hit(by_id[doc_id], score) for doc_id, score in fused]
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         with self._connect() as conn:
@@ -495,9 +493,9 @@ def _where(filters: SearchFilters) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-def _hit(row: tuple, score: float, distance: float | None) -> SearchHit:
-    (doc_id, video_id, title, text, start, end, url, channel, upload_date, language) = row
+def _hit(row: tuple, score: float) -> SearchHit:
+    (doc_id, video_id, title, text, start, end, url, channel, upload_date, language, distance) = row
     return SearchHit(id=doc_id, video_id=video_id, title=title, text=text, start=start, end=end,
                      url=url, score=round(score, 6), channel=channel, upload_date=upload_date,
                      language=language,
-                     similarity=None if distance is None else round(1 - float(distance), 4))
+                     similarity=round(1 - float(distance), 4))
