@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from scribeflow.config import LLMSettings, PipelineSettings
@@ -35,25 +36,50 @@ def masked(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def llm_settings_from_env(env: Mapping[str, str] = os.environ) -> tuple[LLMSettings, str]:
-    """The LLM settings the tasks would use without the metadata database: the
-    ``openai_default`` connection from ``AIRFLOW_CONN_OPENAI_DEFAULT`` (JSON), else the
-    ``OPENAI_*`` variables. Returns them and where they came from."""
-    raw = (env.get("AIRFLOW_CONN_OPENAI_DEFAULT") or "").strip()
-    if not raw:
-        return LLMSettings.from_env(), "OPENAI_* variables"
+def stored_connection(conn_id: str) -> dict[str, Any] | None:
+    """Connection ``conn_id`` as the metadata database holds it (made in the UI or with
+    ``airflow connections add``), through Airflow's CLI; None when there is none."""
+    import subprocess
+    import sys
+
+    from scribeflow.cli import airflow_env
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
     try:
-        conn = json.loads(raw)
+        found = subprocess.run([airflow, "connections", "get", conn_id, "--output", "json"],
+                               env=airflow_env(), capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    try:
+        rows = json.loads(found.stdout) if found.returncode == 0 else []
     except ValueError:
-        raise ScribeflowError("AIRFLOW_CONN_OPENAI_DEFAULT is not JSON: write it as "
-                              '{"conn_type": "openai", "host": ..., "password": ..., '
-                              '"extra": {"model": ...}}') from None
+        return None
+    return rows[0] if rows else None
+
+
+def llm_settings_from_env(env: Mapping[str, str] = os.environ) -> tuple[LLMSettings, str]:
+    """The LLM settings the tasks would use, where the tasks look: the ``openai_default``
+    connection from ``AIRFLOW_CONN_OPENAI_DEFAULT`` (JSON), then from the metadata database,
+    else the ``OPENAI_*`` variables. Returns them and where they came from."""
+    raw = (env.get("AIRFLOW_CONN_OPENAI_DEFAULT") or "").strip()
+    if raw:
+        try:
+            conn = json.loads(raw)
+        except ValueError:
+            raise ScribeflowError("AIRFLOW_CONN_OPENAI_DEFAULT is not JSON: write it as "
+                                  '{"conn_type": "openai", "host": ..., "password": ..., '
+                                  '"extra": {"model": ...}}') from None
+        source = "AIRFLOW_CONN_OPENAI_DEFAULT"
+    elif (conn := stored_connection("openai_default")) is not None:
+        conn["extra"] = conn.get("extra_dejson") or {}
+        source = "connection openai_default"
+    else:
+        return LLMSettings.from_env(), "OPENAI_* variables"
     extra = conn.get("extra") or {}
     extra = json.loads(extra) if isinstance(extra, str) else extra
     return LLMSettings.from_env(base_url=conn.get("host"), api_key=conn.get("password"),
                                 model=extra.get("model"),
-                                fallback_model=extra.get("fallback_model")), \
-        "AIRFLOW_CONN_OPENAI_DEFAULT"
+                                fallback_model=extra.get("fallback_model")), source
 
 
 def checks(env: Mapping[str, str] = os.environ) -> Iterator[Check]:
@@ -155,7 +181,8 @@ def _llm(env: Mapping[str, str]) -> Check:
         return Check("llm", False, f"{endpoint} does not serve {', '.join(missing)} (it serves "
                      f"{', '.join(sorted(listed)[:5])})", "set OPENAI_MODEL to a served model")
     return Check("llm", True, f"{endpoint} (key {key}), model {settings.model}"
-                 + (f", fallback {settings.fallback_model}" if settings.fallback_model else ""))
+                 + (f", fallback {settings.fallback_model}" if settings.fallback_model else "")
+                 + f" ({source})")
 
 
 def _store(settings: PipelineSettings) -> Check:
@@ -169,6 +196,9 @@ def _store(settings: PipelineSettings) -> Check:
     from scribeflow.store import pgvector_dsn_from_env
 
     dsn = pgvector_dsn_from_env()
+    if not dsn and (conn := stored_connection("scribeflow_pgvector")) is not None:
+        uri = conn.get("get_uri") or ""
+        dsn = "postgresql://" + uri.split("://", 1)[1] if "://" in uri else None
     if not dsn:
         return Check("store", False, "pgvector chosen but no database given",
                      "set the scribeflow_pgvector connection or SCRIBEFLOW_PGVECTOR_DSN")

@@ -15,11 +15,24 @@ CLEARED = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "SCRIBEFLOW_LLM_
            "SCRIBEFLOW_PGVECTOR_DSN", "SCRIBEFLOW_STORE")
 
 
+@pytest.fixture(scope="module")
+def metadata_home(tmp_path_factory):
+    """A migrated metadata database, where the UI keeps the connections it makes."""
+    from scribeflow.cli import airflow_env, ensure_metadata_db
+
+    home = tmp_path_factory.mktemp("airflow_home")
+    ensure_metadata_db(airflow_env() | {"AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
+                                        f"sqlite:///{home}/airflow.db"}, home / "migrate.log")
+    return home
+
+
 @pytest.fixture
-def doctor(monkeypatch, tmp_path, capsys):
+def doctor(monkeypatch, tmp_path, capsys, metadata_home):
     for name in CLEARED:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SCRIBEFLOW_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("AIRFLOW_HOME", str(metadata_home))
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{metadata_home}/airflow.db")
 
     def run(**env: str) -> tuple[int, dict[str, str]]:
         for name, value in env.items():
@@ -78,3 +91,32 @@ def test_bad_configuration(doctor, env, name, cause):
 def test_no_llm_is_reported_as_such(doctor):
     code, lines = doctor()
     assert code == 0 and "not configured (OPENAI_* variables)" in lines["llm"]
+
+
+def test_connections_made_in_the_ui_are_the_ones_checked(doctor, metadata_home, pgvector_dsn):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from scribeflow.cli import airflow_env
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    env = airflow_env() | {"AIRFLOW_HOME": str(metadata_home),
+                           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{metadata_home}/airflow.db"}
+    with ScriptedOpenAI(EditorScript()) as server:
+        for args in (["openai_default", "--conn-type", "openai", "--conn-host", server.base_url,
+                      "--conn-password", "sk-hidden-4", "--conn-extra", '{"model": "main"}'],
+                     ["scribeflow_pgvector", "--conn-uri",
+                      pgvector_dsn.replace("postgresql://", "postgres://")]):
+            subprocess.run([airflow, "connections", "add", *args], env=env, check=True,
+                           capture_output=True)
+        try:
+            code, lines = doctor(SCRIBEFLOW_STORE="pgvector")
+        finally:
+            for conn_id in ("openai_default", "scribeflow_pgvector"):
+                subprocess.run([airflow, "connections", "delete", conn_id], env=env,
+                               capture_output=True)
+    assert code == 0, lines[""]
+    assert lines["llm"].endswith("model main (connection openai_default)")
+    assert lines["store"].startswith("ok      store:      pgvector 0.6")
+    assert "sk-hidden-4" not in lines[""]
