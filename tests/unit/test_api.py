@@ -111,6 +111,12 @@ def test_page_is_served(client):
     assert response.status_code == 200
     assert "<title>Search transcripts" in response.text
     assert 'fetch("api/search?' in response.text and "textContent" in response.text
+    for name, kind in (("scribeflow.css", "text/css"), ("theme.js", "text/javascript")):
+        asset = client.get(f"/assets/{name}")
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
+        assert f'assets/{name}"' in response.text
+    assert client.get("/assets/..%2Fsearch.html").status_code == 404
+    assert client.get("/assets/nope.js").json() == {"detail": "no asset 'nope.js'"}
 
 
 def test_a_token_guards_every_route(data_dir):
