@@ -170,6 +170,21 @@ class LLMSettings:
         return cls(**values)
 
 
+def llm_settings_from_connection(host: str | None, password: str | None,
+                                 extra: Mapping[str, Any], schema: str | None = None,
+                                 port: int | None = None) -> LLMSettings:
+    """The ``openai_default`` connection's fields as settings: host = base URL (given a
+    scheme from ``schema``, default https, when it has none), password = API key, extra =
+    ``{"model", "fallback_model", "concurrency", "timeout_s", "max_attempts"}``."""
+    base_url = host or None
+    if base_url and "://" not in base_url:
+        base_url = f"{schema or 'https'}://{base_url}{f':{port}' if port else ''}"
+    return LLMSettings.from_env(
+        base_url=base_url, api_key=password or None, model=extra.get("model"),
+        fallback_model=extra.get("fallback_model"),
+        **{k: extra[k] for k in ("concurrency", "timeout_s", "max_attempts") if k in extra})
+
+
 def _coerce(f: dataclasses.Field, value: Any, source: str | None = None) -> Any:
     """``value`` as the field's type, strictly (``SCRIBEFLOW_QUIZ=ture`` is an error naming
     the variable, not False): pydantic's lax mode, which reads ``true/false/1/0/yes/no/on/off``

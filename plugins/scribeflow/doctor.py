@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from scribeflow.config import LLMSettings, PipelineSettings
+from scribeflow.config import LLMSettings, PipelineSettings, llm_settings_from_connection
 from scribeflow.errors import ScribeflowError, describe
 
 
@@ -77,9 +77,8 @@ def llm_settings_from_env(env: Mapping[str, str] = os.environ) -> tuple[LLMSetti
         return LLMSettings.from_env(), "OPENAI_* variables"
     extra = conn.get("extra") or {}
     extra = json.loads(extra) if isinstance(extra, str) else extra
-    return LLMSettings.from_env(base_url=conn.get("host"), api_key=conn.get("password"),
-                                model=extra.get("model"),
-                                fallback_model=extra.get("fallback_model")), source
+    return llm_settings_from_connection(conn.get("host"), conn.get("password"), extra,
+                                        conn.get("schema"), conn.get("port")), source
 
 
 def checks(env: Mapping[str, str] = os.environ) -> Iterator[Check]:

@@ -7,7 +7,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from scribeflow.config import LLMSettings
+from scribeflow.config import LLMSettings, llm_settings_from_connection
 
 
 class LLMHook(BaseHook):
@@ -32,19 +32,8 @@ class LLMHook(BaseHook):
             conn = self.get_connection(self.llm_conn_id)
         except AirflowNotFoundException:
             return LLMSettings.from_env()
-        extra = conn.extra_dejson or {}
-        base_url = conn.host or None
-        if base_url and "://" not in base_url:
-            scheme = conn.schema or "https"
-            port = f":{conn.port}" if conn.port else ""
-            base_url = f"{scheme}://{base_url}{port}"
-        return LLMSettings.from_env(
-            base_url=base_url,
-            api_key=conn.password or None,
-            model=extra.get("model"),
-            fallback_model=extra.get("fallback_model"),
-            **{k: extra[k] for k in ("concurrency", "timeout_s", "max_attempts") if k in extra},
-        )
+        return llm_settings_from_connection(conn.host, conn.password, conn.extra_dejson or {},
+                                            conn.schema, conn.port)
 
 
 PGVECTOR_CONN_ID = "scribeflow_pgvector"
