@@ -191,7 +191,7 @@ class LLMClient:
                                   structured=structured)
             if hit is not None:
                 log.warning("ignored an unusable cached answer (%s); asking again",
-                            unusable_cause(hit.get("text", ""), check))
+                            unusable_cause(hit.get("text", ""), check) or "it cannot be read")
         models = [self.settings.model] + (
             [self.settings.fallback_model] if self.settings.fallback_model else []
         )
