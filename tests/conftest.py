@@ -45,6 +45,16 @@ def embedder():
 
 
 @pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory):
+    """A real S3-compatible server (moto) on 127.0.0.1 that checks credentials."""
+    from support.s3 import start_s3
+
+    server = start_s3(tmp_path_factory.mktemp("s3") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory):
     """A real PostgreSQL 16 with pgvector 0.6.2 (the pgserver wheel), on a Unix socket."""
     import logging

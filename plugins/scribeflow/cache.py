@@ -5,16 +5,25 @@
   never asked twice, whoever submits the video.
 - A transcript is keyed by the audio's hash, the model and the transcription settings.
 
-Entries are small JSON files written atomically under ``<data>/cache/``.
+Entries are small JSON files written atomically under ``<data>/cache/``; with the data
+folder on object storage they are objects under the same URL, so every worker on every host
+reuses them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scribeflow.files import locked, read_json, write_json_atomic
+
+if TYPE_CHECKING:
+    from scribeflow.objects import ObjectStorage
+
+#: Where the LLM cache lives under the data folder (local or object storage).
+LLM_CACHE = "cache/llm"
 
 
 def digest(*parts: str) -> str:
@@ -36,8 +45,11 @@ def file_digest(path: Path) -> str:
 class LLMCache:
     """Answers by ``(prompt name, prompt version, model, rendered prompt)``."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, shared: ObjectStorage | None = None):
+        """Entries under the local folder ``root``, or under ``cache/llm/`` of ``shared``
+        (the data folder on object storage) when there is one."""
         self.root = Path(root)
+        self.shared = shared
         self.hits = 0
         self.misses = 0
 
@@ -48,16 +60,28 @@ class LLMCache:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
 
+    def _rel(self, key: str) -> str:
+        return f"{LLM_CACHE}/{key[:2]}/{key}.json"
+
     def get(self, key: str) -> dict[str, Any] | None:
-        path = self._path(key)
-        if path.exists():
+        if self.shared is not None:
+            data = self.shared.read_bytes(self._rel(key))
+            entry = json.loads(data) if data is not None else None
+        else:
+            path = self._path(key)
+            entry = read_json(path) if path.exists() else None
+        if entry is None:
+            self.misses += 1
+        else:
             self.hits += 1
-            return read_json(path)
-        self.misses += 1
-        return None
+        return entry
 
     def put(self, key: str, text: str, model: str, **extra: Any) -> None:
-        write_json_atomic(self._path(key), {"text": text, "model": model, **extra})
+        entry = {"text": text, "model": model, **extra}
+        if self.shared is not None:
+            self.shared.write_bytes(self._rel(key), json.dumps(entry, ensure_ascii=False).encode())
+        else:
+            write_json_atomic(self._path(key), entry)
 
     @property
     def _endpoints(self) -> Path:
@@ -67,11 +91,20 @@ class LLMCache:
         """What was learned about each endpoint (``{"json_schema": False}``: it rejects
         JSON Schemas for answers), so other tasks need not learn it again."""
         try:
+            if self.shared is not None:
+                data = self.shared.read_bytes(f"{LLM_CACHE}/endpoints.json")
+                return json.loads(data) if data else {}
             return read_json(self._endpoints)
         except (OSError, ValueError):
             return {}
 
     def learn_endpoint(self, endpoint: str, **facts: Any) -> None:
+        if self.shared is not None:
+            with self.shared.lock(f"{LLM_CACHE}/endpoints.json"):
+                known = self.endpoint_facts()
+                known[endpoint] = known.get(endpoint, {}) | facts
+                self.shared.write_bytes(f"{LLM_CACHE}/endpoints.json", json.dumps(known).encode())
+            return
         with locked(self._endpoints):
             known = self.endpoint_facts()
             known[endpoint] = known.get(endpoint, {}) | facts

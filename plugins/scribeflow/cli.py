@@ -15,7 +15,7 @@ from scribeflow.config import PROJECT_ROOT, STORES, PipelineSettings
 from scribeflow.errors import ScribeflowError
 from scribeflow.files import DataPaths, read_json
 from scribeflow.subtitles import timestamp
-from scribeflow.summary import format_summary
+from scribeflow.summary import format_summary, read_run_summary, summary_key
 
 
 def airflow_env(data_dir: Path | None = None) -> dict[str, str]:
@@ -41,7 +41,10 @@ def airflow_env(data_dir: Path | None = None) -> dict[str, str]:
     # `airflow standalone` starts its components as `airflow …` found on PATH.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     if data_dir is not None:
-        env["SCRIBEFLOW_DATA"] = str(Path(data_dir).resolve())
+        from scribeflow.objects import is_url
+
+        env["SCRIBEFLOW_DATA"] = (str(data_dir).rstrip("/") if is_url(str(data_dir))
+                                  else str(Path(data_dir).resolve()))
     return env
 
 
@@ -68,7 +71,7 @@ class VideoRun:
     run_id: str | None
     state: str
     summary: dict
-    summary_path: Path | None
+    summary_path: Path | str | None  # a URL with the data on object storage
     log_file: Path
     reused: bool = False
 
@@ -107,8 +110,10 @@ def run_video(conf: dict, env: dict[str, str], data: DataPaths, *, run_id: str |
                         summary={"status": "invalid", "error": {"cause": run["error"],
                                                                 "step": "start"}},
                         summary_path=None, log_file=log_file)
-    summary_path = data.run_summary(run["run_id"])
-    summary = read_json(summary_path) if summary_path.exists() else {"status": run["state"]}
+    settings = PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA") or data.root})
+    summary_path = (f"{settings.data_url}/{summary_key(run['run_id'])}" if settings.data_url
+                    else data.run_summary(run["run_id"]))
+    summary = read_run_summary(settings, run["run_id"]) or {"status": run["state"]}
     if not (run["state"] == "success" and summary.get("status") == "degraded"):
         summary["status"] = run["state"]
     return VideoRun(code=code, run_id=run["run_id"], state=run["state"], summary=summary,
@@ -328,7 +333,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     result = steps.reindex(settings, report=lambda video_id, rows, replaced: print(
         f"{video_id}: {rows} rows (replaced {replaced})", flush=True))
     if not result["videos"]:
-        print(f"no processed videos under {settings.data_dir / 'videos'}")
+        where = f"{settings.data_url}/videos" if settings.data_url else settings.data_dir / "videos"
+        print(f"no processed videos under {where}")
         return 0
     print(f"reindexed {result['videos']} videos into {result['store']}: "
           f"{result['total_rows']} rows in all")

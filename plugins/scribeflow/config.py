@@ -31,7 +31,28 @@ LANGUAGES = (
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("SCRIBEFLOW_DATA") or PROJECT_ROOT / "data").resolve()
+    """The local data folder; with ``SCRIBEFLOW_DATA`` on object storage, this host's
+    working folder (``SCRIBEFLOW_WORKDIR``), where tasks keep their scratch copies."""
+    from scribeflow.objects import is_url
+
+    data = os.environ.get("SCRIBEFLOW_DATA")
+    if is_url(data):
+        return default_workdir()
+    return Path(data or PROJECT_ROOT / "data").resolve()
+
+
+def default_workdir() -> Path:
+    import tempfile
+
+    return Path(os.environ.get("SCRIBEFLOW_WORKDIR")
+                or Path(tempfile.gettempdir()) / "scribeflow-work").resolve()
+
+
+def default_data_url() -> str | None:
+    from scribeflow.objects import is_url
+
+    data = os.environ.get("SCRIBEFLOW_DATA")
+    return data.rstrip("/") if is_url(data) else None
 
 
 def default_prompts_dir() -> Path:
@@ -42,7 +63,10 @@ def default_prompts_dir() -> Path:
 class PipelineSettings:
     """Tunables of one ``video_pipeline`` run."""
 
+    #: The local data folder, or this host's working folder when ``data_url`` is set.
     data_dir: Path = field(default_factory=default_data_dir)
+    #: The data folder on object storage (``SCRIBEFLOW_DATA=s3://bucket/prefix``), or None.
+    data_url: str | None = field(default_factory=default_data_url)
     #: Spoken language code, or ``auto`` to detect it.
     language: str = "auto"
     #: ``auto`` (GPU: large-v3, CPU: the bundled tiny.en), a model name or a local path.
@@ -105,11 +129,20 @@ class PipelineSettings:
         by_name = {f.name: f for f in fields(cls)}
         values: dict[str, Any] = {}
         for name, f in by_name.items():
-            env_name = "SCRIBEFLOW_DATA" if name == "data_dir" else f"SCRIBEFLOW_{name.upper()}"
+            if name in ("data_dir", "data_url"):  # both follow SCRIBEFLOW_DATA: the defaults
+                continue
+            env_name = f"SCRIBEFLOW_{name.upper()}"
             raw = os.environ.get(env_name)
             if raw not in (None, ""):
                 values[name] = _coerce(f, raw, env_name)
         for key, value in (overrides or {}).items():
+            if key == "data_dir" and value is not None:  # a folder, or a URL (--data-dir s3://…)
+                from scribeflow.objects import is_url
+
+                if is_url(str(value)):
+                    values |= {"data_url": str(value).rstrip("/"), "data_dir": default_workdir()}
+                    continue
+                values["data_url"] = None
             if value is not None and key in by_name:
                 values[key] = _coerce(by_name[key], value)
         return cls(**values)

@@ -86,6 +86,18 @@ def transcribe(video_dir: str, settings: PipelineSettings) -> dict[str, Any]:
             "model": transcript.model, "device": transcript.device, "reused": reused}
 
 
+def llm_cache(settings: PipelineSettings) -> Any:
+    """The LLM cache of the data folder, local or on object storage."""
+    from scribeflow.cache import LLMCache
+
+    shared = None
+    if settings.data_url:
+        from scribeflow.objects import open_storage
+
+        shared = open_storage(settings.data_url)
+    return LLMCache(DataPaths(settings.data_dir).llm_cache, shared=shared)
+
+
 def transcribe_options(settings: PipelineSettings) -> TranscribeOptions:
     """The whisper options of a run's settings."""
     from scribeflow.transcribe import TranscribeOptions
@@ -141,7 +153,6 @@ def write_document_group(group: dict[str, Any], llm: LLMSettings,
 
     Answers are reused from the data folder's LLM cache when prompt, input and model match.
     """
-    from scribeflow.cache import LLMCache
     from scribeflow.document import process_group
 
     video = VideoPaths(Path(group["video_dir"]))
@@ -149,7 +160,7 @@ def write_document_group(group: dict[str, Any], llm: LLMSettings,
     selected = [chunks[i] for i in group["chunks"]]
     previous = {i: chunks[i - 1].text for i in group["chunks"] if i > 0}
     started = time.perf_counter()
-    cache = LLMCache(DataPaths(settings.data_dir).llm_cache)
+    cache = llm_cache(settings)
     result = process_group(selected, previous, llm, group.get("language") or "auto", cache=cache,
                            allow_degraded=settings.allow_degraded)
     elapsed = time.perf_counter() - started
@@ -179,7 +190,7 @@ def assemble(video_dir: str, groups: list[dict[str, Any]]) -> dict[str, Any]:
     texts: dict[int, str] = {}
     removed_chars = answer_chars = 0
     for group in groups:
-        for row in read_json(Path(group["path"]))["chunks"]:
+        for row in read_json(video.llm_group(group["group"]))["chunks"]:
             texts[row["index"]] = row["text"]
             removed_chars += row["removed_chars"]
             answer_chars += row.get("answer_chars", 0)
@@ -262,29 +273,68 @@ def reindex(settings: PipelineSettings, dsn: str | None = None, batch_rows: int 
     ``batch_rows`` rows. ``report(video_id, rows, replaced)`` is called per video."""
     from scribeflow.store import open_store
 
+    store = open_store(settings, dsn)
+    if settings.data_url:
+        return _reindex_from_objects(settings, store, batch_rows, report)
     folders = sorted(p for p in (settings.data_dir / "videos").glob("*")
                      if (p / "document_chunks.json").exists())
-    store = open_store(settings, dsn)
     pending: dict[str, list[ChunkRow]] = {}
     total = 0
-
-    def flush() -> None:
-        nonlocal total
-        for result in store.upsert_videos(pending):
-            total = result.total
-            if report is not None:
-                report(result.video_id, result.after, result.before)
-        pending.clear()
-
     with store.bulk_session():  # pgvector builds its indexes once, at the end
         for folder in folders:
             video_id, rows = embed_video(str(folder), settings)
             pending[video_id] = rows
             if sum(len(r) for r in pending.values()) >= batch_rows:
-                flush()
+                total = _flush(store, pending, report)
         if pending:
-            flush()
+            total = _flush(store, pending, report)
     return {"videos": len(folders), "total_rows": total, "store": store.name}
+
+
+def _flush(store: Any, pending: dict[str, list[ChunkRow]], report: Any) -> int:
+    """Write ``pending`` in one bulk upsert, empty it; the store's row count after."""
+    total = 0
+    for result in store.upsert_videos(pending):
+        total = result.total
+        if report is not None:
+            report(result.video_id, result.after, result.before)
+    pending.clear()
+    return total
+
+
+def _reindex_from_objects(settings: PipelineSettings, store: Any, batch_rows: int,
+                          report: Any) -> dict[str, Any]:
+    """:func:`reindex` from the bucket alone: each video's small files are checked out to a
+    scratch folder, embedded and dropped; its media never leaves the bucket."""
+    import shutil
+    import tempfile
+
+    from scribeflow.objects import checkout, open_storage
+
+    storage = open_storage(settings.data_url)
+    storage.check()
+    names = storage.folders("videos")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="reindex-", dir=settings.data_dir))
+    pending: dict[str, list[ChunkRow]] = {}
+    total = videos = 0
+    try:
+        with store.bulk_session():
+            for name in names:
+                folder = scratch / name
+                if "document_chunks.json" not in checkout(storage, f"videos/{name}", folder):
+                    continue
+                video_id, rows = embed_video(str(folder), settings)
+                shutil.rmtree(folder)
+                pending[video_id] = rows
+                videos += 1
+                if sum(len(r) for r in pending.values()) >= batch_rows:
+                    total = _flush(store, pending, report)
+            if pending:
+                total = _flush(store, pending, report)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {"videos": videos, "total_rows": total, "store": store.name}
 
 
 def _usage(outcome: Any) -> dict[str, int]:
@@ -302,7 +352,6 @@ def write_chapters(video_dir: str, llm: LLMSettings, settings: PipelineSettings
     """``chapters.json``, ``chapters.txt`` (``00:00 Title`` lines) and chapter headings in
     ``document.md``. Chapters are proposed over groups of the raw transcript chunks, whose
     sentences the model quotes back. Without an LLM or speech there are none, and it says so."""
-    from scribeflow.cache import LLMCache
     from scribeflow.chapters import clock, with_chapter_headings, youtube_list
     from scribeflow.study import build_chapters
 
@@ -318,7 +367,7 @@ def write_chapters(video_dir: str, llm: LLMSettings, settings: PipelineSettings
     for start in range(0, len(raw), settings.chapter_chunks):
         part = raw[start:start + settings.chapter_chunks]
         groups.append((" ".join(c["text"] for c in part), part[0]["start"], part[-1]["end"]))
-    outcome = build_chapters(groups, segments, llm, LLMCache(DataPaths(settings.data_dir).llm_cache))
+    outcome = build_chapters(groups, segments, llm, llm_cache(settings))
     chapters = outcome.value
     write_json_atomic(video.chapters, {"chapters": [c.to_dict() | {"clock": clock(c.start)}
                                                     for c in chapters],
@@ -335,7 +384,6 @@ def write_chapters(video_dir: str, llm: LLMSettings, settings: PipelineSettings
 def write_quiz(video_dir: str, llm: LLMSettings, settings: PipelineSettings) -> dict[str, Any]:
     """``quiz.json``, ``quiz.md`` (no answers) and the answer key, when the run asks for a
     quiz. One LLM call per question; unreadable questions are dropped with their reason."""
-    from scribeflow.cache import LLMCache
     from scribeflow.quiz import answer_key_markdown, student_markdown
     from scribeflow.study import build_quiz
 
@@ -346,7 +394,7 @@ def write_quiz(video_dir: str, llm: LLMSettings, settings: PipelineSettings) -> 
         log.warning("quiz skipped: no LLM configured")
         return {"quiz": "no LLM", "questions": 0, "requests": 0, "reused": 0, "dropped": []}
     outcome = build_quiz(chunks, settings.quiz_per_chunk, llm, seed=meta["video_id"],
-                         cache=LLMCache(DataPaths(settings.data_dir).llm_cache))
+                         cache=llm_cache(settings))
     questions = outcome.value
     write_json_atomic(video.quiz, {"title": meta["title"], "video_id": meta["video_id"],
                                    "questions": [q.to_dict() for q in questions],
@@ -364,7 +412,6 @@ def score_quality(video_dir: str, llm: LLMSettings, settings: PipelineSettings
                   ) -> dict[str, Any]:
     """``quality.json``: the LLM's 0-100 rating of the document's start against the raw
     transcript's start, or why there is none."""
-    from scribeflow.cache import LLMCache
     from scribeflow.study import score_quality as rate
 
     video, _, chunks = _study_inputs(video_dir)
@@ -374,7 +421,7 @@ def score_quality(video_dir: str, llm: LLMSettings, settings: PipelineSettings
         write_json_atomic(video.quality, {"score": None, "why": why})
         return {"quality": None, "requests": 0, "reused": 0, "dropped": []}
     document = "\n\n".join(c["text"] for c in chunks)
-    outcome = rate(transcript, document, llm, LLMCache(DataPaths(settings.data_dir).llm_cache),
+    outcome = rate(transcript, document, llm, llm_cache(settings),
                    n_chars=settings.quality_chars)
     write_json_atomic(video.quality, {"score": outcome.value, "chars": settings.quality_chars,
                                       "dropped": outcome.dropped})

@@ -1,13 +1,18 @@
-"""Connection hook for the LLM endpoint."""
+"""Connections: the LLM endpoint, the pgvector database, cookies, object storage."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from scribeflow.config import LLMSettings, llm_settings_from_connection
+
+if TYPE_CHECKING:
+    from scribeflow.config import PipelineSettings
+    from scribeflow.objects import ObjectStorage
 
 
 class LLMHook(BaseHook):
@@ -67,3 +72,29 @@ def cookies_text(conn_id: str | None) -> str | None:
         raise ConfigError(f"connection {conn_id!r} holds no cookies: put the cookies file "
                           "in its password")
     return text
+
+
+DATA_CONN_ID = "scribeflow_data"
+
+
+def open_data_storage(settings: PipelineSettings) -> ObjectStorage | None:
+    """The data folder on object storage (None for a local one), with the credentials of
+    the connection ``$SCRIBEFLOW_DATA_CONN_ID`` (default ``scribeflow_data``: an AWS
+    connection, the key id in login, the secret in password, ``endpoint_url`` and
+    ``region_name`` in extra), else the provider's usual environment (``AWS_*``)."""
+    from scribeflow.errors import ConfigError
+    from scribeflow.objects import open_storage, storage_options_from_connection
+
+    if not settings.data_url:
+        return None
+    named = os.environ.get("SCRIBEFLOW_DATA_CONN_ID")
+    try:
+        conn = BaseHook.get_connection(named or DATA_CONN_ID)
+    except AirflowNotFoundException:
+        if named:
+            raise ConfigError(f"object storage connection {named!r} (SCRIBEFLOW_DATA_CONN_ID) "
+                              "not found") from None
+        return open_storage(settings.data_url)
+    return open_storage(settings.data_url, storage_options_from_connection({
+        "login": conn.login, "password": conn.password, "host": conn.host,
+        "extra": conn.extra_dejson or {}}))

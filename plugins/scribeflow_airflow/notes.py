@@ -25,12 +25,12 @@ def note_for(dag_run: Any, state: str) -> str | None:
         return None
     try:
         from scribeflow.config import PipelineSettings
-        from scribeflow.files import DataPaths, read_json
-        from scribeflow.summary import run_note
+        from scribeflow.summary import read_run_summary, run_note
+        from scribeflow_airflow.hooks import open_data_storage
 
-        path = DataPaths(PipelineSettings.from_env({}).data_dir).run_summary(dag_run.run_id)
-        summary = read_json(path) if path.exists() else None
-        return run_note(summary, state, dag_run.note)
+        settings = PipelineSettings.from_env({})
+        open_data_storage(settings)
+        return run_note(read_run_summary(settings, dag_run.run_id), state, dag_run.note)
     except Exception:  # a note must never break the scheduler
         log.exception("could not make the note of %s", dag_run.run_id)
         return None

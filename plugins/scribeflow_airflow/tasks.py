@@ -1,15 +1,27 @@
 """Task callables of ``video_pipeline``: read the run's params, call a step, record the summary.
 
 A step's :class:`BadInputError`, :class:`ConfigError` or a full disk
-(:class:`StorageFullError`) fails the task at once (no retry) with its one-line cause, which also goes into ``runs/<run_id>/summary.json``; any other
-error is recorded and re-raised so Airflow retries it.
+(:class:`StorageFullError`) fails the task at once (no retry) with its one-line cause, which
+also goes into ``runs/<run_id>/summary.json``; any other error is recorded and re-raised so
+Airflow retries it.
+
+With ``SCRIBEFLOW_DATA`` on object storage, each task runs its step on a scratch folder of its
+own under this host's ``SCRIBEFLOW_WORKDIR``: the video's files are checked out (its audio
+only for the steps that read it), what the step wrote is published, and the scratch folder
+is removed, so workers on different hosts share nothing but the bucket and the services.
+Paths in what a task returns and records name the bucket, never a worker's scratch folder.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +39,7 @@ from scribeflow.errors import (
     storage_full,
 )
 from scribeflow.files import DataPaths
-from scribeflow.summary import record_failure, update_run_summary
+from scribeflow.summary import record_failure, summary_folder, update_run_summary
 from scribeflow_airflow.failures import fail
 
 log = logging.getLogger(__name__)
@@ -39,20 +51,36 @@ def settings_from_params(params: dict[str, Any]) -> PipelineSettings:
     return PipelineSettings.from_env({k: params.get(k) for k in PARAM_SETTINGS})
 
 
+#: The scratch folder of the task running now, when the data folder is on object storage.
+_SCRATCH: contextvars.ContextVar[Path | None] = contextvars.ContextVar("scratch", default=None)
+
+
 def _run() -> tuple[str, PipelineSettings, dict[str, Any]]:
     context = get_current_context()
     params = dict(context["params"])
-    return context["run_id"], settings_from_params(params), params
+    settings = settings_from_params(params)
+    if (scratch := _SCRATCH.get()) is not None:
+        settings = replace(settings, data_dir=scratch)
+    return context["run_id"], settings, params
 
 
-def recorded(step: str) -> Callable[[F], F]:
-    """Record a failure of ``step`` in the run summary; fail fast on bad input."""
+def _summarize(run_id: str, settings: PipelineSettings, /, **fields: Any) -> None:
+    """Merge ``fields`` into the run's summary, wherever the data folder is."""
+    if (scratch := _SCRATCH.get()) is not None and settings.data_url:
+        fields = _rebase(fields, str(scratch), settings.data_url)
+    with summary_folder(settings, run_id) as data:
+        update_run_summary(data, run_id, **fields)
+
+
+def recorded(step: str, media: bool = False) -> Callable[[F], F]:
+    """Record a failure of ``step`` in the run summary; fail fast on bad input. With the
+    data folder on object storage, run it on a scratch copy (with the audio when ``media``)."""
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                return _with_disk_full_named(step, fn, *args, **kwargs)
+                return _on_scratch_copy(step, media, fn, *args, **kwargs)
             except (BadInputError, ConfigError, BlockedError, StorageFullError) as exc:
                 _record(step, exc)
                 if isinstance(exc, BlockedError):
@@ -66,6 +94,83 @@ def recorded(step: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _on_scratch_copy(step: str, media: bool, fn: Callable[..., Any], *args: Any,
+                     **kwargs: Any) -> Any:
+    """``fn`` on the data folder: directly when it is local; else on a scratch folder that
+    holds a copy of the video's files, whose changes are published when ``fn`` succeeds."""
+    from scribeflow.objects import checkout, publish
+    from scribeflow_airflow.hooks import open_data_storage
+
+    _, settings, _ = _run()
+    storage = open_data_storage(settings)
+    if storage is None:
+        return _with_disk_full_named(step, fn, *args, **kwargs)
+    storage.check()
+    if settings.store == "parquet":
+        raise ConfigError("the Parquet store is a folder on one host and its writer lock holds "
+                          f"on that host only: with SCRIBEFLOW_DATA={settings.data_url} use "
+                          "store=pgvector")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _sweep(settings.data_dir)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{step}.{os.getpid()}.", dir=settings.data_dir))
+    token = _SCRATCH.set(scratch)
+    moved = (storage.received, storage.sent)
+    try:
+        args, kwargs = _rebase((args, kwargs), settings.data_url, str(scratch))
+        checked_out: dict[str, dict[str, tuple[int, int]]] = {}
+        if (folder := _video_folder((args, kwargs), scratch)) is not None:
+            checked_out[folder] = checkout(storage, f"videos/{folder}",
+                                           scratch / "videos" / folder, media=media)
+        result = _with_disk_full_named(step, fn, *args, **kwargs)
+        for path in sorted((scratch / "videos").glob("*")):
+            sent = publish(storage, path, f"videos/{path.name}", checked_out.get(path.name))
+            log.info("published %d files to %s", len(sent),
+                     storage.url_of(f"videos/{path.name}"))
+        return _rebase(result, str(scratch), settings.data_url)
+    finally:
+        log.info("object storage: %d bytes in, %d bytes out", storage.received - moved[0],
+                 storage.sent - moved[1])
+        _SCRATCH.reset(token)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _sweep(workdir: Path) -> None:
+    """Remove the scratch folders of tasks whose process is gone (a killed worker's)."""
+    for folder in workdir.glob("*.*.*"):
+        try:
+            pid = int(folder.name.split(".")[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            log.info("removing %s, left by a task that was killed", folder.name)
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError):
+            continue
+
+
+def _rebase(value: Any, old: str, new: str) -> Any:
+    """``value`` with every string under ``old`` (a folder or URL) moved under ``new``."""
+    if isinstance(value, str):
+        return new + value[len(old):] if value == old or value.startswith(old + "/") else value
+    if isinstance(value, dict):
+        return {k: _rebase(v, old, new) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_rebase(v, old, new) for v in value)
+    return value
+
+
+def _video_folder(value: Any, scratch: Path) -> str | None:
+    """The name of the video folder a task's arguments point at (``video_dir``), if any."""
+    if isinstance(value, dict):
+        if isinstance(found := value.get("video_dir"), str):
+            return Path(found).name if Path(found).parent == scratch / "videos" else None
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        for item in value:
+            if (name := _video_folder(item, scratch)) is not None:
+                return name
+    return None
 
 
 def _with_disk_full_named(step: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -90,7 +195,8 @@ def _with_disk_full_named(step: str, fn: Callable[..., Any], *args: Any, **kwarg
 def _record(step: str, exc: BaseException) -> None:
     try:
         run_id, settings, _ = _run()
-        record_failure(DataPaths(settings.data_dir), run_id, step, exc)
+        with summary_folder(settings, run_id) as data:
+            record_failure(data, run_id, step, exc)
     except Exception:  # the summary must never hide the original error
         log.exception("could not record the failure in the run summary")
 
@@ -115,7 +221,7 @@ def download_audio() -> dict[str, Any]:
     from scribeflow_airflow.hooks import cookies_text
 
     run_id, settings, params = _run()
-    update_run_summary(DataPaths(settings.data_dir), run_id, status="running", url=params["url"],
+    _summarize(run_id, settings, status="running", url=params["url"],
                        source=params.get("source"), settings=settings.as_dict())
     conn_id = params.get("cookies_conn_id")
     sleep = tuple(params.get("download_sleep") or (0.0, 0.0))
@@ -129,20 +235,20 @@ def download_audio() -> dict[str, Any]:
 
         if (stale := ytdlp_staleness(dt.date.today())) is not None:
             log.warning("%s", stale)
-            update_run_summary(DataPaths(settings.data_dir), run_id, warnings=[stale])
-    update_run_summary(DataPaths(settings.data_dir), run_id, video_id=result["video_id"],
+            _summarize(run_id, settings, warnings=[stale])
+    _summarize(run_id, settings, video_id=result["video_id"],
                        title=result["title"], duration=result["duration"],
                        outputs={"folder": result["video_dir"]})
     return result
 
 
-@recorded("transcribe")
+@recorded("transcribe", media=True)
 def transcribe(audio: dict[str, Any]) -> dict[str, Any]:
     run_id, settings, _ = _run()
     result = steps.transcribe(audio["video_dir"], settings)
     warnings = [] if result["speech"] else ["no speech detected: the transcript is empty"]
     # Speech the model could not read: the run goes on, and ends visibly degraded.
-    update_run_summary(DataPaths(settings.data_dir), run_id, language=result["language"],
+    _summarize(run_id, settings, language=result["language"],
                        segments=result["segments"], real_time_factor=result["real_time_factor"],
                        peak_memory_mb=result["peak_memory_mb"],
                        confidence=result["confidence"], degraded=result["degraded"],
@@ -177,7 +283,7 @@ def assemble_document(transcript: dict[str, Any], groups: list[dict[str, Any]]) 
     result["degraded"] = list(transcript.get("degraded", [])) + result["degraded"]
     llm_note = (f"{result['llm_requests']} requests, {result['llm_reused']} answers reused"
                 if result["llm_used"] else "not configured: raw chunk text used")
-    update_run_summary(DataPaths(settings.data_dir), run_id, chunks=result["chunks"], llm=llm_note,
+    _summarize(run_id, settings, chunks=result["chunks"], llm=llm_note,
                        removed_pct=result["removed_pct"], warnings=result["warnings"],
                        degraded=result["degraded"], outputs={"document": result["document"]})
     return {**transcript, **result}
@@ -193,7 +299,7 @@ def _llm() -> Any:
 def write_chapters(document: dict[str, Any]) -> dict[str, Any]:
     run_id, settings, _ = _run()
     result = steps.write_chapters(document["video_dir"], _llm(), settings)
-    update_run_summary(DataPaths(settings.data_dir), run_id, chapters_found=result["chapters"],
+    _summarize(run_id, settings, chapters_found=result["chapters"],
                        warnings=[f"chapters: {r}" for r in result["dropped"]])
     return result
 
@@ -203,8 +309,7 @@ def write_quiz(document: dict[str, Any]) -> dict[str, Any]:
     run_id, settings, _ = _run()
     result = steps.write_quiz(document["video_dir"], _llm(), settings)
     if result["quiz"] != "off":
-        update_run_summary(DataPaths(settings.data_dir), run_id,
-                           quiz=f"{result['questions']} questions ({len(result['dropped'])} "
+        _summarize(run_id, settings, quiz=f"{result['questions']} questions ({len(result['dropped'])} "
                                 "unreadable answers dropped)" if result["quiz"] == "on"
                            else result["quiz"],
                            warnings=[f"quiz: dropped {r}" for r in result["dropped"]])
@@ -215,7 +320,7 @@ def write_quiz(document: dict[str, Any]) -> dict[str, Any]:
 def score_quality(document: dict[str, Any]) -> dict[str, Any]:
     run_id, settings, _ = _run()
     result = steps.score_quality(document["video_dir"], _llm(), settings)
-    update_run_summary(DataPaths(settings.data_dir), run_id, quality=result["quality"],
+    _summarize(run_id, settings, quality=result["quality"],
                        warnings=[f"quality: {r}" for r in result["dropped"]])
     return result
 
@@ -235,7 +340,7 @@ def render_outputs(document: dict[str, Any], chapters: dict[str, Any], quiz: dic
                     "quality": quality.get("seconds")},
     }
     result = steps.render_outputs(document["video_dir"], settings, _llm(), record)
-    update_run_summary(DataPaths(settings.data_dir), run_id, outputs=result["outputs"])
+    _summarize(run_id, settings, outputs=result["outputs"])
     return {**document, **result}
 
 
@@ -250,6 +355,6 @@ def embed_and_upsert(document: dict[str, Any]) -> dict[str, Any]:
     # Work a setting let through unfinished (allow_degraded) shows in the status, not only
     # in a warning.
     status = "degraded" if document.get("degraded") else "success"
-    update_run_summary(DataPaths(settings.data_dir), run_id, rows=result["rows"], store=store,
+    _summarize(run_id, settings, rows=result["rows"], store=store,
                        status=status)
     return result

@@ -19,6 +19,7 @@ EXPECTED = {
     "mapped_task_overhead": "overhead_per_mapped_instance_s",
     "transcribe_sweep": "P10",
     "search_load": "pgvector",
+    "object_storage": "ratio_object_storage_over_local",
 }  # feed_listing has its own test below
 
 
@@ -78,6 +79,13 @@ def _scheduled(f: dict) -> None:  # every timed run did its work under the sched
     assert f["task_instances"] == {"bench_single": 3, "bench_mapped": f["items"] + 2}
 
 
+def _went_through_the_bucket(f: dict) -> None:  # both sides did the same work; the s3 side's
+    # tasks moved the audio (16 kHz mono PCM: 1.92 MB a minute) up and back down for whisper
+    assert f["llm_requests"]["local"] == f["llm_requests"]["s3"] and min(f["llm_requests"]["s3"]) >= 4
+    assert min(f["tasks_that_moved_bytes"]) >= 10
+    assert f["mb_in_per_audio_minute"] > 1.9 and f["mb_out_per_audio_minute"] > 1.9
+
+
 DID_THE_WORK = {
     "transcribe_overhead": _transcribed,
     "llm_stages": _asked,
@@ -87,6 +95,7 @@ DID_THE_WORK = {
     "store_bench": _stored_and_found,
     "transcribe_sweep": _swept,
     "search_load": _served,
+    "object_storage": _went_through_the_bucket,
 }
 
 

@@ -1,9 +1,11 @@
 """The distributed topology, run for real without Docker: PostgreSQL (127.0.0.1:5432) as the
 metadata database, Redis (127.0.0.1:6379) as the Celery broker, api-server, scheduler,
 dag-processor, triggerer and two Celery workers, one on queue ``default`` and one on
-``cuda``. A ``video_pipeline`` run is triggered through the REST API and must succeed with
-transcription on the ``cuda`` worker and everything else on ``default``; another survives
-each worker being killed mid-task (pgvector from the pgserver wheel as its store)."""
+``cuda``, as on two hosts: each worker has a local folder of its own, and they share only the
+services and the data folder on object storage (a real S3-compatible server, its credentials
+in an Airflow connection). A ``video_pipeline`` run is triggered through the REST API and must
+succeed with transcription on the ``cuda`` worker and everything else on ``default``; another
+survives each worker being killed mid-task (pgvector from the pgserver wheel as the store)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ import uuid
 
 import pytest
 
-from scribeflow.files import DataPaths
 from support.airflow import kill_tree, login, prepare, service_env, services, spawn
 from support.http import free_port, json_request
 from support.media import speech_video
@@ -25,7 +26,7 @@ REDIS_DB = 11
 
 
 @pytest.fixture(scope="module")
-def topology(tmp_path_factory, media, pg_server):
+def topology(tmp_path_factory, media, pg_server, s3):
     import psycopg
     import redis
 
@@ -38,12 +39,16 @@ def topology(tmp_path_factory, media, pg_server):
     broker = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
     broker.flushdb()
     api_port = free_port()
+    bucket = s3.new_bucket()
     env = service_env(
         work / "home", api_port=api_port, executor="CeleryExecutor",
         database=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
         AIRFLOW__CELERY__BROKER_URL=f"redis://127.0.0.1:6379/{REDIS_DB}",
         AIRFLOW__CELERY__RESULT_BACKEND=f"db+postgresql://postgres@127.0.0.1:5432/{database}",
-        SCRIBEFLOW_DATA=str(work / "data"),
+        SCRIBEFLOW_DATA=f"s3://{bucket}/data",
+        SCRIBEFLOW_WORKDIR=str(work / "services-host"),
+        AIRFLOW_CONN_SCRIBEFLOW_DATA=s3.connection(),
+        SCRIBEFLOW_STORE="pgvector",
         SCRIBEFLOW_PGVECTOR_DSN=vectors,
         # a task whose worker died is failed (and retried) after 15 s without a heartbeat,
         # not the default 5 minutes
@@ -60,8 +65,10 @@ def topology(tmp_path_factory, media, pg_server):
                         "cuda@scribeflow", "--concurrency", "1"],
     }
 
-    def worker_env(name: str) -> dict[str, str]:  # each worker serves its logs on its own port
-        return ({"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
+    def worker_env(name: str) -> dict[str, str]:
+        """Each worker serves its logs on its own port and works in a folder of its own."""
+        return ({"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                 "SCRIBEFLOW_WORKDIR": str(work / f"{name}-host")}
                 if name.startswith("worker") else {})
 
     base = f"http://127.0.0.1:{api_port}"
@@ -80,7 +87,8 @@ def topology(tmp_path_factory, media, pg_server):
 
             yield {"base": base, "token": token, "logs": logs, "work": work,
                    "video": str(media.root / "talk.mp4"), "processes": processes,
-                   "restart": restart, "metadata": database, "vectors": vectors}
+                   "restart": restart, "metadata": database, "vectors": vectors,
+                   "s3": s3, "bucket": bucket, "env": env}
     finally:
         broker.flushdb()
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
@@ -100,13 +108,32 @@ def _finished(base: str, token: str, run_id: str, timeout_s: float) -> dict:
         time.sleep(3)
 
 
+def _trigger(topology, conf: dict) -> str:
+    status, run = json_request(f"{topology['base']}/api/v2/dags/video_pipeline/dagRuns",
+                               topology["token"], {"logical_date": None, "conf": conf})
+    assert status == 200, run
+    return run["dag_run_id"]
+
+
+def _summary(topology, run_id: str) -> dict:
+    from scribeflow.summary import summary_key
+
+    body = topology["s3"].client().get_object(Bucket=topology["bucket"],
+                                              Key=f"data/{summary_key(run_id)}")["Body"]
+    return json.loads(body.read())
+
+
+def _local_files(topology) -> list[str]:
+    """Files left in the workers' own folders."""
+    return [str(p) for name in ("worker-default", "worker-cuda")
+            for p in (topology["work"] / f"{name}-host").rglob("*") if p.is_file()]
+
+
 def test_run_through_the_rest_api_with_transcription_on_the_cuda_worker(topology):
     base, token = topology["base"], topology["token"]
-    status, run = json_request(f"{base}/api/v2/dags/video_pipeline/dagRuns", token,
-                       {"logical_date": None, "conf": {"url": topology["video"]}})
-    assert status == 200, run
-    run_id = urllib.parse.quote(run["dag_run_id"], safe="")
-    state = _finished(base, token, run["dag_run_id"], 420)
+    run_id = _trigger(topology, {"url": topology["video"]})
+    state = _finished(base, token, run_id, 420)
+    run_id = urllib.parse.quote(run_id, safe="")
     _, listing = json_request(f"{base}/api/v2/dags/video_pipeline/dagRuns/{run_id}/taskInstances", token)
     instances = listing["task_instances"]
     assert state["state"] == "success", [(t["task_id"], t["state"]) for t in instances]
@@ -120,6 +147,24 @@ def test_run_through_the_rest_api_with_transcription_on_the_cuda_worker(topology
     assert ran["worker-cuda"] == {"transcribe"}
     assert "transcribe" not in ran["worker-default"]
     assert set(queues) <= ran["worker-default"]
+    # every artifact is in the bucket, and nothing is left in either worker's folder
+    summary = _summary(topology, state["dag_run_id"])
+    keys = topology["s3"].keys(topology["bucket"], f"data/videos/{summary['video_id']}/")
+    names = {k.split("/", 3)[3] for k in keys}
+    assert {"metadata.json", "audio.wav", "transcript.json", "transcript.srt", "chunks.json",
+            "llm/group-000.json", "document.md", "document_chunks.json", "quality.json",
+            "chapters.json", "document.html", "document.pdf"} <= names, names
+    assert summary["outputs"]["document"] == (f"s3://{topology['bucket']}/data/videos/"
+                                              f"{summary['video_id']}/document.md")
+    assert summary["transcription"] == "done"
+    assert _local_files(topology) == []
+    assert {p.name for p in topology["work"].glob("*-host")} >= {"worker-default-host",
+                                                                "worker-cuda-host"}
+    # a second run of the video, on whichever worker, reuses the transcript in the bucket
+    again = _trigger(topology, {"url": topology["video"]})
+    assert _finished(base, token, again, 300)["state"] == "success"
+    assert _summary(topology, again)["transcription"] == "reused"
+    assert _local_files(topology) == []
 
 
 def test_every_started_process_is_running_until_teardown(topology):
@@ -186,10 +231,44 @@ def test_a_worker_killed_mid_task_is_noticed_and_the_task_retried(topology):
     assert history == [("embed_and_upsert", 1, "failed"), ("transcribe", 1, "failed")]
     assert _instance(topology["metadata"], run_id, "transcribe") == ("success", 2)
     assert _instance(topology["metadata"], run_id, "embed_and_upsert") == ("success", 2)
-    summary = json.loads(DataPaths(topology["work"] / "data").run_summary(run_id).read_text())
+    summary = _summary(topology, run_id)
     with psycopg.connect(topology["vectors"]) as conn:
-        rows = conn.execute("SELECT video_id, count(*), count(DISTINCT id) "
-                            "FROM scribeflow_chunks GROUP BY video_id").fetchall()
-    assert rows == [(summary["video_id"], summary["chunks"], summary["chunks"])]
+        rows = conn.execute("SELECT count(*), count(DISTINCT id) FROM scribeflow_chunks "
+                            "WHERE video_id = %s", (summary["video_id"],)).fetchone()
+    assert rows == (summary["chunks"], summary["chunks"])
     assert summary["status"] == "success" and summary["chunks"] >= 5
     assert state["note"] == f"Result: success: {summary['chunks']} chunks, {summary['rows']} rows stored"
+    # the killed tasks' scratch copies were swept by the restarted workers' next tasks
+    assert _local_files(topology) == []
+
+
+def test_reindex_rebuilds_either_store_from_the_bucket_alone(topology, tmp_path):
+    """The vector database is lost: ``scribeflow reindex`` rebuilds it from the bucket (with
+    the provider's environment for credentials), and builds a Parquet store on this host."""
+    import os
+    import subprocess
+    import sys
+
+    import psycopg
+
+    with psycopg.connect(topology["vectors"]) as conn:
+        before = conn.execute("SELECT id, video_id FROM scribeflow_chunks ORDER BY id").fetchall()
+        conn.execute("DELETE FROM scribeflow_chunks")
+    assert before, "an earlier test stores rows"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SCRIBEFLOW"))}
+    env |= topology["s3"].env() | {"SCRIBEFLOW_WORKDIR": str(tmp_path / "host"),
+                                   "SCRIBEFLOW_PGVECTOR_DSN": topology["vectors"]}
+    data = f"s3://{topology['bucket']}/data"
+    cli = [sys.executable, "-m", "scribeflow.cli", "reindex", "--data-dir", data]
+    rebuilt = subprocess.run(cli + ["--store", "pgvector"], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    with psycopg.connect(topology["vectors"]) as conn:
+        after = conn.execute("SELECT id, video_id FROM scribeflow_chunks ORDER BY id").fetchall()
+    assert after == before
+    local = subprocess.run(cli + ["--store", "parquet"], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert local.returncode == 0, local.stderr
+    videos = len({v for _, v in before})
+    assert f"reindexed {videos} videos into parquet: {len(before)} rows in all" in local.stdout
+    assert [p.name for p in (tmp_path / "host").iterdir()] == ["store"]  # no scratch left
