@@ -72,8 +72,9 @@ def main() -> None:
                 pg.psql(f"CREATE DATABASE {database};")
                 data = (str(work / f"local-{i}") if side == "local"
                         else f"s3://{s3.new_bucket()}/data")
-                proc = subprocess.run(
-                    [scribeflow, "run", "--verbose", files.url(name)], env=airflow | s3.env() | {
+                proc = subprocess.run(  # the bucket's keys in a connection, as deployed
+                    [scribeflow, "run", "--verbose", files.url(name)], env=airflow | {
+                        "AIRFLOW_CONN_SCRIBEFLOW_DATA": s3.connection(),
                         "SCRIBEFLOW_DATA": data, "SCRIBEFLOW_WORKDIR": str(work / f"host-{i}"),
                         "SCRIBEFLOW_PGVECTOR_DSN": pg.get_uri(database)},
                     capture_output=True, text=True)

@@ -113,7 +113,10 @@ def run_video(conf: dict, env: dict[str, str], data: DataPaths, *, run_id: str |
     settings = PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA") or data.root})
     summary_path = (f"{settings.data_url}/{summary_key(run['run_id'])}" if settings.data_url
                     else data.run_summary(run["run_id"]))
-    summary = read_run_summary(settings, run["run_id"]) or {"status": run["state"]}
+    try:
+        summary = read_run_summary(settings, run["run_id"]) or {"status": run["state"]}
+    except ScribeflowError as exc:  # the bucket went away during the run
+        summary = {"status": run["state"], "error": {"cause": str(exc), "step": "summary"}}
     if not (run["state"] == "success" and summary.get("status") == "degraded"):
         summary["status"] = run["state"]
     return VideoRun(code=code, run_id=run["run_id"], state=run["state"], summary=summary,
@@ -129,8 +132,31 @@ def _video_env(data_dir: str | None) -> tuple[dict[str, str], DataPaths]:
     return env, data
 
 
+def open_bucket(settings: PipelineSettings) -> None:
+    """With the data on object storage: open it with the credentials of the connection
+    ``$SCRIBEFLOW_DATA_CONN_ID`` (``scribeflow_data``), as tasks do, else the provider's
+    environment; and reach it once, so a wrong bucket, key or endpoint is one line before
+    anything runs."""
+    if not settings.data_url:
+        return
+    from scribeflow.doctor import stored_connection
+    from scribeflow.objects import open_storage, storage_options_from_connection
+
+    conn_id = os.environ.get("SCRIBEFLOW_DATA_CONN_ID") or "scribeflow_data"
+    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}", "")
+    conn = json.loads(raw) if raw.startswith("{") else stored_connection(conn_id)
+    if conn is None and os.environ.get("SCRIBEFLOW_DATA_CONN_ID"):
+        raise ScribeflowError(f"object storage connection {conn_id!r} (SCRIBEFLOW_DATA_CONN_ID) "
+                              "not found")
+    options = storage_options_from_connection({
+        "login": conn.get("login"), "password": conn.get("password"), "host": conn.get("host"),
+        "extra": conn.get("extra_dejson") or conn.get("extra")}) if conn else None
+    open_storage(settings.data_url, options).check()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     env, data = _video_env(args.data_dir)
+    open_bucket(PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")}))
     conf = {"url": args.url}
     for key in ("language", "whisper_model", "chunk_words", "store", "quiz_per_chunk"):
         if getattr(args, key) is not None:
@@ -330,6 +356,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from scribeflow import steps
 
     settings = PipelineSettings.from_env({"store": args.store, "data_dir": args.data_dir})
+    open_bucket(settings)
     result = steps.reindex(settings, report=lambda video_id, rows, replaced: print(
         f"{video_id}: {rows} rows (replaced {replaced})", flush=True))
     if not result["videos"]:

@@ -111,6 +111,7 @@ _FIXES = {
              "(or SCRIBEFLOW_PGVECTOR_DSN)",
     "embedding": "set SCRIBEFLOW_EMBED_MODEL to a sentence-transformers name or a local path",
     "whisper": "set SCRIBEFLOW_WHISPER_MODEL to a faster-whisper name or a local path",
+    "data": "correct SCRIBEFLOW_DATA, or the scribeflow_data connection (or AWS_* variables)",
 }
 
 
@@ -125,6 +126,14 @@ def _airflow(env: Mapping[str, str]) -> Check:
 
 
 def _data(settings: PipelineSettings) -> Check:
+    if settings.data_url:
+        from scribeflow.cli import open_bucket
+        from scribeflow.objects import open_storage
+
+        open_bucket(settings)
+        videos = len(open_storage(settings.data_url).folders("videos"))
+        return Check("data", True, f"{settings.data_url} ({videos} videos), working folder "
+                                   f"{settings.data_dir}")
     root = settings.data_dir
     probe = root if root.exists() else next(p for p in root.parents if p.exists())
     if not os.access(probe, os.W_OK):

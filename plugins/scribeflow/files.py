@@ -65,9 +65,54 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+#: Local folders that stand for a data folder on object storage (see
+#: :func:`scribeflow.objects.working_copy`): their root, and the store behind them.
+_MIRRORS: dict[Path, Any] = {}
+
+
+@contextmanager
+def mirrored(root: Path, storage: Any) -> Iterator[None]:
+    """While inside, ``root`` stands for ``storage``: :func:`locked` updates of files under
+    it take the store's lock and work on its latest copy, and :func:`refresh` fetches one."""
+    _MIRRORS[Path(root)] = storage
+    try:
+        yield
+    finally:
+        _MIRRORS.pop(Path(root), None)
+
+
+def _mirror_of(path: Path) -> tuple[Any, str] | None:
+    for root, storage in _MIRRORS.items():
+        if path.is_relative_to(root):
+            return storage, path.relative_to(root).as_posix()
+    return None
+
+
+def refresh(path: Path) -> None:
+    """Bring a mirrored file up to date with the store (removed if the store has none);
+    nothing for a file of a local data folder."""
+    if (found := _mirror_of(Path(path))) is not None:
+        storage, rel = found
+        try:
+            storage.download(rel, Path(path))
+        except FileNotFoundError:
+            Path(path).unlink(missing_ok=True)
+
+
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path``.lock for read-modify-write updates."""
+    """Hold an exclusive lock on ``path`` for a read-modify-write update: an advisory lock
+    on ``path``.lock, or, for a file of a folder :func:`mirrored` from object storage, the
+    store's lock on it, with its latest copy fetched before and the result published after
+    (so tasks on different hosts update it one after the other)."""
+    if (found := _mirror_of(Path(path))) is not None:
+        storage, rel = found
+        with storage.lock(rel):
+            refresh(path)
+            yield
+            if Path(path).exists():
+                storage.upload(Path(path), rel)
+        return
     lock_path = Path(str(path) + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as handle:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from scribeflow.errors import BlockedError, ScribeflowError, describe, error_kind
-from scribeflow.files import DataPaths, locked, read_json, safe_name, write_json_atomic
+from scribeflow.files import DataPaths, locked, read_json, refresh, safe_name, write_json_atomic
 from scribeflow.listing import Entry, Lister
 from scribeflow.sites import site_of
 from scribeflow.sources import Source
@@ -380,6 +380,7 @@ def stored_lookup(settings: Any, dsn: str | None = None) -> Callable[[str], bool
 def past_run_from_summary(data: DataPaths, run_id: str) -> PastRun | None:
     """A video run as its ``summary.json`` tells it (None when it never started)."""
     path = data.run_summary(run_id)
+    refresh(path)  # the bucket's copy, with the data on object storage
     if not path.exists():
         return None
     summary = read_json(path)

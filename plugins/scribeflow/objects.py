@@ -25,17 +25,22 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scribeflow.errors import ConfigError
+from scribeflow.files import DataPaths, mirrored
+
+if TYPE_CHECKING:
+    from scribeflow.config import PipelineSettings
 
 log = logging.getLogger(__name__)
 
@@ -132,13 +137,32 @@ class ObjectStorage:
         key = getattr(self.fs, "key", None) or os.environ.get("AWS_ACCESS_KEY_ID")
         return f"access key {key}" if key else "no access key"
 
+    @contextmanager
+    def _explained(self) -> Iterator[None]:
+        """A refused, unreachable or missing store as a one-line :class:`ConfigError`; a
+        missing object stays a :class:`FileNotFoundError`."""
+        try:
+            yield
+        except FileNotFoundError as exc:
+            if "bucket" in str(exc).lower():
+                raise self.cause(exc) from exc
+            raise
+        except (ConfigError, FileExistsError):
+            raise
+        except Exception as exc:
+            if isinstance(exc, PermissionError) or "connect" in f"{type(exc).__name__} {exc}".lower():
+                raise self.cause(exc) from exc
+            raise
+
     def exists(self, rel: str) -> bool:
-        return bool(self.fs.exists(self.key(rel)))
+        with self._explained():
+            return bool(self.fs.exists(self.key(rel)))
 
     def read_bytes(self, rel: str) -> bytes | None:
         """The object's bytes, or None when there is none."""
         try:
-            data = self.fs.cat_file(self.key(rel))
+            with self._explained():
+                data = self.fs.cat_file(self.key(rel))
         except FileNotFoundError:
             return None
         self.received += len(data)
@@ -146,7 +170,8 @@ class ObjectStorage:
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """One PUT: readers see the old object or the new one, never part of it."""
-        self.fs.pipe_file(self.key(rel), data)
+        with self._explained():
+            self.fs.pipe_file(self.key(rel), data)
         self.sent += len(data)
 
     def download(self, rel: str, local: Path) -> Path:
@@ -155,7 +180,8 @@ class ObjectStorage:
         fd, part = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".part")
         os.close(fd)
         try:
-            self.fs.get_file(self.key(rel), part)
+            with self._explained():
+                self.fs.get_file(self.key(rel), part)
             os.replace(part, local)
             self.received += local.stat().st_size
         except BaseException:
@@ -165,13 +191,15 @@ class ObjectStorage:
 
     def upload(self, local: Path, rel: str) -> None:
         """Stream ``local`` up in parts of :data:`PART_BYTES`; visible once complete."""
-        self.fs.put_file(str(local), self.key(rel), chunksize=PART_BYTES)
+        with self._explained():
+            self.fs.put_file(str(local), self.key(rel), chunksize=PART_BYTES)
         self.sent += local.stat().st_size
 
     def files(self, rel_dir: str) -> list[str]:
         """Every object under ``rel_dir``, as paths relative to the data folder."""
         try:
-            found = self.fs.find(self.key(rel_dir), withdirs=False)
+            with self._explained():
+                found = self.fs.find(self.key(rel_dir), withdirs=False)
         except FileNotFoundError:
             return []
         start = len(self.root) + 1
@@ -180,7 +208,8 @@ class ObjectStorage:
     def folders(self, rel_dir: str) -> list[str]:
         """The names of the folders right under ``rel_dir``."""
         try:
-            found = self.fs.ls(self.key(rel_dir), detail=True, refresh=True)
+            with self._explained():
+                found = self.fs.ls(self.key(rel_dir), detail=True, refresh=True)
         except FileNotFoundError:
             return []
         return sorted(Path(e["name"]).name for e in found if e.get("type") == "directory")
@@ -196,7 +225,8 @@ class ObjectStorage:
         while True:
             body = json.dumps({"holder": token, "expires": time.time() + lease_s}).encode()
             try:
-                self.fs.pipe_file(key, body, mode="create")
+                with self._explained():
+                    self.fs.pipe_file(key, body, mode="create")
                 break
             except FileExistsError:
                 held = self.read_bytes(rel + ".lock")
@@ -256,6 +286,42 @@ def _defaults(protocol: str) -> dict[str, Any]:
     if protocol in ("s3", "s3a"):  # fail in seconds on an unreachable endpoint, not minutes
         return {"config_kwargs": {"connect_timeout": 5, "retries": {"max_attempts": 2}}}
     return {}
+
+
+def new_scratch(workdir: Path, label: str) -> Path:
+    """A fresh scratch folder ``<label>.<pid>.<random>`` under this host's ``workdir``; the
+    scratch folders of processes that are gone (a killed task's) are removed first."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for folder in workdir.glob("*.*.*"):
+        try:
+            os.kill(int(folder.name.split(".")[1]), 0)
+        except ProcessLookupError:
+            log.info("removing %s, left by a task that was killed", folder.name)
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError):
+            continue
+    return Path(tempfile.mkdtemp(prefix=f"{label}.{os.getpid()}.", dir=workdir))
+
+
+@contextmanager
+def working_copy(settings: PipelineSettings, folders: Iterable[str] = (),
+                 label: str = "work") -> Iterator[DataPaths]:
+    """The data folder to work in: the local one; or, with the data on object storage, a
+    scratch folder holding copies of ``folders`` (relative paths) that stands for the bucket
+    (:func:`scribeflow.files.mirrored`: locked updates under it go to the bucket), removed
+    at the end."""
+    if not settings.data_url:
+        yield DataPaths(settings.data_dir)
+        return
+    storage = open_storage(settings.data_url)
+    scratch = new_scratch(settings.data_dir, label)
+    try:
+        with mirrored(scratch, storage):
+            for rel in folders:
+                checkout(storage, rel, scratch / rel)
+            yield DataPaths(scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def checkout(storage: ObjectStorage, rel_dir: str, local_dir: Path, media: bool = False

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,30 +17,6 @@ if TYPE_CHECKING:
 def summary_key(run_id: str) -> str:
     """The run summary's place relative to the data folder (``runs/<run>/summary.json``)."""
     return DataPaths(Path(".")).run_summary(run_id).as_posix().removeprefix("./")
-
-
-@contextmanager
-def summary_folder(settings: PipelineSettings, run_id: str) -> Iterator[DataPaths]:
-    """The data folder to update ``run_id``'s summary in: the local one, or, with the data
-    on object storage, a scratch copy of the summary held under the bucket's lock on it
-    (tasks of one run on different hosts update it at once) and published when done."""
-    if not settings.data_url:
-        yield DataPaths(settings.data_dir)
-        return
-    import tempfile
-
-    from scribeflow.objects import open_storage
-
-    storage = open_storage(settings.data_url)
-    key = summary_key(run_id)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with storage.lock(key), tempfile.TemporaryDirectory(dir=settings.data_dir) as tmp:
-        data = DataPaths(Path(tmp))
-        if storage.exists(key):
-            storage.download(key, data.run_summary(run_id))
-        yield data
-        if data.run_summary(run_id).exists():
-            storage.upload(data.run_summary(run_id), key)
 
 
 def read_run_summary(settings: PipelineSettings, run_id: str) -> dict[str, Any] | None:

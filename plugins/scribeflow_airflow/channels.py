@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import get_current_context
 
 from scribeflow.config import PipelineSettings
 from scribeflow.errors import BadInputError, BlockedError, ConfigError
-from scribeflow.files import DataPaths
+from scribeflow.files import DataPaths, safe_name
 from scribeflow.ingest import (
     IngestPlan,
     PastRun,
@@ -41,8 +42,28 @@ TRIGGER_TASK = "trigger_video_pipeline"
 def list_new_videos(source_name: str) -> list[dict[str, Any]]:
     """List the source over this run's data interval; the kwargs of one trigger per video."""
     context = get_current_context()
+    run_id = context["run_id"]
+    folder = safe_name(source_name)
+    with _data([f"sources/{folder}", "blocks", f"runs/channel__{folder}/{safe_name(run_id)}"]
+               ) as data:
+        return _list_new_videos(source_name, context, data)
+
+
+@contextmanager
+def _data(folders: list[str]) -> Iterator[DataPaths]:
+    """The data folder; on object storage, a working copy of ``folders`` whose locked
+    updates go to the bucket (the source's state, blocks, the ingest summary)."""
+    from scribeflow.objects import working_copy
+    from scribeflow_airflow.hooks import open_data_storage
+
+    settings = PipelineSettings.from_env()
+    open_data_storage(settings)
+    with working_copy(settings, folders, label="channel") as data:
+        yield data
+
+
+def _list_new_videos(source_name: str, context: Any, data: DataPaths) -> list[dict[str, Any]]:
     run_id, dag_id = context["run_id"], context["dag"].dag_id
-    data = DataPaths(PipelineSettings.from_env().data_dir)
     now = dt.datetime.now(dt.UTC)
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     window = (Window.of_interval(start, end, now) if start is not None and end is not None
@@ -133,7 +154,12 @@ def record_triggers() -> dict[str, Any]:
     context = get_current_context()
     run_id, dag_id = context["run_id"], context["dag"].dag_id
     source = dag_id.removeprefix("channel__")
-    data = DataPaths(PipelineSettings.from_env().data_dir)
+    with _data([f"runs/channel__{safe_name(source)}/{safe_name(run_id)}"]) as data:
+        return _record_triggers(context, source, data)
+
+
+def _record_triggers(context: Any, source: str, data: DataPaths) -> dict[str, Any]:
+    run_id, dag_id = context["run_id"], context["dag"].dag_id
     states = context["ti"].get_task_states(dag_id=dag_id, task_ids=[LIST_TASK, TRIGGER_TASK],
                                            run_ids=[run_id]).get(run_id, {})
     if str(states.get(LIST_TASK)) != "success":

@@ -25,12 +25,17 @@ def note_for(dag_run: Any, state: str) -> str | None:
         return None
     try:
         from scribeflow.config import PipelineSettings
+        from scribeflow.errors import ScribeflowError
         from scribeflow.summary import read_run_summary, run_note
         from scribeflow_airflow.hooks import open_data_storage
 
         settings = PipelineSettings.from_env({})
-        open_data_storage(settings)
-        return run_note(read_run_summary(settings, dag_run.run_id), state, dag_run.note)
+        try:
+            open_data_storage(settings)
+            summary = read_run_summary(settings, dag_run.run_id)
+        except ScribeflowError as exc:  # the bucket is unreachable: say so, not nothing
+            summary = {"status": state, "error": {"cause": str(exc), "step": "storage"}}
+        return run_note(summary, state, dag_run.note)
     except Exception:  # a note must never break the scheduler
         log.exception("could not make the note of %s", dag_run.run_id)
         return None

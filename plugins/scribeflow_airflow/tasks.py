@@ -17,9 +17,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -38,8 +36,8 @@ from scribeflow.errors import (
     no_space,
     storage_full,
 )
-from scribeflow.files import DataPaths
-from scribeflow.summary import record_failure, summary_folder, update_run_summary
+from scribeflow.objects import working_copy
+from scribeflow.summary import record_failure, update_run_summary
 from scribeflow_airflow.failures import fail
 
 log = logging.getLogger(__name__)
@@ -68,7 +66,7 @@ def _summarize(run_id: str, settings: PipelineSettings, /, **fields: Any) -> Non
     """Merge ``fields`` into the run's summary, wherever the data folder is."""
     if (scratch := _SCRATCH.get()) is not None and settings.data_url:
         fields = _rebase(fields, str(scratch), settings.data_url)
-    with summary_folder(settings, run_id) as data:
+    with working_copy(settings, label="summary") as data:  # its update locks the bucket's copy
         update_run_summary(data, run_id, **fields)
 
 
@@ -100,7 +98,7 @@ def _on_scratch_copy(step: str, media: bool, fn: Callable[..., Any], *args: Any,
                      **kwargs: Any) -> Any:
     """``fn`` on the data folder: directly when it is local; else on a scratch folder that
     holds a copy of the video's files, whose changes are published when ``fn`` succeeds."""
-    from scribeflow.objects import checkout, publish
+    from scribeflow.objects import checkout, new_scratch, publish
     from scribeflow_airflow.hooks import open_data_storage
 
     _, settings, _ = _run()
@@ -112,9 +110,7 @@ def _on_scratch_copy(step: str, media: bool, fn: Callable[..., Any], *args: Any,
         raise ConfigError("the Parquet store is a folder on one host and its writer lock holds "
                           f"on that host only: with SCRIBEFLOW_DATA={settings.data_url} use "
                           "store=pgvector")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _sweep(settings.data_dir)
-    scratch = Path(tempfile.mkdtemp(prefix=f"{step}.{os.getpid()}.", dir=settings.data_dir))
+    scratch = new_scratch(settings.data_dir, step)
     token = _SCRATCH.set(scratch)
     moved = (storage.received, storage.sent)
     try:
@@ -134,19 +130,6 @@ def _on_scratch_copy(step: str, media: bool, fn: Callable[..., Any], *args: Any,
                  storage.sent - moved[1])
         _SCRATCH.reset(token)
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _sweep(workdir: Path) -> None:
-    """Remove the scratch folders of tasks whose process is gone (a killed worker's)."""
-    for folder in workdir.glob("*.*.*"):
-        try:
-            pid = int(folder.name.split(".")[1])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            log.info("removing %s, left by a task that was killed", folder.name)
-            shutil.rmtree(folder, ignore_errors=True)
-        except (ValueError, IndexError, PermissionError):
-            continue
 
 
 def _rebase(value: Any, old: str, new: str) -> Any:
@@ -195,8 +178,10 @@ def _with_disk_full_named(step: str, fn: Callable[..., Any], *args: Any, **kwarg
 def _record(step: str, exc: BaseException) -> None:
     try:
         run_id, settings, _ = _run()
-        with summary_folder(settings, run_id) as data:
+        with working_copy(settings, label="summary") as data:
             record_failure(data, run_id, step, exc)
+    except ScribeflowError as cause:  # the data folder itself is unusable (the bucket)
+        log.warning("could not record the failure in the run summary: %s", cause)
     except Exception:  # the summary must never hide the original error
         log.exception("could not record the failure in the run summary")
 
@@ -208,8 +193,9 @@ def _record_block(error: BlockedError) -> None:
 
     try:
         run_id, settings, params = _run()
-        record_block(DataPaths(settings.data_dir), error, url=params["url"], run_id=run_id,
-                     source=params.get("source"))
+        with working_copy(settings, label="block") as data:  # its updates lock the bucket's copies
+            record_block(data, error, url=params["url"], run_id=run_id,
+                         source=params.get("source"))
     except Exception:
         log.exception("could not record the block")
 

@@ -23,8 +23,9 @@ from scribeflow.objects import (
     open_storage,
     publish,
     storage_options_from_connection,
+    working_copy,
 )
-from scribeflow.summary import read_run_summary, summary_folder, update_run_summary
+from scribeflow.summary import read_run_summary, update_run_summary
 
 
 def _storage(s3, bucket: str, **overrides):
@@ -153,7 +154,7 @@ def test_run_summaries_and_llm_answers_live_in_the_bucket(s3, bucket, tmp_path):
 
 
 def _summarize(settings: PipelineSettings, i: int) -> None:
-    with summary_folder(settings, "manual__1") as data:
+    with working_copy(settings) as data:  # as a task on its own host does
         update_run_summary(data, "manual__1", warnings=[f"w{i}"])
 
 
@@ -224,3 +225,61 @@ def test_an_unreachable_endpoint_is_one_line(s3):
 def test_an_unknown_scheme_names_what_is_missing():
     with pytest.raises(ConfigError, match="no filesystem for nosuch://"):
         open_storage("nosuch://bucket/data")
+
+
+def test_locked_updates_from_two_hosts_working_copies_lose_nothing(s3, bucket, tmp_path):
+    """Two hosts, each with a working copy of its own, update one file of the bucket."""
+    from scribeflow.files import locked, read_json, write_json_atomic
+
+    storage = _storage(s3, bucket)
+    hosts = [PipelineSettings(data_dir=tmp_path / name, data_url=storage.url)
+             for name in ("gpu-host", "cpu-host")]
+
+    def add(settings: PipelineSettings) -> None:
+        for _ in range(5):
+            with working_copy(settings) as data:
+                path = data.root / "sources" / "science" / "state.json"
+                with locked(path):
+                    count = read_json(path)["n"] if path.exists() else 0
+                    write_json_atomic(path, {"n": count + 1})
+
+    threads = [threading.Thread(target=add, args=(h,)) for h in hosts for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert json.loads(storage.read_bytes("sources/science/state.json")) == {"n": 20}
+    assert [p for h in hosts for p in h.data_dir.rglob("*") if p.is_file()] == []
+
+
+def test_a_block_recorded_on_one_host_backs_off_the_source_on_another(s3, bucket, tmp_path):
+    import datetime as dt
+
+    from scribeflow.errors import BlockedError
+    from scribeflow.ingest import (
+        SourceState,
+        active_backoff,
+        past_run_from_summary,
+        record_block,
+        state_path,
+    )
+
+    storage = _storage(s3, bucket)
+    now = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)
+    worker = PipelineSettings(data_dir=tmp_path / "worker-host", data_url=storage.url)
+    with working_copy(worker) as data:  # a video run's download was refused
+        record_block(data, BlockedError("youtube.com: sign in to confirm", "youtube.com"),
+                     url="https://youtube.com/watch?v=x", run_id="ingest__youtube-x",
+                     source="science", now=now)
+    with working_copy(worker) as data:
+        update_run_summary(data, "ingest__youtube-x", status="failed",
+                           error={"kind": "blocked", "cause": "sign in"})
+    channel = PipelineSettings(data_dir=tmp_path / "channel-host", data_url=storage.url)
+    with working_copy(channel, ["sources/science", "blocks"]) as data:  # the next listing
+        backoff = active_backoff(data, ["youtube.com"], 3600, now + dt.timedelta(minutes=5))
+        assert backoff is not None and backoff.site == "youtube.com"
+        assert list(SourceState.load(state_path(data, "science")).pending) == ["ingest__youtube-x"]
+        past = past_run_from_summary(data, "ingest__youtube-x")
+        assert (past.state, past.kind) == ("failed", "blocked")
+        assert past_run_from_summary(data, "ingest__never-ran") is None
+    assert not any((tmp_path / "channel-host").rglob("*.json"))
