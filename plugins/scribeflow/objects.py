@@ -189,6 +189,37 @@ class ObjectStorage:
             raise
         return local
 
+    def download_many(self, pairs: list[tuple[str, Path]]) -> None:
+        """:meth:`download` of several objects at once (concurrent requests): each through a
+        part file renamed once it is complete."""
+        if not pairs:
+            return
+        parts = []
+        for _, local in pairs:
+            local.parent.mkdir(parents=True, exist_ok=True)
+            fd, part = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".part")
+            os.close(fd)
+            parts.append(part)
+        try:
+            with self._explained():
+                self.fs.get([self.key(rel) for rel, _ in pairs], parts)
+            for part, (_, local) in zip(parts, pairs, strict=True):
+                os.replace(part, local)
+                self.received += local.stat().st_size
+        finally:
+            for part in parts:
+                Path(part).unlink(missing_ok=True)
+
+    def upload_many(self, pairs: list[tuple[Path, str]]) -> None:
+        """:meth:`upload` of several files at once (concurrent requests), each visible once
+        its own upload is complete."""
+        if not pairs:
+            return
+        with self._explained():
+            self.fs.put([str(local) for local, _ in pairs], [self.key(rel) for _, rel in pairs],
+                        chunksize=PART_BYTES)
+        self.sent += sum(local.stat().st_size for local, _ in pairs)
+
     def upload(self, local: Path, rel: str) -> None:
         """Stream ``local`` up in parts of :data:`PART_BYTES`; visible once complete."""
         with self._explained():
@@ -258,15 +289,18 @@ class ObjectStorage:
                 log.exception("could not release %s", key)
 
 
-_OPENED: dict[str, ObjectStorage] = {}
+_OPENED: dict[str, tuple[ObjectStorage, Any]] = {}
 _OPENED_LOCK = threading.Lock()
 
 
 def open_storage(url: str, options: Mapping[str, Any] | None = None) -> ObjectStorage:
-    """The storage at ``url``, one per URL and process. ``options`` (from a connection) are
-    used when the URL is first opened; without them the provider's environment applies."""
+    """The storage at ``url``, one per URL and process (its client is made once). With
+    ``options`` (from a connection) it is made again only when they changed; without them,
+    the one made first is used, else the provider's environment applies."""
     with _OPENED_LOCK:
-        if url not in _OPENED or options is not None:
+        known = _OPENED.get(url)
+        wanted = dict(options) if options is not None else None
+        if known is None or (wanted is not None and known[1] != wanted):
             import fsspec
 
             protocol = url.partition("://")[0]
@@ -278,8 +312,8 @@ def open_storage(url: str, options: Mapping[str, Any] | None = None) -> ObjectSt
                                   f"({str(exc).splitlines()[0]})") from exc
             if hasattr(fs, "retries"):  # s3fs retries 5 times with back-off by default
                 fs.retries = 2
-            _OPENED[url] = ObjectStorage(url, fs)
-        return _OPENED[url]
+            _OPENED[url] = (ObjectStorage(url, fs), wanted)
+        return _OPENED[url][0]
 
 
 def _defaults(protocol: str) -> dict[str, Any]:
@@ -328,13 +362,15 @@ def checkout(storage: ObjectStorage, rel_dir: str, local_dir: Path, media: bool 
              ) -> dict[str, tuple[int, int]]:
     """Copy the objects under ``rel_dir`` into ``local_dir`` (media only when asked for);
     return what was copied, to tell later what a step changed."""
-    copied: dict[str, tuple[int, int]] = {}
+    wanted = {}
     for rel in storage.files(rel_dir):
         inner = rel[len(rel_dir.rstrip("/")) + 1:]
-        if not media and any(inner == m or inner.startswith(m) for m in MEDIA):
-            continue
-        path = storage.download(rel, local_dir / inner)
-        stat = path.stat()
+        if media or not any(inner == m or inner.startswith(m) for m in MEDIA):
+            wanted[inner] = rel
+    storage.download_many([(rel, local_dir / inner) for inner, rel in wanted.items()])
+    copied: dict[str, tuple[int, int]] = {}
+    for inner in wanted:
+        stat = (local_dir / inner).stat()
         copied[inner] = (stat.st_size, stat.st_mtime_ns)
     return copied
 
@@ -353,6 +389,8 @@ def publish(storage: ObjectStorage, local_dir: Path, rel_dir: str,
         if checked_out.get(inner) != (stat.st_size, stat.st_mtime_ns):
             changed.append(inner)
     changed.sort(key=lambda inner: inner.endswith(".json"))
-    for inner in changed:
-        storage.upload(local_dir / inner, f"{rel_dir.rstrip('/')}/{inner}")
+    for batch in ([i for i in changed if not i.endswith(".json")],
+                  [i for i in changed if i.endswith(".json")]):
+        storage.upload_many([(local_dir / inner, f"{rel_dir.rstrip('/')}/{inner}")
+                             for inner in batch])
     return changed
