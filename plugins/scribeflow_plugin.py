@@ -14,9 +14,10 @@ from fastapi import Depends
 
 from scribeflow.api import create_app
 from scribeflow_airflow import notes
-from scribeflow_airflow.hooks import pgvector_dsn
+from scribeflow_airflow.hooks import open_data_storage, pgvector_dsn
 
-search_app = create_app(dependencies=[Depends(get_user)], dsn=pgvector_dsn)
+search_app = create_app(dependencies=[Depends(get_user)], dsn=pgvector_dsn,
+                        storage=open_data_storage)
 
 
 class ScribeflowPlugin(AirflowPlugin):

@@ -44,9 +44,12 @@ def create_app(
     dsn: Callable[[], str | None] = lambda: None,
     settings: Callable[..., PipelineSettings] = PipelineSettings.from_env,
     preload: bool = True,
+    storage: Callable[[PipelineSettings], Any] | None = None,
 ) -> Any:
     """The app. With ``preload`` its start (Airflow's API server enters a mounted app's
-    lifespan, and so does uvicorn) loads the search model in the background."""
+    lifespan, and so does uvicorn) loads the search model in the background. ``storage``
+    opens the data folder on object storage (the plugin: with the ``scribeflow_data``
+    connection; by default the one this process opened, else the provider's environment)."""
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, HTTPException, Query
@@ -135,16 +138,37 @@ def create_app(
         return {"query": q, "hits": player.to_watch_links([h.to_dict() for h in hits], root)}
 
     def playable(video_id: str) -> player.Playable:
+        current = settings()
+        bucket = None
+        if current.data_url:
+            from scribeflow.objects import open_storage
+
+            bucket = storage(current) if storage else open_storage(current.data_url)
         try:
-            return player.playable(DataPaths(settings().data_dir), video_id)
+            return player.playable(DataPaths(current.data_dir), video_id, bucket)
         except player.NotFoundError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
+        except ConfigError as exc:  # the bucket refused or could not be reached
+            raise HTTPException(status_code=503, detail=str(exc)) from None
 
     @app.get("/media/{video_id}", include_in_schema=False)
-    def media(video_id: str) -> Any:
+    def media(video_id: str, request: Request) -> Any:
         """The video's media, with HTTP range requests (the player seeks with them)."""
+        from fastapi.responses import Response, StreamingResponse
+
         item = playable(video_id)
-        return FileResponse(item.path, media_type=item.media_type)
+        if item.storage is None:
+            return FileResponse(item.path, media_type=item.media_type)
+        try:
+            asked = player.byte_range(request.headers.get("range"), item.size)
+        except ValueError:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{item.size}"})
+        start, end = asked or (0, item.size - 1)
+        headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start + 1)}
+        if asked:
+            headers["Content-Range"] = f"bytes {start}-{end}/{item.size}"
+        return StreamingResponse(player.read_ranges(item, start, end), status_code=206 if asked
+                                 else 200, media_type=item.media_type, headers=headers)
 
     @app.get("/watch/{video_id}", response_class=HTMLResponse, include_in_schema=False)
     def watch(video_id: str, t: float = Query(0, ge=0, description="second to start at")) -> str:

@@ -389,6 +389,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from scribeflow.api import create_app, token_guard
 
+    open_bucket(PipelineSettings.from_env())  # the player reads media from it, if it is one
+
     guards = [fastapi.Depends(token_guard(token))] if token else []
     print(f"search page: http://{args.host}:{args.port}/  API: /api/search?q=…"
           + ("  (API token required)" if token else ""), flush=True)

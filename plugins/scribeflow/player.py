@@ -4,13 +4,16 @@ that starts at the hit's second.
 A browser refuses ``file://`` links from a web page, so hits on local files link to the
 player instead (web videos keep their own ``t=`` links). The media is the original file
 while it is still where it was processed and still the same file (its content hash is the
-video id); otherwise the decoded audio that the pipeline keeps with the video's artifacts.
+video id); otherwise the decoded audio that the pipeline keeps with the video's artifacts,
+read in ranges from the bucket when the data folder is on object storage.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import mimetypes
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +30,45 @@ class NotFoundError(ScribeflowError):
 @dataclass(frozen=True)
 class Playable:
     video_id: str
-    path: Path
+    #: A local file, or a key of ``storage`` (the data folder on object storage).
+    path: Path | str
     media_type: str
     title: str
     channel: str | None
     upload_date: str | None
+    storage: Any = None
+    size: int = 0
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The first and last byte an HTTP ``Range: bytes=…`` header asks for (None: the whole
+    file); raises :class:`ValueError` when it cannot be satisfied."""
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    first, _, last = spec.split(",")[0].strip().partition("-")
+    if unit.strip() != "bytes" or not (first or last):
+        raise ValueError(header)
+    if not first:  # the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        raise ValueError(header)
+    return start, end
+
+
+def read_ranges(item: Playable, start: int, end: int, block: int = 1 << 20) -> Iterator[bytes]:
+    """Bytes ``start``..``end`` of a media object, streamed in ranged reads of ``block``."""
+    with item.storage.fs.open(item.storage.key(str(item.path)), "rb", block_size=block) as handle:
+        handle.seek(start)
+        remaining = end - start + 1
+        while remaining > 0:
+            chunk = handle.read(min(block, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk
 
 
 def is_local(url: str) -> bool:
@@ -43,26 +80,43 @@ def watch_path(video_id: str, start: float) -> str:
     return f"/watch/{quote(video_id, safe='')}?t={max(0, int(start))}"
 
 
-def playable(data: DataPaths, video_id: str) -> Playable:
-    """The file to play for ``video_id``; raises :class:`NotFoundError` when there is none."""
+def playable(data: DataPaths, video_id: str, storage: Any = None) -> Playable:
+    """The file to play for ``video_id`` (from the bucket of ``storage`` when the data
+    folder is on object storage); raises :class:`NotFoundError` when there is none."""
     video = data.video(video_id)
+    rel = video.root.relative_to(data.root).as_posix()
     try:
-        meta = read_json(video.metadata)
+        if storage is not None:
+            raw = storage.read_bytes(f"{rel}/metadata.json")
+            meta = json.loads(raw) if raw is not None else {}
+        else:
+            meta = read_json(video.metadata)
     except (OSError, ValueError):
         raise NotFoundError(f"no video {video_id!r} is stored") from None
     if meta.get("video_id") != video_id:
         raise NotFoundError(f"no video {video_id!r} is stored")
+    fields = {"video_id": video_id, "title": meta.get("title") or video_id,
+              "channel": meta.get("channel"), "upload_date": meta.get("upload_date")}
     path = video.audio
     if meta.get("extractor") == "file":
         original = Path(unquote(urlparse(meta.get("webpage_url", "")).path))
         if _same_file(original, video_id):
             path = original
+    if storage is not None and path == video.audio:
+        key = f"{rel}/{video.audio.name}"
+        try:
+            size = int(storage.fs.info(storage.key(key))["size"])
+        except FileNotFoundError:
+            raise NotFoundError(f"video {video_id!r} has no media left to play") from None
+        return Playable(path=key, media_type=_media_type(video.audio), storage=storage,
+                        size=size, **fields)
     if not path.is_file():
         raise NotFoundError(f"video {video_id!r} has no media left to play")
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return Playable(video_id=video_id, path=path, media_type=media_type,
-                    title=meta.get("title") or video_id, channel=meta.get("channel"),
-                    upload_date=meta.get("upload_date"))
+    return Playable(path=path, media_type=_media_type(path), size=path.stat().st_size, **fields)
+
+
+def _media_type(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 def _same_file(path: Path, video_id: str) -> bool:

@@ -269,3 +269,47 @@ def test_the_model_loads_when_the_app_starts(data_dir):
     assert status["detail"].startswith("cannot load embedding model '/no/such/model'")
     assert TestClient(create_app(settings=settings("auto"), preload=False)).get(
         "/api/status").json() == {"search_model": {"state": "idle", "detail": ""}}
+
+
+def test_the_player_streams_ranges_of_the_audio_from_the_bucket(s3, tmp_path):
+    """With the data folder on object storage, the media comes from the bucket in ranges."""
+    import json
+
+    from scribeflow.objects import open_storage
+    from scribeflow.player import byte_range
+
+    bucket = s3.new_bucket()
+    url = f"s3://{bucket}/data"
+    options = {"key": s3.key, "secret": s3.secret, "client_kwargs": {"endpoint_url": s3.endpoint}}
+    storage = open_storage(url, options)
+    audio = bytes(range(256)) * 40
+    storage.write_bytes("videos/generic-talk/metadata.json", json.dumps({
+        "video_id": "generic-talk", "title": "A talk", "extractor": "generic",
+        "webpage_url": "http://127.0.0.1/talk.mp4"}).encode())
+    storage.write_bytes("videos/generic-talk/audio.wav", audio)
+
+    def settings(overrides=None):
+        return PipelineSettings.from_env({**(overrides or {}), "data_dir": url})
+
+    client = TestClient(create_app(settings=settings, preload=False,
+                                   storage=lambda s: open_storage(s.data_url, options)))
+    whole = client.get("/media/generic-talk")
+    assert whole.status_code == 200 and whole.content == audio
+    assert whole.headers["content-type"] in ("audio/wav", "audio/x-wav")
+    part = client.get("/media/generic-talk", headers={"Range": "bytes=1000-1099"})
+    assert part.status_code == 206 and part.content == audio[1000:1100]
+    assert part.headers["content-range"] == f"bytes 1000-1099/{len(audio)}"
+    tail = client.get("/media/generic-talk", headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == audio[-10:]
+    assert client.get("/media/generic-talk", headers={"Range": "bytes=99999-"}).status_code == 416
+    page = client.get("/watch/generic-talk", params={"t": 3})
+    assert page.status_code == 200 and "<h1>A talk</h1>" in page.text
+    assert client.get("/media/nope").json()["detail"] == "no video 'nope' is stored"
+    storage.fs.rm_file(storage.key("videos/generic-talk/audio.wav"))
+    gone = client.get("/media/generic-talk")
+    assert gone.status_code == 404
+    assert gone.json()["detail"] == "video 'generic-talk' has no media left to play"
+    assert byte_range(None, 10) is None and byte_range("bytes=2-", 10) == (2, 9)
+    for bad in ("bytes=10-", "bytes=5-2", "items=0-1", "bytes=-"):
+        with pytest.raises(ValueError):
+            byte_range(bad, 10)
