@@ -10,12 +10,17 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scribeflow.config import PROJECT_ROOT, STORES, PipelineSettings
 from scribeflow.errors import ScribeflowError
 from scribeflow.files import DataPaths, read_json
 from scribeflow.subtitles import timestamp
 from scribeflow.summary import format_summary, read_run_summary, summary_key
+
+if TYPE_CHECKING:
+    from scribeflow.ingest import Window
+    from scribeflow.sources import Source
 
 
 def airflow_env(data_dir: Path | None = None) -> dict[str, str]:
@@ -260,15 +265,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     """List a channel, playlist or feed and process its new videos, one after another, the
     way its channel DAG would (the same decisions, the same run ids)."""
     from scribeflow.cookies import check_cookies
-    from scribeflow.ingest import (
-        Window,
-        failure,
-        ingest_source,
-        past_run_from_summary,
-        stored_lookup,
-        write_ingest_summary,
-    )
-    from scribeflow.listing import Lister, Throttle
+    from scribeflow.files import safe_name
+    from scribeflow.ingest import Window
+    from scribeflow.objects import working_copy
 
     since, until = _day(args.since, "--since"), _day(args.until, "--until")
     if until is not None:
@@ -289,14 +288,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         check_cookies(cookies, f"the cookies file {args.cookies}")
     window = Window(since, until, live=until is None)
     run_id = "cli__" + dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    settings = PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")})
+    open_bucket(settings)
+    folder = safe_name(source.name)
+    # with the data on object storage: a working copy of the source's state, whose locked
+    # updates go to the bucket (as the channel DAG's tasks do); run logs stay on this host
+    with working_copy(settings, [f"sources/{folder}", "blocks",
+                                 f"runs/channel__{folder}/{safe_name(run_id)}"],
+                      label="ingest") as state:
+        return _ingest(args, source, window, run_id, env, data, state, cookies, settings)
+
+
+def _ingest(args: argparse.Namespace, source: Source, window: Window, run_id: str,
+            env: dict[str, str], logs: DataPaths, data: DataPaths, cookies: str | None,
+            settings: PipelineSettings) -> int:
+    from scribeflow.cookies import cookie_file
+    from scribeflow.ingest import (
+        failure,
+        ingest_source,
+        past_run_from_summary,
+        stored_lookup,
+        write_ingest_summary,
+    )
+    from scribeflow.listing import Lister, Throttle
+
     stored = stored_lookup(PipelineSettings.from_env(
-        {"data_dir": data.root, "store": args.store or source.store}))
+        {"data_dir": env.get("SCRIBEFLOW_DATA"), "store": args.store or source.store}))
 
     print(f"listing {source.url} ({'dry run, ' if args.dry_run else ''}window "
           f"{window.start.date() if window.start else '…'} to "
           f"{(window.end - dt.timedelta(days=1)).date() if window.end else 'now'})", flush=True)
-    from scribeflow.cookies import cookie_file
-
     with cookie_file(cookies, f"the cookies file {args.cookies}") as cookiefile:
         lister = Lister(cookiefile=cookiefile, throttle=Throttle(*source.request_sleep))
         try:
@@ -336,7 +357,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     outcome: dict[str, list[str]] = {"succeeded": [], "failed": [], "already_done": []}
     for decision in plan.to_trigger:
         conf = source.run_conf() | {"url": decision.entry.url} | overrides
-        run = run_video(conf, env, data, run_id=decision.run_id)
+        run = run_video(conf, env, logs, run_id=decision.run_id)
         key = "already_done" if run.reused else ("succeeded" if run.state == "success"
                                                  else "failed")
         outcome[key].append(decision.run_id)
@@ -346,8 +367,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     status = "failed" if outcome["failed"] else "success"
     path = write_ingest_summary(data, source.name, run_id, status=status, **outcome,
                                 triggered=[d.run_id for d in plan.to_trigger])
+    where = (f"{settings.data_url}/{path.relative_to(data.root).as_posix()}"
+             if settings.data_url else path)
     print(f"{len(outcome['succeeded'])} processed, {len(outcome['failed'])} failed, "
-          f"{len(outcome['already_done'])} already done; summary: {path}")
+          f"{len(outcome['already_done'])} already done; summary: {where}")
     return 1 if outcome["failed"] else 0
 
 

@@ -243,3 +243,22 @@ def test_unknown_sources_and_a_broken_sources_file(ingest, tmp_path):
                                             "'daily' is not a five-field cron expression")
     dates = ingest("https://example.org/f.xml", "--since", "May 1", data=tmp_path)
     assert dates.output.strip() == "error: --since must be a date (YYYY-MM-DD), not 'May 1'"
+
+
+def test_with_the_data_on_object_storage_the_listing_state_is_in_the_bucket(site, ingest, s3,
+                                                                             tmp_path):
+    """``scribeflow ingest`` keeps the source's state and its summary in the bucket, as the
+    channel DAGs do, and leaves nothing in this host's folder."""
+    url = site.feed("bucket.xml", [Upload("four.mp3", "Compass", DAY)])
+    bucket = s3.new_bucket()
+    env = {"AIRFLOW_CONN_SCRIBEFLOW_DATA": s3.connection(),
+           "SCRIBEFLOW_WORKDIR": str(tmp_path / "host")}
+    outcome = ingest(url, "--since", "2025-06-01", data=f"s3://{bucket}/data", extra_env=env)
+    assert outcome.code == 0, outcome.output
+    assert "0 to process" in outcome.output and "outside the window 1" in outcome.output
+    (line,) = lines_with(outcome.output, "summary: ")
+    assert line.split("summary: ")[1].startswith(f"s3://{bucket}/data/runs/channel__cli-")
+    keys = s3.keys(bucket)
+    assert [k for k in keys if k.startswith("data/sources/") and k.endswith("/state.json")], keys
+    assert len([k for k in keys if k.startswith("data/runs/channel__cli-")]) == 1, keys
+    assert [p for p in (tmp_path / "host").rglob("*") if p.is_file()] == []
