@@ -49,6 +49,11 @@ DOWNLOAD_POOL = os.environ.get("SCRIBEFLOW_DOWNLOAD_POOL", "downloads")
                      description="Any yt-dlp URL, a file:// URL or a path on the workers."),
         "language": Param("auto", type="string", title="Language",
                           description="Spoken language code (en, de, …) or auto to detect."),
+        "transcriber": Param(os.environ.get("SCRIBEFLOW_TRANSCRIBER", "local"), type="string",
+                             enum=["local", "endpoint"], title="Transcriber",
+                             description="local (faster-whisper on the transcribe queue) or "
+                                         "endpoint (an OpenAI-compatible /audio/transcriptions: "
+                                         "connection openai_transcription)."),
         "whisper_model": Param("auto", type="string", title="Whisper model",
                                description="auto (GPU: large-v3, CPU: tiny.en), a name or a path."),
         "chunk_words": Param(150, type="integer", minimum=20, maximum=2000,

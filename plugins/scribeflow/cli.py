@@ -10,9 +10,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from scribeflow.config import PROJECT_ROOT, STORES, PipelineSettings
+from scribeflow.config import PROJECT_ROOT, STORES, TRANSCRIBERS, PipelineSettings
 from scribeflow.errors import ScribeflowError
 from scribeflow.files import DataPaths, read_json
 from scribeflow.subtitles import timestamp
@@ -91,25 +91,10 @@ def run_video(conf: dict, env: dict[str, str], data: DataPaths, *, run_id: str |
     """Run ``video_pipeline`` once in a child process (``dag.test()``), logging to
     ``log_file`` (under ``data/logs/``); the run's summary as the tasks wrote it."""
     log_file = log_file or new_log_file(data)
-    result_file = log_file.with_suffix(".result.json")
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    ensure_metadata_db(env, log_file)
-    command = [sys.executable, "-m", "scribeflow_airflow.runner", "--conf", json.dumps(conf),
-               "--result", str(result_file)] + (["--run-id", run_id] if run_id else [])
-    with open(log_file, "a") as log:
-        if verbose:
-            proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True)
-            for line in proc.stdout:  # type: ignore[union-attr]
-                sys.stdout.write(line)
-                log.write(line)
-            code = proc.wait()
-        else:
-            code = subprocess.run(command, env=env, stdout=log, stderr=log).returncode
-    if not result_file.exists():
+    code, run = run_dag("video_pipeline", conf, env, log_file, run_id=run_id, verbose=verbose)
+    if run is None:
         return VideoRun(code=code or 2, run_id=None, state="not started", summary={},
                         summary_path=None, log_file=log_file)
-    run = read_json(result_file)
     if run.get("error"):
         return VideoRun(code=2, run_id=None, state="invalid",
                         summary={"status": "invalid", "error": {"cause": run["error"],
@@ -126,6 +111,72 @@ def run_video(conf: dict, env: dict[str, str], data: DataPaths, *, run_id: str |
         summary["status"] = run["state"]
     return VideoRun(code=code, run_id=run["run_id"], state=run["state"], summary=summary,
                     summary_path=summary_path, log_file=log_file, reused=run.get("reused", False))
+
+
+def run_dag(dag_id: str, conf: dict, env: dict[str, str], log_file: Path, *,
+            run_id: str | None = None, verbose: bool = False) -> tuple[int, dict | None]:
+    """Run ``dag_id`` once in a child process (``dag.test()``), logging to ``log_file``:
+    the exit code and ``{"run_id", "state"}`` (``{"error"}`` for params it refused), or
+    None when it did not start."""
+    result_file = log_file.with_suffix(".result.json")
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    ensure_metadata_db(env, log_file)
+    command = [sys.executable, "-m", "scribeflow_airflow.runner", "--dag-id", dag_id,
+               "--conf", json.dumps(conf), "--result", str(result_file)]
+    command += ["--run-id", run_id] if run_id else []
+    with open(log_file, "a") as log:
+        if verbose:
+            proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            for line in proc.stdout:  # type: ignore[union-attr]
+                sys.stdout.write(line)
+                log.write(line)
+            code = proc.wait()
+        else:
+            code = subprocess.run(command, env=env, stdout=log, stderr=log).returncode
+    return code, read_json(result_file) if result_file.exists() else None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """The ``evaluate`` DAG once, in-process; its table, report and verdict."""
+    from scribeflow.evaluation import evaluation_root, format_table, read_summary
+
+    env, data = _video_env(args.data_dir)
+    conf: dict[str, Any] = {"only": args.only or []}
+    for key in ("references", "configs"):
+        if getattr(args, key):
+            conf[key] = str(Path(getattr(args, key)).resolve())
+    for key in ("max_wer_increase", "max_quality_drop", "max_content_drop"):
+        if getattr(args, key) is not None:
+            conf[key] = getattr(args, key)
+    log_file = new_log_file(data)
+    print(f"running evaluate (Airflow log: {log_file})", flush=True)
+    code, run = run_dag("evaluate", conf, env, log_file, verbose=args.verbose)
+    if run is None:
+        tail = log_file.read_text(errors="replace").splitlines()[-15:]
+        print("the evaluation did not start; last lines of the log:", *tail, sep="\n",
+              file=sys.stderr)
+        return 2
+    if run.get("error"):
+        print(f"error: {run['error']}", file=sys.stderr)
+        return 2
+    root = evaluation_root(PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")
+                                                      }).data_dir)
+    summary = read_summary(root, run["run_id"])
+    if summary is None:
+        print(f"error: the evaluation wrote no summary (run {run['state']}); see {log_file}",
+              file=sys.stderr)
+        return 1
+    if summary.get("configs"):
+        print(format_table(summary))
+    print(f"{'run:':<9}{run['run_id']}")
+    for label, key in (("report", "report"), ("results", "results")):
+        if summary.get(key):
+            print(f"{label + ':':<9}{summary[key]}")
+    if summary.get("failed"):
+        print(f"failed:  {summary['failed']}", file=sys.stderr)
+        return 1
+    return 0 if run["state"] == "success" else 1
 
 
 def _video_env(data_dir: str | None) -> tuple[dict[str, str], DataPaths]:
@@ -163,7 +214,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     env, data = _video_env(args.data_dir)
     open_bucket(PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")}))
     conf = {"url": args.url}
-    for key in ("language", "whisper_model", "chunk_words", "store", "quiz_per_chunk"):
+    for key in ("language", "transcriber", "whisper_model", "chunk_words", "store",
+                "quiz_per_chunk"):
         if getattr(args, key) is not None:
             conf[key] = getattr(args, key)
     if args.quiz:
@@ -439,6 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run video_pipeline on one video (in-process, dag.test)")
     run.add_argument("url", help="any yt-dlp URL, a file:// URL or a local file")
     run.add_argument("--language", help="spoken language code, or auto (default)")
+    run.add_argument("--transcriber", choices=TRANSCRIBERS,
+                     help="local (faster-whisper, default) or endpoint (an OpenAI-compatible "
+                          "transcription endpoint: the openai_transcription connection)")
     run.add_argument("--whisper-model", dest="whisper_model", help="auto, a model name or a path")
     run.add_argument("--chunk-words", dest="chunk_words", type=int, help="words per chunk")
     run.add_argument("--store", choices=STORES, help="vector store (default parquet)")
@@ -499,6 +554,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8090)
     serve.set_defaults(func=cmd_serve)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate configurations on a reference set "
+                                               "(the evaluate DAG, in-process)")
+    evaluate.add_argument("--references", help="reference items (default: the shipped set, "
+                                               "include/evaluation/references.yaml)")
+    evaluate.add_argument("--configs", help="configurations (default: "
+                                            "include/evaluation/configs.yaml)")
+    evaluate.add_argument("--only", action="append", metavar="NAME",
+                          help="evaluate only this configuration (repeatable)")
+    evaluate.add_argument("--max-wer-increase", dest="max_wer_increase", type=float,
+                          help="fail when WER rises by more than this (default 0.02)")
+    evaluate.add_argument("--max-quality-drop", dest="max_quality_drop", type=float,
+                          help="fail when the 0-100 quality drops by more (default 5)")
+    evaluate.add_argument("--max-content-drop", dest="max_content_drop", type=float,
+                          help="fail when the content kept drops by more (default 0.05)")
+    evaluate.add_argument("--data-dir", dest="data_dir")
+    evaluate.add_argument("-v", "--verbose", action="store_true", help="stream the Airflow log")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     doctor = sub.add_parser("doctor", help="check the configuration: models, LLM, store, Airflow")
     doctor.set_defaults(func=cmd_doctor)

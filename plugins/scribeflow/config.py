@@ -18,6 +18,7 @@ from scribeflow.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STORES = ("parquet", "pgvector")
+TRANSCRIBERS = ("local", "endpoint")
 #: Whisper's language codes (faster_whisper.tokenizer._LANGUAGE_CODES; a test keeps them equal).
 LANGUAGES = (
     "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy",
@@ -67,8 +68,13 @@ class PipelineSettings:
     data_dir: Path = field(default_factory=default_data_dir)
     #: The data folder on object storage (``SCRIBEFLOW_DATA=s3://bucket/prefix``), or None.
     data_url: str | None = field(default_factory=default_data_url)
+    #: The prompt templates' folder (``SCRIBEFLOW_PROMPTS``; default ``include/prompts``).
+    prompts: Path = field(default_factory=default_prompts_dir)
     #: Spoken language code, or ``auto`` to detect it.
     language: str = "auto"
+    #: ``local`` (faster-whisper in the worker) or ``endpoint`` (an OpenAI-compatible
+    #: transcription endpoint: the ``openai_transcription`` connection).
+    transcriber: str = "local"
     #: ``auto`` (GPU: large-v3, CPU: the bundled tiny.en), a model name or a local path.
     whisper_model: str = "auto"
     #: ``auto``, ``cpu`` or ``cuda``.
@@ -109,11 +115,15 @@ class PipelineSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
+        object.__setattr__(self, "prompts", Path(self.prompts))
         if self.store not in STORES:
             raise ConfigError(f"unknown store {self.store!r}; choose one of {', '.join(STORES)}")
         if self.language not in ("auto", *LANGUAGES):
             raise ConfigError(f"unknown language {self.language!r}: use auto or one of "
                               f"{' '.join(LANGUAGES)}")
+        if self.transcriber not in TRANSCRIBERS:
+            raise ConfigError(f"unknown transcriber {self.transcriber!r}; choose one of "
+                              f"{', '.join(TRANSCRIBERS)}")
         if self.whisper_device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"whisper_device must be auto, cpu or cuda, not {self.whisper_device!r}")
         if self.max_duration <= 0:
@@ -203,19 +213,89 @@ class LLMSettings:
         return cls(**values)
 
 
+@dataclass(frozen=True)
+class TranscriptionSettings:
+    """Where and how to call an OpenAI-compatible transcription endpoint
+    (``/v1/audio/transcriptions``: OpenAI's hosted models, or servers speaking the same API)."""
+
+    #: The endpoint (``http://whisper:8000/v1``); None for OpenAI.
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    model: str = "whisper-1"
+    #: The endpoint's upload limit: longer audio is sent in pieces cut at silences (MB).
+    max_upload_mb: float = 25.0
+    #: Pieces in flight at once.
+    concurrency: int = 4
+    timeout_s: float = 600.0
+    max_attempts: int = 6
+
+    def __post_init__(self) -> None:
+        if self.max_upload_mb < 0.1:
+            raise ConfigError(f"transcription max_upload_mb must be at least 0.1, "
+                              f"not {self.max_upload_mb}")
+        for name in ("concurrency", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"transcription {name} must be at least 1, "
+                                  f"not {getattr(self, name)}")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url or self.api_key)
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url or "https://api.openai.com/v1"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> TranscriptionSettings:
+        """From ``SCRIBEFLOW_TRANSCRIPTION_{BASE_URL,API_KEY,MODEL,MAX_UPLOAD_MB,…}``; the
+        key falls back to ``OPENAI_API_KEY`` (OpenAI's hosted models)."""
+        env = os.environ
+        by_name = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {
+            "base_url": env.get("SCRIBEFLOW_TRANSCRIPTION_BASE_URL") or None,
+            "api_key": env.get("SCRIBEFLOW_TRANSCRIPTION_API_KEY") or env.get("OPENAI_API_KEY")
+            or None,
+        }
+        for name in ("model", "max_upload_mb", "concurrency", "timeout_s", "max_attempts"):
+            env_name = f"SCRIBEFLOW_TRANSCRIPTION_{name.upper()}"
+            if raw := env.get(env_name):
+                values[name] = _coerce(by_name[name], raw, env_name)
+        values.update({k: _coerce(by_name[k], v, f"the transcription connection's {k}")
+                       for k, v in overrides.items() if v not in (None, "")})
+        return cls(**values)
+
+
+def transcription_settings_from_connection(host: str | None, password: str | None,
+                                           extra: Mapping[str, Any], schema: str | None = None,
+                                           port: int | None = None) -> TranscriptionSettings:
+    """The ``openai_transcription`` connection's fields as settings: host = base URL (as
+    for the LLM connection), password = API key, extra = ``{"model", "max_upload_mb",
+    "concurrency", "timeout_s", "max_attempts"}``."""
+    keys = ("model", "max_upload_mb", "concurrency", "timeout_s", "max_attempts")
+    return TranscriptionSettings.from_env(base_url=_base_url(host, schema, port),
+                                          api_key=password or None,
+                                          **{k: extra[k] for k in keys if k in extra})
+
+
 def llm_settings_from_connection(host: str | None, password: str | None,
                                  extra: Mapping[str, Any], schema: str | None = None,
                                  port: int | None = None) -> LLMSettings:
     """The ``openai_default`` connection's fields as settings: host = base URL (given a
     scheme from ``schema``, default https, when it has none), password = API key, extra =
     ``{"model", "fallback_model", "concurrency", "timeout_s", "max_attempts"}``."""
-    base_url = host or None
-    if base_url and "://" not in base_url:
-        base_url = f"{schema or 'https'}://{base_url}{f':{port}' if port else ''}"
     return LLMSettings.from_env(
-        base_url=base_url, api_key=password or None, model=extra.get("model"),
+        base_url=_base_url(host, schema, port), api_key=password or None, model=extra.get("model"),
         fallback_model=extra.get("fallback_model"),
         **{k: extra[k] for k in ("concurrency", "timeout_s", "max_attempts") if k in extra})
+
+
+def _base_url(host: str | None, schema: str | None, port: int | None) -> str | None:
+    """A connection's host as a URL: given a scheme from ``schema`` (https by default) and
+    its port, when it has no scheme of its own."""
+    if host and "://" not in host:
+        return f"{schema or 'https'}://{host}{f':{port}' if port else ''}"
+    return host or None
 
 
 def _coerce(f: dataclasses.Field, value: Any, source: str | None = None) -> Any:

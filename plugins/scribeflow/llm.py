@@ -219,33 +219,15 @@ class LLMClient:
     async def _chat(self, model: str, prompt: str,
                     response_format: dict[str, Any] | None = None) -> str:
         import openai
-        from tenacity import (
-            AsyncRetrying,
-            RetryError,
-            retry_if_exception,
-            stop_after_attempt,
-            wait_random_exponential,
-        )
+        from tenacity import RetryError
 
-        def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, openai.APIStatusError):
-                return exc.status_code == 429 or exc.status_code >= 500
-            return isinstance(exc, openai.APIConnectionError | openai.APITimeoutError)
-
-        def before_sleep(state: Any) -> None:
+        def on_retry(exc: BaseException, attempt: int) -> None:
             self.usage.retries += 1
-            log.info("LLM call retry %d after %s", state.attempt_number,
-                     type(state.outcome.exception()).__name__)
+            log.info("LLM call retry %d after %s", attempt, type(exc).__name__)
 
         async with self._semaphore:
             try:
-                async for attempt in AsyncRetrying(
-                    retry=retry_if_exception(retryable),
-                    wait=wait_random_exponential(multiplier=0.5, max=30),
-                    stop=stop_after_attempt(self.settings.max_attempts),
-                    before_sleep=before_sleep,
-                    reraise=False,
-                ):
+                async for attempt in retry_policy(self.settings.max_attempts, on_retry):
                     with attempt:
                         response = await self._client.chat.completions.create(
                             model=model,
@@ -279,6 +261,35 @@ class LLMClient:
         close = getattr(self._client, "close", None)
         if close is not None:
             await close()
+
+
+def retryable(exc: BaseException) -> bool:
+    """429, 5xx, timeouts and dropped connections: worth asking again."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, openai.APIConnectionError | openai.APITimeoutError)
+
+
+def retry_policy(max_attempts: int, on_retry: Callable[[BaseException, int], None]) -> Any:
+    """The one retry policy of every request to an OpenAI-compatible endpoint (chat and
+    transcription): exponential backoff with jitter on :func:`retryable` failures, at most
+    ``max_attempts`` tries; ``on_retry(exception, attempt)`` before each wait."""
+    from tenacity import (
+        AsyncRetrying,
+        retry_if_exception,
+        stop_after_attempt,
+        wait_random_exponential,
+    )
+
+    return AsyncRetrying(
+        retry=retry_if_exception(retryable),
+        wait=wait_random_exponential(multiplier=0.5, max=30),
+        stop=stop_after_attempt(max_attempts),
+        before_sleep=lambda state: on_retry(state.outcome.exception(), state.attempt_number),
+        reraise=False,
+    )
 
 
 def _rejects_schema(exc: Any) -> bool:

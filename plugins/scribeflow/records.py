@@ -12,7 +12,8 @@ class Word:
     start: float
     end: float
     word: str
-    probability: float
+    #: None when the transcriber does not give one (most transcription endpoints).
+    probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class Segment:
 class Transcript:
     video_id: str
     language: str
-    language_probability: float
+    #: None when the transcriber does not say (transcription endpoints).
+    language_probability: float | None
     duration: float
     model: str
     device: str
@@ -53,6 +55,11 @@ class Transcript:
     settings: dict[str, Any]
     segments: tuple[Segment, ...]
     processing_s: float
+    #: What the times are: ``word`` (each word's), ``segment`` (the endpoint gave segment
+    #: times only) or ``piece`` (it gave none: one segment per uploaded piece).
+    timestamps: str = "word"
+    #: ``local`` (faster-whisper in the worker) or ``endpoint``.
+    backend: str = "local"
 
     @property
     def text(self) -> str:

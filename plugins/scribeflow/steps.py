@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from scribeflow import subtitles
 from scribeflow.chunking import group_chunks, split_into_chunks
-from scribeflow.config import LLMSettings, PipelineSettings
+from scribeflow.config import LLMSettings, PipelineSettings, TranscriptionSettings
 from scribeflow.files import DataPaths, VideoPaths, read_json, write_json_atomic, write_text_atomic
 from scribeflow.records import Chunk, ChunkRow, Transcript
 
@@ -41,26 +41,43 @@ def download(url: str, settings: PipelineSettings,
             "duration": source.duration}
 
 
-def transcribe(video_dir: str, settings: PipelineSettings) -> dict[str, Any]:
-    """Transcribe the video's audio, or reuse its transcript when the audio, the model and
-    the settings are the same as when it was made."""
+def transcribe(video_dir: str, settings: PipelineSettings,
+               endpoint: TranscriptionSettings | None = None) -> dict[str, Any]:
+    """Transcribe the video's audio with the run's transcriber (faster-whisper here, or the
+    ``endpoint`` with ``transcriber=endpoint``), or reuse its transcript when the audio, the
+    transcriber, its model and the settings are the same as when it was made."""
     from scribeflow.cache import digest, file_digest
-    from scribeflow.transcribe import resolve_device, resolve_model
-    from scribeflow.transcribe import transcribe as run_whisper
 
     video = VideoPaths(Path(video_dir))
     meta = read_json(video.metadata)
-    options = transcribe_options(settings)
-    device = resolve_device(options.device)
-    key = digest(file_digest(video.audio), resolve_model(options.model, device), device,
-                 repr(sorted(vars(options).items())))
+    if settings.transcriber == "endpoint":
+        from scribeflow.speech_endpoint import transcribe_endpoint
+
+        endpoint = endpoint or TranscriptionSettings.from_env()
+        key = digest(file_digest(video.audio), "endpoint", endpoint.endpoint, endpoint.model,
+                     settings.language)
+
+        def run() -> Transcript:
+            return transcribe_endpoint(video.audio, meta["video_id"], endpoint, settings.language,
+                                       llm_cache(settings))
+    else:
+        from scribeflow.transcribe import resolve_device, resolve_model
+        from scribeflow.transcribe import transcribe as run_whisper
+
+        options = transcribe_options(settings)
+        device = resolve_device(options.device)
+        key = digest(file_digest(video.audio), resolve_model(options.model, device), device,
+                     repr(sorted(vars(options).items())))
+
+        def run() -> Transcript:
+            return run_whisper(video.audio, meta["video_id"], options)
     previous = read_json(video.transcript) if video.transcript.exists() else {}
     if previous.get("cache_key") == key:
         transcript = Transcript.from_dict(previous)
         log.info("reused the transcript of %s (same audio, model and settings)", meta["video_id"])
         reused = True
     else:
-        transcript = run_whisper(video.audio, meta["video_id"], options)
+        transcript = run()
         write_json_atomic(video.transcript, transcript.to_dict() | {"cache_key": key})
         write_text_atomic(video.srt, subtitles.to_srt(transcript.segments))
         write_text_atomic(video.vtt, subtitles.to_vtt(transcript.segments))
@@ -83,7 +100,8 @@ def transcribe(video_dir: str, settings: PipelineSettings) -> dict[str, Any]:
             "segments": len(transcript.segments), "speech": bool(transcript.segments),
             "real_time_factor": round(transcript.real_time_factor, 4),
             "peak_memory_mb": peak_memory_mb(),
-            "model": transcript.model, "device": transcript.device, "reused": reused}
+            "model": transcript.model, "device": transcript.device, "reused": reused,
+            "backend": transcript.backend, "timestamps": transcript.timestamps}
 
 
 def llm_cache(settings: PipelineSettings) -> Any:
@@ -161,7 +179,8 @@ def write_document_group(group: dict[str, Any], llm: LLMSettings,
     previous = {i: chunks[i - 1].text for i in group["chunks"] if i > 0}
     started = time.perf_counter()
     cache = llm_cache(settings)
-    result = process_group(selected, previous, llm, group.get("language") or "auto", cache=cache,
+    result = process_group(selected, previous, llm, group.get("language") or "auto",
+                           prompts_dir=settings.prompts, cache=cache,
                            allow_degraded=settings.allow_degraded)
     elapsed = time.perf_counter() - started
     payload = result.to_dict() | {"group": group["group"], "seconds": round(elapsed, 3)}
@@ -367,7 +386,8 @@ def write_chapters(video_dir: str, llm: LLMSettings, settings: PipelineSettings
     for start in range(0, len(raw), settings.chapter_chunks):
         part = raw[start:start + settings.chapter_chunks]
         groups.append((" ".join(c["text"] for c in part), part[0]["start"], part[-1]["end"]))
-    outcome = build_chapters(groups, segments, llm, llm_cache(settings))
+    outcome = build_chapters(groups, segments, llm, llm_cache(settings),
+                             prompts_dir=settings.prompts)
     chapters = outcome.value
     write_json_atomic(video.chapters, {"chapters": [c.to_dict() | {"clock": clock(c.start)}
                                                     for c in chapters],
@@ -394,7 +414,7 @@ def write_quiz(video_dir: str, llm: LLMSettings, settings: PipelineSettings) -> 
         log.warning("quiz skipped: no LLM configured")
         return {"quiz": "no LLM", "questions": 0, "requests": 0, "reused": 0, "dropped": []}
     outcome = build_quiz(chunks, settings.quiz_per_chunk, llm, seed=meta["video_id"],
-                         cache=llm_cache(settings))
+                         cache=llm_cache(settings), prompts_dir=settings.prompts)
     questions = outcome.value
     write_json_atomic(video.quiz, {"title": meta["title"], "video_id": meta["video_id"],
                                    "questions": [q.to_dict() for q in questions],
@@ -422,7 +442,7 @@ def score_quality(video_dir: str, llm: LLMSettings, settings: PipelineSettings
         return {"quality": None, "requests": 0, "reused": 0, "dropped": []}
     document = "\n\n".join(c["text"] for c in chunks)
     outcome = rate(transcript, document, llm, llm_cache(settings),
-                   n_chars=settings.quality_chars)
+                   n_chars=settings.quality_chars, prompts_dir=settings.prompts)
     write_json_atomic(video.quality, {"score": outcome.value, "chars": settings.quality_chars,
                                       "dropped": outcome.dropped})
     log.info("quality score: %s", outcome.value)
@@ -463,7 +483,7 @@ def render_outputs(video_dir: str, settings: PipelineSettings, llm: LLMSettings,
             "transcribe_s": transcript.get("processing_s"),
             "real_time_factor": transcript.get("real_time_factor"),
             "llm_model": llm.model, "llm_fallback_model": llm.fallback_model,
-            "prompt_versions": {p: load_prompt(p).version for p in prompts},
+            "prompt_versions": {p: load_prompt(p, settings.prompts).version for p in prompts},
             "embed_model": settings.embed_model, "settings": settings.as_dict(),
             "quality": quality, "llm_requests": record.get("llm_requests"),
             "degraded": record.get("degraded", []),

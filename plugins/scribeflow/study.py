@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from scribeflow.answers import CHAPTERS, QUALITY_SCORE, QUIZ_QUESTION, AnswerFormat
@@ -92,10 +93,10 @@ def _run(settings: LLMSettings, cache: LLMCache | None,
 
 
 def build_chapters(groups: Sequence[tuple[str, float, float]], segments: Sequence[Segment],
-                   settings: LLMSettings, cache: LLMCache | None = None, attempts: int = 3
-                   ) -> Outcome:
+                   settings: LLMSettings, cache: LLMCache | None = None, attempts: int = 3,
+                   prompts_dir: Path | None = None) -> Outcome:
     """Chapters proposed over each ``(text, start, end)`` group, located in ``segments``."""
-    prompt = load_prompt("chapters")
+    prompt = load_prompt("chapters", prompts_dir)
 
     async def work(llm: LLMClient) -> Outcome:
         answers = await asyncio.gather(*(
@@ -118,10 +119,11 @@ def build_chapters(groups: Sequence[tuple[str, float, float]], segments: Sequenc
 
 
 def build_quiz(chunks: Sequence[dict], per_chunk: int, settings: LLMSettings, seed: str,
-               cache: LLMCache | None = None, attempts: int = 3) -> Outcome:
+               cache: LLMCache | None = None, attempts: int = 3,
+               prompts_dir: Path | None = None) -> Outcome:
     """``per_chunk`` questions per document chunk, one LLM call each, then renumbered and
     balanced. The prompt asks for the correct answer at varied positions."""
-    prompt = load_prompt("quiz_question")
+    prompt = load_prompt("quiz_question", prompts_dir)
 
     async def one(llm: LLMClient, chunk: dict, n: int) -> tuple[QuizQuestion | None, list[str]]:
         letter = LETTERS[(chunk["index"] * per_chunk + n) % len(LETTERS)]
@@ -146,10 +148,10 @@ def build_quiz(chunks: Sequence[dict], per_chunk: int, settings: LLMSettings, se
 
 
 def score_quality(transcript: str, document: str, settings: LLMSettings,
-                  cache: LLMCache | None = None, n_chars: int = 2000, attempts: int = 3
-                  ) -> Outcome:
+                  cache: LLMCache | None = None, n_chars: int = 2000, attempts: int = 3,
+                  prompts_dir: Path | None = None) -> Outcome:
     """0-100: how well the document's first ``n_chars`` capture the transcript's."""
-    prompt = load_prompt("quality_score")
+    prompt = load_prompt("quality_score", prompts_dir)
 
     async def work(llm: LLMClient) -> Outcome:
         score, reasons = await _ask(llm, prompt, QUALITY_SCORE, attempts, "quality score",

@@ -67,7 +67,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     fields = (
         ("title", "title", "{}"), ("video id", "video_id", "{}"), ("duration", "duration", "{:.1f} s"),
         ("language", "language", "{}"), ("segments", "segments", "{}"), ("chunks", "chunks", "{}"),
-        ("transcription", "transcription", "{}"),
+        ("transcription", "transcription", "{}"), ("transcriber", "transcriber", "{}"),
         ("real-time factor", "real_time_factor", "{:.3f}"),
         ("peak memory", "peak_memory_mb", "{} MB (transcribe's process)"),
         ("confidence", "confidence", "{}"),

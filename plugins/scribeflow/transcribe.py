@@ -207,25 +207,36 @@ def pcm_windows(audio: Path, window_s: float) -> Iterator[tuple[float, Any]] | N
 def _windows(audio: Path, total: int, size: int) -> Iterator[tuple[float, Any]]:
     import numpy as np
 
+    for start, pcm in pcm_pieces(audio, total, size):
+        # the same values faster-whisper's own decoder gives: s16 / 32768
+        yield start / SAMPLE_RATE, pcm.astype(np.float32) / 32768.0
+
+
+def pcm_pieces(audio: Path, total: int, size: int,
+               search_s: float = CUT_SEARCH_S) -> Iterator[tuple[int, Any]]:
+    """``(first frame, int16 samples)`` of consecutive pieces of a 16 kHz mono WAV of
+    ``total`` frames, each at most ``size`` frames and cut in the longest pause of its last
+    ``search_s`` seconds. One piece is read at a time."""
+    import numpy as np
+
     start = 0
     with wave.open(str(audio), "rb") as wav:
         while start < total:
             wav.setpos(start)
             pcm = np.frombuffer(wav.readframes(min(size, total - start)), dtype="<i2")
             if start + len(pcm) < total:
-                pcm = pcm[:quiet_cut(pcm)]
-            # the same values faster-whisper's own decoder gives: s16 / 32768
-            yield start / SAMPLE_RATE, pcm.astype(np.float32) / 32768.0
+                pcm = pcm[:quiet_cut(pcm, search_s)]
+            yield start, pcm
             start += len(pcm)
 
 
-def quiet_cut(pcm: Any) -> int:
+def quiet_cut(pcm: Any, search_s: float = CUT_SEARCH_S) -> int:
     """Where to end a window of ``pcm`` samples: the middle of the longest pause in its last
-    ``CUT_SEARCH_S`` seconds. A pause is a run of 100 ms frames no louder than four times the
+    ``search_s`` seconds. A pause is a run of 100 ms frames no louder than four times the
     quietest fifth of them, so gaps between words lose to the silence between sentences."""
     import numpy as np
 
-    search = int(CUT_SEARCH_S * SAMPLE_RATE)
+    search = int(search_s * SAMPLE_RATE)
     first = max(len(pcm) - search, 0)
     frames = (len(pcm) - first) // _FRAME
     tail = pcm[first:first + frames * _FRAME].astype(np.float32).reshape(frames, _FRAME)
@@ -318,7 +329,8 @@ def unreadable_speech(transcript: Transcript) -> SpeechProblem | None:
     if score is None or not spoken:
         return None
     share = guessed / spoken
-    words = [w.probability for s in transcript.segments for w in s.words]
+    words = [w.probability for s in transcript.segments for w in s.words
+             if w.probability is not None]
     word_probability = sum(words) / len(words) if words else 1.0
     if (score >= MIN_AVG_LOGPROB and share < MAX_GUESSED_SHARE
             and word_probability >= MIN_WORD_PROBABILITY):

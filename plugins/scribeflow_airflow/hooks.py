@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from scribeflow.config import LLMSettings, llm_settings_from_connection
+from scribeflow.config import (
+    LLMSettings,
+    TranscriptionSettings,
+    llm_settings_from_connection,
+    transcription_settings_from_connection,
+)
+from scribeflow.errors import ConfigError
 
 if TYPE_CHECKING:
     from scribeflow.config import PipelineSettings
@@ -41,6 +47,26 @@ class LLMHook(BaseHook):
                                             conn.schema, conn.port)
 
 
+TRANSCRIPTION_CONN_ID = "openai_transcription"
+
+
+def transcription_settings() -> TranscriptionSettings:
+    """The transcription endpoint from the connection ``$SCRIBEFLOW_TRANSCRIPTION_CONN_ID``
+    (default ``openai_transcription``): host = base URL (empty for OpenAI), password = API
+    key, extra = ``{"model": "whisper-1", "max_upload_mb": 25, "concurrency": 4}``. Without
+    it, ``SCRIBEFLOW_TRANSCRIPTION_*`` and ``OPENAI_API_KEY``."""
+    named = os.environ.get("SCRIBEFLOW_TRANSCRIPTION_CONN_ID")
+    try:
+        conn = BaseHook.get_connection(named or TRANSCRIPTION_CONN_ID)
+    except AirflowNotFoundException:
+        if named:
+            raise ConfigError(f"transcription connection {named!r} "
+                              "(SCRIBEFLOW_TRANSCRIPTION_CONN_ID) not found") from None
+        return TranscriptionSettings.from_env()
+    return transcription_settings_from_connection(conn.host, conn.password,
+                                                  conn.extra_dejson or {}, conn.schema, conn.port)
+
+
 PGVECTOR_CONN_ID = "scribeflow_pgvector"
 
 
@@ -59,8 +85,6 @@ def pgvector_dsn(conn_id: str = PGVECTOR_CONN_ID) -> str | None:
 def cookies_text(conn_id: str | None) -> str | None:
     """The Netscape cookies file kept in connection ``conn_id`` (its password, or its extra's
     ``cookies``). Airflow masks connection passwords in task logs."""
-    from scribeflow.errors import ConfigError
-
     if not conn_id:
         return None
     try:
@@ -82,7 +106,6 @@ def open_data_storage(settings: PipelineSettings) -> ObjectStorage | None:
     the connection ``$SCRIBEFLOW_DATA_CONN_ID`` (default ``scribeflow_data``: an AWS
     connection, the key id in login, the secret in password, ``endpoint_url`` and
     ``region_name`` in extra), else the provider's usual environment (``AWS_*``)."""
-    from scribeflow.errors import ConfigError
     from scribeflow.objects import open_storage, storage_options_from_connection
 
     if not settings.data_url:

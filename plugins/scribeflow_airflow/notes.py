@@ -1,6 +1,7 @@
 """An Airflow listener: when a ``video_pipeline`` run ends, its outcome and cause become the
 run's note, which the UI shows on the run's page ("failed at download: not a media file: …",
-"degraded: …", "success: 12 chunks, 12 rows stored").
+"degraded: …", "success: 12 chunks, 12 rows stored"); an ``evaluate`` run's note is its
+verdict and report.
 
 Airflow calls it where the run's state changes, inside the scheduler's transaction; it only
 reads the run's ``summary.json``. ``scribeflow run`` (``dag.test``) writes the same note
@@ -16,11 +17,14 @@ from airflow.listeners import hookimpl
 
 log = logging.getLogger(__name__)
 DAG_ID = "video_pipeline"
+EVALUATE_DAG_ID = "evaluate"
 
 
 def note_for(dag_run: Any, state: str) -> str | None:
     """The note a ``video_pipeline`` run gets when it ends in ``state`` (None for other
     DAGs, or when it cannot be made)."""
+    if dag_run.dag_id == EVALUATE_DAG_ID:
+        return _evaluation_note(dag_run, state)
     if dag_run.dag_id != DAG_ID:
         return None
     try:
@@ -36,6 +40,19 @@ def note_for(dag_run: Any, state: str) -> str | None:
         except ScribeflowError as exc:  # the bucket is unreachable: say so, not nothing
             summary = {"status": state, "error": {"cause": str(exc), "step": "storage"}}
         return run_note(summary, state, dag_run.note)
+    except Exception:  # a note must never break the scheduler
+        log.exception("could not make the note of %s", dag_run.run_id)
+        return None
+
+
+def _evaluation_note(dag_run: Any, state: str) -> str | None:
+    """An ``evaluate`` run's verdict and report ("failed: worse than the baseline: …")."""
+    try:
+        from scribeflow.config import PipelineSettings
+        from scribeflow.evaluation import evaluation_root, read_summary, run_note
+
+        root = evaluation_root(PipelineSettings.from_env({}).data_dir)
+        return run_note(read_summary(root, dag_run.run_id), state)
     except Exception:  # a note must never break the scheduler
         log.exception("could not make the note of %s", dag_run.run_id)
         return None

@@ -42,7 +42,8 @@ from scribeflow_airflow.failures import fail
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
-PARAM_SETTINGS = ("language", "whisper_model", "store", "quiz", "chunk_words", "quiz_per_chunk")
+PARAM_SETTINGS = ("language", "transcriber", "whisper_model", "store", "quiz", "chunk_words",
+                  "quiz_per_chunk")
 
 
 def settings_from_params(params: dict[str, Any]) -> PipelineSettings:
@@ -231,7 +232,12 @@ def download_audio() -> dict[str, Any]:
 @recorded("transcribe", media=True)
 def transcribe(audio: dict[str, Any]) -> dict[str, Any]:
     run_id, settings, _ = _run()
-    result = steps.transcribe(audio["video_dir"], settings)
+    endpoint = None
+    if settings.transcriber == "endpoint":
+        from scribeflow_airflow.hooks import transcription_settings
+
+        endpoint = transcription_settings()
+    result = steps.transcribe(audio["video_dir"], settings, endpoint)
     warnings = [] if result["speech"] else ["no speech detected: the transcript is empty"]
     # Speech the model could not read: the run goes on, and ends visibly degraded.
     _summarize(run_id, settings, language=result["language"],
@@ -239,6 +245,8 @@ def transcribe(audio: dict[str, Any]) -> dict[str, Any]:
                        peak_memory_mb=result["peak_memory_mb"],
                        confidence=result["confidence"], degraded=result["degraded"],
                        transcription="reused" if result["reused"] else "done",
+                       transcriber=f"{result['backend']} ({result['model']}, "
+                                   f"{result['timestamps']} timestamps)",
                        outputs={"transcript": result["transcript"]},
                        warnings=warnings + result["speech_warnings"])
     return {**audio, **result}

@@ -57,6 +57,20 @@ def test_video_pipeline_shape(dagbag):
     assert dag.params["language"] == "auto" and dag.params["quiz"] is False
 
 
+def test_evaluate_shape(dagbag):
+    dag = dagbag.dags["evaluate"]
+    assert [t.task_id for t in dag.topological_sort()] == ["plan", "evaluate_config", "report"]
+    assert dag.get_task("evaluate_config").queue == "cuda"  # it runs whisper
+    assert dag.params["only"] == [] and dag.params["max_wer_increase"] == 0.02
+    with pytest.raises(Exception, match="max_quality_drop"):
+        dag.params.update({"max_quality_drop": -1})
+
+
+def test_video_pipeline_takes_a_transcriber(dagbag):
+    param = dagbag.dags["video_pipeline"].params.get_param("transcriber")
+    assert param.value == "local" and param.schema["enum"] == ["local", "endpoint"]
+
+
 @pytest.mark.parametrize("path", DAG_FILES, ids=[p.name for p in DAG_FILES])
 def test_parsing_imports_no_heavy_library(path):
     """DAG parsing must stay fast: no model or client library is imported at parse time."""

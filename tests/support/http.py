@@ -6,6 +6,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
+from typing import Any
 
 
 def free_port() -> int:
@@ -27,3 +28,15 @@ def json_request(url: str, token: str | None = None, data: dict | None = None,
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+def send_json(handler: Any, status: int, payload: dict, headers: dict | None = None) -> None:
+    """Answer the request ``handler`` (a ``BaseHTTPRequestHandler``) holds with JSON."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from support.http import send_json
+
 
 @dataclass(frozen=True)
 class Request:
@@ -107,14 +109,7 @@ class ScriptedOpenAI:
                 self._send(200, _completion(request, reply.text))
 
             def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, payload, headers)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -305,3 +300,38 @@ class EditorScript:
             if stage == "format_markdown":
                 answer += POSTAMBLE
         return Reply(answer)
+
+
+class JudgingEditor:
+    """An editor whose work depends on the prompt's wording, with a judge that measures it.
+
+    The document stages answer as :class:`EditorScript` does (without its errors), except
+    that a polish prompt asking to be concise keeps only the first half of each passage's
+    sentences. The quality score is the share of the transcript's words (of four letters or
+    more) that the document keeps, so a prompt that drops content scores lower, as a real
+    judge would rate it.
+    """
+
+    def __init__(self) -> None:
+        self.by_stage: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Reply:
+        stage = stage_of(request.prompt)
+        with self._lock:
+            self.by_stage[stage] = self.by_stage.get(stage, 0) + 1
+        if stage == "quality_score":
+            transcript = set(re.findall(r"[a-z]{4,}", tagged(request.prompt, "transcript").lower()))
+            document = set(re.findall(r"[a-z]{4,}", tagged(request.prompt, "document").lower()))
+            score = round(100 * len(transcript & document) / max(len(transcript), 1))
+            return Reply(json.dumps({"score": score}) if structured(request) else str(score))
+        text = tagged(request.prompt, "transcript") or tagged(request.prompt, "text")
+        if stage == "polish_sentences":
+            if re.search(r"as\s+concisely\s+as\s+possible", request.prompt):
+                sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+                text = " ".join(sentences[:(len(sentences) + 1) // 2])
+            return Reply(sentence_case(text))
+        if stage == "format_markdown":
+            heading = " ".join(re.sub(r"[^\w\s]", "", text).split()[:3]).title()
+            return Reply(f"## {heading}\n\n{text}")
+        return Reply(text)

@@ -94,3 +94,32 @@ def test_language_codes_are_whisper_s_and_unknown_ones_are_refused():
     assert PipelineSettings(language="de").language == "de"
     with pytest.raises(ConfigError, match=r"unknown language 'xx': use auto or one of af am ar"):
         PipelineSettings(language="xx")
+
+
+def test_transcription_endpoint_settings_from_env_and_connection(monkeypatch):
+    from scribeflow.config import TranscriptionSettings, transcription_settings_from_connection
+
+    for name in ("SCRIBEFLOW_TRANSCRIPTION_BASE_URL", "SCRIBEFLOW_TRANSCRIPTION_API_KEY",
+                 "OPENAI_API_KEY", "SCRIBEFLOW_TRANSCRIPTION_MAX_UPLOAD_MB"):
+        monkeypatch.delenv(name, raising=False)
+    assert not TranscriptionSettings.from_env().configured
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
+    hosted = TranscriptionSettings.from_env()
+    assert hosted.endpoint == "https://api.openai.com/v1" and hosted.model == "whisper-1"
+    assert hosted.max_upload_mb == 25.0 and "sk-openai" not in repr(hosted)
+    monkeypatch.setenv("SCRIBEFLOW_TRANSCRIPTION_MAX_UPLOAD_MB", "lots")
+    with pytest.raises(ConfigError, match="SCRIBEFLOW_TRANSCRIPTION_MAX_UPLOAD_MB='lots' is not a number"):
+        TranscriptionSettings.from_env()
+    monkeypatch.delenv("SCRIBEFLOW_TRANSCRIPTION_MAX_UPLOAD_MB")
+    own = transcription_settings_from_connection("whisper", "sk-own", {"model": "large-v3",
+                                                                      "max_upload_mb": "100"},
+                                                 schema="http", port=8000)
+    assert own.base_url == "http://whisper:8000" and own.api_key == "sk-own"
+    assert own.model == "large-v3" and own.max_upload_mb == 100.0
+    with pytest.raises(ConfigError, match="transcription concurrency must be at least 1"):
+        TranscriptionSettings(concurrency=0)
+
+
+def test_unknown_transcriber_is_named():
+    with pytest.raises(ConfigError, match="unknown transcriber 'cloud'; choose one of local, endpoint"):
+        PipelineSettings(transcriber="cloud")
