@@ -11,7 +11,7 @@ SAMPLE_TEXT := Welcome to this short lesson about the water cycle. The sun heats
 	droplets grow heavy they fall back to the ground as rain or snow. Rivers carry the water back \
 	to the sea, and the cycle begins again.
 
-.PHONY: run test lint up bench sysdeps testdeps venv sample clean
+.PHONY: run test lint up evaluate bench sysdeps testdeps venv sample clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,8 +59,13 @@ test: testdeps venv lint
 up: sysdeps venv
 	$(BIN)/scribeflow up
 
+# the shipped reference set through every configuration of include/evaluation/configs.yaml
+evaluate: sysdeps venv
+	$(BIN)/scribeflow evaluate
+
 BENCHES := transcribe_overhead llm_stages pipeline_overhead store_bench embed_throughput \
-	mapped_task_overhead feed_listing transcribe_sweep search_load
+	mapped_task_overhead feed_listing transcribe_sweep search_load object_storage \
+	split_transcription
 # `make bench` for the figures in bench/README.md; `make bench BENCH_ARGS=--quick` for a smoke run.
 bench: sysdeps venv
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python bench/$$b.py $(BENCH_ARGS) || exit 1; done

@@ -142,6 +142,7 @@ class _Endpoint:
                 task.cancel()
             await self._client.close()
         segments, heard = _stitch(pieces)
+        seams = sorted(round(start / SAMPLE_RATE, 2) for start, _, _ in pieces)[1:]
         precision = min(self.usage.precision or {"word"}, key=_PRECISION.index)
         log.info("transcribed %.1f s through %s (%s) in %d pieces, %d requests, %d retries, "
                  "%d refused as too large; %s timestamps", total / SAMPLE_RATE,
@@ -154,7 +155,7 @@ class _Endpoint:
             settings={"endpoint": self.settings.endpoint, "language": language,
                       "max_upload_bytes": self.limit_bytes(), "pieces": self.usage.pieces,
                       "requests": self.usage.requests, "retries": self.usage.retries,
-                      "too_large": self.usage.too_large},
+                      "too_large": self.usage.too_large, "seams_s": seams},
             segments=tuple(segments), processing_s=round(time.perf_counter() - started, 3),
             timestamps=precision, backend="endpoint")
 

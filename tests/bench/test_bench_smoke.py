@@ -20,6 +20,7 @@ EXPECTED = {
     "transcribe_sweep": "P10",
     "search_load": "pgvector",
     "object_storage": "ratio_object_storage_over_local",
+    "split_transcription": "wer_split_vs_whole",
 }  # feed_listing has its own test below
 
 
@@ -86,6 +87,11 @@ def _went_through_the_bucket(f: dict) -> None:  # both sides did the same work; 
     assert f["mb_in_per_audio_minute"] > 1.9 and f["mb_out_per_audio_minute"] > 1.9
 
 
+def _split_and_sent(f: dict) -> None:  # the real model transcribed every piece, uncached
+    assert f["pieces"] >= 2 and f["uploads"] == f["rounds"] * (1 + f["pieces"])
+    assert min(f["words"].values()) > 100 and f["wer_whole"] < 0.3
+
+
 DID_THE_WORK = {
     "transcribe_overhead": _transcribed,
     "llm_stages": _asked,
@@ -96,6 +102,7 @@ DID_THE_WORK = {
     "transcribe_sweep": _swept,
     "search_load": _served,
     "object_storage": _went_through_the_bucket,
+    "split_transcription": _split_and_sent,
 }
 
 
