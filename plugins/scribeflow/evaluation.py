@@ -452,15 +452,20 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "completion_tokens": sum(r.get("completion_tokens") or 0 for r in ok),
         "cost_usd": round(sum(costs), 6) if costs else None,
         "llm_requests": sum(r.get("llm_requests") or 0 for r in ok),
+        "wer_by_language": {lang: _mean([r.get("wer") for r in ok if r.get("language") == lang])
+                            for lang in sorted({r.get("language") for r in ok} - {None})},
     }
 
 
-def compare(table: list[dict[str, Any]], run_id: str, margins: Margins) -> list[dict[str, Any]]:
-    """Each configuration of run ``run_id`` against its baseline (its previous evaluation,
-    on the items both have), with the regressions beyond ``margins``."""
+def compare(table: list[dict[str, Any]], run_id: str, margins: Margins,
+            order: list[str] | None = None) -> list[dict[str, Any]]:
+    """Each configuration of run ``run_id`` (in ``order``, by default as the table has them)
+    against its baseline (its previous evaluation, on the items both have), with the
+    regressions beyond ``margins``."""
     current = [r for r in table if r["run_id"] == run_id]
+    names = list(dict.fromkeys(order or [])) + [r["config"] for r in current]
     out = []
-    for name in sorted({r["config"] for r in current}, key=[r["config"] for r in current].index):
+    for name in dict.fromkeys(n for n in names if any(r["config"] == n for r in current)):
         rows = [r for r in current if r["config"] == name]
         now = aggregate(rows)
         earlier = [r for r in table if r["config"] == name and r["run_id"] != run_id
@@ -512,6 +517,10 @@ def write_report(root: Path, run: dict[str, str], comparisons: list[dict[str, An
     from scribeflow.files import write_text_atomic
     from scribeflow.render import template
 
+    for c in comparisons:
+        for r in c["rows"]:
+            versions = json.loads(r.get("prompt_versions") or "{}")
+            r["prompts_label"] = ", ".join(f"{name} v{v}" for name, v in versions.items())
     charts = [
         bar_chart("WER (lower is better)", comparisons, "wer", 1.0),
         bar_chart("Quality score (higher is better)", comparisons, "quality", 100.0),
@@ -560,7 +569,8 @@ def finish(root: Path, run: dict[str, str], rows: list[dict[str, Any]],
     from scribeflow.files import write_json_atomic
 
     table = store_results(root, rows)
-    comparisons = compare(read_results(root), run["run_id"], margins)
+    comparisons = compare(read_results(root), run["run_id"], margins,
+                          order=[r["config"] for r in rows])
     report = write_report(root, run, comparisons, margins)
     summary = {
         **run, "results": str(table), "report": str(report), "failed": gate_cause(comparisons),
