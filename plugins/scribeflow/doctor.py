@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from scribeflow.config import LLMSettings, PipelineSettings, llm_settings_from_connection
+from scribeflow.config import (
+    LLMSettings,
+    PipelineSettings,
+    TranscriptionSettings,
+    llm_settings_from_connection,
+    transcription_settings_from_connection,
+)
 from scribeflow.errors import ScribeflowError, describe
 
 
@@ -57,28 +63,55 @@ def stored_connection(conn_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def llm_settings_from_env(env: Mapping[str, str] = os.environ) -> tuple[LLMSettings, str]:
-    """The LLM settings the tasks would use, where the tasks look: the ``openai_default``
-    connection from ``AIRFLOW_CONN_OPENAI_DEFAULT`` (JSON), then from the metadata database,
-    else the ``OPENAI_*`` variables. Returns them and where they came from."""
-    raw = (env.get("AIRFLOW_CONN_OPENAI_DEFAULT") or "").strip()
+def _connection(env: Mapping[str, str], conn_id: str) -> tuple[dict[str, Any] | None, str]:
+    """Connection ``conn_id`` where the tasks look for it: ``AIRFLOW_CONN_<ID>`` (JSON), then
+    the metadata database; with its extra as a mapping, and where it came from."""
+    variable = f"AIRFLOW_CONN_{conn_id.upper()}"
+    raw = (env.get(variable) or "").strip()
     if raw:
         try:
             conn = json.loads(raw)
         except ValueError:
-            raise ScribeflowError("AIRFLOW_CONN_OPENAI_DEFAULT is not JSON: write it as "
+            raise ScribeflowError(f"{variable} is not JSON: write it as "
                                   '{"conn_type": "openai", "host": ..., "password": ..., '
                                   '"extra": {"model": ...}}') from None
-        source = "AIRFLOW_CONN_OPENAI_DEFAULT"
-    elif (conn := stored_connection("openai_default")) is not None:
+        source = variable
+    elif (conn := stored_connection(conn_id)) is not None:
         conn["extra"] = conn.get("extra_dejson") or {}
-        source = "connection openai_default"
+        source = f"connection {conn_id}"
     else:
-        return LLMSettings.from_env(), "OPENAI_* variables"
+        return None, ""
     extra = conn.get("extra") or {}
-    extra = json.loads(extra) if isinstance(extra, str) else extra
-    return llm_settings_from_connection(conn.get("host"), conn.get("password"), extra,
+    conn["extra"] = json.loads(extra) if isinstance(extra, str) else extra
+    return conn, source
+
+
+def llm_settings_from_env(env: Mapping[str, str] = os.environ) -> tuple[LLMSettings, str]:
+    """The LLM settings the tasks would use, where the tasks look: the ``openai_default``
+    connection from ``AIRFLOW_CONN_OPENAI_DEFAULT`` (JSON), then from the metadata database,
+    else the ``OPENAI_*`` variables. Returns them and where they came from."""
+    conn, source = _connection(env, "openai_default")
+    if conn is None:
+        return LLMSettings.from_env(), "OPENAI_* variables"
+    return llm_settings_from_connection(conn.get("host"), conn.get("password"), conn["extra"],
                                         conn.get("schema"), conn.get("port")), source
+
+
+def transcription_settings_from_env(env: Mapping[str, str] = os.environ
+                                    ) -> tuple[TranscriptionSettings, str]:
+    """The transcription endpoint the tasks would use (``transcriber=endpoint``): the
+    connection ``$SCRIBEFLOW_TRANSCRIPTION_CONN_ID`` (``openai_transcription``), else the
+    ``SCRIBEFLOW_TRANSCRIPTION_*`` variables and ``OPENAI_API_KEY``."""
+    conn_id = env.get("SCRIBEFLOW_TRANSCRIPTION_CONN_ID") or "openai_transcription"
+    conn, source = _connection(env, conn_id)
+    if conn is None:
+        if env.get("SCRIBEFLOW_TRANSCRIPTION_CONN_ID"):
+            raise ScribeflowError(f"transcription connection {conn_id!r} "
+                                  "(SCRIBEFLOW_TRANSCRIPTION_CONN_ID) not found")
+        return TranscriptionSettings.from_env(), "SCRIBEFLOW_TRANSCRIPTION_* variables"
+    return transcription_settings_from_connection(
+        conn.get("host"), conn.get("password"), conn["extra"], conn.get("schema"),
+        conn.get("port")), source
 
 
 def checks(env: Mapping[str, str] = os.environ) -> Iterator[Check]:
@@ -91,7 +124,10 @@ def checks(env: Mapping[str, str] = os.environ) -> Iterator[Check]:
     yield Check("settings", True, "SCRIBEFLOW_* variables parse")
     yield _guarded("airflow", lambda: _airflow(env))
     yield _guarded("data", lambda: _data(settings))
-    yield _guarded("whisper", lambda: _whisper(settings))
+    if settings.transcriber == "endpoint":
+        yield _guarded("transcribe", lambda: _transcription(env))
+    else:
+        yield _guarded("whisper", lambda: _whisper(settings))
     yield _guarded("embedding", lambda: _embedding(settings))
     yield _guarded("llm", lambda: _llm(env))
     yield _guarded("store", lambda: _store(settings))
@@ -105,6 +141,8 @@ def _guarded(name: str, check: Callable[[], Check]) -> Check:
 
 
 _FIXES = {
+    "transcribe": "set the openai_transcription connection (host, password, extra "
+                  "{\"model\": ...}), or SCRIBEFLOW_TRANSCRIPTION_BASE_URL and _API_KEY",
     "llm": "set OPENAI_BASE_URL (vLLM, Ollama, llama.cpp) or OPENAI_API_KEY, and OPENAI_MODEL; "
            "or the openai_default connection",
     "store": "start the database, or correct the scribeflow_pgvector connection "
@@ -191,6 +229,32 @@ def _llm(env: Mapping[str, str]) -> Check:
     return Check("llm", True, f"{endpoint} (key {key}), model {settings.model}"
                  + (f", fallback {settings.fallback_model}" if settings.fallback_model else "")
                  + f" ({source})")
+
+
+def _transcription(env: Mapping[str, str]) -> Check:
+    """The transcription endpoint (``transcriber=endpoint``): configured, and answering."""
+    import openai
+
+    settings, source = transcription_settings_from_env(env)
+    if not settings.configured:
+        return Check("transcribe", False, f"transcriber=endpoint, but no endpoint ({source})",
+                     _FIXES["transcribe"])
+    key = "***" if settings.api_key else "none"
+    client = openai.OpenAI(base_url=settings.base_url, api_key=settings.api_key or "unused",
+                           timeout=10, max_retries=0)
+    where = f"{settings.endpoint} (key {key}), model {settings.model}"
+    try:
+        client.models.list()
+    except openai.APIStatusError as exc:
+        if exc.status_code in (401, 403):
+            return Check("transcribe", False, f"{where} refused the key ({exc.status_code})",
+                         "correct the openai_transcription connection's password")
+        # a transcription server need not list its models: it answered
+    except Exception as exc:  # noqa: BLE001 - unreachable, not an HTTP server
+        return Check("transcribe", False, f"{where} not reachable: {describe(exc)}",
+                     "start the endpoint, or correct its URL")
+    return Check("transcribe", True, f"{where}, pieces of at most {settings.max_upload_mb:g} "
+                 f"MB ({source})")
 
 
 def _store(settings: PipelineSettings) -> Check:

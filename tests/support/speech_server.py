@@ -62,6 +62,14 @@ class WhisperEndpoint:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:  # noqa: N802
+                if owner.api_key and self.headers.get("Authorization") != f"Bearer {owner.api_key}":
+                    return self._send(401, {"error": {"message": "Incorrect API key provided"}})
+                if not self.path.rstrip("/").endswith("/models"):
+                    return self._send(404, {"error": {"message": f"no route {self.path}"}})
+                self._send(200, {"object": "list", "data": [
+                    {"id": "whisper-1", "object": "model", "created": 0, "owned_by": "test"}]})
+
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if not self.path.rstrip("/").endswith("/audio/transcriptions"):

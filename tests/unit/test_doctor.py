@@ -12,7 +12,9 @@ from support.openai_server import EditorScript, ScriptedOpenAI
 
 CLEARED = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "SCRIBEFLOW_LLM_MODEL",
            "AIRFLOW_CONN_OPENAI_DEFAULT", "AIRFLOW_CONN_SCRIBEFLOW_PGVECTOR",
-           "SCRIBEFLOW_PGVECTOR_DSN", "SCRIBEFLOW_STORE")
+           "SCRIBEFLOW_PGVECTOR_DSN", "SCRIBEFLOW_STORE", "SCRIBEFLOW_TRANSCRIBER",
+           "AIRFLOW_CONN_OPENAI_TRANSCRIPTION", "SCRIBEFLOW_TRANSCRIPTION_CONN_ID",
+           "SCRIBEFLOW_TRANSCRIPTION_BASE_URL", "SCRIBEFLOW_TRANSCRIPTION_API_KEY")
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +122,22 @@ def test_connections_made_in_the_ui_are_the_ones_checked(doctor, metadata_home, 
     assert lines["llm"].endswith("model main (connection openai_default)")
     assert lines["store"].startswith("ok      store:      pgvector 0.6")
     assert "sk-hidden-4" not in lines[""]
+
+
+def test_a_transcription_endpoint_is_checked_when_runs_use_it(doctor):
+    from support.speech_server import WhisperEndpoint
+
+    code, lines = doctor(SCRIBEFLOW_TRANSCRIBER="endpoint")
+    assert code == 1 and "transcriber=endpoint, but no endpoint" in lines["transcribe"]
+    assert "whisper" not in lines  # the worker runs no model then
+    with WhisperEndpoint(api_key="sk-right") as server:
+        conn = {"conn_type": "openai", "host": server.base_url, "password": "sk-hidden-4",
+                "extra": {"model": "whisper-1", "max_upload_mb": 10}}
+        code, lines = doctor(AIRFLOW_CONN_OPENAI_TRANSCRIPTION=json.dumps(conn))
+        assert lines["transcribe"].startswith("PROBLEM") and "refused the key (401)" in \
+            lines["transcribe"]
+        conn["password"] = "sk-right"
+        code, lines = doctor(AIRFLOW_CONN_OPENAI_TRANSCRIPTION=json.dumps(conn))
+        assert lines["transcribe"].startswith("ok") and "pieces of at most 10 MB" in \
+            lines["transcribe"]
+    assert "sk-hidden-4" not in lines[""] and "sk-right" not in lines[""]
