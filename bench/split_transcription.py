@@ -7,8 +7,9 @@ sequential decoding, beam 5): once whole, and once with an upload limit that spl
 pieces of about ``--piece-s`` seconds cut at silences. Reported: the WER of each against the
 text it was made from, the WER of the split transcript against the whole one (what the seams
 cost), the same within ``--seam-window`` seconds of each seam, and the time of each side
-(median of ``--rounds`` alternating rounds). Nothing is cached: every round uploads again.
-Usage: python bench/split_transcription.py [--minutes 6] [--piece-s 60] [--rounds 2] [--quick]
+(median of ``--rounds`` alternating rounds, after one untimed warm-up request that loads the
+server's model). Nothing is cached: every round uploads again.
+Usage: python bench/split_transcription.py [--minutes 6] [--piece-s 60] [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import tempfile
 import time
+import wave
 from pathlib import Path
 
 from _common import median
@@ -32,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=6.0)
     parser.add_argument("--piece-s", type=float, default=60.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seam-window", type=float, default=3.0)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -50,6 +52,12 @@ def main() -> None:
     times: dict[str, list[float]] = {side: [] for side in sides}
     results = {}
     with WhisperEndpoint() as server:
+        warm = work / "warm-up.wav"
+        with wave.open(str(audio), "rb") as source, wave.open(str(warm), "wb") as out:
+            out.setparams(source.getparams())
+            out.writeframes(source.readframes(10 * source.getframerate()))
+        transcribe_endpoint(warm, "warm-up", TranscriptionSettings(base_url=server.base_url,
+                                                                   api_key="sk-test"))
         for round_ in range(args.rounds):
             for side in sorted(sides, reverse=bool(round_ % 2)):  # alternate the order
                 settings = TranscriptionSettings(base_url=server.base_url, api_key="sk-test",
@@ -59,7 +67,7 @@ def main() -> None:
                 results[side] = transcribe_endpoint(audio, "bench", settings)
                 times[side].append(time.perf_counter() - started)
                 assert len(server.uploads) - before == results[side].settings["pieces"]
-        uploads = len(server.uploads)
+        uploads = len(server.uploads) - 1  # not the warm-up
     whole, split = results["whole"], results["split"]
     seams = split.settings["seams_s"]
     seam_whole, seam_split = (near(whole, seams, args.seam_window),
