@@ -498,7 +498,7 @@ def _regressions(base: dict[str, Any], now: dict[str, Any], margins: Margins) ->
             continue
         change = (after - before) * worse
         if change > margin + 1e-9:
-            found.append(f"{label} {before:g} → {after:g} ({after - before:+.4g}, margin "
+            found.append(f"{label} {before:.4g} → {after:.4g} ({after - before:+.4g}, margin "
                          f"{margin:g})")
     return found
 
