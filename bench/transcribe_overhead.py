@@ -43,7 +43,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-p1-"))
     audio = speech_wav(ROOT / "data" / "bench" / f"speech-{int(args.seconds)}s.wav", args.seconds)
-    settings = PipelineSettings(data_dir=work)
+    settings = PipelineSettings.from_env({"data_dir": str(work)})  # SCRIBEFLOW_* apply
     video = DataPaths(work).video("bench")
     video.root.mkdir(parents=True)
     video.audio.symlink_to(audio)
