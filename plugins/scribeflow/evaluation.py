@@ -520,7 +520,7 @@ def write_report(root: Path, run: dict[str, str], comparisons: list[dict[str, An
     for c in comparisons:
         for r in c["rows"]:
             versions = json.loads(r.get("prompt_versions") or "{}")
-            r["prompts_label"] = ", ".join(f"{name} v{v}" for name, v in versions.items())
+            r["prompts_label"] = ", ".join(f"{name}: {v}" for name, v in versions.items())
     charts = [
         bar_chart("WER (lower is better)", comparisons, "wer", 1.0),
         bar_chart("Quality score (higher is better)", comparisons, "quality", 100.0),
