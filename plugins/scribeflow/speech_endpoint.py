@@ -135,6 +135,9 @@ class _Endpoint:
         try:
             for start, pcm in pcm_pieces(audio, total, frames, search):
                 await self._slots.acquire()  # at most `concurrency` pieces in memory
+                if any(t.done() and not t.cancelled() and t.exception() for t in pending):
+                    self._slots.release()
+                    break  # a piece failed: send no more, gather raises its cause
                 pending.append(asyncio.create_task(self._held(start, pcm, lang)))
             pieces = [p for done in await asyncio.gather(*pending) for p in done]
         finally:

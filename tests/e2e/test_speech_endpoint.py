@@ -137,6 +137,13 @@ def test_a_refused_key_is_one_line_without_the_key(talk_wav, server):
     message = str(caught.value)
     assert "refused the API key (401)" in message and "sk-wrong-secret" not in message
     assert "\n" not in message
+    # a failed piece stops the rest: 7 pieces, one request at a time, one upload in all
+    before = len(server.uploads)
+    wrong = TranscriptionSettings(base_url=server.base_url, api_key="sk-wrong-secret",
+                                  max_upload_mb=0.2, concurrency=1)
+    with pytest.raises(ConfigError, match="refused the API key"):
+        transcribe_endpoint(talk_wav, "talk", wrong)
+    assert len(server.uploads) - before == 1
 
 
 def test_an_unreachable_endpoint_is_one_line(talk_wav):
