@@ -17,6 +17,7 @@ language, at least three letters) that the document still holds.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -118,9 +119,10 @@ class Candidate:
     prompts: str | None = None
     llm_model: str | None = None
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """What the configuration is: its settings, its prompts' text and its LLM model."""
+        """What the configuration is: its settings, its prompts' text and its LLM model
+        (read once per instance)."""
         from scribeflow.cache import digest
 
         prompt_files = sorted(Path(self.prompts).glob("*.md")) if self.prompts else []

@@ -98,29 +98,27 @@ class _Endpoint:
         self.settings = settings
         self.cache = cache
         self.usage = EndpointUsage()
-        self.verbose = not self._facts().get("json_only", False)
+        #: What was learned about this endpoint and model, read once and kept up to date.
+        self._known = dict(cache.endpoint_facts().get(self._fact_key, {})) if cache else {}
+        self.verbose = not self._known.get("json_only", False)
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._client = openai.AsyncOpenAI(base_url=settings.base_url,
                                           api_key=settings.api_key or "unused",
                                           timeout=settings.timeout_s, max_retries=0)
-
-    def _facts(self) -> dict[str, Any]:
-        if self.cache is None:
-            return {}
-        return self.cache.endpoint_facts().get(self._fact_key, {})
 
     @property
     def _fact_key(self) -> str:
         return f"{self.settings.endpoint} transcriptions {self.settings.model}"
 
     def _learn(self, **facts: Any) -> None:
+        self._known |= facts
         if self.cache is not None:
             self.cache.learn_endpoint(self._fact_key, **facts)
 
     def limit_bytes(self) -> int:
         """The largest upload: the setting, or what the endpoint taught us if smaller."""
         limit = int(self.settings.max_upload_mb * 1_000_000)
-        learned = self._facts().get("max_upload_bytes")
+        learned = self._known.get("max_upload_bytes")
         return min(limit, int(learned)) if learned else limit
 
     async def transcribe(self, audio: Path, total: int, video_id: str,

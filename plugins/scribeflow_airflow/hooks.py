@@ -47,6 +47,19 @@ class LLMHook(BaseHook):
                                             conn.schema, conn.port)
 
 
+def _named_connection(variable: str, default_id: str, label: str) -> Any | None:
+    """The connection ``$variable`` names, else ``default_id``; None when the default is
+    missing (the caller falls back to the environment). One that ``$variable`` names must
+    exist: its absence is a one-line error."""
+    named = os.environ.get(variable)
+    try:
+        return BaseHook.get_connection(named or default_id)
+    except AirflowNotFoundException:
+        if named:
+            raise ConfigError(f"{label} {named!r} ({variable}) not found") from None
+        return None
+
+
 TRANSCRIPTION_CONN_ID = "openai_transcription"
 
 
@@ -55,13 +68,9 @@ def transcription_settings() -> TranscriptionSettings:
     (default ``openai_transcription``): host = base URL (empty for OpenAI), password = API
     key, extra = ``{"model": "whisper-1", "max_upload_mb": 25, "concurrency": 4}``. Without
     it, ``SCRIBEFLOW_TRANSCRIPTION_*`` and ``OPENAI_API_KEY``."""
-    named = os.environ.get("SCRIBEFLOW_TRANSCRIPTION_CONN_ID")
-    try:
-        conn = BaseHook.get_connection(named or TRANSCRIPTION_CONN_ID)
-    except AirflowNotFoundException:
-        if named:
-            raise ConfigError(f"transcription connection {named!r} "
-                              "(SCRIBEFLOW_TRANSCRIPTION_CONN_ID) not found") from None
+    conn = _named_connection("SCRIBEFLOW_TRANSCRIPTION_CONN_ID", TRANSCRIPTION_CONN_ID,
+                             "transcription connection")
+    if conn is None:
         return TranscriptionSettings.from_env()
     return transcription_settings_from_connection(conn.host, conn.password,
                                                   conn.extra_dejson or {}, conn.schema, conn.port)
@@ -110,13 +119,9 @@ def open_data_storage(settings: PipelineSettings) -> ObjectStorage | None:
 
     if not settings.data_url:
         return None
-    named = os.environ.get("SCRIBEFLOW_DATA_CONN_ID")
-    try:
-        conn = BaseHook.get_connection(named or DATA_CONN_ID)
-    except AirflowNotFoundException:
-        if named:
-            raise ConfigError(f"object storage connection {named!r} (SCRIBEFLOW_DATA_CONN_ID) "
-                              "not found") from None
+    conn = _named_connection("SCRIBEFLOW_DATA_CONN_ID", DATA_CONN_ID,
+                             "object storage connection")
+    if conn is None:
         return open_storage(settings.data_url)
     return open_storage(settings.data_url, storage_options_from_connection({
         "login": conn.login, "password": conn.password, "host": conn.host,
