@@ -220,6 +220,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             conf[key] = getattr(args, key)
     if args.quiz:
         conf["quiz"] = True
+    if not args.force and _print_reused(conf, env, data):
+        return 0
     log_file = new_log_file(data)
     print(f"running video_pipeline on {args.url} (Airflow log: {log_file})", flush=True)
     run = run_video(conf, env, data, verbose=args.verbose, log_file=log_file)
@@ -238,6 +240,43 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{'hint:':<18}to process a channel, playlist or feed: scribeflow ingest "
               f"{args.url} [--since DATE] [--limit N] [--dry-run]")
     return 0 if run.state == "success" and run.code == 0 else 1
+
+
+def _print_reused(conf: dict, env: dict[str, str], data: DataPaths) -> bool:
+    """Print the summary of the run that processed these inputs before, when all it made is
+    still there: decided without starting Airflow (``scribeflow.reuse``)."""
+    from scribeflow.config import RUN_PARAM_DEFAULTS
+    from scribeflow.errors import BadInputError
+    from scribeflow.reuse import (
+        Unknown,
+        endpoint_from,
+        find_done,
+        llm_from,
+        pgvector_dsn_from,
+        request_key,
+    )
+    from scribeflow.store import open_store
+
+    try:
+        settings = PipelineSettings.from_env(
+            RUN_PARAM_DEFAULTS | {k: v for k, v in conf.items() if k != "url"}
+            | {"data_dir": env.get("SCRIBEFLOW_DATA")})
+        if settings.data_url:
+            return False
+        endpoint = endpoint_from(env) if settings.transcriber == "endpoint" else None
+        key = request_key(conf["url"], settings, llm_from(env), endpoint)
+        dsn = pgvector_dsn_from(env) if settings.store == "pgvector" else None
+        done, why = find_done(data, key, open_store(settings, dsn))
+    except (Unknown, BadInputError, ScribeflowError):  # the DAG run tells what is wrong
+        return False
+    if done is None:
+        return False
+    summary = read_run_summary(settings, done.run_id) or {}
+    print(f"video_pipeline on {conf['url']}: reused run {done.run_id}, which processed it "
+          "from the same inputs (--force runs it again)")
+    print(format_summary(summary))
+    print(f"{'summary:':<18}{data.run_summary(done.run_id)}")
+    return True
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -501,6 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiz-per-chunk", dest="quiz_per_chunk", type=int,
                      help="quiz questions per chunk (default 2)")
     run.add_argument("--data-dir", dest="data_dir", help="data folder (default ./data)")
+    run.add_argument("--force", action="store_true",
+                     help="run the DAG even when a run processed these inputs before")
     run.add_argument("-v", "--verbose", action="store_true", help="stream the Airflow log")
     run.set_defaults(func=cmd_run)
 

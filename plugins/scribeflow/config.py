@@ -60,6 +60,12 @@ def default_prompts_dir() -> Path:
     return Path(os.environ.get("SCRIBEFLOW_PROMPTS") or PROJECT_ROOT / "include" / "prompts")
 
 
+#: Defaults of ``video_pipeline``'s form params that are settings: a run's params are all
+#: set, so these win over ``SCRIBEFLOW_*`` in its tasks (``scribeflow run`` reads them too).
+RUN_PARAM_DEFAULTS: dict[str, Any] = {"language": "auto", "whisper_model": "auto",
+                                      "chunk_words": 150, "quiz": False, "quiz_per_chunk": 2}
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """Tunables of one ``video_pipeline`` run."""

@@ -21,8 +21,9 @@ from urllib.parse import unquote, urlparse
 
 from scribeflow import media
 from scribeflow.errors import BadInputError, ScribeflowError, no_space, one_line, storage_full
-from scribeflow.files import DataPaths, safe_name, write_json_atomic
+from scribeflow.files import DataPaths, VideoPaths, read_json, safe_name, write_json_atomic
 from scribeflow.sites import blocked
+from scribeflow.timings import phase
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def download_audio(url: str, data: DataPaths,
     url = (url or "").strip()
     if not url:
         raise BadInputError("no URL or file given")
-    local = _local_path(url)
+    local = local_path(url)
     if local is not None:
         return _from_local_file(local, url, data, (options or DownloadOptions()).max_duration)
     if not re.match(r"^[a-z][a-z0-9+.-]*://", url, re.IGNORECASE):
@@ -70,7 +71,9 @@ def download_audio(url: str, data: DataPaths,
     return _from_ytdlp(url, data, options or DownloadOptions())
 
 
-def _local_path(url: str) -> Path | None:
+def local_path(url: str) -> Path | None:
+    """The local file ``url`` names (a path or ``file://``), None for a URL; a missing file
+    or a folder is :class:`BadInputError`."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         path = Path(unquote(parsed.path))
@@ -106,6 +109,15 @@ def _from_local_file(path: Path, url: str, data: DataPaths,
     path = path.resolve()
     video_id = file_video_id(path)
     video = data.video(video_id)
+    decoded = _decoded_before(video)
+    if decoded is not None:  # the id is the file's content hash: its audio is this audio
+        media.check_duration(decoded, str(path), max_duration)
+        source = VideoSource(video_id=video_id, title=path.stem, channel=None, upload_date=None,
+                             duration=decoded, webpage_url=path.as_uri(), source_url=url,
+                             extractor="file")
+        write_json_atomic(video.metadata, source.to_dict())
+        log.info("reused the decoded audio of %s", video_id)
+        return source
     with tempfile.TemporaryDirectory(dir=_tmp_root(data)) as tmp:
         probe = media.to_pcm16k(path, Path(tmp) / "audio.wav", label=str(path),
                                 max_duration=max_duration)
@@ -119,8 +131,20 @@ def _from_local_file(path: Path, url: str, data: DataPaths,
     return source
 
 
+def _decoded_before(video: VideoPaths) -> float | None:
+    """The duration of the audio an earlier run decoded into ``video``'s folder, if any."""
+    if not (video.audio.exists() and video.metadata.exists()):
+        return None
+    try:
+        duration = read_json(video.metadata).get("duration")
+    except (OSError, ValueError):
+        return None
+    return float(duration) if isinstance(duration, int | float) and duration > 0 else None
+
+
 def _from_ytdlp(url: str, data: DataPaths, download: DownloadOptions) -> VideoSource:
-    import yt_dlp  # heavy: imported where used
+    with phase("imports"):
+        import yt_dlp  # heavy: imported where used
 
     options: dict = {
         "format": "bestaudio/best",

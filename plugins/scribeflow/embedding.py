@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scribeflow.errors import BadInputError, ConfigError
+from scribeflow.timings import phase
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +49,21 @@ def load_embedder(name: str = "auto", device: str | None = None) -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     path = resolve_model(name)
     if device is None:
-        import torch
+        with phase("imports"):
+            import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     key = (path, device)
     with _LOCK:
         if key not in _MODELS:
-            import transformers
-            from sentence_transformers import SentenceTransformer
+            with phase("imports"):
+                import transformers
+                from sentence_transformers import SentenceTransformer
 
             transformers.utils.logging.disable_progress_bar()
             try:
-                _MODELS[key] = SentenceTransformer(path, device=device)
+                with phase("model_load"):
+                    _MODELS[key] = SentenceTransformer(path, device=device)
             except (OSError, ValueError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ConfigError(f"cannot load embedding model {name!r}: {first}") from None

@@ -253,3 +253,7 @@ class DataPaths:
 
     def run_summary(self, run_id: str) -> Path:
         return self.root / "runs" / safe_name(run_id) / "summary.json"
+
+    def reuse_record(self, key: str) -> Path:
+        """The record of the run that processed one set of inputs (``scribeflow.reuse``)."""
+        return self.root / "reuse" / f"{safe_name(key)}.json"

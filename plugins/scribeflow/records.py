@@ -138,6 +138,9 @@ class ChunkRow:
     model: str
     #: Normalised embedding: a tuple of floats or a 1-d float32 numpy array.
     vector: Sequence[float]
+    #: A digest of what the row was made from (its chunk's text and fields, and the model):
+    #: an unchanged chunk is not embedded or written again. None in rows of older versions.
+    content_hash: str | None = None
 
 
 @dataclass(frozen=True)

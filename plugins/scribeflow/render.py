@@ -73,6 +73,9 @@ def quiz_print_page(title: str, questions: Sequence[QuizQuestion]) -> str:
 
 
 def write_pdf(html: str, target: Path) -> Path:
-    import weasyprint
+    from scribeflow.timings import phase
+
+    with phase("imports"):
+        import weasyprint
 
     return write_bytes_atomic(target, weasyprint.HTML(string=html).write_pdf())

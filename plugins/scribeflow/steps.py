@@ -7,9 +7,11 @@ in files under the video's folder. ``dags/video_pipeline.py`` wraps these as tas
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -239,26 +241,46 @@ def chunk_id(video_id: str, chunk_index: int, unit_index: int) -> str:
     return hashlib.sha256(f"{video_id}\x1f{chunk_index}\x1f{unit_index}".encode()).hexdigest()[:32]
 
 
-def embed_video(video_dir: str, settings: PipelineSettings) -> tuple[str, list[ChunkRow]]:
-    """The video's rows: each chunk's final text embedded in units that fit the model.
+def content_hash(chunk: dict[str, Any], meta: dict[str, Any], language: str | None,
+                 model: str) -> str:
+    """What a chunk's rows are made from: its text, times and video fields, and the model.
+    The same hash means the same rows, vectors included (units are cut by the model)."""
+    fields = [model, chunk["text"], chunk["start"], chunk["end"], meta["title"],
+              meta.get("channel"), meta.get("upload_date"), language, meta["webpage_url"]]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:32]
+
+
+def _video_inputs(video_dir: str) -> tuple[VideoPaths, dict, list[dict], str | None]:
+    video = VideoPaths(Path(video_dir))
+    language = read_json(video.transcript).get("language") if video.transcript.exists() else None
+    return video, read_json(video.metadata), read_json(video.document_chunks), language
+
+
+def embed_video(video_dir: str, settings: PipelineSettings, keep: Collection[int] = ()
+                ) -> tuple[str, list[ChunkRow]]:
+    """The video's rows: each chunk's final text embedded in units that fit the model, but
+    for the chunks in ``keep`` (whose stored rows are current).
 
     Reads only files in the video's folder, so it also rebuilds a lost store (``reindex``).
     """
-    from scribeflow.embedding import embed_texts, load_embedder, model_label, split_units
+    from scribeflow.embedding import model_label
     from scribeflow.links import deep_link
 
-    video = VideoPaths(Path(video_dir))
-    meta = read_json(video.metadata)
-    chunks = read_json(video.document_chunks)
-    language = read_json(video.transcript).get("language") if video.transcript.exists() else None
-    model = load_embedder(settings.embed_model)
+    video, meta, chunks, language = _video_inputs(video_dir)
     label = model_label(settings.embed_model)
+    chunks = [c for c in chunks if c["index"] not in keep]
+    if not chunks:
+        return meta["video_id"], []
+    from scribeflow.embedding import embed_texts, load_embedder, split_units
+
+    model = load_embedder(settings.embed_model)
     units = [(chunk, u, text) for chunk in chunks
              for u, text in enumerate(split_units(chunk["text"], model))]
     started = time.perf_counter()
     vectors = embed_texts(model, [text for _, _, text in units], settings.embed_batch_size)
     log.info("embedded %d units of %s with %s in %.2f s", len(units), meta["video_id"], label,
              time.perf_counter() - started)
+    hashes = {c["index"]: content_hash(c, meta, language, label) for c in chunks}
     return meta["video_id"], [
         ChunkRow(
             id=chunk_id(meta["video_id"], chunk["index"], u), video_id=meta["video_id"],
@@ -266,6 +288,7 @@ def embed_video(video_dir: str, settings: PipelineSettings) -> tuple[str, list[C
             text=text, title=meta["title"], channel=meta.get("channel"),
             upload_date=meta.get("upload_date"), language=language,
             url=deep_link(meta["webpage_url"], chunk["start"]), model=label, vector=vector,
+            content_hash=hashes[chunk["index"]],
         )
         for (chunk, u, text), vector in zip(units, vectors, strict=True)
     ]
@@ -273,17 +296,40 @@ def embed_video(video_dir: str, settings: PipelineSettings) -> tuple[str, list[C
 
 def embed_and_upsert(video_dir: str, settings: PipelineSettings, dsn: str | None = None
                      ) -> dict[str, Any]:
-    """Embed the video and replace its rows in the store as a whole."""
+    """Bring the video's rows in the store up to date: chunks whose stored rows carry their
+    content hash keep them; the others are embedded, and the video's rows replaced as a
+    whole. With nothing changed, no model is loaded and nothing is written."""
     from scribeflow.embedding import model_label
+    from scribeflow.reuse import rows_digest
     from scribeflow.store import open_store
 
-    video_id, rows = embed_video(video_dir, settings)
+    video, meta, chunks, language = _video_inputs(video_dir)
+    label = model_label(settings.embed_model)
+    wanted = {c["index"]: content_hash(c, meta, language, label) for c in chunks}
     store = open_store(settings, dsn)
-    result = store.upsert_video(video_id, rows)
-    log.info("%s store: %d rows for %s (was %d), %d in all", store.name, result.after, video_id,
-             result.before, result.total)
-    return {"rows": result.after, "replaced": result.before, "total_rows": result.total,
-            "store": store.name, "embed_model": model_label(settings.embed_model)}
+    stored_rows = store.video_rows(meta["video_id"])
+    stored: dict[int, set[str | None]] = {}
+    for row in stored_rows:
+        stored.setdefault(row.chunk_index, set()).add(row.content_hash)
+    current = {i for i, h in wanted.items() if stored.get(i) == {h}}
+    result = {"store": store.name, "embed_model": label}
+    if current == set(wanted) == set(stored):
+        log.info("%s store: the %d rows of %s are current (%d chunks unchanged): nothing "
+                 "embedded or written", store.name, len(stored_rows), meta["video_id"],
+                 len(current))
+        return result | {"rows": len(stored_rows), "replaced": 0, "embedded": 0,
+                         "total_rows": store.count(), "rows_digest": rows_digest(stored_rows)}
+    kept = [r for r in store.video_rows(meta["video_id"], vectors=True)
+            if r.chunk_index in current] if current else []
+    video_id, rows = embed_video(video_dir, settings, keep=current)
+    rows = sorted(kept + rows, key=lambda r: (r.chunk_index, r.unit_index))
+    upserted = store.upsert_video(video_id, rows)
+    log.info("%s store: %d rows for %s (was %d; %d chunks embedded, %d unchanged), %d in all",
+             store.name, upserted.after, video_id, upserted.before, len(wanted) - len(current),
+             len(current), upserted.total)
+    return result | {"rows": upserted.after, "replaced": upserted.before,
+                     "embedded": len(rows) - len(kept), "total_rows": upserted.total,
+                     "rows_digest": rows_digest(rows)}
 
 
 def reindex(settings: PipelineSettings, dsn: str | None = None, batch_rows: int = 20_000,
@@ -462,14 +508,16 @@ def render_outputs(video_dir: str, settings: PipelineSettings, llm: LLMSettings,
     chapters = read_json(video.chapters).get("chapters", []) if video.chapters.exists() else []
     page = render.document_page(meta["title"], video.document.read_text(encoding="utf-8"),
                                 quality, chapters)
-    write_text_atomic(video.document_html, page)
-    render.write_pdf(page, video.document_pdf)
+    rendered = _page_and_pdf(page, video.document_html, video.document_pdf)
     outputs = {"document_html": str(video.document_html), "document_pdf": str(video.document_pdf)}
     if settings.quiz and video.quiz.exists():
         questions = [QuizQuestion.from_dict(q) for q in read_json(video.quiz)["questions"]]
-        write_text_atomic(video.quiz_html, render.quiz_page(meta["title"], questions, quality))
-        render.write_pdf(render.quiz_print_page(meta["title"], questions), video.quiz_pdf)
+        rendered += _page_and_pdf(render.quiz_page(meta["title"], questions, quality),
+                                  video.quiz_html, video.quiz_pdf,
+                                  render.quiz_print_page(meta["title"], questions))
         outputs |= {"quiz_html": str(video.quiz_html), "quiz_pdf": str(video.quiz_pdf)}
+    log.info("rendered %d PDF(s); %d unchanged", rendered,
+             1 + bool(settings.quiz and video.quiz.exists()) - rendered)
     transcript = read_json(video.transcript)
     source = {k: meta[k] for k in ("video_id", "title", "channel", "upload_date", "duration",
                                    "webpage_url", "source_url", "extractor") if k in meta}
@@ -492,6 +540,20 @@ def render_outputs(video_dir: str, settings: PipelineSettings, llm: LLMSettings,
         },
     })
     return {"quality": quality, "outputs": outputs}
+
+
+def _page_and_pdf(page: str, html: Path, pdf: Path, printed: str | None = None) -> int:
+    """Write ``page`` and its PDF (from ``printed``, a print layout of it, when given); 0 when
+    both are there already and the page is unchanged: WeasyPrint, the slow part, is not run.
+    The PDF is written first, so a crash between the two leaves a page that differs and the
+    next run makes both again."""
+    from scribeflow import render
+
+    if html.exists() and pdf.exists() and html.read_text(encoding="utf-8") == page:
+        return 0
+    render.write_pdf(printed or page, pdf)
+    write_text_atomic(html, page)
+    return 1
 
 
 def estimated_cost(tokens: dict[str, int]) -> float | None:

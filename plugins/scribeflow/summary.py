@@ -36,7 +36,7 @@ def update_run_summary(data: DataPaths, run_id: str, **fields: Any) -> Path:
     with locked(path):
         summary = read_json(path) if path.exists() else {"run_id": run_id, "status": "running"}
         for key, value in fields.items():
-            if key in ("outputs", "steps") and isinstance(value, dict):
+            if key in ("outputs", "steps", "timings") and isinstance(value, dict):
                 summary.setdefault(key, {}).update(value)
             elif key == "warnings":
                 summary.setdefault("warnings", []).extend(value)
@@ -73,6 +73,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("confidence", "confidence", "{}"),
         ("LLM", "llm", "{}"),
         ("preamble removed", "removed_pct", "{:.1f}%"), ("stored rows", "rows", "{}"),
+        ("embedding", "embedding", "{}"),
         ("chapters", "chapters_found", "{}"), ("quiz", "quiz", "{}"),
         ("store", "store", "{}"), ("quality", "quality", "{}"),
     )

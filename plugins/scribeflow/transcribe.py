@@ -33,6 +33,7 @@ from typing import Any
 
 from scribeflow.errors import ConfigError
 from scribeflow.records import Segment, Transcript, Word
+from scribeflow.timings import phase
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ _FRAME = SAMPLE_RATE // 10
 def resolve_device(requested: str) -> str:
     if requested != "auto":
         return requested
-    import ctranslate2
+    with phase("imports"):
+        import ctranslate2
 
     return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
 
@@ -102,12 +104,14 @@ def load_model(model: str, device: str, compute_type: str, cpu_threads: int = 0)
     key = (model, device, compute_type, threads)
     with _LOCK:
         if key not in _MODELS:
-            from faster_whisper import WhisperModel
+            with phase("imports"):
+                from faster_whisper import WhisperModel
 
             started = time.perf_counter()
             try:
-                _MODELS[key] = WhisperModel(model, device=device, compute_type=compute_type,
-                                            cpu_threads=threads)
+                with phase("model_load"):
+                    _MODELS[key] = WhisperModel(model, device=device, compute_type=compute_type,
+                                                cpu_threads=threads)
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ConfigError(f"cannot load whisper model {model!r} on {device}: {exc}") from exc
             log.info("loaded whisper model %s on %s/%s in %.2fs", model, device, compute_type,

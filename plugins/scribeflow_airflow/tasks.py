@@ -36,8 +36,10 @@ from scribeflow.errors import (
     no_space,
     storage_full,
 )
+from scribeflow.files import read_json
 from scribeflow.objects import working_copy
 from scribeflow.summary import record_failure, update_run_summary
+from scribeflow.timings import TaskTiming, timed
 from scribeflow_airflow.failures import fail
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,10 @@ def recorded(step: str, media: bool = False) -> Callable[[F], F]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                return _on_scratch_copy(step, media, fn, *args, **kwargs)
+                with timed() as timing:
+                    result = _on_scratch_copy(step, media, fn, *args, **kwargs)
+                _record_timing(timing)
+                return result
             except (BadInputError, ConfigError, BlockedError, StorageFullError) as exc:
                 _record(step, exc)
                 if isinstance(exc, BlockedError):
@@ -174,6 +179,18 @@ def _with_disk_full_named(step: str, fn: Callable[..., Any], *args: Any, **kwarg
             data_dir = str(name or ".")
         doing = f"{step} wrote {Path(name).name}" if name else f"running {step}"
         raise storage_full(data_dir, doing) from exc
+
+
+def _record_timing(timing: TaskTiming) -> None:
+    """The task's clock in the run summary's ``timings``, under its task id (and map index)."""
+    try:
+        context = get_current_context()
+        ti = context["ti"]
+        name = ti.task_id if ti.map_index in (None, -1) else f"{ti.task_id}[{ti.map_index}]"
+        run_id, settings, _ = _run()
+        _summarize(run_id, settings, timings={name: timing.as_dict()})
+    except Exception:  # a clock must never fail the task it timed
+        log.warning("could not record the task's timings", exc_info=True)
 
 
 def _record(step: str, exc: BaseException) -> None:
@@ -349,6 +366,36 @@ def embed_and_upsert(document: dict[str, Any]) -> dict[str, Any]:
     # Work a setting let through unfinished (allow_degraded) shows in the status, not only
     # in a warning.
     status = "degraded" if document.get("degraded") else "success"
-    _summarize(run_id, settings, rows=result["rows"], store=store,
-                       status=status)
+    embedded = (f"{result['embedded']} rows embedded, {result['rows'] - result['embedded']} "
+                "unchanged" if result["embedded"] else "nothing changed: no model loaded")
+    _summarize(run_id, settings, rows=result["rows"], store=store, embedding=embedded,
+               status=status)
+    if status == "success":
+        _record_done(run_id, settings, result)
     return result
+
+
+def _record_done(run_id: str, settings: PipelineSettings, result: dict[str, Any]) -> None:
+    """The run's inputs and what it stored, for ``scribeflow run`` to find before it starts
+    Airflow again (``scribeflow.reuse``). The data folder on object storage is not looked
+    up that way."""
+    from scribeflow.files import DataPaths
+    from scribeflow.reuse import Done, record_done, request_key
+
+    if settings.data_url:
+        return
+    try:
+        _, _, params = _run()
+        endpoint = None
+        if settings.transcriber == "endpoint":
+            from scribeflow_airflow.hooks import transcription_settings
+
+            endpoint = transcription_settings()
+        summary = read_json(DataPaths(settings.data_dir).run_summary(run_id))
+        key = request_key(params["url"], settings, _llm(), endpoint)
+        record_done(DataPaths(settings.data_dir), Done(
+            key=key, run_id=run_id, video_id=summary["video_id"], rows=result["rows"],
+            rows_digest=result["rows_digest"],
+            quiz="quiz_html" in (summary.get("outputs") or {})))
+    except Exception:  # the record saves time later; its absence costs a DAG run
+        log.warning("could not record the run for reuse", exc_info=True)

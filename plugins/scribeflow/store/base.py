@@ -46,6 +46,10 @@ class ChunkStore(Protocol):
         matches of ``query``, among the rows that pass ``filters``. Raises
         :class:`StoreMismatch` when the store holds another model's vectors."""
 
+    def video_rows(self, video_id: str, vectors: bool = False) -> list[ChunkRow]:
+        """``video_id``'s rows in chunk and unit order (their vectors empty unless
+        ``vectors``): what an upsert compares its content hashes with."""
+
     def count(self, video_id: str | None = None) -> int:
         """Rows in the store, or of one video."""
 

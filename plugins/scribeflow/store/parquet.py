@@ -33,7 +33,7 @@ from scribeflow.records import ChunkRow, SearchFilters, SearchHit
 from scribeflow.store.base import StoreMismatch, UpsertResult, check_batches
 
 COLUMNS = ("id", "video_id", "chunk_index", "unit_index", "start", "end", "text", "title",
-           "channel", "upload_date", "language", "url", "model", "vector")
+           "channel", "upload_date", "language", "url", "model", "content_hash", "vector")
 
 
 @dataclass(frozen=True)
@@ -133,10 +133,7 @@ class ParquetStore:
 
         if not self.legacy_path.exists() or self.manifest_path.exists():
             return
-        frame = pl.read_parquet(self.legacy_path)
-        if "language" not in frame.columns:  # stores written before rows carried a language
-            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("language"))
-        frame = frame.select(COLUMNS)
+        frame = _with_all_columns(pl.read_parquet(self.legacy_path))
         manifest = _Manifest(videos={})
         for (video_id,), part in frame.partition_by("video_id", as_dict=True).items():
             name = _file_name(video_id, part)
@@ -165,6 +162,21 @@ class ParquetStore:
                 f"store {self.path} holds {manifest.dim}-d vectors of {manifest.model}; "
                 f"this run embeds {len(offered.vector)}-d vectors with {offered.model}. "
                 "Use another data folder or re-embed the store with one model")
+
+    def video_rows(self, video_id: str, vectors: bool = False) -> list[ChunkRow]:
+        self._split_legacy_once()
+        entry = self._manifest().videos.get(video_id)
+        if entry is None:
+            return []
+        try:
+            frame = _read_frames([self.path / entry["file"]])[0]
+        except FileNotFoundError:  # replaced by a writer meanwhile: read the new manifest
+            return self.video_rows(video_id, vectors)
+        frame = frame.sort("chunk_index", "unit_index")
+        matrix = _matrix(frame, len(frame["vector"][0]) if frame.height else 0) if vectors else None
+        return [ChunkRow(**{k: v for k, v in row.items() if k != "vector"},
+                         vector=matrix[i] if matrix is not None else ())
+                for i, row in enumerate(frame.drop("vector").iter_rows(named=True))]
 
     def count(self, video_id: str | None = None) -> int:
         manifest = self._current_manifest()
@@ -292,7 +304,18 @@ def _write_frame(path: Path, frame: Any) -> None:
 def _read_frames(paths: Sequence[Path]) -> list[Any]:
     import polars as pl
 
-    return [pl.read_parquet(p).select(COLUMNS) for p in paths]
+    return [_with_all_columns(pl.read_parquet(p)) for p in paths]
+
+
+def _with_all_columns(frame: Any) -> Any:
+    """``frame`` in :data:`COLUMNS` order, with the columns files of older versions lack
+    (a row's language, its content hash) as nulls."""
+    import polars as pl
+
+    missing = [c for c in ("language", "content_hash") if c not in frame.columns]
+    if missing:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in missing)
+    return frame.select(COLUMNS)
 
 
 def _matrix(frame: Any, dim: int) -> Any:
@@ -319,7 +342,7 @@ def _types() -> dict[str, Any]:
         "id": pl.String, "video_id": pl.String, "chunk_index": pl.Int32, "unit_index": pl.Int32,
         "start": pl.Float64, "end": pl.Float64, "text": pl.String, "title": pl.String,
         "channel": pl.String, "upload_date": pl.String, "language": pl.String, "url": pl.String,
-        "model": pl.String,
+        "model": pl.String, "content_hash": pl.String,
     }
 
 

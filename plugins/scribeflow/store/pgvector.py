@@ -47,7 +47,7 @@ TS_CONFIGS = {
 LANGUAGES_TTL_S = 30.0
 TS_CONFIG_FUNCTION = "scribeflow_ts_config"
 COLUMNS = ("id", "video_id", "chunk_index", "unit_index", "start_s", "end_s", "text", "title",
-           "channel", "upload_date", "language", "url", "model", "embedding")
+           "channel", "upload_date", "language", "url", "model", "content_hash", "embedding")
 HIT_COLUMNS = "id, video_id, title, text, start_s, end_s, url, channel, upload_date, language"
 HNSW_INDEX = f"{TABLE}_embedding_hnsw"
 HNSW_DDL = (f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON {TABLE} "
@@ -211,6 +211,7 @@ class PgvectorStore:
                         language text,
                         url text NOT NULL,
                         model text NOT NULL,
+                        content_hash text,
                         embedding vector({int(dim)}) NOT NULL,
                         tsv tsvector GENERATED ALWAYS AS ({TSV_EXPRESSION}) STORED)""")
                 conn.execute(HNSW_DDL)
@@ -222,6 +223,7 @@ class PgvectorStore:
                                     f"of {stored[0]}; this run embeds {dim}-d vectors with {model}")
         else:
             _upgrade_keywords(conn)
+            _add_content_hash(conn)
             if not self._bulk_session:  # a bulk session that crashed left them dropped
                 conn.execute(GIN_DDL)
                 conn.execute(HNSW_DDL)
@@ -299,6 +301,22 @@ class PgvectorStore:
             self._ts_configs = None
         return [UpsertResult(video_id=v, before=before.get(v, 0), after=len(batches[v]),
                              total=total) for v in videos]
+
+    def video_rows(self, video_id: str, vectors: bool = False) -> list[ChunkRow]:
+        with self._connect() as conn:
+            if self._stored_model(conn) is None:
+                return []
+            _add_content_hash(conn)
+            if vectors:
+                _register_vector(conn)
+            rows = conn.execute(
+                f"SELECT {', '.join(COLUMNS[:-1])}, {'embedding' if vectors else 'NULL'} "
+                f"FROM {TABLE} WHERE video_id = %s ORDER BY chunk_index, unit_index",
+                (video_id,)).fetchall()
+        return [ChunkRow(id=r[0], video_id=r[1], chunk_index=r[2], unit_index=r[3], start=r[4],
+                         end=r[5], text=r[6], title=r[7], channel=r[8], upload_date=r[9],
+                         language=r[10], url=r[11], model=r[12], content_hash=r[13],
+                         vector=r[14] if vectors else ()) for r in rows]
 
     def count(self, video_id: str | None = None) -> int:
         with self._connect() as conn:
@@ -456,12 +474,23 @@ def _upgrade_keywords(conn: Any) -> None:
                      "ON CONFLICT (language) DO NOTHING")
 
 
+def _add_content_hash(conn: Any) -> None:
+    """Stores made before rows carried a content hash get the column (null in their rows,
+    which are then embedded again once)."""
+    present = conn.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = %s "
+        "AND column_name = 'content_hash' AND table_schema = current_schema()",
+        (TABLE,)).fetchone()
+    if not present:
+        conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS content_hash text")
+
+
 def _vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
 
 COPY_TYPES = ("text", "text", "int4", "int4", "float8", "float8", "text", "text", "text",
-              "text", "text", "text", "text", "vector")
+              "text", "text", "text", "text", "text", "vector")
 
 
 def _register_vector(conn: Any) -> None:
@@ -476,7 +505,7 @@ def _values(row: ChunkRow) -> tuple:
 
     return (row.id, row.video_id, row.chunk_index, row.unit_index, row.start, row.end, row.text,
             row.title, row.channel, row.upload_date, row.language, row.url, row.model,
-            np.asarray(row.vector, dtype=np.float32))
+            row.content_hash, np.asarray(row.vector, dtype=np.float32))
 
 
 def _where(filters: SearchFilters) -> tuple[str, list[Any]]:
