@@ -8,22 +8,39 @@ page is registered in the UI's navigation ("Browse → Search transcripts").
 
 from __future__ import annotations
 
-from airflow.api_fastapi.core_api.security import get_user
+import functools
+
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends
 
-from scribeflow.api import create_app
 from scribeflow_airflow import notes
-from scribeflow_airflow.hooks import open_data_storage, pgvector_dsn
 
-search_app = create_app(dependencies=[Depends(get_user)], dsn=pgvector_dsn,
-                        storage=open_data_storage)
+
+@functools.cache
+def _search_apps() -> list[dict]:
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi import Depends
+
+    from scribeflow.api import create_app
+    from scribeflow_airflow.hooks import open_data_storage, pgvector_dsn
+
+    app = create_app(dependencies=[Depends(get_user)], dsn=pgvector_dsn,
+                     storage=open_data_storage)
+    return [{"app": app, "url_prefix": "/scribeflow", "name": "Scribeflow search"}]
+
+
+class _SearchApps:
+    """The search app, made when the API server asks for the plugins' apps. Every process
+    that loads plugins imports this module (each ``dag.test()``, for the listener); making
+    the app there cost it 1.4 s (``bench/per_video_overhead.py``)."""
+
+    def __get__(self, instance: object, owner: type) -> list[dict]:
+        return _search_apps()
 
 
 class ScribeflowPlugin(AirflowPlugin):
     name = "scribeflow"
     listeners = [notes]
-    fastapi_apps = [{"app": search_app, "url_prefix": "/scribeflow", "name": "Scribeflow search"}]
+    fastapi_apps = _SearchApps()
     external_views = [{
         "name": "Search transcripts",
         "href": "scribeflow/",

@@ -513,6 +513,50 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_serve(args: argparse.Namespace) -> int:
+    """The model host of this worker host (``scribeflow.model_host``), until SIGTERM or ^C."""
+    import logging
+    import signal
+
+    from scribeflow.model_host import ModelHost
+
+    socket = args.socket or os.environ.get("SCRIBEFLOW_MODEL_HOST")
+    if not socket:
+        raise ScribeflowError("no socket for the model host: give --socket PATH or set "
+                              "SCRIBEFLOW_MODEL_HOST")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    host = ModelHost(socket, max_models=args.max_models)
+    if args.preload:
+        from scribeflow.steps import transcribe_options
+
+        settings = PipelineSettings.from_env()
+        host.preload(transcribe_options(settings), settings.embed_model)
+    signal.signal(signal.SIGTERM, lambda *_: host.stop())
+    try:
+        host.serve(ready=lambda: print(f"model host ready at {socket}", flush=True))
+    except KeyboardInterrupt:
+        host.stop()
+    return 0
+
+
+def cmd_models_status(args: argparse.Namespace) -> int:
+    """The model host's models, loads and requests as JSON; exit 1 when it is not running
+    (the compose healthcheck)."""
+    from scribeflow.model_host import ModelHostClient
+
+    socket = args.socket or os.environ.get("SCRIBEFLOW_MODEL_HOST")
+    if not socket:
+        raise ScribeflowError("no model host configured: give --socket PATH or set "
+                              "SCRIBEFLOW_MODEL_HOST")
+    try:
+        status = ModelHostClient(socket).status()
+    except ScribeflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(status, indent=2))
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """What is configured here, checked (models, LLM endpoint, store, Airflow home), with a
     fix for each problem; secrets masked."""
@@ -590,6 +634,23 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--store", choices=STORES)
     reindex.add_argument("--data-dir", dest="data_dir")
     reindex.set_defaults(func=cmd_reindex)
+
+    models = sub.add_parser("models", help="the model host: whisper and embedding models kept "
+                                           "loaded for this host's tasks")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    serve_models = models_sub.add_parser("serve", help="serve on a Unix socket until stopped")
+    serve_models.add_argument("--socket", help="its path (default $SCRIBEFLOW_MODEL_HOST)")
+    serve_models.add_argument("--max-models", dest="max_models", type=int,
+                              default=int(os.environ.get("SCRIBEFLOW_MODEL_HOST_MAX_MODELS", "2")),
+                              help="models kept loaded at most; the least recently used is "
+                                   "unloaded first (default 2: whisper and the embedding model)")
+    serve_models.add_argument("--preload", action="store_true",
+                              help="load the configured whisper and embedding models at start")
+    serve_models.set_defaults(func=cmd_models_serve)
+    status_models = models_sub.add_parser("status", help="what the host holds; exit 1 when "
+                                                         "it is not running")
+    status_models.add_argument("--socket", help="its path (default $SCRIBEFLOW_MODEL_HOST)")
+    status_models.set_defaults(func=cmd_models_status)
 
     serve = sub.add_parser("serve", help="the search page and HTTP API, unauthenticated (local)")
     serve.add_argument("--host", default="127.0.0.1")

@@ -103,6 +103,10 @@ class PipelineSettings:
     #: ``auto`` (the bundled all-MiniLM-L6-v2), a sentence-transformers name or a local path.
     embed_model: str = "auto"
     embed_batch_size: int = 64
+    #: The model host's socket on this host (``scribeflow models serve``): transcription with
+    #: the local transcriber and embedding go to it, whose models stay loaded. Empty: each
+    #: task loads the models it needs.
+    model_host: str = ""
     store: str = "parquet"
     #: Connections a process keeps to the pgvector database (searches in flight at once).
     pg_pool_size: int = 8

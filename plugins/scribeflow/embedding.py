@@ -70,6 +70,15 @@ def load_embedder(name: str = "auto", device: str | None = None) -> Any:
         return _MODELS[key]
 
 
+def unload_embedder(name: str = "auto") -> None:
+    """Drop the process's models for ``name``, on every device (the model host's bound)."""
+    path = resolve_model(name)
+    with _LOCK:
+        for key in [k for k in _MODELS if k[0] == path]:
+            model = _MODELS.pop(key)
+            _MODEL_LOCKS.pop(id(model), None)
+
+
 def token_limit(model: Any) -> int:
     """Word pieces a unit may hold, leaving room for the [CLS]/[SEP] special tokens."""
     return int(model.max_seq_length) - 2

@@ -72,6 +72,11 @@ def transcribe(video_dir: str, settings: PipelineSettings,
                      repr(sorted(vars(options).items())))
 
         def run() -> Transcript:
+            if settings.model_host:  # the same function, in the process that keeps the model
+                from scribeflow.model_host import ModelHostClient
+
+                return ModelHostClient(settings.model_host).transcribe(
+                    video.audio, meta["video_id"], options)
             return run_whisper(video.audio, meta["video_id"], options)
     previous = read_json(video.transcript) if video.transcript.exists() else {}
     if previous.get("cache_key") == key:
@@ -271,15 +276,24 @@ def embed_video(video_dir: str, settings: PipelineSettings, keep: Collection[int
     chunks = [c for c in chunks if c["index"] not in keep]
     if not chunks:
         return meta["video_id"], []
-    from scribeflow.embedding import embed_texts, load_embedder, split_units
-
-    model = load_embedder(settings.embed_model)
-    units = [(chunk, u, text) for chunk in chunks
-             for u, text in enumerate(split_units(chunk["text"], model))]
     started = time.perf_counter()
-    vectors = embed_texts(model, [text for _, _, text in units], settings.embed_batch_size)
-    log.info("embedded %d units of %s with %s in %.2f s", len(units), meta["video_id"], label,
-             time.perf_counter() - started)
+    if settings.model_host:  # split and embedded where the model stays loaded
+        from scribeflow.model_host import ModelHostClient
+
+        embedded = ModelHostClient(settings.model_host).embed(
+            settings.embed_model, [c["text"] for c in chunks], settings.embed_batch_size)
+        units = [(chunk, u, text) for chunk, pairs in zip(chunks, embedded, strict=True)
+                 for u, (text, _) in enumerate(pairs)]
+        vectors = [vector for pairs in embedded for _, vector in pairs]
+    else:
+        from scribeflow.embedding import embed_texts, load_embedder, split_units
+
+        model = load_embedder(settings.embed_model)
+        units = [(chunk, u, text) for chunk in chunks
+                 for u, text in enumerate(split_units(chunk["text"], model))]
+        vectors = embed_texts(model, [text for _, _, text in units], settings.embed_batch_size)
+    log.info("embedded %d units of %s with %s in %.2f s%s", len(units), meta["video_id"], label,
+             time.perf_counter() - started, " (model host)" if settings.model_host else "")
     hashes = {c["index"]: content_hash(c, meta, language, label) for c in chunks}
     return meta["video_id"], [
         ChunkRow(

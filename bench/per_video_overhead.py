@@ -1,0 +1,324 @@
+"""P14: the cost of a video that does not depend on the video, on both paths.
+
+In-process (``scribeflow run``, ``dag.test()``), on the 20.9 s sample clip (the Makefile's
+``make sample``; CPU, tiny.en, no LLM), in a fresh data folder each:
+- ``first``: the clip's first run, models loaded in the tasks;
+- ``first_model_host``: the same with a model host (``scribeflow models serve``) running, its
+  models loaded before (it serves every video of the host);
+- ``rerun_dag``: the run again with ``--force``: the DAG runs, every step reuses its work;
+- ``rerun``: the run again: reuse decided before Airflow starts.
+
+Through the scheduler (api-server, scheduler and dag-processor on LocalExecutor, parallelism
+4, SQLite; as ``make up``), without and then with a model host (started cold, so its loads
+count): one run of the sample clip (trigger → success, as the metadata database records
+it: queued to end), then ``--videos`` new clips (about 8 s of speech each) triggered at
+once. Model loads are counted from each task's clock (a task that loaded a model) and from
+the host's own count.
+
+Each run's summary carries its tasks' clocks (``timings``: the wait since the task's process
+started or the previous task ended, imports, model loads, work); the breakdown below is
+read from them. ``overhead_s`` is wall (or trigger → success) minus the transcription's
+own seconds (the model's decode, as the transcript records it); no LLM is configured, so
+there is no LLM waiting.
+Usage: python bench/per_video_overhead.py [--videos 10] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from datetime import datetime
+from pathlib import Path
+
+import _common  # noqa: F401  (puts plugins/ and tests/ on the path)
+
+from support.airflow import clean_env, login, prepare, service_env, services
+from support.http import free_port, json_request
+
+SAMPLE_TEXT = ("Welcome to this short lesson about the water cycle. The sun heats the ocean and "
+               "water rises into the sky as vapor. High in the air the vapor cools and forms "
+               "clouds. When the droplets grow heavy they fall back to the ground as rain or "
+               "snow. Rivers carry the water back to the sea, and the cycle begins again.")
+TOPICS = ("volcanoes", "glaciers", "bread", "Jupiter", "tides", "honey bees", "bridges",
+          "comets", "coral reefs", "windmills", "deserts", "rainbows")
+SCRIBEFLOW = str(Path(sys.executable).with_name("scribeflow"))
+TASKS = ("download", "transcribe", "split_into_chunks", "write_document[0]",
+         "assemble_document", "write_chapters", "write_quiz", "score_quality", "render_outputs",
+         "embed_and_upsert")
+
+
+def clip(path: Path, text: str) -> Path:
+    """An MP4 of espeak-ng reading ``text`` (as ``make sample`` makes the sample)."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wav = path.with_suffix(".wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), "-f",
+                    "lavfi", "-i", "color=c=navy:s=320x240:r=15", "-shortest", "-c:v",
+                    "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)], check=True)
+    wav.unlink()
+    return path
+
+
+def breakdown(summary: dict, wall_start: float | None = None,
+              wall_end: float | None = None) -> dict:
+    """The run's tasks in the order they ran, each with its wait, imports, model loads and
+    work (seconds), from the summary's ``timings``."""
+    timings = summary.get("timings") or {}
+    ordered = sorted(timings.items(), key=lambda kv: kv[1]["started"])
+    tasks, previous = {}, None
+    for name, t in ordered:
+        since = t["process_started"] if previous is None else max(previous,
+                                                                  t["process_started"] or 0)
+        if previous is None and wall_start is not None:
+            since = wall_start
+        tasks[name] = {"wait_s": round(t["started"] - since, 2),
+                       "process_start_to_task_s": (round(t["started"] - t["process_started"], 2)
+                                                   if t["process_started"] else None),
+                       "imports_s": t["imports_s"], "model_load_s": t["model_load_s"],
+                       "work_s": t["work_s"]}
+        previous = t["ended"] if previous is None else max(previous, t["ended"])
+    total = {k: round(sum(v[k] for v in tasks.values()), 2)
+             for k in ("wait_s", "imports_s", "model_load_s", "work_s")}
+    if wall_end is not None and previous is not None:
+        total["after_last_task_s"] = round(wall_end - previous, 2)
+    return {"tasks": tasks, "total": total}
+
+
+def _summary(data: Path, run_id: str) -> dict:
+    from scribeflow.files import DataPaths
+
+    return json.loads(DataPaths(data).run_summary(run_id).read_text())
+
+
+def _transcribe_s(data: Path, summary: dict) -> float:
+    transcript = data / "videos" / summary["video_id"] / "transcript.json"
+    return float(json.loads(transcript.read_text())["processing_s"])
+
+
+def _loads(summaries: list[dict]) -> dict:
+    """Tasks that loaded a model themselves: whisper in transcribe, the embedder in embed."""
+    count = {"whisper": 0, "embedding": 0}
+    for s in summaries:
+        t = s.get("timings") or {}
+        count["whisper"] += t.get("transcribe", {}).get("model_load_s", 0) > 0
+        count["embedding"] += t.get("embed_and_upsert", {}).get("model_load_s", 0) > 0
+    return count
+
+
+# -- in-process ----------------------------------------------------------------------------
+
+
+def _cli_run(video: Path, env: dict, *extra: str) -> tuple[float, float, str]:
+    started = time.time()
+    proc = subprocess.run([SCRIBEFLOW, "run", str(video), *extra], env=env, capture_output=True,
+                          text=True, timeout=600)
+    ended = time.time()
+    if proc.returncode != 0:
+        raise RuntimeError(f"scribeflow run failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return started, ended, proc.stdout
+
+
+def _run_id(stdout: str) -> str:
+    line = next(line for line in stdout.splitlines() if line.startswith("summary:"))
+    return Path(line.split(None, 1)[1]).parent.name
+
+
+def in_process(work: Path, sample: Path, host: str | None) -> dict:
+    data = work / f"inprocess-{'host' if host else 'tasks'}"
+    env = clean_env(AIRFLOW_HOME=str(work / "inprocess-home"), SCRIBEFLOW_DATA=str(data))
+    if host:
+        env["SCRIBEFLOW_MODEL_HOST"] = host
+    out: dict = {}
+    for name, extra in (("first", ()), ("rerun_dag", ("--force",)), ("rerun", ())):
+        started, ended, stdout = _cli_run(sample, env, *extra)
+        entry = {"wall_s": round(ended - started, 2)}
+        if name == "rerun":
+            entry["reused_before_airflow"] = "reused run" in stdout
+        else:
+            summary = _summary(data, _run_id(stdout))
+            entry |= {"transcription": summary["transcription"],
+                      "embedding": summary.get("embedding"),
+                      "breakdown": breakdown(summary, started, ended)}
+            if name == "first":
+                entry["transcribe_s"] = _transcribe_s(data, summary)
+                entry["overhead_s"] = round(entry["wall_s"] - entry["transcribe_s"], 2)
+                entry["loads_in_tasks"] = _loads([summary])
+        out[name] = entry
+    return out
+
+
+def start_host(socket: Path, log: Path, env: dict, preload: bool) -> subprocess.Popen:
+    socket.unlink(missing_ok=True)
+    with open(log, "w") as handle:
+        proc = subprocess.Popen([SCRIBEFLOW, "models", "serve", "--socket", str(socket),
+                                 *(["--preload"] if preload else [])], env=env, stdout=handle,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while "model host ready" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the model host did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.2)
+    return proc
+
+
+def host_status(socket: Path) -> dict:
+    from scribeflow.model_host import ModelHostClient
+
+    return ModelHostClient(socket).status()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+# -- through the scheduler -------------------------------------------------------------------
+
+
+def _span(run: dict) -> float:
+    return (datetime.fromisoformat(run["end_date"])
+            - datetime.fromisoformat(run["queued_at"])).total_seconds()
+
+
+def scheduler(work: Path, sample: Path, videos: list[Path], with_host: bool) -> dict:
+    mode = "host" if with_host else "tasks"
+    home, data = work / f"scheduler-{mode}", work / f"scheduler-{mode}-data"
+    port = free_port()
+    extra = {"SCRIBEFLOW_DATA": str(data)}
+    socket = Path(tempfile.mkdtemp(prefix="sf-")) / "models.sock"
+    if with_host:
+        extra["SCRIBEFLOW_MODEL_HOST"] = str(socket)
+    env = service_env(home, api_port=port, executor="LocalExecutor",
+                      database=f"sqlite:///{home}/airflow.db?timeout=30", **extra)
+    prepare(env)
+    host = start_host(socket, home / "model-host.log", env, preload=False) if with_host else None
+    commands = {"api-server": ["api-server"], "scheduler": ["scheduler"],
+                "dag-processor": ["dag-processor"]}
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with services(commands, env, home) as (processes, logs):
+            token = login(base, home, processes, logs)
+            _wait_parsed(base, token)
+
+            def trigger(video: Path) -> str:
+                status, run = json_request(f"{base}/api/v2/dags/video_pipeline/dagRuns", token,
+                                           {"logical_date": None, "conf": {"url": str(video)}})
+                assert status == 200, run
+                return run["dag_run_id"]
+
+            def finished(run_ids: list[str]) -> list[dict]:
+                deadline = time.monotonic() + 900
+                runs: dict[str, dict] = {}
+                while len(runs) < len(run_ids):
+                    assert time.monotonic() < deadline, "runs did not finish"
+                    for run_id in run_ids:
+                        _, run = json_request(f"{base}/api/v2/dags/video_pipeline/dagRuns/"
+                                              f"{urllib.parse.quote(run_id, safe='')}", token)
+                        if run.get("state") in ("success", "failed"):
+                            runs[run_id] = run
+                    time.sleep(0.5)
+                failed = [r for r in runs.values() if r["state"] != "success"]
+                assert not failed, f"{failed[0]['dag_run_id']} failed; see {home}"
+                return [runs[r] for r in run_ids]
+
+            one = finished([trigger(sample)])[0]
+            one_summary = _summary(data, one["dag_run_id"])
+            first = {"trigger_to_success_s": round(_span(one), 2),
+                     "transcribe_s": _transcribe_s(data, one_summary),
+                     "breakdown": breakdown(one_summary)}
+            first["overhead_s"] = round(first["trigger_to_success_s"] - first["transcribe_s"], 2)
+            started = time.monotonic()
+            runs = finished([trigger(v) for v in videos])
+            wall = time.monotonic() - started
+            summaries = [_summary(data, r["dag_run_id"]) for r in runs]
+            status = host_status(socket) if with_host else None
+    finally:
+        if host is not None:
+            stop(host)
+        shutil.rmtree(socket.parent, ignore_errors=True)
+    spans = sorted(_span(r) for r in runs)
+    return {
+        "first": first,
+        "videos": {"count": len(videos), "wall_s": round(wall, 2),
+                   "median_trigger_to_success_s": round(spans[len(spans) // 2], 2),
+                   "transcription": sorted({s["transcription"] for s in summaries}),
+                   "model_load_s_in_tasks": round(sum(
+                       t.get("model_load_s", 0) + t.get("imports_s", 0)
+                       for s in summaries for t in (s.get("timings") or {}).values()), 2)},
+        "loads_in_tasks": _loads([one_summary, *summaries]),
+        "host": ({"loads": status["loads"], "requests": status["requests"],
+                  "peak_memory_mb": status["peak_memory_mb"]} if status else None),
+    }
+
+
+def _wait_parsed(base: str, token: str) -> None:
+    deadline = time.monotonic() + 180
+    while json_request(f"{base}/api/v2/dags/video_pipeline", token)[0] != 200:
+        assert time.monotonic() < deadline, "video_pipeline was not parsed"
+        time.sleep(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--videos", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="2 videos through the scheduler")
+    args = parser.parse_args()
+    n = 2 if args.quick else args.videos
+    work = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
+    sample = clip(work / "lesson.mp4", SAMPLE_TEXT)
+    videos = [clip(work / f"clip-{i:02d}.mp4",
+                   f"This is clip number {i + 1}. Today we talk about {TOPICS[i % len(TOPICS)]}. "
+                   f"It is a short clip about {TOPICS[i % len(TOPICS)]}, made for this test.")
+              for i in range(n)]
+    env = clean_env(AIRFLOW_HOME=str(work / "inprocess-home"))
+    _cli_run(clip(work / "warm.mp4", "A warm-up clip."), env | {"SCRIBEFLOW_DATA": str(work / "warm")})
+    socket = Path(tempfile.mkdtemp(prefix="sf-")) / "models.sock"
+    host = start_host(socket, work / "model-host.log", env, preload=True)
+    try:
+        results = {"sample_s": _duration(sample),
+                   "in_process": {"tasks": in_process(work, sample, None),
+                                  "model_host": in_process(work, sample, str(socket))}}
+        results["in_process"]["model_host"]["host_loads"] = host_status(socket)["loads"]
+    finally:
+        stop(host)
+        shutil.rmtree(socket.parent, ignore_errors=True)
+    results["scheduler"] = {"tasks": scheduler(work, sample, videos, with_host=False),
+                            "model_host": scheduler(work, sample, videos, with_host=True)}
+    ip, sch = results["in_process"], results["scheduler"]
+    results |= {
+        "ratio_rerun_over_first": round(ip["tasks"]["rerun"]["wall_s"]
+                                        / ip["tasks"]["first"]["wall_s"], 3),
+        "ratio_first_model_host_over_tasks": round(ip["model_host"]["first"]["wall_s"]
+                                                   / ip["tasks"]["first"]["wall_s"], 3),
+        "ratio_videos_model_host_over_tasks": round(sch["model_host"]["videos"]["wall_s"]
+                                                    / sch["tasks"]["videos"]["wall_s"], 3),
+        "videos_saved_s": round(sch["tasks"]["videos"]["wall_s"]
+                                - sch["model_host"]["videos"]["wall_s"], 2),
+    }
+    print(json.dumps(results, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _duration(path: Path) -> float:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of",
+                          "csv=p=0", str(path)], capture_output=True, text=True, check=True)
+    return round(float(out.stdout), 2)
+
+
+if __name__ == "__main__":
+    main()
