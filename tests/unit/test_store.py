@@ -407,3 +407,44 @@ def test_pgvector_store_of_simple_keywords_is_upgraded(pgvector_dsn):
         assert search(store, (0.0, 0.0, 1.0, 0.0), "running", k=1)[0].text == "She runs fast"
     finally:
         store.close()
+
+
+def test_video_rows_carry_content_hashes_and_vectors_on_request(store):
+    hashed = [ChunkRow(**{**r.__dict__, "content_hash": f"h{r.chunk_index}"})
+              for r in rows("v", 3)]
+    store.upsert_video("v", list(reversed(hashed)))
+    store.upsert_video("w", rows("w", 2))
+    plain = store.video_rows("v")
+    assert [(r.chunk_index, r.content_hash) for r in plain] == [(0, "h0"), (1, "h1"), (2, "h2")]
+    assert all(len(r.vector) == 0 for r in plain)
+    full = store.video_rows("v", vectors=True)
+    assert [r.id for r in full] == [r.id for r in hashed]
+    assert all(math.isclose(a, b, abs_tol=1e-6) for r, h in zip(full, hashed, strict=True)
+               for a, b in zip(r.vector, h.vector, strict=True))
+    assert full[0].url == hashed[0].url and full[0].title == "T v"
+    assert [r.content_hash for r in store.video_rows("w")] == [None, None]
+    assert store.video_rows("nothing-here") == []
+
+
+def test_parquet_files_without_content_hashes_read_as_none(tmp_path):
+    import polars as pl
+
+    store = ParquetStore(tmp_path / "chunks")
+    store.upsert_video("v", rows("v", 2))
+    path = next((tmp_path / "chunks").glob("*.parquet"))
+    pl.read_parquet(path).drop("content_hash").write_parquet(path)  # a file of an older version
+    assert [r.content_hash for r in store.video_rows("v")] == [None, None]
+    assert store.count("v") == 2 and store.search(unit_vector(0), "chunk", model="m")
+
+
+def test_pgvector_store_without_content_hashes_gets_the_column(pgvector_dsn):
+    import psycopg
+
+    PgvectorStore(pgvector_dsn).upsert_video("v", rows("v", 2))
+    with psycopg.connect(pgvector_dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE scribeflow_chunks DROP COLUMN content_hash")
+    store = PgvectorStore(pgvector_dsn)  # a store made by an older version
+    assert [r.content_hash for r in store.video_rows("v")] == [None, None]
+    store.upsert_video("v", [ChunkRow(**{**r.__dict__, "content_hash": "h"})
+                             for r in rows("v", 2)])
+    assert [r.content_hash for r in store.video_rows("v")] == ["h", "h"]

@@ -316,7 +316,7 @@ class PgvectorStore:
         return [ChunkRow(id=r[0], video_id=r[1], chunk_index=r[2], unit_index=r[3], start=r[4],
                          end=r[5], text=r[6], title=r[7], channel=r[8], upload_date=r[9],
                          language=r[10], url=r[11], model=r[12], content_hash=r[13],
-                         vector=r[14] if vectors else ()) for r in rows]
+                         vector=_as_array(r[14]) if vectors else ()) for r in rows]
 
     def count(self, video_id: str | None = None) -> int:
         with self._connect() as conn:
@@ -472,6 +472,14 @@ def _upgrade_keywords(conn: Any) -> None:
                      f"SELECT DISTINCT coalesce(language, ''), "
                      f"{TS_CONFIG_FUNCTION}(coalesce(language, '')) FROM {TABLE} "
                      "ON CONFLICT (language) DO NOTHING")
+
+
+def _as_array(value: Any) -> Any:
+    """A stored vector as a float32 numpy array (pgvector's loaders give a ``Vector``)."""
+    import numpy as np
+
+    return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value,
+                      dtype=np.float32)
 
 
 def _add_content_hash(conn: Any) -> None:
