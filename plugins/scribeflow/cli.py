@@ -280,7 +280,8 @@ def _print_reused(conf: dict, env: dict[str, str], data: DataPaths) -> bool:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """``airflow standalone`` on the embedded defaults, with the LLM pool created."""
+    """``airflow standalone`` on the embedded defaults, with the pools created and a model
+    host (``scribeflow models serve``) whose models every task of this host uses."""
     env = airflow_env(args.data_dir)
     env.setdefault("AIRFLOW__API__HOST", args.host)
     env.setdefault("AIRFLOW__API__PORT", str(args.port))
@@ -295,10 +296,25 @@ def cmd_up(args: argparse.Namespace) -> int:
         for name, slots, description in pools:
             subprocess.run([_airflow_bin(), "pools", "set", name, str(slots), description],
                            env=env, stdout=log, stderr=log, check=True)
+    host = None
+    if not args.no_model_host and not env.get("SCRIBEFLOW_MODEL_HOST"):
+        # the tasks of this host send their models' work to one process that keeps them
+        env["SCRIBEFLOW_MODEL_HOST"] = str(home / "run" / "models.sock")
+        with open(home / "model-host.log", "a") as log:
+            host = subprocess.Popen([sys.executable, "-m", "scribeflow.cli", "models", "serve",
+                                     "--preload"], env=env, stdout=log, stderr=log)
+        print(f"model host: {env['SCRIBEFLOW_MODEL_HOST']} (log {home / 'model-host.log'})")
     print(f"Airflow UI: http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}  "
           f"(user admin; password in {home / 'simple_auth_manager_passwords.json.generated'})",
           flush=True)
-    os.execvpe(_airflow_bin(), [_airflow_bin(), "standalone"], env)
+    try:
+        return subprocess.call([_airflow_bin(), "standalone"], env=env)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if host is not None:
+            host.terminate()
+            host.wait(30)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -615,6 +631,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--download-slots", dest="download_slots", type=int, default=2,
                     help="slots of the downloads pool: downloads running at once")
     up.add_argument("--data-dir", dest="data_dir")
+    up.add_argument("--no-model-host", dest="no_model_host", action="store_true",
+                    help="load the models in each task instead of one model host")
     up.set_defaults(func=cmd_up)
 
     find = sub.add_parser("search", help="semantic search over stored chunks")

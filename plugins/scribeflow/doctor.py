@@ -129,6 +129,8 @@ def checks(env: Mapping[str, str] = os.environ) -> Iterator[Check]:
     else:
         yield _guarded("whisper", lambda: _whisper(settings))
     yield _guarded("embedding", lambda: _embedding(settings))
+    if settings.model_host:
+        yield _guarded("model_host", lambda: _model_host(settings))
     yield _guarded("llm", lambda: _llm(env))
     yield _guarded("store", lambda: _store(settings))
 
@@ -150,6 +152,8 @@ _FIXES = {
     "embedding": "set SCRIBEFLOW_EMBED_MODEL to a sentence-transformers name or a local path",
     "whisper": "set SCRIBEFLOW_WHISPER_MODEL to a faster-whisper name or a local path",
     "data": "correct SCRIBEFLOW_DATA, or the scribeflow_data connection (or AWS_* variables)",
+    "model_host": "start `scribeflow models serve` on this host, or unset "
+                  "SCRIBEFLOW_MODEL_HOST to load the models in each task",
 }
 
 
@@ -204,6 +208,19 @@ def _embedding(settings: PipelineSettings) -> Check:
         return Check("embedding", False, f"{path} holds no sentence-transformers model",
                      _FIXES["embedding"])
     return Check("embedding", True, f"{model_label(settings.embed_model)} ({path})")
+
+
+def _model_host(settings: PipelineSettings) -> Check:
+    """The model host this host's tasks send their models' work to: answering."""
+    from scribeflow.model_host import ModelHostClient
+
+    try:
+        status = ModelHostClient(settings.model_host).status()
+    except ScribeflowError as exc:
+        return Check("model_host", False, str(exc), _FIXES["model_host"])
+    held = ", ".join(status["models"]) or "no model loaded yet"
+    return Check("model_host", True, f"{settings.model_host}: {held}; {status['requests']} "
+                 f"requests, loads {status['loads'] or 'none'}")
 
 
 def _llm(env: Mapping[str, str]) -> Check:

@@ -126,3 +126,28 @@ def test_ytdlp_upgrades_without_a_code_change():
         assert re.search(r'pip install [^\n]*"yt-dlp==\$YT_DLP_VERSION"', stage)
     assert re.search(r"^yt-dlp==\d{4}\.\d{2}\.\d{2}$", (ROOT / "requirements.txt").read_text(),
                      re.MULTILINE)
+
+
+def test_each_worker_host_has_a_model_host_its_tasks_reach():
+    """Every worker shares a volume with a model host of its own image (the socket and the
+    scratch folders) and names its socket; the host is healthy only when it answers."""
+    services = COMPOSE["services"]
+    for worker, host in (("airflow-worker", "model-host"),
+                         ("airflow-worker-gpu", "model-host-gpu")):
+        w, h = services[worker], services[host]
+        shared = {v for v in w["volumes"] if v.endswith(":/run/scribeflow")}
+        assert shared and shared <= set(h["volumes"]), (worker, host)
+        assert "scribeflow-data:/opt/airflow/data" in h["volumes"]
+        for service in (w, h):
+            assert service["environment"]["SCRIBEFLOW_MODEL_HOST"] == "/run/scribeflow/models.sock"
+            assert service["environment"]["SCRIBEFLOW_WORKDIR"] == "/run/scribeflow/work"
+        assert h.get("image") == w.get("image") and h["build"]["target"] == w["build"].get(
+            "target", "cpu")
+        assert h["entrypoint"][-3:] == ["python", "-m", "scribeflow.cli"]
+        assert h["command"] == "models serve --preload"
+        assert h["healthcheck"]["test"][-2:] == ["models", "status"]
+        assert w["depends_on"][host]["condition"] == "service_healthy"
+    gpu = services["model-host-gpu"]
+    assert gpu["environment"]["SCRIBEFLOW_WHISPER_DEVICE"] == "cuda"
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
+    assert "/usr/bin/tini" in gpu["entrypoint"] and "ENTRYPOINT [\"/usr/bin/tini\"" in DOCKERFILE

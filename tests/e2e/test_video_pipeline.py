@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from e2e.conftest import SCRIBEFLOW, VIDEO_ID, clean_env, process_talk
@@ -213,20 +214,48 @@ def test_search_command(processed):
     assert empty.stderr.strip() == "error: empty query: give a few words to search for"
 
 
-def test_rerun_reuses_transcript_and_llm_answers(processed, media, run_pipeline):
-    """A video processed before costs no transcription and no LLM call the second time."""
+def test_rerun_reuses_everything_before_airflow_starts(processed, media, run_pipeline):
+    """The same inputs again: ``scribeflow run`` finds the finished run and prints it without
+    starting Airflow; nothing is run, asked or written."""
+    requests_before = len(processed.server.requests)
+    runs_before = sorted(processed.data.root.joinpath("runs").iterdir())
+    logs_before = sorted(processed.data.root.joinpath("logs").iterdir())
+    outcome = run_pipeline(media.url("talk.mp4"), processed.data.root, "--chunk-words", "25",
+                           env=processed.env)
+    assert outcome.code == 0, outcome.output
+    first_run = processed.outcome.line("summary")
+    assert outcome.output.startswith(f"video_pipeline on {media.url('talk.mp4')}: reused run ")
+    assert outcome.line("summary") == first_run and outcome.line("status") == "success"
+    assert len(processed.server.requests) == requests_before
+    assert sorted(processed.data.root.joinpath("runs").iterdir()) == runs_before
+    assert sorted(processed.data.root.joinpath("logs").iterdir()) == logs_before
+
+
+def test_forced_rerun_reuses_transcript_llm_answers_and_rows(processed, media, run_pipeline):
+    """``--force`` runs the DAG: every step finds its work done (no transcription, no LLM
+    call, no embedding model loaded, no row or PDF written)."""
     requests_before = len(processed.server.requests)
     transcript_before = processed.video.transcript.read_bytes()
     document_before = processed.video.document.read_text()
+    pdf_before = processed.video.document_pdf.stat().st_mtime_ns
+    store_before = sorted(p.name for p in processed.data.parquet_store.iterdir())
     outcome = run_pipeline(media.url("talk.mp4"), processed.data.root, "--chunk-words", "25",
-                           env=processed.env)
+                           "--force", env=processed.env)
     assert outcome.code == 0, outcome.output
     assert len(processed.server.requests) == requests_before
     assert outcome.line("transcription") == "reused"
     chunks = len(read_json(processed.video.chunks))
     assert outcome.line("LLM") == f"0 requests, {3 * chunks} answers reused"
+    assert outcome.line("embedding") == "nothing changed: no model loaded"
     assert processed.video.transcript.read_bytes() == transcript_before
     assert processed.video.document.read_text() == document_before
+    assert processed.video.document_pdf.stat().st_mtime_ns == pdf_before
+    assert sorted(p.name for p in processed.data.parquet_store.iterdir()) == store_before
+    summary = json.loads(Path(outcome.line("summary")).read_text())
+    clocks = summary["timings"]
+    assert {"download", "transcribe", "render_outputs", "embed_and_upsert"} <= set(clocks)
+    assert clocks["embed_and_upsert"]["model_load_s"] == 0
+    assert clocks["transcribe"]["model_load_s"] == 0
 
 
 def test_second_run_adds_no_rows(processed, media, run_pipeline):

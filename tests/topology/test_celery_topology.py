@@ -1,7 +1,8 @@
 """The distributed topology, run for real without Docker: PostgreSQL (127.0.0.1:5432) as the
 metadata database, Redis (127.0.0.1:6379) as the Celery broker, api-server, scheduler,
 dag-processor, triggerer and two Celery workers, one on queue ``default`` and one on
-``cuda``, as on two hosts: each worker has a local folder of its own, and they share only the
+``cuda``, as on two hosts: each worker has a local folder of its own and a model host
+(``scribeflow models serve``) beside it, as in the compose file, and they share only the
 services and the data folder on object storage (a real S3-compatible server, its credentials
 in an Airflow connection). A ``video_pipeline`` run is triggered through the REST API and must
 succeed with transcription on the ``cuda`` worker and everything else on ``default``; another
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 import urllib.parse
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +27,7 @@ from support.media import speech_video
 
 pytestmark = pytest.mark.topology
 REDIS_DB = 11
+SCRIBEFLOW = str(Path(sys.executable).with_name("scribeflow"))
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +71,16 @@ def topology(tmp_path_factory, media, pg_server, s3):
     }
 
     def worker_env(name: str) -> dict[str, str]:
-        """Each worker serves its logs on its own port and works in a folder of its own."""
+        """Each worker serves its logs on its own port, works in a folder of its own and sends
+        its models' work to the model host of its host, as in the compose file."""
         return ({"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-                 "SCRIBEFLOW_WORKDIR": str(work / f"{name}-host")}
+                 "SCRIBEFLOW_WORKDIR": str(work / f"{name}-host"),
+                 "SCRIBEFLOW_MODEL_HOST": str(work / f"{name}-run" / "models.sock")}
                 if name.startswith("worker") else {})
 
     base = f"http://127.0.0.1:{api_port}"
+    hosts = {name: model_host(env | worker_env(name), work / f"{name}-model-host.log")
+             for name in ("worker-default", "worker-cuda")}
     try:
         with services(commands, env, work, worker_env) as (processes, logs):
             def healthy() -> bool:
@@ -86,14 +95,37 @@ def topology(tmp_path_factory, media, pg_server, s3):
                 processes[name] = spawn(commands[name], env | worker_env(name), logs[name], "a")
 
             yield {"base": base, "token": token, "logs": logs, "work": work,
+                   "model_hosts": {n: worker_env(n)["SCRIBEFLOW_MODEL_HOST"] for n in hosts},
                    "video": str(media.root / "talk.mp4"), "processes": processes,
                    "restart": restart, "metadata": database, "vectors": vectors,
                    "s3": s3, "bucket": bucket, "env": env}
     finally:
+        for host in hosts.values():
+            host.terminate()
+            host.wait(30)
         broker.flushdb()
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
                              autocommit=True) as c:
             c.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def model_host(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """``scribeflow models serve`` on a worker host's socket, as compose's model-host runs."""
+    socket = Path(env["SCRIBEFLOW_MODEL_HOST"])
+    with open(log, "w") as out:
+        proc = subprocess.Popen([SCRIBEFLOW, "models", "serve"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while not socket.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+    return proc
+
+
+def _host_status(topology, worker: str) -> dict:
+    from scribeflow.model_host import ModelHostClient
+
+    return ModelHostClient(topology["model_hosts"][worker]).status()
 
 
 def _finished(base: str, token: str, run_id: str, timeout_s: float) -> dict:
@@ -158,12 +190,19 @@ def test_run_through_the_rest_api_with_transcription_on_the_cuda_worker(topology
                                               f"{summary['video_id']}/document.md")
     assert summary["transcription"] == "done"
     assert _local_files(topology) == []
+    # each host's model host did its tasks' model work, loading each model once
+    cuda, default = _host_status(topology, "worker-cuda"), _host_status(topology, "worker-default")
+    assert cuda["loads"] == {"whisper tiny.en (cpu/int8)": 1} and cuda["requests"] == 1
+    assert default["loads"] == {"embedding all-MiniLM-L6-v2": 1} and default["requests"] == 1
+    assert summary["timings"]["transcribe"]["model_load_s"] == 0
     assert {p.name for p in topology["work"].glob("*-host")} >= {"worker-default-host",
                                                                 "worker-cuda-host"}
     # a second run of the video, on whichever worker, reuses the transcript in the bucket
     again = _trigger(topology, {"url": topology["video"]})
     assert _finished(base, token, again, 300)["state"] == "success"
     assert _summary(topology, again)["transcription"] == "reused"
+    assert _summary(topology, again)["embedding"] == "nothing changed: no model loaded"
+    assert _host_status(topology, "worker-default")["requests"] == 1  # nothing to embed
     assert _local_files(topology) == []
 
 
@@ -237,6 +276,8 @@ def test_a_worker_killed_mid_task_is_noticed_and_the_task_retried(topology):
                             "WHERE video_id = %s", (summary["video_id"],)).fetchone()
     assert rows == (summary["chunks"], summary["chunks"])
     assert summary["status"] == "success" and summary["chunks"] >= 5
+    # the hosts outlived the workers killed beside them: no model was loaded again
+    assert _host_status(topology, "worker-cuda")["loads"] == {"whisper tiny.en (cpu/int8)": 1}
     assert state["note"] == f"Result: success: {summary['chunks']} chunks, {summary['rows']} rows stored"
     # the killed tasks' scratch copies were swept by the restarted workers' next tasks
     assert _local_files(topology) == []

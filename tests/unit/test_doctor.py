@@ -14,7 +14,8 @@ CLEARED = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "SCRIBEFLOW_LLM_
            "AIRFLOW_CONN_OPENAI_DEFAULT", "AIRFLOW_CONN_SCRIBEFLOW_PGVECTOR",
            "SCRIBEFLOW_PGVECTOR_DSN", "SCRIBEFLOW_STORE", "SCRIBEFLOW_TRANSCRIBER",
            "AIRFLOW_CONN_OPENAI_TRANSCRIPTION", "SCRIBEFLOW_TRANSCRIPTION_CONN_ID",
-           "SCRIBEFLOW_TRANSCRIPTION_BASE_URL", "SCRIBEFLOW_TRANSCRIPTION_API_KEY")
+           "SCRIBEFLOW_TRANSCRIPTION_BASE_URL", "SCRIBEFLOW_TRANSCRIPTION_API_KEY",
+           "SCRIBEFLOW_MODEL_HOST")
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +142,28 @@ def test_a_transcription_endpoint_is_checked_when_runs_use_it(doctor):
         assert lines["transcribe"].startswith("ok") and "pieces of at most 10 MB" in \
             lines["transcribe"]
     assert "sk-hidden-4" not in lines[""] and "sk-right" not in lines[""]
+
+
+def test_the_model_host_is_checked_when_tasks_use_it(doctor, tmp_path):
+    import threading
+
+    from scribeflow.model_host import ModelHost
+
+    socket = tmp_path / "models.sock"
+    code, lines = doctor(SCRIBEFLOW_MODEL_HOST=str(socket))
+    assert code == 1 and lines["model_host"].startswith("PROBLEM")
+    assert f"model host not running at {socket}" in lines["model_host"]
+    assert "fix: start `scribeflow models serve` on this host" in lines[""]
+    host = ModelHost(socket)
+    ready = threading.Event()
+    thread = threading.Thread(target=host.serve, kwargs={"ready": ready.set}, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    try:
+        code, lines = doctor(SCRIBEFLOW_MODEL_HOST=str(socket))
+    finally:
+        host.stop()
+        thread.join(10)
+    assert code == 0, lines[""]
+    assert lines["model_host"].startswith("ok") and "no model loaded yet; 0 requests" in lines[
+        "model_host"]
