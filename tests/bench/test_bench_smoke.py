@@ -21,6 +21,7 @@ EXPECTED = {
     "search_load": "pgvector",
     "object_storage": "ratio_object_storage_over_local",
     "split_transcription": "wer_split_vs_whole",
+    "per_video_overhead": "ratio_videos_model_host_over_tasks",
 }  # feed_listing has its own test below
 
 
@@ -28,7 +29,8 @@ EXPECTED = {
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_benchmark_quick_run_reports(name):
     proc = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), "--quick"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True,
+                          timeout=900 if name == "per_video_overhead" else 300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     figures = json.loads(proc.stdout[proc.stdout.index("{"):])
     assert EXPECTED[name] in figures
@@ -92,6 +94,28 @@ def _split_and_sent(f: dict) -> None:  # the real model transcribed every piece,
     assert min(f["words"].values()) > 100 and f["wer_whole"] < 0.3
 
 
+def _paid_per_video(f: dict) -> None:  # every timed first run transcribed and embedded; the
+    # re-runs reused; models were loaded by the tasks, or else by the host alone, once
+    ip = f["in_process"]
+    for mode in ("tasks", "model_host"):
+        assert ip[mode]["first"]["transcription"] == "done", ip[mode]
+        assert ip[mode]["first"]["embedding"].endswith(" 0 unchanged")
+        assert ip[mode]["rerun_dag"]["transcription"] == "reused"
+        assert ip[mode]["rerun_dag"]["embedding"] == "nothing changed: no model loaded"
+        assert ip[mode]["rerun"]["reused_before_airflow"] is True
+    assert ip["tasks"]["first"]["loads_in_tasks"] == {"whisper": 1, "embedding": 1}
+    assert ip["model_host"]["first"]["loads_in_tasks"] == {"whisper": 0, "embedding": 0}
+    assert set(ip["model_host"]["host_loads"].values()) == {1}
+    runs = f["scheduler"]["tasks"]["videos"]["count"] + 1
+    for mode, tasks_loads in (("tasks", runs), ("model_host", 0)):
+        side = f["scheduler"][mode]
+        assert side["videos"]["transcription"] == ["done"]
+        assert side["loads_in_tasks"] == {"whisper": tasks_loads, "embedding": tasks_loads}
+    host = f["scheduler"]["model_host"]["host"]
+    assert sorted(host["loads"].values()) == [1, 1]
+    assert host["requests"] == 2 * (runs + 1)  # and the warm-up run's
+
+
 DID_THE_WORK = {
     "transcribe_overhead": _transcribed,
     "llm_stages": _asked,
@@ -103,6 +127,7 @@ DID_THE_WORK = {
     "search_load": _served,
     "object_storage": _went_through_the_bucket,
     "split_transcription": _split_and_sent,
+    "per_video_overhead": _paid_per_video,
 }
 
 

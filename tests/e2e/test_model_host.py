@@ -53,7 +53,8 @@ def test_tasks_send_their_models_work_to_the_host(host, media, run_pipeline, tmp
         assert outcome.line("transcription") == "done"
         summary = json.loads(Path(outcome.line("summary")).read_text())
         clocks = summary["timings"]
-        assert clocks["transcribe"]["model_load_s"] == clocks["transcribe"]["imports_s"] == 0
+        assert clocks["transcribe"]["model_load_s"] == 0
+        assert clocks["transcribe"]["imports_s"] < 0.5  # ctranslate2 for the device, no more
         assert clocks["embed_and_upsert"]["model_load_s"] == 0
         assert clocks["embed_and_upsert"]["imports_s"] == 0  # not even torch
         assert summary["rows"] > 0 and summary["embedding"].endswith(" 0 unchanged")
@@ -65,4 +66,5 @@ def test_tasks_send_their_models_work_to_the_host(host, media, run_pipeline, tmp
     video = data.video(json.loads(Path(outcomes[0].line("summary")).read_text())["video_id"])
     options = transcribe_options(PipelineSettings.from_env({"data_dir": data.root}))
     in_task = transcribe(video.audio, "talk", options)
-    assert read_json(video.transcript)["segments"] == in_task.to_dict()["segments"]
+    as_stored = json.loads(json.dumps(in_task.to_dict()["segments"]))
+    assert read_json(video.transcript)["segments"] == as_stored
