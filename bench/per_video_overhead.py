@@ -42,6 +42,7 @@ from pathlib import Path
 
 import _common  # noqa: F401  (puts plugins/ and tests/ on the path)
 
+from scribeflow.cli import SCHEDULER_IDLE_SLEEP_S
 from support.airflow import clean_env, login, prepare, service_env, services
 from support.http import free_port, json_request
 
@@ -202,7 +203,9 @@ def scheduler(work: Path, sample: Path, videos: list[Path], with_host: bool) -> 
     mode = "host" if with_host else "tasks"
     home, data = work / f"scheduler-{mode}", work / f"scheduler-{mode}-data"
     port = free_port()
-    extra = {"SCRIBEFLOW_DATA": str(data)}
+    extra = {"SCRIBEFLOW_DATA": str(data),  # the scheduler as `make up` and compose run it
+             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": os.environ.get(
+                 "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME", SCHEDULER_IDLE_SLEEP_S)}
     socket = Path(tempfile.mkdtemp(prefix="sf-")) / "models.sock"
     if with_host:
         extra["SCRIBEFLOW_MODEL_HOST"] = str(socket)
@@ -260,6 +263,7 @@ def scheduler(work: Path, sample: Path, videos: list[Path], with_host: bool) -> 
         shutil.rmtree(socket.parent, ignore_errors=True)
     spans = sorted(_span(r) for r in runs)
     return {
+        "scheduler_idle_sleep_s": float(extra["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"]),
         "deployment_first_run_s": round(_span(warm_up), 2),
         "first": first,
         "videos": {"count": len(videos), "wall_s": round(wall, 2),

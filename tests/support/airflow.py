@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from scribeflow.cli import SCHEDULER_IDLE_SLEEP_S
 from support.http import json_request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,7 @@ def service_env(home: Path, *, api_port: int, executor: str, database: str,
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__EXECUTOR=executor,
         AIRFLOW__CORE__PARALLELISM="4",
+        AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=SCHEDULER_IDLE_SLEEP_S,  # as deployed
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=database,
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
