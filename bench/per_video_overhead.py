@@ -1,25 +1,27 @@
 """P14: the cost of a video that does not depend on the video, on both paths.
 
-In-process (``scribeflow run``, ``dag.test()``), on the 20.9 s sample clip (the Makefile's
-``make sample``; CPU, tiny.en, no LLM), in a fresh data folder each:
-- ``first``: the clip's first run, models loaded in the tasks;
-- ``first_model_host``: the same with a model host (``scribeflow models serve``) running, its
-  models loaded before (it serves every video of the host);
+In-process (``scribeflow run``, ``dag.test()``), on the sample lesson (the text ``make
+sample`` speaks; ``sample_s`` is its length; CPU, tiny.en, no LLM), in a fresh data folder,
+once with the models loaded in the tasks (``tasks``) and once with a model host
+(``scribeflow models serve``) running with its models loaded, as it serves every video of
+its host (``model_host``):
+- ``first``: the clip's first run;
 - ``rerun_dag``: the run again with ``--force``: the DAG runs, every step reuses its work;
 - ``rerun``: the run again: reuse decided before Airflow starts.
 
 Through the scheduler (api-server, scheduler and dag-processor on LocalExecutor, parallelism
-4, SQLite; as ``make up``), without and then with a model host: after a warm-up run (a
-deployment's first run also starts the executor's workers: ``deployment_first_run_s``), one
+4, SQLite, the scheduler's idle sleep as ``make up`` and compose set it), without and then
+with a model host: after a warm-up run (a deployment's first run also starts the executor's
+workers: ``deployment_first_run_s``; ``--quick`` leaves it out), one
 run of the sample clip (trigger → success, as the metadata database records it: queued to
 end), then ``--videos`` new clips (about 8 s of speech each) triggered at
 once. The host starts with its models loaded, as compose's ``model-host`` does; model loads
 are counted from each task's clock (a task that loaded a model) and from the host's own
 count.
 
-Each run's summary carries its tasks' clocks (``timings``: the wait since the task's process
-started or the previous task ended, imports, model loads, work); the breakdown below is
-read from them. ``overhead_s`` is wall (or trigger → success) minus the transcription's
+Each run's summary carries its tasks' clocks (``timings``); the breakdown is read from them:
+per task, the scheduling (previous task's end to this task's process start), the start-up
+(process start to the task's code: Airflow's task runner), imports, model loads and work. ``overhead_s`` is wall (or trigger → success) minus the transcription's
 own seconds (the model's decode, as the transcript records it); no LLM is configured, so
 there is no LLM waiting.
 Usage: python bench/per_video_overhead.py [--videos 10] [--quick]
@@ -199,7 +201,8 @@ def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def scheduler(work: Path, sample: Path, videos: list[Path], with_host: bool) -> dict:
+def scheduler(work: Path, sample: Path, videos: list[Path], with_host: bool, warm: bool = True
+              ) -> dict:
     mode = "host" if with_host else "tasks"
     home, data = work / f"scheduler-{mode}", work / f"scheduler-{mode}-data"
     port = free_port()
@@ -243,8 +246,9 @@ def scheduler(work: Path, sample: Path, videos: list[Path], with_host: bool) -> 
                 assert not failed, f"{failed[0]['dag_run_id']} failed; see {home}"
                 return [runs[r] for r in run_ids]
 
-            # the deployment's first run pays one-off costs (the executor's workers start)
-            warm_up = finished([trigger(videos[0].with_name("warm.mp4"))])[0]
+            # the deployment's first run pays one-off costs (the executor's workers start);
+            # --quick leaves it out (its figures then include them)
+            warm_up = finished([trigger(videos[0].with_name("warm.mp4"))])[0] if warm else None
             one = finished([trigger(sample)])[0]
             one_summary = _summary(data, one["dag_run_id"])
             first = {"trigger_to_success_s": round(_span(one), 2),
@@ -264,7 +268,7 @@ def scheduler(work: Path, sample: Path, videos: list[Path], with_host: bool) -> 
     spans = sorted(_span(r) for r in runs)
     return {
         "scheduler_idle_sleep_s": float(extra["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"]),
-        "deployment_first_run_s": round(_span(warm_up), 2),
+        "deployment_first_run_s": round(_span(warm_up), 2) if warm_up else None,
         "first": first,
         "videos": {"count": len(videos), "wall_s": round(wall, 2),
                    "median_trigger_to_success_s": round(spans[len(spans) // 2], 2),
@@ -288,7 +292,8 @@ def _wait_parsed(base: str, token: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--videos", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="1 video through the scheduler")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 video through the scheduler, no warm-up run")
     parser.add_argument("--only", choices=("in_process", "scheduler"),
                         help="measure one path (its ratios are then left out)")
     args = parser.parse_args()
@@ -321,8 +326,8 @@ def main() -> None:
             ip["model_host"]["first"]["wall_s"] / ip["tasks"]["first"]["wall_s"], 3)
     if args.only in (None, "scheduler"):
         results["scheduler"] = sch = {
-            "tasks": scheduler(work, sample, videos, with_host=False),
-            "model_host": scheduler(work, sample, videos, with_host=True)}
+            "tasks": scheduler(work, sample, videos, with_host=False, warm=not args.quick),
+            "model_host": scheduler(work, sample, videos, with_host=True, warm=not args.quick)}
         results["ratio_videos_model_host_over_tasks"] = round(
             sch["model_host"]["videos"]["wall_s"] / sch["tasks"]["videos"]["wall_s"], 3)
         results["videos_saved_s"] = round(sch["tasks"]["videos"]["wall_s"]

@@ -135,3 +135,21 @@ def test_a_stale_socket_is_replaced_and_a_live_one_refused(tmp_path, host):
         thread.join(10)
     with pytest.raises(ConfigError, match="max_models must be at least 1"):
         ModelHost(tmp_path / "x.sock", max_models=0)
+
+
+def test_the_cli_names_what_is_missing_in_one_line(tmp_path, capsys, monkeypatch, host):
+    from scribeflow.cli import main
+
+    monkeypatch.delenv("SCRIBEFLOW_MODEL_HOST", raising=False)
+    assert main(["models", "serve"]) == 2
+    assert capsys.readouterr().err == ("error: no socket for the model host: give --socket PATH "
+                                       "or set SCRIBEFLOW_MODEL_HOST\n")
+    assert main(["models", "serve", "--socket", str(tmp_path / "m.sock"),
+                 "--max-models", "0"]) == 2
+    assert capsys.readouterr().err == "error: max_models must be at least 1, not 0\n"
+    assert main(["models", "status", "--socket", str(tmp_path / "none.sock")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: model host not running at ") and err.count("\n") == 1
+    monkeypatch.setenv("SCRIBEFLOW_MODEL_HOST", host.address)
+    assert main(["models", "status"]) == 0
+    assert '"max_models": 2' in capsys.readouterr().out
