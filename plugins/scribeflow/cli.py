@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 
 #: How long the scheduler sleeps after a loop with nothing to do (Airflow's default: 1 s). A
-#: run's tasks each wait for a loop to be scheduled: at 0.2 s a video's trigger → success
-#: through the scheduler took 9.1 s against 12.0 s (P14, bench/per_video_overhead.py).
+#: run's tasks each wait for a loop to be scheduled: at 0.2 s a clip's trigger → success
+#: through the scheduler took 9.75 s against 11.44 s (P14, bench/per_video_overhead.py).
 SCHEDULER_IDLE_SLEEP_S = "0.2"
 
 
