@@ -314,10 +314,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"Airflow UI: http://{env['AIRFLOW__API__HOST']}:{env['AIRFLOW__API__PORT']}  "
           f"(user admin; password in {home / 'simple_auth_manager_passwords.json.generated'})",
           flush=True)
+    import signal
+
+    standalone = subprocess.Popen([_airflow_bin(), "standalone"], env=env)
+    # SIGTERM (a service manager, `timeout`) stops standalone and the host as ^C does
+    signal.signal(signal.SIGTERM, lambda *_: standalone.send_signal(signal.SIGINT))
     try:
-        return subprocess.call([_airflow_bin(), "standalone"], env=env)
-    except KeyboardInterrupt:
-        return 130
+        while True:
+            try:
+                return standalone.wait()
+            except KeyboardInterrupt:  # ^C reached standalone too: wait for it to stop
+                continue
     finally:
         if host is not None:
             host.terminate()
