@@ -311,6 +311,8 @@ class ModelHost:
     def _serve_one(self, conn: Connection) -> None:
         try:
             request = json.loads(conn.recv_bytes())
+            if not isinstance(request, dict):
+                request = {"op": repr(request)[:40]}  # answered as an unknown request
             try:
                 answer, payload = self.handle(request)
             except ScribeflowError as exc:

@@ -366,8 +366,9 @@ def embed_and_upsert(document: dict[str, Any]) -> dict[str, Any]:
     # Work a setting let through unfinished (allow_degraded) shows in the status, not only
     # in a warning.
     status = "degraded" if document.get("degraded") else "success"
+    changed = result["embedded"] or result["replaced"]  # rows embedded, or gone with chunks
     embedded = (f"{result['embedded']} rows embedded, {result['rows'] - result['embedded']} "
-                "unchanged" if result["embedded"] else "nothing changed: no model loaded")
+                "unchanged" if changed else "nothing changed: no model loaded")
     _summarize(run_id, settings, rows=result["rows"], store=store, embedding=embedded,
                status=status)
     if status == "success":

@@ -111,6 +111,8 @@ def test_bad_requests_are_one_line_and_the_host_stays_up(host, tmp_path):
         client.transcribe(tmp_path / "gone.wav", "x", TranscribeOptions(device="cpu"))
     with pytest.raises(BadInputError, match="unknown model host request 'fly'"):
         client.call({"op": "fly"})
+    with pytest.raises(BadInputError, match=r"unknown model host request .\[1, 2\]"):
+        client.call([1, 2])  # type: ignore[arg-type]
     with pytest.raises(BadInputError, match="texts must be a list of strings"):
         client.call({"op": "embed", "model": "auto", "texts": "not a list"})
     with pytest.raises(BadInputError, match="bad transcribe request"):
