@@ -34,9 +34,9 @@ def main() -> None:
     from scribeflow.files import DataPaths, write_json_atomic
     from scribeflow.steps import transcribe_options
     from scribeflow.transcribe import (
-        _model_label,
         compute_type_for,
         load_model,
+        model_label,
         resolve_device,
         resolve_model,
     )
@@ -83,7 +83,7 @@ def main() -> None:
         words_seen["step"].add(sum(len(s["words"]) for s in segments))
     duration = json.loads(video.transcript.read_text())["duration"]
     result = {
-        "audio_s": round(duration, 1), "device": device, "model": _model_label(model_name),
+        "audio_s": round(duration, 1), "device": device, "model": model_label(model_name),
         "bare_median_s": round(median(bare_s), 3), "step_median_s": round(median(step_s), 3),
         "bare_rtf": round(median(bare_s) / duration, 4),
         "step_rtf": round(median(step_s) / duration, 4),
