@@ -189,8 +189,13 @@ def test_the_pipeline_transcribes_through_the_endpoint(media, run_pipeline, serv
     assert "volcanoes" in (video / "document.md").read_text().lower()
     uploads = len(server.uploads)
     again = run_pipeline(media.url("talk.mp4"), data, "--transcriber", "endpoint",
-                         "--chunk-words", "60", env=env)
+                         "--chunk-words", "60", "--force", env=env)
     assert again.code == 0 and again.line("transcription") == "reused"
     assert len(server.uploads) == uploads
+    # without --force the finished run is found before Airflow starts, endpoint and all
+    found = run_pipeline(media.url("talk.mp4"), data, "--transcriber", "endpoint",
+                         "--chunk-words", "60", env=env)
+    assert found.code == 0 and "reused run manual__" in found.output.splitlines()[0]
+    assert found.line("transcriber").startswith("endpoint (whisper-1")
     logs = "".join(p.read_text(errors="replace") for p in data.rglob("*.log"))
     assert "sk-test" not in logs + outcome.output
