@@ -16,7 +16,10 @@ whisper, infinity-emb for embeddings), which the ``endpoint`` transcriber alread
   the unit splitting that keeps every unit within the embedding model's 256 word pieces.
 - *Paths, not payloads.* The tasks of a host share its disk, so a request names the audio
   file; nothing is uploaded or cut into pieces.
-- Neither engine installs beside Airflow here (speaches ships as a container image only).
+- Neither engine installs beside this product: speaches ships as a container image only,
+  and infinity-emb 0.0.78 would take numpy back to 1.26, huggingface-hub to 1.13, click to
+  8.1 and uvicorn to 0.32, under what Airflow 3.3 and sentence-transformers 6 run on here
+  (``pip install --dry-run "infinity-emb[server]"``).
 
 Protocol: ``multiprocessing.connection`` on a Unix socket (mode 0600), one request per
 connection; each message is JSON, vectors follow as raw float32 bytes, so nothing is
