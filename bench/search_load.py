@@ -10,7 +10,9 @@ request runs the real path: the query is embedded by all-MiniLM-L6-v2, then the 
 hybrid search runs (pgvector through its connection pool). Reported per store: requests
 per second, p50 and p95 latency, the throughput ratio of many clients to one, and where the
 CPU went: milliseconds of CPU per request in the server, in PostgreSQL (all its processes)
-and in the clients (this process), read from ``/proc``.
+and in the clients (this process), read from ``/proc``; and how the server batched the
+concurrent searches (``/api/status``): queries embedded per model call, Parquet searches per
+matrix product.
 Usage: python bench/search_load.py [--rows 100000] [--seconds 20] [--clients 16] [--quick]
 """
 
@@ -121,17 +123,29 @@ def _parent(pid: int) -> int:
         return -1
 
 
+def batching(port: int) -> dict[str, dict[str, int]]:
+    """The server's count of searches and of the batches that answered them (``/api/status``)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/api/status")
+    return json.loads(conn.getresponse().read())["batching"]
+
+
 def measured(port: int, store: str, queries: list[str], clients: int, seconds: float,
              pids: dict[str, int]) -> dict[str, object]:
-    """:func:`load`, with the CPU each side spent per request."""
+    """:func:`load`, with the CPU each side spent per request, and the queries the server
+    embedded (and, for Parquet, multiplied with the stored vectors) with the mean number
+    answered by one model call (one matrix product)."""
     def now() -> dict[str, float]:  # the clients are this process alone, not its children
         return {name: cpu_s(pid, tree=name != "clients") for name, pid in pids.items()}
 
-    before = now()
+    before, counted = now(), batching(port)
     out = load(port, store, queries, clients, seconds)
     spent = {name: v - before[name] for name, v in now().items()}
     out["cpu_ms_per_request"] = {name: round(1000 * v / max(out["requests"], 1), 2)
                                  for name, v in spent.items()}
+    for name, after in batching(port).items():
+        done = {key: after[key] - counted[name][key] for key in after}
+        out[name] = {**done, "mean_batch": round(done["requests"] / max(done["batches"], 1), 2)}
     return out
 
 

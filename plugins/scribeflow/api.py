@@ -103,8 +103,15 @@ def create_app(
 
     @app.get("/api/status")
     def api_status() -> dict[str, Any]:
-        """Whether the search model is loaded (``idle``: it loads with the first search)."""
-        return {"search_model": warmup.to_dict()}
+        """Whether the search model is loaded (``idle``: it loads with the first search), and
+        how concurrent searches were batched: the queries and the model calls that embedded
+        them, the Parquet searches and the matrix products that answered them."""
+        from scribeflow.embedding import query_batching
+        from scribeflow.store.parquet import similarity_batching
+
+        return {"search_model": warmup.to_dict(),
+                "batching": {"query_embedding": query_batching(),
+                             "parquet_similarity": similarity_batching()}}
 
     @app.get("/api/search")
     def api_search(

@@ -175,84 +175,48 @@ def embed_texts(model: Any, texts: list[str], batch_size: int = 64) -> Any:
 
 #: Most queries one model call embeds together.
 QUERY_BATCH = 32
-#: CPU threads of the process once it embeds search queries (see ``QueryBatcher._run``).
+#: CPU threads of the process once it embeds search queries (see :func:`_query_threads`).
 QUERY_THREADS = 1
 
 
 class QueryBatcher:
-    """Embeds the queries of concurrent searches together, in one model call.
-
-    On 2 CPU cores one query took 13 ms and sixteen in one call 36 ms (two threads), so a
-    server answering many clients at once embeds whatever queries are waiting when the model
-    comes free. A lone query is embedded at once, without waiting.
-    """
+    """Embeds the queries of concurrent searches together, in one model call
+    (:class:`~scribeflow.batching.Batcher`): a server answering many clients at once embeds
+    whatever queries are waiting when the model comes free."""
 
     def __init__(self, model: Any):
-        import queue
+        from scribeflow.batching import Batcher
 
         self.model = model
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._worker: tuple[int, threading.Thread] | None = None
-        self._lock = threading.Lock()
+        self._batcher = Batcher(self._answer, name="scribeflow-query-embedder",
+                                max_batch=QUERY_BATCH, on_start=_query_threads)
 
     def embed(self, text: str) -> Any:
-        from concurrent.futures import Future
+        return self._batcher.submit(text)
 
-        done: Future = Future()
-        self._queue.put((text, done))
-        self._ensure_worker()
-        return done.result()
+    def stats(self) -> dict[str, int]:
+        return self._batcher.to_dict()
 
-    def _ensure_worker(self) -> None:
-        with self._lock:
-            if self._worker is None or self._worker[0] != os.getpid():  # a fork starts its own
-                thread = threading.Thread(target=self._run, name="scribeflow-query-embedder",
-                                          daemon=True)
-                thread.start()
-                self._worker = (os.getpid(), thread)
-
-    def _run(self) -> None:
-        import queue
-
-        import torch
-
-        # One intra-op thread: a server's cores are shared with the database and the other
-        # requests, and an OpenMP team of two waits at every barrier for a thread the system
-        # has given to someone else. Beside an index build on 2 cores one query took 482 ms
-        # with two threads and 17.6 ms with one (sixteen: 840 ms and 60 ms).
-        torch.set_num_threads(QUERY_THREADS)
-
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < QUERY_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self._answer(batch)
-            except Exception as exc:  # handed to every waiting search, raised there
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-
-    def _answer(self, batch: list[tuple[str, Any]]) -> None:
+    def _answer(self, texts: Sequence[str]) -> list[Any]:
         """Each query's vector, or its refusal when it is over the model's input limit;
-        counted and encoded on this one thread (see :func:`model_lock`)."""
+        counted and encoded on the batcher's one thread (see :func:`model_lock`)."""
         limit = token_limit(self.model)
-        fits = []
-        counts = count_tokens_many(self.model, [text for text, _ in batch])
-        for (text, done), n_tokens in zip(batch, counts, strict=True):
-            if n_tokens > limit:
-                done.set_exception(BadInputError(
+        counts = count_tokens_many(self.model, list(texts))
+        fits = [text for text, n_tokens in zip(texts, counts, strict=True) if n_tokens <= limit]
+        vectors = iter(embed_texts(self.model, fits) if fits else ())
+        return [next(vectors) if n_tokens <= limit else BadInputError(
                     f"query too long: {n_tokens} word pieces, the embedding model takes "
-                    f"at most {limit}"))
-            else:
-                fits.append((text, done))
-        if fits:
-            vectors = embed_texts(self.model, [text for text, _ in fits])
-            for (_, done), vector in zip(fits, vectors, strict=True):
-                done.set_result(vector)
+                    f"at most {limit}") for n_tokens in counts]
+
+
+def _query_threads() -> None:
+    """One intra-op thread: a server's cores are shared with the database and the other
+    requests, and an OpenMP team of two waits at every barrier for a thread the system has
+    given to someone else. Beside an index build on 2 cores one query took 482 ms with two
+    threads and 17.6 ms with one (sixteen: 840 ms and 60 ms)."""
+    import torch
+
+    torch.set_num_threads(QUERY_THREADS)
 
 
 _BATCHERS: dict[int, QueryBatcher] = {}
@@ -268,3 +232,9 @@ def embed_query(model: Any, text: str) -> Any:
             batcher = _BATCHERS[id(model)] = QueryBatcher(model)
     return batcher.embed(text)
 
+
+def query_batching() -> dict[str, int]:
+    """Queries embedded by this process's searches, and the model calls that embedded them."""
+    with _BATCHERS_LOCK:
+        stats = [b.stats() for b in _BATCHERS.values()]
+    return {"requests": sum(s["requests"] for s in stats), "batches": sum(s["batches"] for s in stats)}

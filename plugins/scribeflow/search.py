@@ -42,29 +42,6 @@ def check_filters(filters: SearchFilters) -> SearchFilters:
     return SearchFilters(**values)
 
 
-_BLAS_LIMITED: set[tuple[int, int]] = set()
-
-
-def _one_blas_thread() -> None:
-    """Searches run BLAS (the Parquet store's matrix product) on one thread per call.
-
-    OpenBLAS's threads wait for work spinning, on the cores the embedding model and the
-    other requests need: under 16 clients at 5k rows the server spent 35 ms of CPU per
-    Parquet request with OpenBLAS's own threads and 4.3 ms without (``bench/search_load.py``).
-    OpenBLAS keeps the limit per calling thread here, so each thread that searches sets it,
-    once."""
-    import os
-    import threading
-
-    key = (os.getpid(), threading.get_ident())
-    if key in _BLAS_LIMITED:
-        return
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")
-    _BLAS_LIMITED.add(key)
-
-
 def search(
     query: str,
     settings: PipelineSettings,
@@ -90,7 +67,6 @@ def search(
     if not 1 <= k <= MAX_K:
         raise BadInputError(f"k must be between 1 and {MAX_K}, not {k}")
     filters = check_filters(filters or SearchFilters())
-    _one_blas_thread()
     model = embedder or load_embedder(settings.embed_model)
     vector = embed_query(model, query)  # refuses a query over the model's input limit
     store = store or open_store(settings, dsn)

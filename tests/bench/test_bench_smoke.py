@@ -64,11 +64,14 @@ def _stored_and_found(f: dict) -> None:  # the rows were written and the searche
     assert set(f["P5"]["one_new_video_upsert_ms"]) == {"pgvector", "parquet"}
 
 
-def _served(f: dict) -> None:  # every request was answered with hits, by both stores
+def _served(f: dict) -> None:  # every request answered with hits, its query embedded
     for store in ("parquet", "pgvector"):
         for side in (f[store]["one_client"], f[store]["16_clients"]):
             assert side["requests"] > 0 and side["failed"] == 0, side
             assert side["without_hits"] == 0, side
+            assert side["query_embedding"]["requests"] == side["requests"], side
+            searched = side["parquet_similarity"]["requests"]
+            assert searched == (side["requests"] if store == "parquet" else 0), side
 
 
 def _swept(f: dict) -> None:  # every configuration, and the product, heard the speech

@@ -268,7 +268,20 @@ def test_the_model_loads_when_the_app_starts(data_dir):
         assert status["state"] == state, status
     assert status["detail"].startswith("cannot load embedding model '/no/such/model'")
     assert TestClient(create_app(settings=settings("auto"), preload=False)).get(
-        "/api/status").json() == {"search_model": {"state": "idle", "detail": ""}}
+        "/api/status").json()["search_model"] == {"state": "idle", "detail": ""}
+
+
+def test_the_status_counts_searches_and_the_batches_that_answered_them(client):
+    def counts():
+        return client.get("/api/status").json()["batching"]
+
+    before = counts()
+    for q in ("bread", "volcano", "invoice"):
+        assert client.get("/api/search", params={"q": q}).json()["hits"]
+    after = counts()
+    for name in ("query_embedding", "parquet_similarity"):
+        assert after[name]["requests"] - before[name]["requests"] == 3, (name, before, after)
+        assert 1 <= after[name]["batches"] - before[name]["batches"] <= 3
 
 
 def test_the_player_streams_ranges_of_the_audio_from_the_bucket(s3, tmp_path):

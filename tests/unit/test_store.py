@@ -448,3 +448,49 @@ def test_pgvector_store_without_content_hashes_gets_the_column(pgvector_dsn):
     store.upsert_video("v", [ChunkRow(**{**r.__dict__, "content_hash": "h"})
                              for r in rows("v", 2)])
     assert [r.content_hash for r in store.video_rows("v")] == ["h", "h"]
+
+
+def test_parquet_concurrent_searches_get_the_hits_each_would_get_alone(tmp_path):
+    """Searches that arrive together share one matrix product (P11); each keeps its own
+    query's ranking, filters and similarities. (Random vectors: a batched product may round
+    differently in the last bit, which would reorder exact ties.)"""
+    import dataclasses
+    import threading
+
+    import numpy as np
+
+    from scribeflow.store.parquet import similarity_batching
+
+    rng = np.random.default_rng(7)
+
+    def random_unit(n):
+        v = rng.standard_normal((n, 8))
+        return [tuple(float(x) for x in row / np.linalg.norm(row)) for row in v]
+
+    store = ParquetStore(tmp_path / "chunks")
+    for video, channel in (("a", "Chan"), ("b", "Other")):
+        store.upsert_video(video, [dataclasses.replace(r, vector=v) for r, v in
+                                   zip(rows(video, 20, dim=8, channel=channel), random_unit(20),
+                                       strict=True)])
+    asks = [(vector, {"channel": "Other"} if i % 3 == 0 else {})
+            for i, vector in enumerate(random_unit(16))]
+    alone = [search(store, vector, k=5, **filters) for vector, filters in asks]
+    before = similarity_batching()
+    together = [None] * len(asks)
+    start = threading.Barrier(len(asks))
+
+    def ask(i):
+        start.wait()
+        together[i] = search(store, asks[i][0], k=5, **asks[i][1])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(asks))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for solo, batched in zip(alone, together, strict=True):
+        assert [h.id for h in batched] == [h.id for h in solo]
+        assert [h.similarity for h in batched] == pytest.approx([h.similarity for h in solo],
+                                                                 abs=1e-5)
+    assert all(h.channel == "Other" for i in range(0, 16, 3) for h in together[i])
+    assert similarity_batching()["requests"] - before["requests"] == len(asks)

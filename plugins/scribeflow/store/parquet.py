@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scribeflow.batching import Batcher, one_blas_thread
 from scribeflow.files import locked, read_json, safe_name, write_bytes_atomic, write_json_atomic
 from scribeflow.ranking import BM25, reciprocal_rank_fusion
 from scribeflow.records import ChunkRow, SearchFilters, SearchHit
@@ -251,28 +252,66 @@ class ParquetStore:
             raise StoreMismatch(f"store {self.path} holds {matrix.shape[1]}-d vectors; "
                                 f"the query is {query_vector.shape[0]}-d")
         allowed = _mask(frame, filters or SearchFilters())
-        similarity = np.where(allowed, matrix @ query_vector, -np.inf)
-        keyword = np.where(allowed, keywords.scores(query), 0.0)
+        similarity = _SIMILARITIES.submit((matrix, query_vector))
+        keyword = keywords.scores(query)
+        if allowed is not None:
+            similarity[~allowed] = -np.inf
+            keyword[~allowed] = 0.0
         rankings = [_top(similarity, candidates, floor=-np.inf), _top(keyword, candidates, floor=0.0)]
         fused = reciprocal_rank_fusion(rankings)[:k]  # fused on row positions
         return [_hit(frame.row(i, named=True), score, float(similarity[i])) for i, score in fused]
 
 
-def _top(scores: Any, n: int, floor: float) -> list[int]:
-    """Indices of the ``n`` highest scores above ``floor``, best first."""
+def _similarities(requests: Sequence[tuple[Any, Any]]) -> list[Any]:
+    """Each request's cosine similarities (its query vector against every stored vector),
+    the requests on one matrix computed in one product: the matrix is read from memory once
+    for all of them (P11: 100k vectors, one query 15 ms, sixteen 35 ms on one core)."""
     import numpy as np
 
-    eligible = int((scores > floor).sum())
-    n = min(n, eligible)
+    out: list[Any] = [None] * len(requests)
+    by_matrix: dict[int, list[int]] = {}
+    for i, (matrix, _) in enumerate(requests):
+        by_matrix.setdefault(id(matrix), []).append(i)
+    for positions in by_matrix.values():
+        matrix = requests[positions[0]][0]
+        queries = np.stack([requests[i][1] for i in positions])
+        for i, row in zip(positions, queries @ matrix.T, strict=True):
+            out[i] = row
+    return out
+
+
+_SIMILARITIES = Batcher(_similarities, name="scribeflow-parquet-search", max_batch=32,
+                        on_start=one_blas_thread)
+
+
+def similarity_batching() -> dict[str, int]:
+    """Searches of this process's Parquet stores, and the matrix products that answered them."""
+    return _SIMILARITIES.to_dict()
+
+
+def _top(scores: Any, n: int, floor: float) -> list[int]:
+    """Indices of the ``n`` highest scores above ``floor``, best first, ties in row order.
+
+    torch's top-k (a radix select; torch is loaded to embed the query) took 0.2–0.3 ms on
+    100k scores where numpy's ``argpartition`` took 1.2–1.5 ms, twice per search."""
+    import numpy as np
+    import torch
+
+    n = min(n, scores.size)
     if n <= 0:
         return []
-    top = np.argpartition(-scores, n - 1)[:n]
+    values, indices = torch.from_numpy(scores).topk(n, sorted=False)
+    top = np.sort(indices.numpy()[values.numpy() > floor])
     return [int(i) for i in top[np.argsort(-scores[top], kind="stable")]]
 
 
 def _mask(frame: Any, filters: SearchFilters) -> Any:
+    """The rows ``filters`` admit, or None when they admit every row."""
     import numpy as np
 
+    if all(getattr(filters, name) is None for name in
+           ("video_id", "channel", "language", "date_from", "date_to")):
+        return None
     mask = np.ones(frame.height, dtype=bool)
     for column, value in (("video_id", filters.video_id), ("channel", filters.channel),
                           ("language", filters.language)):
@@ -284,6 +323,7 @@ def _mask(frame: Any, filters: SearchFilters) -> Any:
     if filters.date_to is not None:
         mask &= (dates <= filters.date_to).fill_null(False).to_numpy()
     return mask
+
 
 def _file_name(video_id: str, frame: Any) -> str:
     """A new name for each version of a video's file (the old one is removed only after the
