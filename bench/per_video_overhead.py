@@ -2,9 +2,11 @@
 
 In-process (``scribeflow run``, ``dag.test()``), on the sample lesson (the text ``make
 sample`` speaks; ``sample_s`` is its length; CPU, tiny.en, no LLM), in a fresh data folder,
-once with the models loaded in the tasks (``tasks``) and once with a model host
+once with the models loaded in the tasks (``tasks``), once with a model host
 (``scribeflow models serve``) running with its models loaded, as it serves every video of
-its host (``model_host``):
+its host (``model_host``), and once with the model host and a run host (``scribeflow runs
+serve``: Airflow imported once, a forked child per run; ``run_host``; ``on_run_host`` says
+the run's log begins in a forked child):
 - ``first``: the clip's first run;
 - ``rerun_dag``: the run again with ``--force``: the DAG runs, every step reuses its work;
 - ``rerun``: the run again: reuse decided before Airflow starts.
@@ -131,16 +133,23 @@ def _cli_run(video: Path, env: dict, *extra: str) -> tuple[float, float, str]:
     return started, ended, proc.stdout
 
 
+def _log(stdout: str) -> str:
+    """The run's Airflow log, which ``scribeflow run`` names."""
+    return Path(stdout.split("(Airflow log: ", 1)[1].split(")", 1)[0]).read_text()
+
+
 def _run_id(stdout: str) -> str:
     line = next(line for line in stdout.splitlines() if line.startswith("summary:"))
     return Path(line.split(None, 1)[1]).parent.name
 
 
-def in_process(work: Path, sample: Path, host: str | None) -> dict:
-    data = work / f"inprocess-{'host' if host else 'tasks'}"
+def in_process(work: Path, sample: Path, host: str | None, runs: str | None = None) -> dict:
+    data = work / f"inprocess-{'runs' if runs else 'host' if host else 'tasks'}"
     env = clean_env(AIRFLOW_HOME=str(work / "inprocess-home"), SCRIBEFLOW_DATA=str(data))
     if host:
         env["SCRIBEFLOW_MODEL_HOST"] = host
+    if runs:
+        env["SCRIBEFLOW_RUN_HOST"] = runs
     out: dict = {}
     for name, extra in (("first", ()), ("rerun_dag", ("--force",)), ("rerun", ())):
         started, ended, stdout = _cli_run(sample, env, *extra)
@@ -148,6 +157,7 @@ def in_process(work: Path, sample: Path, host: str | None) -> dict:
         if name == "rerun":
             entry["reused_before_airflow"] = "reused run" in stdout
         else:
+            entry["on_run_host"] = _log(stdout).startswith("run host: this run is process")
             summary = _summary(data, _run_id(stdout))
             entry |= {"transcription": summary["transcription"],
                       "embedding": summary.get("embedding"),
@@ -160,16 +170,18 @@ def in_process(work: Path, sample: Path, host: str | None) -> dict:
     return out
 
 
-def start_host(socket: Path, log: Path, env: dict, preload: bool) -> subprocess.Popen:
+def start_host(socket: Path, log: Path, env: dict, preload: bool, kind: str = "models"
+               ) -> subprocess.Popen:
+    """``scribeflow models serve`` (``kind`` ``models``) or ``scribeflow runs serve``, ready."""
     socket.unlink(missing_ok=True)
     with open(log, "w") as handle:
-        proc = subprocess.Popen([SCRIBEFLOW, "models", "serve", "--socket", str(socket),
+        proc = subprocess.Popen([SCRIBEFLOW, kind, "serve", "--socket", str(socket),
                                  *(["--preload"] if preload else [])], env=env, stdout=handle,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 180
-    while "model host ready" not in log.read_text():
+    while f"{'model' if kind == 'models' else 'run'} host ready" not in log.read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the model host did not start: {log.read_text()[-2000:]}")
+            raise RuntimeError(f"scribeflow {kind} serve did not start: {log.read_text()[-2000:]}")
         time.sleep(0.2)
     return proc
 
@@ -311,12 +323,17 @@ def main() -> None:
         _cli_run(work / "warm.mp4",  # the metadata database's set-up
                  env | {"SCRIBEFLOW_DATA": str(work / "warm")})
         socket = Path(tempfile.mkdtemp(prefix="sf-")) / "models.sock"
+        runs_socket = socket.with_name("runs.sock")
         host = start_host(socket, work / "model-host.log", env, preload=True)
+        runs = start_host(runs_socket, work / "run-host.log", env, preload=False, kind="runs")
         try:
-            results["in_process"] = {"tasks": in_process(work, sample, None),
-                                     "model_host": in_process(work, sample, str(socket))}
+            results["in_process"] = {
+                "tasks": in_process(work, sample, None),
+                "model_host": in_process(work, sample, str(socket)),
+                "run_host": in_process(work, sample, str(socket), str(runs_socket))}
             results["in_process"]["model_host"]["host_loads"] = host_status(socket)["loads"]
         finally:
+            stop(runs)
             stop(host)
             shutil.rmtree(socket.parent, ignore_errors=True)
         ip = results["in_process"]
@@ -324,6 +341,8 @@ def main() -> None:
                                                   / ip["tasks"]["first"]["wall_s"], 3)
         results["ratio_first_model_host_over_tasks"] = round(
             ip["model_host"]["first"]["wall_s"] / ip["tasks"]["first"]["wall_s"], 3)
+        results["ratio_first_run_host_over_model_host"] = round(
+            ip["run_host"]["first"]["wall_s"] / ip["model_host"]["first"]["wall_s"], 3)
     if args.only in (None, "scheduler"):
         results["scheduler"] = sch = {
             "tasks": scheduler(work, sample, videos, with_host=False, warm=not args.quick),

@@ -122,26 +122,64 @@ def run_video(conf: dict, env: dict[str, str], data: DataPaths, *, run_id: str |
 
 def run_dag(dag_id: str, conf: dict, env: dict[str, str], log_file: Path, *,
             run_id: str | None = None, verbose: bool = False) -> tuple[int, dict | None]:
-    """Run ``dag_id`` once in a child process (``dag.test()``), logging to ``log_file``:
-    the exit code and ``{"run_id", "state"}`` (``{"error"}`` for params it refused), or
-    None when it did not start."""
+    """Run ``dag_id`` once (``dag.test()``) in a child process, or in a child of the run host
+    ``$SCRIBEFLOW_RUN_HOST`` names, logging to ``log_file``: the exit code and
+    ``{"run_id", "state"}`` (``{"error"}`` for params it refused), or None when it did not
+    start."""
     result_file = log_file.with_suffix(".result.json")
     log_file.parent.mkdir(parents=True, exist_ok=True)
     ensure_metadata_db(env, log_file)
-    command = [sys.executable, "-m", "scribeflow_airflow.runner", "--dag-id", dag_id,
-               "--conf", json.dumps(conf), "--result", str(result_file)]
-    command += ["--run-id", run_id] if run_id else []
+    argv = ["--dag-id", dag_id, "--conf", json.dumps(conf), "--result", str(result_file)]
+    argv += ["--run-id", run_id] if run_id else []
+    command = [sys.executable, "-m", "scribeflow_airflow.runner", *argv]
     with open(log_file, "a") as log:
-        if verbose:
+        code = _run_on_host(argv, env, log, verbose)
+        if code is None and verbose:
             proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
             for line in proc.stdout:  # type: ignore[union-attr]
                 sys.stdout.write(line)
                 log.write(line)
             code = proc.wait()
-        else:
+        elif code is None:
             code = subprocess.run(command, env=env, stdout=log, stderr=log).returncode
     return code, read_json(result_file) if result_file.exists() else None
+
+
+def _run_on_host(argv: list[str], env: dict[str, str], log: Any, verbose: bool) -> int | None:
+    """The runner's exit code, run on the run host ``$SCRIBEFLOW_RUN_HOST`` names
+    (:mod:`scribeflow.run_host`, Airflow already imported there), or None when there is none
+    to take it: then the log says why in one line and the caller starts a runner itself."""
+    import threading
+
+    from scribeflow.run_host import RunHostUnavailable, run_on_host
+
+    address = env.get("SCRIBEFLOW_RUN_HOST")
+    if not address:
+        return None
+    log.flush()
+    try:
+        if not verbose:
+            return run_on_host(address, argv, env, log.fileno())
+        read, write = os.pipe()  # the run's output, shown and logged as it comes
+
+        def tee() -> None:
+            with open(read, errors="replace") as lines:
+                for line in lines:
+                    sys.stdout.write(line)
+                    log.write(line)
+
+        shown = threading.Thread(target=tee, name="scribeflow-run-output")
+        shown.start()
+        try:
+            return run_on_host(address, argv, env, write)
+        finally:
+            os.close(write)
+            shown.join()
+    except RunHostUnavailable as exc:
+        log.write(f"{exc}; running in a new process\n")
+        log.flush()
+        return None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -587,6 +625,21 @@ def cmd_models_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs_serve(args: argparse.Namespace) -> int:
+    """The run host (``scribeflow.run_host``): this process becomes the runner with Airflow
+    imported, forking a child for each in-process run, until SIGTERM or ^C."""
+    socket = args.socket or os.environ.get("SCRIBEFLOW_RUN_HOST")
+    if not socket:
+        raise ScribeflowError("no socket for the run host: give --socket PATH or set "
+                              "SCRIBEFLOW_RUN_HOST")
+    socket = str(Path(socket).resolve())
+    env = airflow_env()  # the Airflow settings `scribeflow run` gives its runs
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "scribeflow_airflow.runner", "--serve",
+                               socket], env)
+    return 0  # not reached
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """What is configured here, checked (models, LLM endpoint, store, Airflow home), with a
     fix for each problem; secrets masked."""
@@ -684,6 +737,13 @@ def build_parser() -> argparse.ArgumentParser:
     status_models.add_argument("--socket", help="its path (default $SCRIBEFLOW_MODEL_HOST)")
     status_models.set_defaults(func=cmd_models_status)
 
+    runs = sub.add_parser("runs", help="the run host: Airflow imported once for in-process runs")
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
+    serve_runs = runs_sub.add_parser("serve", help="serve on a Unix socket until stopped; "
+                                     "`run`, `ingest` and `evaluate` use it with "
+                                     "SCRIBEFLOW_RUN_HOST set to that socket")
+    serve_runs.add_argument("--socket", help="its path (default $SCRIBEFLOW_RUN_HOST)")
+    serve_runs.set_defaults(func=cmd_runs_serve)
     serve = sub.add_parser("serve", help="the search page and HTTP API, unauthenticated (local)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8090)

@@ -1,6 +1,8 @@
 """Run a DAG once, in this process, with ``dag.test()`` (``scribeflow run`` and ``ingest``).
 
-Usage: ``python -m scribeflow_airflow.runner --conf JSON --result PATH [--run-id ID]``.
+Usage: ``python -m scribeflow_airflow.runner --conf JSON --result PATH [--run-id ID]``, or
+``python -m scribeflow_airflow.runner --serve SOCKET``: the run host (:mod:`scribeflow.run_host`),
+which imports Airflow once and forks a child that runs :func:`main` for each request.
 Writes ``{"run_id": ..., "state": ...}`` to PATH. The Airflow environment (``AIRFLOW_HOME``,
 the metadata database, the DAGs folder) must be set before this module is started, because
 Airflow reads its configuration when it is first imported.
@@ -19,18 +21,25 @@ the interpreter's teardown (:func:`exit_now`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["--serve"] and len(sys.argv) == 3:
+        serve(Path(sys.argv[2]), ready=lambda: print(f"run host ready at {sys.argv[2]}",
+                                                     flush=True))
+        return 0
     parser = argparse.ArgumentParser(prog="scribeflow_airflow.runner")
     parser.add_argument("--conf", required=True, help="the run's params as JSON")
     parser.add_argument("--result", required=True, type=Path)
@@ -84,6 +93,176 @@ def serve_one_api_version() -> None:
                          if _DELETED_ROUTE_TAG not in (getattr(r, "tags", None) or ())]
     except (ImportError, AttributeError) as exc:
         log.info("the in-process execution API serves all its versions (%s)", exc)
+
+
+def serve(address: Path, ready: Callable[[], None] = lambda: None) -> None:
+    """The run host on the Unix socket ``address`` until SIGTERM or ^C: Airflow imported once,
+    a forked child per request (see :mod:`scribeflow.run_host`). It is one thread, so a fork
+    never copies a lock another thread holds; children run side by side."""
+    import selectors
+    import signal
+    import socket
+
+    warm_up()
+    address.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    umask = os.umask(0o177)  # the socket is its owner's alone
+    try:
+        listener.bind(str(address))
+    finally:
+        os.umask(umask)
+    listener.listen(16)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    running: dict[int, Any] = {}  # a child's pid → its client's connection
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    ready()
+    try:
+        while not stopping:
+            for key, _ in selector.select(timeout=0.05):
+                if key.fileobj is listener:
+                    _start_run(listener, selector, running)
+                else:  # the client went away (^C): its run stops too
+                    selector.unregister(key.fileobj)
+                    _terminate(key.data)
+            _reap(selector, running)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for pid in list(running):
+            _terminate(pid)
+        listener.close()
+        address.unlink(missing_ok=True)
+
+
+def warm_up() -> None:
+    """Do what every run does before its first task and what does not depend on the run (the
+    run host's children start from here): import Airflow's configuration, models and DAG bag,
+    the task SDK (with the names DAG files import from ``airflow.sdk``) and its in-process
+    supervisor; build the execution API app, for one version (:func:`serve_one_api_version`),
+    with its routes. Nothing here opens a database connection or starts a thread: the app's
+    event loop thread starts with a child's first request."""
+    import airflow.dag_processing.dagbag  # noqa: F401
+    import airflow.models.dagrun  # noqa: F401
+    import airflow.sdk
+    import airflow.sdk.execution_time.task_runner  # noqa: F401
+    import airflow.serialization.serialized_objects  # noqa: F401
+    import airflow.utils.cli  # noqa: F401
+    from airflow.sdk.execution_time.supervisor import in_process_api_server
+
+    for name in ("dag", "task", "Param", "DAG", "Asset", "Variable"):  # resolved on first use
+        getattr(airflow.sdk, name, None)
+    serve_one_api_version()
+    app = in_process_api_server().app
+    try:  # Cadwyn builds the versioned routes on the app's first request otherwise
+        if not app._cadwyn_initialized:
+            app._cadwyn_initialize()
+    except AttributeError as exc:
+        log.info("the execution API's routes are built with the first request (%s)", exc)
+
+
+def _start_run(listener: Any, selector: Any, running: dict[int, Any]) -> None:
+    """Read one request and fork its run; refuse it when its Airflow settings are not ours."""
+    import select
+    import selectors
+    import socket
+    from multiprocessing.connection import Connection
+
+    from scribeflow.run_host import HELLO, differences
+
+    sock, _ = listener.accept()
+    if not select.select([sock], [], [], 10)[0]:
+        sock.close()
+        return
+    try:
+        hello, fds, _, _ = socket.recv_fds(sock, len(HELLO), 1)
+        conn = Connection(sock.detach())
+        request = json.loads(conn.recv_bytes(1 << 24)) if conn.poll(10) else None
+    except (OSError, EOFError, ValueError) as exc:
+        log.warning("run host: a request could not be read: %s", exc)
+        sock.close()
+        return
+    if hello != HELLO or len(fds) != 1 or not isinstance(request, dict):
+        _answer(conn, {"refused": "not a run request"})
+        for fd in fds:
+            os.close(fd)
+        return
+    problems = differences(os.environ, request.get("env") or {})
+    if problems:
+        _answer(conn, {"refused": "its Airflow settings differ from the host's: "
+                                  + ", ".join(problems)})
+        os.close(fds[0])
+        return
+    pid = os.fork()
+    if pid == 0:
+        _run_child(request, fds[0], [listener, conn, *running.values()])
+    os.close(fds[0])
+    running[pid] = conn
+    selector.register(conn, selectors.EVENT_READ, data=pid)
+
+
+def _run_child(request: dict, output: int, inherited: list[Any]) -> None:
+    """In the forked child: the request's environment, folder and output, then :func:`main`."""
+    import signal
+    import traceback
+
+    code = 1
+    try:
+        for resource in inherited:
+            resource.close()
+        os.setpgid(0, 0)  # its own group: a client's ^C stops the run and what it started
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.close(output)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = [__file__, *request["argv"]]
+        print(f"run host: this run is process {os.getpid()}, forked with Airflow imported",
+              flush=True)
+        code = main(list(request["argv"]))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - the child reports and exits, whatever happened
+        traceback.print_exc()
+    exit_now(code)
+
+
+def _reap(selector: Any, running: dict[int, Any]) -> None:
+    """Answer the clients of the children that exited with their exit codes."""
+    while running:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = running.pop(pid, None)
+        if conn is not None:
+            with contextlib.suppress(KeyError, ValueError):  # unless its client went away
+                selector.unregister(conn)
+            _answer(conn, {"code": os.waitstatus_to_exitcode(status)})
+
+
+def _answer(conn: Any, message: dict) -> None:
+    try:
+        conn.send_bytes(json.dumps(message).encode())
+    except OSError:  # the client went away
+        pass
+    finally:
+        conn.close()
+
+
+def _terminate(pid: int) -> None:
+    import signal
+
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def exit_now(code: int) -> None:

@@ -100,14 +100,17 @@ def _split_and_sent(f: dict) -> None:  # the real model transcribed every piece,
 def _paid_per_video(f: dict) -> None:  # every timed first run transcribed and embedded; the
     # re-runs reused; models were loaded by the tasks, or else by the host alone, once
     ip = f["in_process"]
-    for mode in ("tasks", "model_host"):
+    for mode in ("tasks", "model_host", "run_host"):
         assert ip[mode]["first"]["transcription"] == "done", ip[mode]
         assert ip[mode]["first"]["embedding"].endswith(" 0 unchanged")
         assert ip[mode]["rerun_dag"]["transcription"] == "reused"
         assert ip[mode]["rerun_dag"]["embedding"] == "nothing changed: no model loaded"
         assert ip[mode]["rerun"]["reused_before_airflow"] is True
+        for run in ("first", "rerun_dag"):  # forked by the run host in its mode alone
+            assert ip[mode][run]["on_run_host"] is (mode == "run_host"), ip[mode]
     assert ip["tasks"]["first"]["loads_in_tasks"] == {"whisper": 1, "embedding": 1}
-    assert ip["model_host"]["first"]["loads_in_tasks"] == {"whisper": 0, "embedding": 0}
+    for mode in ("model_host", "run_host"):
+        assert ip[mode]["first"]["loads_in_tasks"] == {"whisper": 0, "embedding": 0}
     assert set(ip["model_host"]["host_loads"].values()) == {1}
     runs = f["scheduler"]["tasks"]["videos"]["count"] + 1
     for mode, tasks_loads in (("tasks", runs), ("model_host", 0)):

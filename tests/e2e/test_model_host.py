@@ -1,10 +1,13 @@
 """``video_pipeline`` with a model host (``scribeflow models serve``) on this host: its tasks
 load no model, the host loads each once for every video, and the results are the ones the
-task would have made itself."""
+task would have made itself. The runs go to a run host (``scribeflow runs serve``): one
+forked with Airflow imported, one refused for its other Airflow setting and run in a process
+of its own, with the same results."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -23,31 +26,51 @@ from support.media import speech_video
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory):
-    work = tmp_path_factory.mktemp("host")
-    socket = work / "models.sock"
-    log = work / "host.log"
+def serving(kind: str, work: Path, env: dict[str, str]):
+    """``scribeflow {kind} serve`` on a socket in ``work`` until the test module ends, when
+    SIGTERM stops it cleanly and removes its socket."""
+    socket, log = work / f"{kind}.sock", work / f"{kind}.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([SCRIBEFLOW, "models", "serve", "--socket", str(socket)],
-                                env=clean_env(), stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while "model host ready" not in log.read_text():
+        proc = subprocess.Popen([SCRIBEFLOW, kind, "serve", "--socket", str(socket)], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    ready = "model host ready" if kind == "models" else "run host ready"
+    deadline = time.monotonic() + 120
+    while ready not in log.read_text():
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.2)
     yield socket
     proc.terminate()
-    assert proc.wait(30) == 0 and not socket.exists()
+    assert proc.wait(30) == 0 and not socket.exists(), log.read_text()
 
 
-def test_tasks_send_their_models_work_to_the_host(host, media, run_pipeline, tmp_path):
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    yield from serving("models", tmp_path_factory.mktemp("host"), clean_env())
+
+
+@pytest.fixture(scope="module")
+def run_host(tmp_path_factory, airflow_home):
+    """``scribeflow runs serve`` with the Airflow settings ``run_pipeline`` gives its runs."""
+    yield from serving("runs", tmp_path_factory.mktemp("runs"), clean_env(
+        AIRFLOW_HOME=str(airflow_home),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{airflow_home}/airflow.db?timeout=30"))
+
+
+def test_tasks_send_their_models_work_to_the_host(host, run_host, media, run_pipeline, tmp_path):
     second = speech_video(tmp_path / "second.mp4", (
         "Glaciers form where more snow falls in winter than melts in summer.",
         "Under its own weight the ice begins to flow slowly downhill."))
     data = DataPaths(tmp_path / "data")
-    env = {"SCRIBEFLOW_MODEL_HOST": str(host)}
-    outcomes = [run_pipeline(url, data.root, "--chunk-words", "25", env=env)
-                for url in (media.url("talk.mp4"), str(second))]
+    env = {"SCRIBEFLOW_MODEL_HOST": str(host), "SCRIBEFLOW_RUN_HOST": str(run_host)}
+    outcomes = [run_pipeline(url, data.root, "--chunk-words", "25", env=env | extra)
+                for url, extra in ((media.url("talk.mp4"), {"AIRFLOW__CORE__PARALLELISM": "3"}),
+                                   (str(second), {}))]
+    logs = [Path(re.search(r"\(Airflow log: (.+)\)", o.output).group(1)).read_text()
+            for o in outcomes]
+    assert ("refused the run: its Airflow settings differ from the host's: "
+            "AIRFLOW__CORE__PARALLELISM; running in a new process") in logs[0]
+    assert "run host: this run is process" not in logs[0]
+    assert logs[1].startswith("run host: this run is process"), logs[1][:500]
     for outcome in outcomes:
         assert outcome.code == 0, outcome.output
         assert outcome.line("transcription") == "done"
