@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,6 +182,38 @@ def _run_on_host(argv: list[str], env: dict[str, str], log: Any, verbose: bool) 
         log.write(f"{exc}; running in a new process\n")
         log.flush()
         return None
+
+
+@contextlib.contextmanager
+def own_run_host(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """``env`` with a run host of this command's own (:mod:`scribeflow.run_host`) for the
+    runs it starts one after another, stopped at the end: Airflow is imported once for all of
+    them instead of once a run. ``env`` as it is when a run host is configured already, or
+    when this one does not start within a minute (each run then starts its own runner)."""
+    import shutil
+    import tempfile
+    import time
+
+    if env.get("SCRIBEFLOW_RUN_HOST"):
+        yield env
+        return
+    folder = Path(tempfile.mkdtemp(prefix="scribeflow-runs-"))
+    socket = folder / "runs.sock"  # bound once the host has imported Airflow
+    with open(folder / "host.log", "w") as log:
+        host = subprocess.Popen([sys.executable, "-m", "scribeflow_airflow.runner", "--serve",
+                                 str(socket)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not socket.exists() and host.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield env | {"SCRIBEFLOW_RUN_HOST": str(socket)} if socket.exists() else env
+    finally:
+        host.terminate()
+        try:
+            host.wait(30)
+        except subprocess.TimeoutExpired:
+            host.kill()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -514,15 +548,17 @@ def _ingest(args: argparse.Namespace, source: Source, window: Window, run_id: st
             {"conn_type": "generic", "password": cookies})
         overrides["cookies_conn_id"] = "scribeflow_cli_cookies"
     outcome: dict[str, list[str]] = {"succeeded": [], "failed": [], "already_done": []}
-    for decision in plan.to_trigger:
-        conf = source.run_conf() | {"url": decision.entry.url} | overrides
-        run = run_video(conf, env, logs, run_id=decision.run_id)
-        key = "already_done" if run.reused else ("succeeded" if run.state == "success"
-                                                 else "failed")
-        outcome[key].append(decision.run_id)
-        cause = (run.summary.get("error") or {}).get("cause")
-        print(f"{run.state:<8} {decision.run_id}  {decision.entry.title[:60]!r}"
-              + (f"  ({cause})" if cause and run.state != "success" else ""), flush=True)
+    with (own_run_host(env) if len(plan.to_trigger) > 1 else contextlib.nullcontext(env)
+          ) as run_env:
+        for decision in plan.to_trigger:
+            conf = source.run_conf() | {"url": decision.entry.url} | overrides
+            run = run_video(conf, run_env, logs, run_id=decision.run_id)
+            key = "already_done" if run.reused else ("succeeded" if run.state == "success"
+                                                     else "failed")
+            outcome[key].append(decision.run_id)
+            cause = (run.summary.get("error") or {}).get("cause")
+            print(f"{run.state:<8} {decision.run_id}  {decision.entry.title[:60]!r}"
+                  + (f"  ({cause})" if cause and run.state != "success" else ""), flush=True)
     status = "failed" if outcome["failed"] else "success"
     path = write_ingest_summary(data, source.name, run_id, status=status, **outcome,
                                 triggered=[d.run_id for d in plan.to_trigger])

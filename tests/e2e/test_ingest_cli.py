@@ -119,6 +119,11 @@ def check_feed_window_with_cookies(site, ingest, tmp_path, url):
     for run_id in expected:
         summary = read_json(data.run_summary(run_id))
         assert summary["status"] == "success" and summary["source"].startswith("cli-127-0-0-1-")
+    # two runs: the ingest's own run host forked both, Airflow imported once, the cookie
+    # connection given to each run in its environment
+    run_logs = [p.read_text() for p in (data.root / "logs").glob("run-*.log")]
+    assert len(run_logs) == 2 and all(log.startswith("run host: this run is process")
+                                      for log in run_logs), [log[:300] for log in run_logs]
     before = digests(data.store_dir)
     again = ingest(*args, data=data.root)
     assert again.code == 0, again.output
