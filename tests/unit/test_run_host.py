@@ -38,3 +38,59 @@ def test_the_cli_runs_in_a_process_of_its_own_when_the_host_is_not_there(tmp_pat
     quiet = io.StringIO()
     assert _run_on_host(["--help"], {}, quiet, verbose=False) is None
     assert quiet.getvalue() == ""
+
+
+def test_a_client_that_goes_away_stops_its_run(tmp_path):
+    """^C on ``scribeflow run``: the host terminates the run's process group. The run here
+    parses a DAG file that sleeps, so it is still running when its client goes away."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from multiprocessing.connection import Connection
+
+    from scribeflow.cli import airflow_env
+    from scribeflow.run_host import HELLO
+
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "sleepy.py").write_text("import time\ntime.sleep(120)\n")
+    env = airflow_env() | {"AIRFLOW_HOME": str(tmp_path / "home"),
+                           "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+                           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/a.db"}
+    address = tmp_path / "runs.sock"
+    host = subprocess.Popen([sys.executable, "-m", "scribeflow_airflow.runner", "--serve",
+                             str(address)], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not address.exists():
+            assert host.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        output = tmp_path / "run.log"
+        with open(output, "w") as out:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(address))
+            socket.send_fds(sock, [HELLO], [out.fileno()])
+        conn = Connection(sock.detach())
+        conn.send_bytes(json.dumps({"argv": ["--dag-id", "sleepy", "--conf", "{}", "--result",
+                                             str(tmp_path / "r.json")],
+                                    "env": env, "cwd": str(tmp_path)}).encode())
+        while "this run is process" not in output.read_text():
+            assert time.monotonic() < deadline, output.read_text()
+            time.sleep(0.1)
+        pid = int(output.read_text().split("this run is process ")[1].split(",")[0])
+        os.kill(pid, 0)  # running: parsing the sleepy DAG
+        conn.close()  # the client goes away
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break  # terminated and reaped by the host
+            assert time.monotonic() < deadline, "the run outlived its client"
+            time.sleep(0.1)
+        assert host.poll() is None  # the host goes on serving
+    finally:
+        host.terminate()
+        assert host.wait(30) == 0 and not address.exists()
