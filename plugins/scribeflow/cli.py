@@ -184,6 +184,11 @@ def _run_on_host(argv: list[str], env: dict[str, str], log: Any, verbose: bool) 
         return None
 
 
+def run_host_command(socket: Path) -> list[str]:
+    """The command that runs a run host on ``socket`` (``scribeflow_airflow.runner --serve``)."""
+    return [sys.executable, "-m", "scribeflow_airflow.runner", "--serve", str(socket)]
+
+
 @contextlib.contextmanager
 def own_run_host(env: dict[str, str]) -> Iterator[dict[str, str]]:
     """``env`` with a run host of this command's own (:mod:`scribeflow.run_host`) for the
@@ -200,8 +205,8 @@ def own_run_host(env: dict[str, str]) -> Iterator[dict[str, str]]:
     folder = Path(tempfile.mkdtemp(prefix="scribeflow-runs-"))
     socket = folder / "runs.sock"  # bound once the host has imported Airflow
     with open(folder / "host.log", "w") as log:
-        host = subprocess.Popen([sys.executable, "-m", "scribeflow_airflow.runner", "--serve",
-                                 str(socket)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        host = subprocess.Popen(run_host_command(socket), env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while not socket.exists() and host.poll() is None and time.monotonic() < deadline:
@@ -668,11 +673,9 @@ def cmd_runs_serve(args: argparse.Namespace) -> int:
     if not socket:
         raise ScribeflowError("no socket for the run host: give --socket PATH or set "
                               "SCRIBEFLOW_RUN_HOST")
-    socket = str(Path(socket).resolve())
     env = airflow_env()  # the Airflow settings `scribeflow run` gives its runs
     sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "scribeflow_airflow.runner", "--serve",
-                               socket], env)
+    os.execve(sys.executable, run_host_command(Path(socket).resolve()), env)
     return 0  # not reached
 
 

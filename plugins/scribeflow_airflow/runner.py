@@ -172,27 +172,28 @@ def _start_run(listener: Any, selector: Any, running: dict[int, Any]) -> None:
     from scribeflow.run_host import HELLO, differences
 
     sock, _ = listener.accept()
-    if not select.select([sock], [], [], 10)[0]:
-        sock.close()
-        return
+    fds: list[int] = []
+    conn = request = None
     try:
-        hello, fds, _, _ = socket.recv_fds(sock, len(HELLO), 1)
-        conn = Connection(sock.detach())
-        request = json.loads(conn.recv_bytes(1 << 24)) if conn.poll(10) else None
+        if select.select([sock], [], [], 10)[0]:
+            hello, fds, _, _ = socket.recv_fds(sock, len(HELLO), 1)
+            conn = Connection(sock.detach())
+            if hello == HELLO and len(fds) == 1 and conn.poll(10):
+                request = json.loads(conn.recv_bytes(1 << 24))
     except (OSError, EOFError, ValueError) as exc:
         log.warning("run host: a request could not be read: %s", exc)
-        sock.close()
-        return
-    if hello != HELLO or len(fds) != 1 or not isinstance(request, dict):
-        _answer(conn, {"refused": "not a run request"})
+    refused = None
+    if not isinstance(request, dict):
+        refused = "not a run request"
+    elif problems := differences(os.environ, request.get("env") or {}):
+        refused = "its Airflow settings differ from the host's: " + ", ".join(problems)
+    if refused is not None:
         for fd in fds:
             os.close(fd)
-        return
-    problems = differences(os.environ, request.get("env") or {})
-    if problems:
-        _answer(conn, {"refused": "its Airflow settings differ from the host's: "
-                                  + ", ".join(problems)})
-        os.close(fds[0])
+        if conn is None:  # nothing came: the socket was never handed to a connection
+            sock.close()
+        else:
+            _answer(conn, {"refused": refused})
         return
     pid = os.fork()
     if pid == 0:

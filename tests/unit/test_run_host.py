@@ -42,7 +42,8 @@ def test_the_cli_runs_in_a_process_of_its_own_when_the_host_is_not_there(tmp_pat
 
 def test_a_client_that_goes_away_stops_its_run(tmp_path):
     """^C on ``scribeflow run``: the host terminates the run's process group. The run here
-    parses a DAG file that sleeps, so it is still running when its client goes away."""
+    parses a DAG file that sleeps, so it is still running when its client goes away. Before
+    it, a request that is not a run's is refused, and the host goes on."""
     import json
     import os
     import socket
@@ -68,6 +69,13 @@ def test_a_client_that_goes_away_stops_its_run(tmp_path):
         while not address.exists():
             assert host.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
+        stranger = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stranger.connect(str(address))
+        socket.send_fds(stranger, [b"HTTP"], [1])
+        stranger = Connection(stranger.detach())
+        stranger.send_bytes(b"GET / HTTP/1.1")
+        assert json.loads(stranger.recv_bytes()) == {"refused": "not a run request"}
+        stranger.close()
         output = tmp_path / "run.log"
         with open(output, "w") as out:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
