@@ -139,13 +139,19 @@ def run_dag(dag_id: str, conf: dict, env: dict[str, str], log_file: Path, *,
         if code is None and verbose:
             proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
-            for line in proc.stdout:  # type: ignore[union-attr]
-                sys.stdout.write(line)
-                log.write(line)
+            _show_and_log(proc.stdout, log)
             code = proc.wait()
         elif code is None:
             code = subprocess.run(command, env=env, stdout=log, stderr=log).returncode
     return code, read_json(result_file) if result_file.exists() else None
+
+
+def _show_and_log(lines: Any, log: Any) -> None:
+    """A verbose run's output, line by line to the terminal and the log, until it ends."""
+    with lines:
+        for line in lines:
+            sys.stdout.write(line)
+            log.write(line)
 
 
 def _run_on_host(argv: list[str], env: dict[str, str], log: Any, verbose: bool) -> int | None:
@@ -164,14 +170,8 @@ def _run_on_host(argv: list[str], env: dict[str, str], log: Any, verbose: bool) 
         if not verbose:
             return run_on_host(address, argv, env, log.fileno())
         read, write = os.pipe()  # the run's output, shown and logged as it comes
-
-        def tee() -> None:
-            with open(read, errors="replace") as lines:
-                for line in lines:
-                    sys.stdout.write(line)
-                    log.write(line)
-
-        shown = threading.Thread(target=tee, name="scribeflow-run-output")
+        shown = threading.Thread(target=lambda: _show_and_log(open(read, errors="replace"), log),
+                                 name="scribeflow-run-output")
         shown.start()
         try:
             return run_on_host(address, argv, env, write)

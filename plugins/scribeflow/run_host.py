@@ -31,6 +31,8 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 
+from scribeflow.errors import ScribeflowError
+
 #: The first bytes of a request, sent with its output's file descriptor.
 HELLO = b"SFR1"
 
@@ -57,7 +59,8 @@ def run_on_host(address: str | Path, argv: list[str], env: Mapping[str, str], ou
     output going to the file descriptor ``output``; the run's exit code.
 
     Raises :class:`RunHostUnavailable` with a one-line cause when the host is not there or
-    refuses the request (nothing has run then)."""
+    refuses the request (nothing has run then), and :class:`ScribeflowError` when it goes
+    away after taking it (the run was stopped with it: not to be run again unasked)."""
     from multiprocessing.connection import Connection
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -70,10 +73,15 @@ def run_on_host(address: str | Path, argv: list[str], env: Mapping[str, str], ou
     socket.send_fds(sock, [HELLO], [output])
     conn = Connection(sock.detach())
     try:
-        conn.send_bytes(request)
-        answer = json.loads(conn.recv_bytes())
-    except (EOFError, OSError) as exc:
-        raise RunHostUnavailable(f"the run host at {address} went away: {exc}") from None
+        try:
+            conn.send_bytes(request)
+        except OSError as exc:  # it never read the request
+            raise RunHostUnavailable(f"the run host at {address} went away: {exc}") from None
+        try:
+            answer = json.loads(conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise ScribeflowError(f"the run host at {address} went away during the run: "
+                                  f"{exc or 'connection closed'}") from None
     finally:
         conn.close()
     if "refused" in answer:

@@ -28,6 +28,36 @@ def test_a_missing_host_is_unavailable_with_its_address(tmp_path):
         run_on_host(tmp_path / "runs.sock", ["--help"], {}, 1)
 
 
+def test_a_host_that_goes_away_during_the_run_is_an_error_not_a_second_run(tmp_path):
+    """Once the host has the request, the run may have started: losing the host is the
+    run's failure, never a reason to run the video again in a new process."""
+    import socket
+    import threading
+
+    from scribeflow.errors import ScribeflowError
+
+    address = tmp_path / "runs.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(address))
+    listener.listen(1)
+
+    def take_the_request_and_vanish():
+        conn, _ = listener.accept()
+        socket.recv_fds(conn, 4, 1)
+        conn.recv(1 << 16)
+        conn.close()
+
+    host = threading.Thread(target=take_the_request_and_vanish)
+    host.start()
+    try:
+        with pytest.raises(ScribeflowError, match="went away during the run") as caught:
+            run_on_host(address, ["--help"], {}, 1)
+        assert not isinstance(caught.value, RunHostUnavailable)
+    finally:
+        host.join(10)
+        listener.close()
+
+
 def test_the_cli_runs_in_a_process_of_its_own_when_the_host_is_not_there(tmp_path):
     log = io.StringIO()
     log.fileno = lambda: 1  # not reached: the host is not there
