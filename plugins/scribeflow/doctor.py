@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from scribeflow import connections
 from scribeflow.config import (
     LLMSettings,
     PipelineSettings,
@@ -64,31 +65,20 @@ def stored_connection(conn_id: str) -> dict[str, Any] | None:
 
 
 def _connection(env: Mapping[str, str], conn_id: str) -> tuple[dict[str, Any] | None, str]:
-    """Connection ``conn_id`` where the tasks look for it: ``AIRFLOW_CONN_<ID>`` (JSON), then
-    the metadata database; with its extra as a mapping, and where it came from."""
-    variable = f"AIRFLOW_CONN_{conn_id.upper()}"
-    raw = (env.get(variable) or "").strip()
-    if raw:
-        try:
-            conn = json.loads(raw)
-        except ValueError:
-            raise ScribeflowError(f"{variable} is not JSON: write it as "
-                                  '{"conn_type": "openai", "host": ..., "password": ..., '
-                                  '"extra": {"model": ...}}') from None
-        source = variable
-    elif (conn := stored_connection(conn_id)) is not None:
-        conn["extra"] = conn.get("extra_dejson") or {}
-        source = f"connection {conn_id}"
-    else:
+    """Connection ``conn_id`` where the tasks look for it: ``AIRFLOW_CONN_<ID>`` (JSON or
+    URI), then the metadata database; with its extra as a mapping, and where it came from."""
+    if (conn := connections.from_env(conn_id, env)) is not None:
+        return conn, connections.variable(conn_id)
+    if (conn := stored_connection(conn_id)) is None:
         return None, ""
-    extra = conn.get("extra") or {}
+    extra = conn.get("extra_dejson") or conn.get("extra") or {}
     conn["extra"] = json.loads(extra) if isinstance(extra, str) else extra
-    return conn, source
+    return conn, f"connection {conn_id}"
 
 
 def llm_settings_from_env(env: Mapping[str, str] = os.environ) -> tuple[LLMSettings, str]:
     """The LLM settings the tasks would use, where the tasks look: the ``openai_default``
-    connection from ``AIRFLOW_CONN_OPENAI_DEFAULT`` (JSON), then from the metadata database,
+    connection from ``AIRFLOW_CONN_OPENAI_DEFAULT`` (JSON or URI), then from the metadata database,
     else the ``OPENAI_*`` variables. Returns them and where they came from."""
     conn, source = _connection(env, "openai_default")
     if conn is None:
@@ -123,6 +113,8 @@ def checks(env: Mapping[str, str] = os.environ) -> Iterator[Check]:
         return
     yield Check("settings", True, "SCRIBEFLOW_* variables parse")
     yield _guarded("airflow", lambda: _airflow(env))
+    if env.get("SCRIBEFLOW_RUN_HOST"):
+        yield _guarded("run_host", lambda: _run_host(env))
     yield _guarded("data", lambda: _data(settings))
     if settings.transcriber == "endpoint":
         yield _guarded("transcribe", lambda: _transcription(env))
@@ -154,6 +146,8 @@ _FIXES = {
     "data": "correct SCRIBEFLOW_DATA, or the scribeflow_data connection (or AWS_* variables)",
     "model_host": "start `scribeflow models serve` on this host, or unset "
                   "SCRIBEFLOW_MODEL_HOST to load the models in each task",
+    "run_host": "start `scribeflow runs serve` in this environment (it listens on "
+                "$SCRIBEFLOW_RUN_HOST), or unset SCRIBEFLOW_RUN_HOST",
 }
 
 
@@ -165,6 +159,26 @@ def _airflow(env: Mapping[str, str]) -> Check:
     database = masked(merged["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     return Check("airflow", True, f"home {home}, metadata database {database}, executor "
                  f"{merged['AIRFLOW__CORE__EXECUTOR']}")
+
+
+def _run_host(env: Mapping[str, str]) -> Check:
+    """The run host ``scribeflow run`` sends its runs to: answering, and willing to take a
+    run from this environment (else each run starts a runner process of its own)."""
+    from scribeflow.cli import airflow_env
+    from scribeflow.run_host import RunHostUnavailable, host_status
+
+    address = env["SCRIBEFLOW_RUN_HOST"]
+    slower = "each run starts a runner process of its own and imports Airflow again (slower)"
+    try:
+        status = host_status(address, airflow_env() | dict(env))
+    except RunHostUnavailable as exc:
+        return Check("run_host", False, f"{exc}: {slower}", _FIXES["run_host"])
+    if status["differs"]:
+        return Check("run_host", False, f"the run host at {address} (process {status['pid']}) "
+                     f"refuses runs from here ({', '.join(status['differs'])} not as its own): "
+                     f"{slower}", "restart `scribeflow runs serve` in this environment")
+    return Check("run_host", True, f"{address}: process {status['pid']} with Airflow imported, "
+                 f"{status['running']} running")
 
 
 def _data(settings: PipelineSettings) -> Check:

@@ -25,9 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlparse
 
-from scribeflow import __version__
+from scribeflow import __version__, connections
 from scribeflow.config import (
     LLMSettings,
     PipelineSettings,
@@ -155,25 +154,15 @@ def find_done(data: DataPaths, key: str, store: Any) -> tuple[Done | None, str]:
 
 def connection(conn_id: str, env: Mapping[str, str]) -> dict[str, Any] | None:
     """Connection ``conn_id`` where tasks find it first, without importing Airflow:
-    ``AIRFLOW_CONN_<ID>`` (JSON or URI), else a SQLite metadata database's row; None when
-    there is none. Raises :class:`Unknown` where only Airflow could read it."""
-    raw = (env.get(f"AIRFLOW_CONN_{conn_id.upper()}") or "").strip()
-    if raw.startswith("{"):
-        try:
-            conn = json.loads(raw)
-        except ValueError:
-            raise Unknown(f"AIRFLOW_CONN_{conn_id.upper()} is not JSON") from None
-        extra = conn.get("extra") or {}
-        return {**conn, "extra": json.loads(extra) if isinstance(extra, str) else extra,
-                "origin": "env"}
-    if raw:
-        parsed = urlparse(raw)
-        query = dict(parse_qsl(parsed.query))
-        extra = json.loads(query.pop("__extra__")) if "__extra__" in query else query
-        host = unquote(parsed.hostname or "")
-        return {"host": host, "schema": unquote(parsed.path.lstrip("/")) or None,
-                "port": parsed.port, "login": unquote(parsed.username or ""),
-                "password": unquote(parsed.password or ""), "extra": extra, "origin": "env"}
+    ``AIRFLOW_CONN_<ID>`` (JSON or URI, :mod:`scribeflow.connections`), else a SQLite
+    metadata database's row; None when there is none. Raises :class:`Unknown` where only
+    Airflow could read it."""
+    try:
+        conn = connections.from_env(conn_id, env)
+    except ScribeflowError as exc:
+        raise Unknown(str(exc)) from None
+    if conn is not None:
+        return conn | {"origin": "env"}
     return _sqlite_connection(conn_id, env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", ""))
 
 

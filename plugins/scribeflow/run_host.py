@@ -21,6 +21,9 @@ Protocol: one request per connection, ``multiprocessing.connection`` framing, JS
 pickles): ``{"argv", "env", "cwd"}`` with the output's file descriptor passed alongside
 (``SCM_RIGHTS``); the answer is ``{"code"}`` once the run's process has exited, or
 ``{"refused"}``. A client that goes away (^C) has its run's process group terminated.
+``{"status": true, "env"}`` asks, without running anything, for the host's process id, its
+runs now, and the settings that would make it refuse a run from ``env`` (``scribeflow
+doctor``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,22 @@ class RunHostUnavailable(Exception):
     """The host did not take the run (not running, refused): run it in a process of its own."""
 
 
+def host_status(address: str | Path, env: Mapping[str, str]) -> dict:
+    """``{"pid", "running", "differs"}`` of the run host at ``address``: its process, how many
+    runs it has now, and the Airflow settings of ``env`` it would refuse a run for. Raises
+    :class:`RunHostUnavailable` with a one-line cause when it does not answer."""
+    with open(os.devnull, "w") as nowhere:
+        try:
+            answer = _ask(address, {"status": True, "env": dict(env)}, nowhere.fileno())
+        except ScribeflowError:
+            raise RunHostUnavailable(f"the run host at {address} closed the connection "
+                                     "without answering") from None
+    if "status" not in answer:
+        raise RunHostUnavailable(f"the run host at {address} did not answer: "
+                                 f"{answer.get('refused') or answer}")
+    return answer["status"]
+
+
 def run_on_host(address: str | Path, argv: list[str], env: Mapping[str, str], output: int,
                 cwd: str | None = None) -> int:
     """Run ``scribeflow_airflow.runner`` with ``argv`` on the run host at ``address``, its
@@ -61,16 +80,24 @@ def run_on_host(address: str | Path, argv: list[str], env: Mapping[str, str], ou
     Raises :class:`RunHostUnavailable` with a one-line cause when the host is not there or
     refuses the request (nothing has run then), and :class:`ScribeflowError` when it goes
     away after taking it (the run was stopped with it: not to be run again unasked)."""
+    answer = _ask(address, {"argv": argv, "env": dict(env), "cwd": cwd or os.getcwd()}, output)
+    if "refused" in answer:
+        raise RunHostUnavailable(f"the run host at {address} refused the run: {answer['refused']}")
+    return int(answer["code"])
+
+
+def _ask(address: str | Path, message: dict, output: int) -> dict:
+    """Send ``message`` with ``output`` to the host at ``address``; its one answer."""
     from multiprocessing.connection import Connection
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(str(address))
+        socket.send_fds(sock, [HELLO], [output])
     except OSError as exc:
         sock.close()
         raise RunHostUnavailable(f"no run host at {address}: {exc.strerror or exc}") from None
-    request = json.dumps({"argv": argv, "env": dict(env), "cwd": cwd or os.getcwd()}).encode()
-    socket.send_fds(sock, [HELLO], [output])
+    request = json.dumps(message).encode()
     conn = Connection(sock.detach())
     try:
         try:
@@ -84,6 +111,4 @@ def run_on_host(address: str | Path, argv: list[str], env: Mapping[str, str], ou
                                   f"{exc or 'connection closed'}") from None
     finally:
         conn.close()
-    if "refused" in answer:
-        raise RunHostUnavailable(f"the run host at {address} refused the run: {answer['refused']}")
-    return int(answer["code"])
+    return answer

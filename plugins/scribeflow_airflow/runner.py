@@ -163,7 +163,8 @@ def warm_up() -> None:
 
 
 def _start_run(listener: Any, selector: Any, running: dict[int, Any]) -> None:
-    """Read one request and fork its run; refuse it when its Airflow settings are not ours."""
+    """Read one request and fork its run; refuse it when its Airflow settings are not ours.
+    A status request is answered at once."""
     import select
     import selectors
     import socket
@@ -183,6 +184,12 @@ def _start_run(listener: Any, selector: Any, running: dict[int, Any]) -> None:
     except (OSError, EOFError, ValueError) as exc:
         log.warning("run host: a request could not be read: %s", exc)
     refused = None
+    if isinstance(request, dict) and request.get("status"):
+        for fd in fds:
+            os.close(fd)
+        _answer(conn, {"status": {"pid": os.getpid(), "running": len(running), "differs":
+                                  differences(os.environ, request.get("env") or {})}})
+        return
     if not isinstance(request, dict):
         refused = "not a run request"
     elif problems := differences(os.environ, request.get("env") or {}):

@@ -15,7 +15,7 @@ CLEARED = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "SCRIBEFLOW_LLM_
            "SCRIBEFLOW_PGVECTOR_DSN", "SCRIBEFLOW_STORE", "SCRIBEFLOW_TRANSCRIBER",
            "AIRFLOW_CONN_OPENAI_TRANSCRIPTION", "SCRIBEFLOW_TRANSCRIPTION_CONN_ID",
            "SCRIBEFLOW_TRANSCRIPTION_BASE_URL", "SCRIBEFLOW_TRANSCRIPTION_API_KEY",
-           "SCRIBEFLOW_MODEL_HOST")
+           "SCRIBEFLOW_MODEL_HOST", "SCRIBEFLOW_RUN_HOST")
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +96,26 @@ def test_no_llm_is_reported_as_such(doctor):
     assert code == 0 and "not configured (OPENAI_* variables)" in lines["llm"]
 
 
+def test_a_connection_in_airflows_uri_form_is_read_as_the_tasks_read_it(doctor):
+    """``AIRFLOW_CONN_OPENAI_DEFAULT`` as a URI, the endpoint URL-encoded in its host (the form
+    Airflow's docs give): read, checked against the server; a broken one is one line."""
+    from urllib.parse import quote
+
+    with ScriptedOpenAI(EditorScript()) as server:
+        endpoint = server.base_url
+        uri = (f"openai://:sk-hidden-6@{quote(endpoint, safe='')}"
+               "?model=primary-model&fallback_model=fallback-model")
+        code, lines = doctor(AIRFLOW_CONN_OPENAI_DEFAULT=uri)
+    assert code == 0, lines[""]
+    assert lines["llm"].endswith(f"{endpoint} (key ***), model primary-model, fallback "
+                                 "fallback-model (AIRFLOW_CONN_OPENAI_DEFAULT)")
+    code, lines = doctor(AIRFLOW_CONN_OPENAI_DEFAULT="openai://:sk-hidden-6@h:port/v1")
+    assert code == 1 and lines["llm"].startswith(
+        "PROBLEM llm:        AIRFLOW_CONN_OPENAI_DEFAULT is not a connection (its port is not "
+        "a number)")
+    assert "sk-hidden-6" not in lines[""]
+
+
 def test_connections_made_in_the_ui_are_the_ones_checked(doctor, metadata_home, pgvector_dsn):
     import subprocess
     import sys
@@ -167,3 +187,15 @@ def test_the_model_host_is_checked_when_tasks_use_it(doctor, tmp_path):
     assert code == 0, lines[""]
     assert lines["model_host"].startswith("ok") and "no model loaded yet; 0 requests" in lines[
         "model_host"]
+
+
+def test_a_run_host_that_is_not_there_is_a_problem_with_its_fix(doctor, tmp_path):
+    """With ``SCRIBEFLOW_RUN_HOST`` set and nothing listening, runs still work, slower: the
+    doctor says so. A host that answers is checked in ``tests/unit/test_run_host.py``."""
+    code, lines = doctor()
+    assert "run_host" not in lines
+    socket = tmp_path / "runs.sock"
+    code, lines = doctor(SCRIBEFLOW_RUN_HOST=str(socket))
+    assert code == 1 and lines["run_host"].startswith(f"PROBLEM run_host:   no run host at {socket}")
+    assert "each run starts a runner process of its own" in lines["run_host"]
+    assert "fix: start `scribeflow runs serve` in this environment" in lines[""]

@@ -101,7 +101,7 @@ def test_connections_are_read_where_tasks_find_them_without_airflow(tmp_path):
     with pytest.raises(Unknown, match="not SQLite"):
         connection("openai_default",
                    {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://a@b/c"})
-    with pytest.raises(Unknown, match="is not JSON"):
+    with pytest.raises(Unknown, match=r"AIRFLOW_CONN_OPENAI_DEFAULT is not a connection \(not JSON\)"):
         connection("openai_default", {"AIRFLOW_CONN_OPENAI_DEFAULT": "{broken"})
 
 

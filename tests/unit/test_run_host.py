@@ -73,7 +73,8 @@ def test_the_cli_runs_in_a_process_of_its_own_when_the_host_is_not_there(tmp_pat
 def test_a_client_that_goes_away_stops_its_run(tmp_path):
     """^C on ``scribeflow run``: the host terminates the run's process group. The run here
     parses a DAG file that sleeps, so it is still running when its client goes away. Before
-    it, a request that is not a run's is refused, and the host goes on."""
+    it, a request that is not a run's is refused, and the host goes on. Its status, as
+    ``scribeflow doctor`` reports it, counts the run and names settings it would refuse."""
     import json
     import os
     import socket
@@ -83,7 +84,8 @@ def test_a_client_that_goes_away_stops_its_run(tmp_path):
     from multiprocessing.connection import Connection
 
     from scribeflow.cli import airflow_env
-    from scribeflow.run_host import HELLO
+    from scribeflow.doctor import _run_host
+    from scribeflow.run_host import HELLO, host_status
 
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -99,6 +101,9 @@ def test_a_client_that_goes_away_stops_its_run(tmp_path):
         while not address.exists():
             assert host.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
+        assert host_status(address, env) == {"pid": host.pid, "running": 0, "differs": []}
+        assert host_status(address, env | {"AIRFLOW__CORE__PARALLELISM": "3"})["differs"] == [
+            "AIRFLOW__CORE__PARALLELISM"]
         stranger = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         stranger.connect(str(address))
         socket.send_fds(stranger, [b"HTTP"], [1])
@@ -120,6 +125,14 @@ def test_a_client_that_goes_away_stops_its_run(tmp_path):
             time.sleep(0.1)
         pid = int(output.read_text().split("this run is process ")[1].split(",")[0])
         os.kill(pid, 0)  # running: parsing the sleepy DAG
+        assert host_status(address, env)["running"] == 1
+        found = _run_host(env | {"SCRIBEFLOW_RUN_HOST": str(address)})  # `scribeflow doctor`
+        assert found.ok and found.detail == (f"{address}: process {host.pid} with Airflow "
+                                             "imported, 1 running")
+        found = _run_host(env | {"SCRIBEFLOW_RUN_HOST": str(address), "PYTHONPATH": "/else"})
+        assert not found.ok and found.detail.startswith(
+            f"the run host at {address} (process {host.pid}) refuses runs from here "
+            "(PYTHONPATH not as its own): each run starts a runner process of its own")
         conn.close()  # the client goes away
         while True:
             try:
