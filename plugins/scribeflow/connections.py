@@ -47,16 +47,22 @@ def from_json(raw: str) -> dict[str, Any]:
     extra = conn.get("extra") or {}
     if isinstance(extra, str):
         extra = _json_object(extra, "its extra is ")
-    return {"conn_type": conn.get("conn_type"), "host": conn.get("host"),
+    port = conn.get("port")
+    try:
+        port = int(port) if port else port
+    except ValueError:
+        raise ValueError("its port is not a number") from None
+    return {"conn_type": _conn_type(conn.get("conn_type")), "host": conn.get("host"),
             "schema": conn.get("schema"), "login": conn.get("login"),
-            "password": conn.get("password"), "port": conn.get("port"), "extra": extra}
+            "password": conn.get("password"), "port": port, "extra": extra}
 
 
 def from_uri(uri: str) -> dict[str, Any]:
-    """Airflow's URI form, parsed as ``airflow.models.Connection(uri=...)`` parses it: a host
-    may carry its own scheme (``openai://:key@https://api.example.com/v1``), the path is the
-    schema, and the query is the extra (its values JSON where they parse), or the JSON of its
-    ``__extra__`` key."""
+    """Airflow's URI form, parsed as ``airflow.models.Connection(uri=...)`` parses it: the
+    host URL-encoded when it is a URL (``openai://:key@https%3A%2F%2Fapi.example.com%2Fv1``),
+    or with a scheme of its own when there is no login or password
+    (``openai://https://api.example.com/v1``, whose path is then the schema); the query is
+    the extra (its values JSON where they parse), or the JSON of its ``__extra__`` key."""
     schemes = uri.count("://")
     if schemes == 0 or schemes > 2:
         raise ValueError("not a URI")
@@ -64,7 +70,8 @@ def from_uri(uri: str) -> dict[str, Any]:
     host_with_protocol = schemes == 2
     rest = uri.replace(f"{conn_type}://", "" if host_with_protocol else "//")
     if host_with_protocol and any(c in rest.split("://", 1)[0] for c in "@:"):
-        raise ValueError("a host's scheme must come after login, password and '@'")
+        raise ValueError("a host with a scheme of its own takes no login or password: "
+                         "URL-encode the host")
     parts = urlsplit(rest)
     try:
         port = parts.port
@@ -80,12 +87,16 @@ def from_uri(uri: str) -> dict[str, Any]:
             extra = _json_object(query[EXTRA_KEY], "its extra is ")
         else:
             extra = {key: _json_or_text(value) for key, value in query.items()}
-    conn_type = "postgres" if conn_type == "postgresql" else conn_type.replace("-", "_")
-    return {"conn_type": conn_type, "host": host,
+    return {"conn_type": _conn_type(conn_type), "host": host,
             "schema": unquote(parts.path[1:]) if parts.path[1:] else parts.path[1:],
             "login": unquote(parts.username) if parts.username else parts.username,
             "password": unquote(parts.password) if parts.password else parts.password,
             "port": port, "extra": extra}
+
+
+def _conn_type(name: str | None) -> str | None:
+    """Airflow's spelling of a connection type."""
+    return "postgres" if name == "postgresql" else name.replace("-", "_") if name else name
 
 
 def _hostname(parts: SplitResult) -> str:

@@ -42,8 +42,8 @@ def test_a_uri_reads_as_airflow_reads_it(uri):
 def test_the_json_form_reads_as_airflow_reads_it():
     from airflow.models.connection import Connection
 
-    given = {"conn_type": "openai", "host": "http://127.0.0.1:9/v1", "password": "sk-1",
-             "login": None, "port": 8080, "schema": "v1"}
+    given = {"conn_type": "postgresql", "host": "http://127.0.0.1:9/v1", "password": "sk-1",
+             "login": None, "port": "8080", "schema": "v1"}
     for extra in ({"model": "m", "timeout_s": 30}, json.dumps({"model": "m"}), None):
         raw = json.dumps(given | ({"extra": extra} if extra is not None else {}))
         conn = Connection.from_json(raw, conn_id="x")
@@ -67,7 +67,8 @@ def test_no_variable_is_no_connection():
     ('{"host": "h", "extra": "[1]"}', "its extra is not a JSON object"),
     ("just-a-host-name", "not a URI"),
     ("openai://h:notaport/v1", "its port is not a number"),
-    ("openai://:key@https://api.example.com", "a host's scheme must come after"),
+    ("openai://:key@https://api.example.com", "a host with a scheme of its own takes no login"),
+    ('{"host": "h", "port": "80a"}', "its port is not a number"),
     ("openai://h?__extra__=%7Bnope", "its extra is not JSON"),
 ])
 def test_a_broken_value_is_one_line_naming_the_variable(raw, cause):
