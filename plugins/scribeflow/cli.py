@@ -280,17 +280,17 @@ def open_bucket(settings: PipelineSettings) -> None:
     if not settings.data_url:
         return
     from scribeflow import connections
-    from scribeflow.doctor import stored_connection
+    from scribeflow.doctor import stored
     from scribeflow.objects import open_storage, storage_options_from_connection
 
     conn_id = os.environ.get("SCRIBEFLOW_DATA_CONN_ID") or "scribeflow_data"
-    conn = connections.from_env(conn_id, os.environ) or stored_connection(conn_id)
+    conn = connections.from_env(conn_id, os.environ) or stored(conn_id)
     if conn is None and os.environ.get("SCRIBEFLOW_DATA_CONN_ID"):
         raise ScribeflowError(f"object storage connection {conn_id!r} (SCRIBEFLOW_DATA_CONN_ID) "
                               "not found")
     options = storage_options_from_connection({
-        "login": conn.get("login"), "password": conn.get("password"), "host": conn.get("host"),
-        "extra": conn.get("extra_dejson") or conn.get("extra")}) if conn else None
+        "login": conn.login, "password": conn.password, "host": conn.host,
+        "extra": conn.extra}) if conn else None
     open_storage(settings.data_url, options).check()
 
 

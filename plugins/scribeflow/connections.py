@@ -8,8 +8,10 @@ the tasks accept is one the CLI accepts too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
@@ -19,45 +21,66 @@ from scribeflow.errors import ConfigError
 EXTRA_KEY = "__extra__"
 
 
+@dataclass(frozen=True)
+class Connection:
+    """An Airflow connection's fields as the tasks see them, and where it was read
+    (``origin``: the variable's name, ``connection <id>`` for the metadata database)."""
+
+    conn_type: str | None = None
+    host: str | None = None
+    schema: str | None = None
+    login: str | None = None
+    password: str | None = None
+    port: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    origin: str = ""
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any], origin: str = "") -> Connection:
+        """From Airflow's field names: its JSON form, or a row of ``airflow connections get
+        --output json`` (whose ``extra_dejson`` is used when present). ``extra`` may be a JSON
+        string or an object. Raises ValueError with the cause."""
+        extra = fields.get("extra_dejson") or fields.get("extra") or {}
+        if isinstance(extra, str):
+            extra = _json_object(extra, "its extra is ")
+        port = fields.get("port")
+        try:
+            port = int(port) if port else port
+        except ValueError:
+            raise ValueError("its port is not a number") from None
+        return cls(conn_type=_conn_type(fields.get("conn_type")), host=fields.get("host"),
+                   schema=fields.get("schema"), login=fields.get("login"),
+                   password=fields.get("password"), port=port, extra=extra, origin=origin)
+
+
 def variable(conn_id: str) -> str:
     """The environment variable that holds connection ``conn_id``."""
     return f"AIRFLOW_CONN_{conn_id.upper()}"
 
 
-def from_env(conn_id: str, env: Mapping[str, str]) -> dict[str, Any] | None:
-    """Connection ``conn_id`` from ``AIRFLOW_CONN_<ID>``: ``conn_type``, ``host``,
-    ``schema``, ``login``, ``password``, ``port`` and ``extra`` (a mapping); None when the
-    variable is unset or empty. Raises :class:`ConfigError` naming the variable when it is
-    neither form."""
+def from_env(conn_id: str, env: Mapping[str, str]) -> Connection | None:
+    """Connection ``conn_id`` from ``AIRFLOW_CONN_<ID>``, its origin the variable's name;
+    None when the variable is unset or empty. Raises :class:`ConfigError` naming the variable
+    when it is neither form."""
     name = variable(conn_id)
     raw = (env.get(name) or "").strip()
     if not raw:
         return None
     try:
-        return from_json(raw) if raw.startswith("{") else from_uri(raw)
+        conn = from_json(raw) if raw.startswith("{") else from_uri(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} is not a connection ({exc}): write it as JSON "
                           '({"conn_type": ..., "host": ..., "extra": {...}}) or as a URI '
                           "(type://login:password@host:port/schema?key=value)") from None
+    return dataclasses.replace(conn, origin=name)
 
 
-def from_json(raw: str) -> dict[str, Any]:
-    """Airflow's JSON form of a connection; ``extra`` may be a JSON string or an object."""
-    conn = _json_object(raw)
-    extra = conn.get("extra") or {}
-    if isinstance(extra, str):
-        extra = _json_object(extra, "its extra is ")
-    port = conn.get("port")
-    try:
-        port = int(port) if port else port
-    except ValueError:
-        raise ValueError("its port is not a number") from None
-    return {"conn_type": _conn_type(conn.get("conn_type")), "host": conn.get("host"),
-            "schema": conn.get("schema"), "login": conn.get("login"),
-            "password": conn.get("password"), "port": port, "extra": extra}
+def from_json(raw: str) -> Connection:
+    """Airflow's JSON form of a connection."""
+    return Connection.from_fields(_json_object(raw))
 
 
-def from_uri(uri: str) -> dict[str, Any]:
+def from_uri(uri: str) -> Connection:
     """Airflow's URI form, parsed as ``airflow.models.Connection(uri=...)`` parses it: the
     host URL-encoded when it is a URL (``openai://:key@https%3A%2F%2Fapi.example.com%2Fv1``),
     or with a scheme of its own when there is no login or password
@@ -87,11 +110,11 @@ def from_uri(uri: str) -> dict[str, Any]:
             extra = _json_object(query[EXTRA_KEY], "its extra is ")
         else:
             extra = {key: _json_or_text(value) for key, value in query.items()}
-    return {"conn_type": _conn_type(conn_type), "host": host,
-            "schema": unquote(parts.path[1:]) if parts.path[1:] else parts.path[1:],
-            "login": unquote(parts.username) if parts.username else parts.username,
-            "password": unquote(parts.password) if parts.password else parts.password,
-            "port": port, "extra": extra}
+    return Connection(conn_type=_conn_type(conn_type), host=host,
+                      schema=unquote(parts.path[1:]) if parts.path[1:] else parts.path[1:],
+                      login=unquote(parts.username) if parts.username else parts.username,
+                      password=unquote(parts.password) if parts.password else parts.password,
+                      port=port, extra=extra)
 
 
 def _conn_type(name: str | None) -> str | None:

@@ -64,27 +64,32 @@ def stored_connection(conn_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def _connection(env: Mapping[str, str], conn_id: str) -> tuple[dict[str, Any] | None, str]:
+def _connection(env: Mapping[str, str], conn_id: str) -> connections.Connection | None:
     """Connection ``conn_id`` where the tasks look for it: ``AIRFLOW_CONN_<ID>`` (JSON or
-    URI), then the metadata database; with its extra as a mapping, and where it came from."""
-    if (conn := connections.from_env(conn_id, env)) is not None:
-        return conn, connections.variable(conn_id)
-    if (conn := stored_connection(conn_id)) is None:
-        return None, ""
-    extra = conn.get("extra_dejson") or conn.get("extra") or {}
-    conn["extra"] = json.loads(extra) if isinstance(extra, str) else extra
-    return conn, f"connection {conn_id}"
+    URI), then the metadata database."""
+    return connections.from_env(conn_id, env) or stored(conn_id)
+
+
+def stored(conn_id: str) -> connections.Connection | None:
+    """Connection ``conn_id`` as the metadata database holds it (:func:`stored_connection`)."""
+    row = stored_connection(conn_id)
+    if row is None:
+        return None
+    try:
+        return connections.Connection.from_fields(row, origin=f"connection {conn_id}")
+    except ValueError as exc:
+        raise ScribeflowError(f"connection {conn_id!r} in the metadata database: {exc}") from None
 
 
 def llm_settings_from_env(env: Mapping[str, str] = os.environ) -> tuple[LLMSettings, str]:
     """The LLM settings the tasks would use, where the tasks look: the ``openai_default``
     connection from ``AIRFLOW_CONN_OPENAI_DEFAULT`` (JSON or URI), then from the metadata database,
     else the ``OPENAI_*`` variables. Returns them and where they came from."""
-    conn, source = _connection(env, "openai_default")
+    conn = _connection(env, "openai_default")
     if conn is None:
         return LLMSettings.from_env(), "OPENAI_* variables"
-    return llm_settings_from_connection(conn.get("host"), conn.get("password"), conn["extra"],
-                                        conn.get("schema"), conn.get("port")), source
+    return llm_settings_from_connection(conn.host, conn.password, conn.extra, conn.schema,
+                                        conn.port), conn.origin
 
 
 def transcription_settings_from_env(env: Mapping[str, str] = os.environ
@@ -93,15 +98,14 @@ def transcription_settings_from_env(env: Mapping[str, str] = os.environ
     connection ``$SCRIBEFLOW_TRANSCRIPTION_CONN_ID`` (``openai_transcription``), else the
     ``SCRIBEFLOW_TRANSCRIPTION_*`` variables and ``OPENAI_API_KEY``."""
     conn_id = env.get("SCRIBEFLOW_TRANSCRIPTION_CONN_ID") or "openai_transcription"
-    conn, source = _connection(env, conn_id)
+    conn = _connection(env, conn_id)
     if conn is None:
         if env.get("SCRIBEFLOW_TRANSCRIPTION_CONN_ID"):
             raise ScribeflowError(f"transcription connection {conn_id!r} "
                                   "(SCRIBEFLOW_TRANSCRIPTION_CONN_ID) not found")
         return TranscriptionSettings.from_env(), "SCRIBEFLOW_TRANSCRIPTION_* variables"
     return transcription_settings_from_connection(
-        conn.get("host"), conn.get("password"), conn["extra"], conn.get("schema"),
-        conn.get("port")), source
+        conn.host, conn.password, conn.extra, conn.schema, conn.port), conn.origin
 
 
 def checks(env: Mapping[str, str] = os.environ) -> Iterator[Check]:

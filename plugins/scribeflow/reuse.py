@@ -34,6 +34,7 @@ from scribeflow.config import (
     llm_settings_from_connection,
     transcription_settings_from_connection,
 )
+from scribeflow.connections import Connection
 from scribeflow.errors import ScribeflowError
 from scribeflow.files import DataPaths, read_json, write_json_atomic
 
@@ -152,7 +153,7 @@ def find_done(data: DataPaths, key: str, store: Any) -> tuple[Done | None, str]:
 # -- the inputs of the key, as ``scribeflow run`` reads them without Airflow --------------
 
 
-def connection(conn_id: str, env: Mapping[str, str]) -> dict[str, Any] | None:
+def connection(conn_id: str, env: Mapping[str, str]) -> Connection | None:
     """Connection ``conn_id`` where tasks find it first, without importing Airflow:
     ``AIRFLOW_CONN_<ID>`` (JSON or URI, :mod:`scribeflow.connections`), else a SQLite
     metadata database's row; None when there is none. Raises :class:`Unknown` where only
@@ -162,11 +163,11 @@ def connection(conn_id: str, env: Mapping[str, str]) -> dict[str, Any] | None:
     except ScribeflowError as exc:
         raise Unknown(str(exc)) from None
     if conn is not None:
-        return conn | {"origin": "env"}
+        return conn
     return _sqlite_connection(conn_id, env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", ""))
 
 
-def _sqlite_connection(conn_id: str, database: str) -> dict[str, Any] | None:
+def _sqlite_connection(conn_id: str, database: str) -> Connection | None:
     if not database.startswith("sqlite:///"):
         raise Unknown("the metadata database is not SQLite")
     path = Path(database.removeprefix("sqlite:///").partition("?")[0])
@@ -185,8 +186,8 @@ def _sqlite_connection(conn_id: str, database: str) -> dict[str, Any] | None:
     if encrypted:
         raise Unknown(f"connection {conn_id!r} has an encrypted extra")
     # the password itself is not read: that it is set is all the key needs
-    return {"host": host, "schema": schema, "port": port, "extra": json.loads(extra or "{}"),
-            "password": "set" if has_password else None, "origin": "database"}
+    return Connection(host=host, schema=schema, port=port, extra=json.loads(extra or "{}"),
+                      password="set" if has_password else None, origin=f"connection {conn_id}")
 
 
 def llm_from(env: Mapping[str, str]) -> LLMSettings:
@@ -194,9 +195,8 @@ def llm_from(env: Mapping[str, str]) -> LLMSettings:
     conn = connection("openai_default", env)
     if conn is None:
         return LLMSettings.from_env()
-    return llm_settings_from_connection(conn.get("host"), "key" if conn.get("password") else None,
-                                        conn.get("extra") or {}, conn.get("schema"),
-                                        conn.get("port"))
+    return llm_settings_from_connection(conn.host, "key" if conn.password else None, conn.extra,
+                                        conn.schema, conn.port)
 
 
 def endpoint_from(env: Mapping[str, str]) -> TranscriptionSettings:
@@ -207,8 +207,7 @@ def endpoint_from(env: Mapping[str, str]) -> TranscriptionSettings:
             raise Unknown(f"connection {conn_id!r} is not in the environment")
         return TranscriptionSettings.from_env()
     return transcription_settings_from_connection(
-        conn.get("host"), "key" if conn.get("password") else None, conn.get("extra") or {},
-        conn.get("schema"), conn.get("port"))
+        conn.host, "key" if conn.password else None, conn.extra, conn.schema, conn.port)
 
 
 def pgvector_dsn_from(env: Mapping[str, str]) -> str | None:
@@ -217,11 +216,10 @@ def pgvector_dsn_from(env: Mapping[str, str]) -> str | None:
     conn = connection("scribeflow_pgvector", env)
     if conn is None:
         return pgvector_dsn_from_env()
-    if conn["origin"] != "env":
+    if conn.origin != connections.variable("scribeflow_pgvector"):
         raise Unknown("the pgvector connection is in the metadata database")
-    login = conn.get("login") or ""
-    auth = f"{login}:{conn.get('password')}@" if conn.get("password") else (
-        f"{login}@" if login else "")
-    port = f":{conn['port']}" if conn.get("port") else ""
-    return f"postgresql://{auth}{conn.get('host') or ''}{port}/{conn.get('schema') or ''}"
+    login = conn.login or ""
+    auth = f"{login}:{conn.password}@" if conn.password else (f"{login}@" if login else "")
+    port = f":{conn.port}" if conn.port else ""
+    return f"postgresql://{auth}{conn.host or ''}{port}/{conn.schema or ''}"
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from scribeflow.connections import from_env
+from scribeflow.connections import Connection, from_env
 from scribeflow.errors import ConfigError
 
 URIS = [
@@ -24,33 +24,29 @@ URIS = [
 ]
 
 
-def _airflows(uri: str) -> dict:
-    from airflow.models.connection import Connection
-
-    conn = Connection(conn_id="x", uri=uri)
-    return {"conn_type": conn.conn_type, "host": conn.host, "schema": conn.schema,
-            "login": conn.login, "password": conn.password, "port": conn.port,
-            "extra": conn.extra_dejson}
+def _as_airflow_reads_it(conn) -> Connection:
+    return Connection(conn_type=conn.conn_type, host=conn.host, schema=conn.schema,
+                      login=conn.login, password=conn.password, port=conn.port,
+                      extra=conn.extra_dejson, origin="AIRFLOW_CONN_X")
 
 
 @pytest.mark.parametrize("uri", URIS)
 def test_a_uri_reads_as_airflow_reads_it(uri):
+    from airflow.models.connection import Connection as AirflowConnection
+
     ours = from_env("x", {"AIRFLOW_CONN_X": uri})
-    assert ours == _airflows(uri)
+    assert ours == _as_airflow_reads_it(AirflowConnection(conn_id="x", uri=uri))
 
 
 def test_the_json_form_reads_as_airflow_reads_it():
-    from airflow.models.connection import Connection
+    from airflow.models.connection import Connection as AirflowConnection
 
     given = {"conn_type": "postgresql", "host": "http://127.0.0.1:9/v1", "password": "sk-1",
              "login": None, "port": "8080", "schema": "v1"}
     for extra in ({"model": "m", "timeout_s": 30}, json.dumps({"model": "m"}), None):
         raw = json.dumps(given | ({"extra": extra} if extra is not None else {}))
-        conn = Connection.from_json(raw, conn_id="x")
-        ours = from_env("x", {"AIRFLOW_CONN_X": raw})
-        assert ours == {"conn_type": conn.conn_type, "host": conn.host, "schema": conn.schema,
-                        "login": conn.login, "password": conn.password, "port": conn.port,
-                        "extra": conn.extra_dejson}
+        theirs = AirflowConnection.from_json(raw, conn_id="x")
+        assert from_env("x", {"AIRFLOW_CONN_X": raw}) == _as_airflow_reads_it(theirs)
 
 
 def test_no_variable_is_no_connection():

@@ -79,10 +79,11 @@ def test_connections_are_read_where_tasks_find_them_without_airflow(tmp_path):
     as_json = {"AIRFLOW_CONN_OPENAI_DEFAULT": json.dumps(
         {"conn_type": "openai", "host": "http://llm:8000/v1", "password": "k",
          "extra": {"model": "m1"}})}
-    assert connection("openai_default", as_json)["extra"] == {"model": "m1"}
+    assert connection("openai_default", as_json).extra == {"model": "m1"}
     as_uri = {"AIRFLOW_CONN_OPENAI_DEFAULT": "openai://:k@llm:8000/v1?model=m1"}
     found = connection("openai_default", as_uri)
-    assert (found["host"], found["port"], found["extra"]) == ("llm", 8000, {"model": "m1"})
+    assert (found.host, found.port, found.extra, found.origin) == (
+        "llm", 8000, {"model": "m1"}, "AIRFLOW_CONN_OPENAI_DEFAULT")
     database = _metadata_db(tmp_path / "airflow.db", conn_id="openai_default",
                             host="http://llm:8000/v1", schema=None, port=None,
                             extra='{"model": "m1"}', is_extra_encrypted=False, password="x")
