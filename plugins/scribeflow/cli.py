@@ -279,12 +279,11 @@ def open_bucket(settings: PipelineSettings) -> None:
     anything runs."""
     if not settings.data_url:
         return
-    from scribeflow import connections
-    from scribeflow.doctor import stored
+    from scribeflow.doctor import find_connection
     from scribeflow.objects import open_storage, storage_options_from_connection
 
     conn_id = os.environ.get("SCRIBEFLOW_DATA_CONN_ID") or "scribeflow_data"
-    conn = connections.from_env(conn_id, os.environ) or stored(conn_id)
+    conn = find_connection(conn_id, os.environ)
     if conn is None and os.environ.get("SCRIBEFLOW_DATA_CONN_ID"):
         raise ScribeflowError(f"object storage connection {conn_id!r} (SCRIBEFLOW_DATA_CONN_ID) "
                               "not found")

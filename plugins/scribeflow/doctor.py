@@ -64,9 +64,9 @@ def stored_connection(conn_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def _connection(env: Mapping[str, str], conn_id: str) -> connections.Connection | None:
+def find_connection(conn_id: str, env: Mapping[str, str]) -> connections.Connection | None:
     """Connection ``conn_id`` where the tasks look for it: ``AIRFLOW_CONN_<ID>`` (JSON or
-    URI), then the metadata database."""
+    URI), then the metadata database (through Airflow's CLI: slow, so only when not in env)."""
     return connections.from_env(conn_id, env) or stored(conn_id)
 
 
@@ -85,7 +85,7 @@ def llm_settings_from_env(env: Mapping[str, str] = os.environ) -> tuple[LLMSetti
     """The LLM settings the tasks would use, where the tasks look: the ``openai_default``
     connection from ``AIRFLOW_CONN_OPENAI_DEFAULT`` (JSON or URI), then from the metadata database,
     else the ``OPENAI_*`` variables. Returns them and where they came from."""
-    conn = _connection(env, "openai_default")
+    conn = find_connection("openai_default", env)
     if conn is None:
         return LLMSettings.from_env(), "OPENAI_* variables"
     return llm_settings_from_connection(conn.host, conn.password, conn.extra, conn.schema,
@@ -98,7 +98,7 @@ def transcription_settings_from_env(env: Mapping[str, str] = os.environ
     connection ``$SCRIBEFLOW_TRANSCRIPTION_CONN_ID`` (``openai_transcription``), else the
     ``SCRIBEFLOW_TRANSCRIPTION_*`` variables and ``OPENAI_API_KEY``."""
     conn_id = env.get("SCRIBEFLOW_TRANSCRIPTION_CONN_ID") or "openai_transcription"
-    conn = _connection(env, conn_id)
+    conn = find_connection(conn_id, env)
     if conn is None:
         if env.get("SCRIBEFLOW_TRANSCRIPTION_CONN_ID"):
             raise ScribeflowError(f"transcription connection {conn_id!r} "
