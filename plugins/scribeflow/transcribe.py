@@ -10,6 +10,15 @@ hide the problem. So a chunk whose text is repetitive (compression ratio over 2.
 guess (average log-probability under -1) is decoded again sequentially, with faster-whisper's
 fallback, as it would have been without batching. VAD is on and word timestamps are kept.
 
+That fallback samples at temperatures above 0, from CTranslate2's random generators, which
+are seeded from ``std::random_device`` unless a seed is set before the model's threads first
+sample (one generator per thread, seeded once: ``ctranslate2/random.cc``). Unseeded, three
+runs of the same Spanish clip through ``tiny.en`` gave three different transcripts, and an
+evaluation's figures moved with them. So every model is loaded after
+``ctranslate2.set_random_seed(SAMPLING_SEED)``: a process that transcribes the same inputs in
+the same order gets the same text (a long-lived model host's generators move on between
+requests).
+
 Memory does not grow with the input's length: the pipeline's 16 kHz mono WAV is read and
 transcribed in windows of at most ``window_s`` seconds, each cut in the longest pause of its
 last 30 s (between sentences, not inside a word), with the timestamps shifted back into
@@ -61,6 +70,8 @@ SAMPLE_RATE = 16_000
 #: A window ends in the longest pause of its last ``CUT_SEARCH_S`` seconds.
 CUT_SEARCH_S = 30.0
 _FRAME = SAMPLE_RATE // 10
+#: The seed of CTranslate2's sampling (the temperature fallback), set before a model loads.
+SAMPLING_SEED = 0
 
 
 def resolve_device(requested: str) -> str:
@@ -105,8 +116,10 @@ def load_model(model: str, device: str, compute_type: str, cpu_threads: int = 0)
     with _LOCK:
         if key not in _MODELS:
             with phase("imports"):
+                import ctranslate2
                 from faster_whisper import WhisperModel
 
+            ctranslate2.set_random_seed(SAMPLING_SEED)
             started = time.perf_counter()
             try:
                 with phase("model_load"):

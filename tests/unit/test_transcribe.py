@@ -47,6 +47,26 @@ def test_batched_chunks_the_english_model_cannot_read_are_decoded_again(tmp_path
     assert problem is not None and problem.degrades, transcript.avg_logprob
 
 
+def test_the_fallbacks_sampling_gives_the_same_text_in_every_process():
+    """The Spanish reference clip through tiny.en is decoded again at temperatures above 0.
+    Unseeded, CTranslate2's sampling gave a different transcript in each process, and the
+    evaluation's figures moved with it; each model is now loaded with a fixed seed."""
+    import sys
+
+    from scribeflow.config import PROJECT_ROOT
+
+    clip = PROJECT_ROOT / "include" / "evaluation" / "media" / "fotosintesis-es.mp3"
+    code = ("import sys; from pathlib import Path; "
+            "from scribeflow.transcribe import TranscribeOptions, transcribe; "
+            "t = transcribe(Path(sys.argv[1]), 'es', TranscribeOptions(device='cpu')); "
+            "print(t.settings['redecoded'], t.text)")
+    texts = [subprocess.run([sys.executable, "-c", code, str(clip)], capture_output=True,
+                            text=True, check=True).stdout for _ in range(2)]
+    redecoded = int(texts[0].split()[0])
+    assert redecoded >= 1 and len(texts[0].split()) > 3, texts[0]
+    assert texts[0] == texts[1]
+
+
 def test_segments_are_sentences_not_batches(tmp_path):
     """The batched pipeline without timestamps returns one segment per 30 s batch; subtitles
     and chunk boundaries need sentences."""
