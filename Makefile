@@ -53,8 +53,11 @@ run: sysdeps venv $(if $(filter $(SAMPLE),$(URL)),$(SAMPLE))
 lint: venv
 	$(BIN)/ruff check .
 
+# The whole suite on TEST_WORKERS pytest-xdist workers, each module on one worker (its fixtures
+# made once), the longest first (tests/conftest.py); the 10 slowest tests are listed at the end.
+TEST_WORKERS ?= 3
 test: testdeps venv lint
-	$(BIN)/pytest -q --durations=8
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=10
 
 up: sysdeps venv
 	$(BIN)/scribeflow up

@@ -23,19 +23,32 @@ LESSON = (
 )
 
 
-def speech_wav(path: Path, seconds: float) -> Path:
-    """About ``seconds`` of espeak-ng speech as 16 kHz mono WAV."""
+def spoken(path: Path, text: str, *ffmpeg_args: str) -> Path:
+    """``path``, made once: espeak-ng reads ``text`` and ffmpeg converts it with
+    ``ffmpeg_args`` (its output options, or a second input and them). Written under names of
+    this process and renamed into place, so benchmarks run side by side (the smoke tests
+    under pytest-xdist) never read each other's half-written files."""
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    repeats = max(1, round(seconds / 20.5))  # LESSON takes about 20.5 s to speak
-    raw = path.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), LESSON * repeats],
-                   check=True)
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(raw), "-ac", "1",
-                    "-ar", "16000", str(path)], check=True)
+    raw = path.with_name(f".{path.stem}.{os.getpid()}.raw.wav")
+    partial = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(raw),
+                    *ffmpeg_args, str(partial)], check=True)
+    os.replace(partial, path)
     raw.unlink()
     return path
+
+
+#: ffmpeg's options for the 16 kHz mono WAV the pipeline decodes to.
+WAV_16K = ("-ac", "1", "-ar", "16000")
+
+
+def speech_wav(path: Path, seconds: float) -> Path:
+    """About ``seconds`` of espeak-ng speech as 16 kHz mono WAV."""
+    repeats = max(1, round(seconds / 20.5))  # LESSON takes about 20.5 s to speak
+    return spoken(path, LESSON * repeats, *WAV_16K)
 
 
 def timed(fn: Callable[[], object]) -> float:

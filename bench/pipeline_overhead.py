@@ -23,7 +23,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from _common import ROOT, median, timed, unique_speech
+from _common import ROOT, median, spoken, timed, unique_speech
 
 BARE = textwrap.dedent("""
     import sys, time
@@ -48,17 +48,9 @@ BARE = textwrap.dedent("""
 
 
 def speech_video(path: Path, minutes: float) -> Path:
-    if path.exists():
-        return path
-    wav = path.with_suffix(".wav")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav),
-                    unique_speech(minutes)], check=True)
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), "-f",
-                    "lavfi", "-i", "color=c=navy:s=160x120:r=5", "-shortest", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)],
-                   check=True)
-    wav.unlink()
-    return path
+    return spoken(path, unique_speech(minutes), "-f", "lavfi", "-i",
+                  "color=c=navy:s=160x120:r=5", "-shortest", "-c:v", "libx264", "-preset",
+                  "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac")
 
 
 def main() -> None:

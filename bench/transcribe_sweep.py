@@ -20,12 +20,11 @@ import argparse
 import json
 import random
 import re
-import subprocess
 import time
 import wave
 from pathlib import Path
 
-from _common import ROOT, median, unique_speech
+from _common import ROOT, WAV_16K, median, spoken, unique_speech
 
 CONFIGS = [  # (name, batched, batch_size, beam_size)
     ("sequential beam 5", False, None, 5),
@@ -39,14 +38,7 @@ CONFIGS = [  # (name, batched, batch_size, beam_size)
 
 def speech(path: Path, minutes: float) -> tuple[Path, str]:
     text = unique_speech(minutes)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        raw = path.with_suffix(".raw.wav")
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
-        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(raw), "-ac",
-                        "1", "-ar", "16000", str(path)], check=True)
-        raw.unlink()
-    return path, text
+    return spoken(path, text, *WAV_16K), text
 
 
 def words(text: str) -> str:

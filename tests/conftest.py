@@ -14,6 +14,56 @@ from support.openai_server import EditorScript, ScriptedOpenAI
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+#: Where the time goes, longest first (seconds of one test, or one module's tests together,
+#: on this 2-core machine). ``make test`` runs the suite on several pytest-xdist workers; these
+#: start first, so no long one starts last and runs alone while the other workers idle.
+LONGEST_FIRST = (
+    "tests/bench/test_bench_smoke.py::test_benchmark_quick_run_reports[per_video_overhead:sch",
+    "tests/bench/test_bench_smoke.py::test_benchmark_quick_run_reports[per_video_overhead:in_",
+    "tests/topology/test_celery_topology.py",  # 300
+    "tests/e2e/test_bad_input.py",  # 300
+    "tests/e2e/test_video_pipeline.py",  # 250
+    "tests/deploy/test_requirements_alone.py",  # 200 building its venv, 20 once it is cached
+    "tests/e2e/test_channels.py",  # 190
+    "tests/unit/test_doctor.py",  # 150
+    "tests/e2e/test_speech_endpoint.py",  # 130
+    "tests/unit/test_transcribe.py",  # 130
+    "tests/bench/test_bench_smoke.py::test_benchmark_quick_run_reports[object_storage]",
+    "tests/bench/test_bench_smoke.py::test_benchmark_quick_run_reports[split_transcription]",
+    "tests/e2e/test_stores.py",  # 110
+    "tests/bench/test_bench_smoke.py::test_benchmark_quick_run_reports[pipeline_overhead]",
+    "tests/e2e/test_ingest_cli.py",  # 100
+    "tests/e2e/test_search_page.py",  # 95
+    "tests/bench/",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest tests start first (:data:`LONGEST_FIRST`); the rest keep their order."""
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(LONGEST_FIRST)
+                     if item.nodeid.startswith(prefix)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: a module's tests keep their order
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With ``--dist loadscope``, each module's tests run together on one worker, so a
+    module's expensive fixtures (a processed video, a deployment) are made once, not once per
+    worker; the benchmark smoke tests share none, and each goes where there is room. (The
+    ``xdist_group`` marks of ``--dist loadgroup`` are lost under pytest 9, whose node ids
+    pytest-xdist 3.8 can no longer rename.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndBenchmarks(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if nodeid.startswith("tests/bench/") else nodeid.split("::", 1)[0]
+
+    return ModulesAndBenchmarks(config, log)
+
 
 @dataclass(frozen=True)
 class Media:
@@ -84,3 +134,4 @@ def editor_llm() -> Iterator[tuple[ScriptedOpenAI, EditorScript]]:
     script = EditorScript()
     with ScriptedOpenAI(script) as server:
         yield server, script
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,9 @@ class TaskTiming:
     process_started: float | None
     ended: float | None = None
     phases: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    #: The top-level packages first imported in the ``imports`` phase (what a task paid for,
+    #: whatever the machine's load made the seconds).
+    imported: set[str] = field(default_factory=set)
 
     @property
     def work_s(self) -> float:
@@ -39,7 +43,7 @@ class TaskTiming:
                 "process_started": (round(self.process_started, 3)
                                     if self.process_started is not None else None),
                 **{f"{name}_s": round(s, 3) for name, s in self.phases.items()},
-                "work_s": round(self.work_s, 3)}
+                "work_s": round(self.work_s, 3), "imported": sorted(self.imported)}
 
 
 _CURRENT: contextvars.ContextVar[TaskTiming | None] = contextvars.ContextVar("timing",
@@ -67,11 +71,15 @@ def phase(name: str) -> Iterator[None]:
         yield
         return
     _CURRENT.set(None)  # nested phases are part of this one
+    modules = set(sys.modules) if name == "imports" else None
     started = time.perf_counter()
     try:
         yield
     finally:
         timing.phases[name] += time.perf_counter() - started
+        if modules is not None:
+            timing.imported |= {m.partition(".")[0] for m in set(sys.modules) - modules
+                                if not m.startswith("_")}
         _CURRENT.set(timing)
 
 

@@ -14,6 +14,7 @@ from scribeflow.store.parquet import ParquetStore
 from support.disk import digests
 
 pytestmark = pytest.mark.e2e
+WARM_HOSTS = True  # its runs go to the session's model host and run host
 
 
 @pytest.fixture(scope="module")

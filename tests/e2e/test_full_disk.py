@@ -16,6 +16,7 @@ from support.disk import digests, fill, small_disk
 from support.media import speech_video
 
 pytestmark = pytest.mark.e2e
+WARM_HOSTS = True  # its runs go to the session's model host and run host
 
 OTHER = ("Bees visit flowers to collect nectar and pollen for the hive.",
          "A worker bee dances to tell the others where the flowers are.",

@@ -21,6 +21,7 @@ from support.feeds import FeedSite, Route, Upload
 from support.media import speech_audio
 
 pytestmark = pytest.mark.e2e
+WARM_HOSTS = True  # its runs go to the session's model host and run host
 UTC = dt.UTC
 DAY = dt.datetime(2025, 5, 10, 9, tzinfo=UTC)
 COOKIE_VALUE = "s3cr3t-c00kie-4f9a"

@@ -13,6 +13,7 @@ from scribeflow.files import read_json
 from support.openai_server import stage_of
 
 pytestmark = pytest.mark.e2e
+WARM_HOSTS = True  # its runs go to the session's model host and run host
 
 
 @pytest.fixture(scope="module")

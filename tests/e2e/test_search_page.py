@@ -23,6 +23,7 @@ from support.airflow import clean_env
 from support.http import free_port, json_request
 
 pytestmark = pytest.mark.e2e
+WARM_HOSTS = True  # its runs go to the session's model host and run host
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -20,6 +20,7 @@ from support.media import SCRIPT
 from support.speech_server import WhisperEndpoint
 
 REFERENCE = " ".join(SCRIPT)
+WARM_HOSTS = True  # its runs go to the session's model host and run host
 
 
 @pytest.fixture(scope="module")

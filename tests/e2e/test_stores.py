@@ -15,6 +15,7 @@ from scribeflow.store.parquet import ParquetStore
 from scribeflow.store.pgvector import PgvectorStore
 
 pytestmark = pytest.mark.e2e
+WARM_HOSTS = True  # its runs go to the session's model host and run host
 VIDEO_ID = "generic-talk"
 
 
