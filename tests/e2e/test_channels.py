@@ -1,5 +1,6 @@
 """Channel DAGs on a real Airflow (api-server, scheduler and dag-processor on LocalExecutor
-and PostgreSQL, as a deployment runs them), following real feeds on 127.0.0.1 whose entries are short speech clips:
+and PostgreSQL, as a deployment runs them), following real feeds on 127.0.0.1 whose entries
+are short speech clips:
 
 - a scheduled run of a YouTube-style Atom channel triggers exactly its interval's uploads,
   and running the same interval again triggers nothing;
