@@ -11,7 +11,8 @@ SAMPLE_TEXT := Welcome to this short lesson about the water cycle. The sun heats
 	droplets grow heavy they fall back to the ground as rain or snow. Rivers carry the water back \
 	to the sea, and the cycle begins again.
 
-.PHONY: run test lint up evaluate bench sysdeps testdeps venv sample clean
+.PHONY: run test lint up evaluate bench sysdeps testdeps venv sample clean deploy deploy-down \
+	test-docker
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +62,18 @@ test: testdeps venv lint
 
 up: sysdeps venv
 	$(BIN)/scribeflow up
+
+# The Docker Compose stack on this machine (docker/local/deploy.sh): builds the CPU image and
+# starts every service; ends with the UI's address and login. `make deploy-down` removes it.
+deploy: venv
+	@bash docker/local/deploy.sh up
+
+deploy-down:
+	@bash docker/local/deploy.sh down
+
+# The deployment's end-to-end test (its own CI step: the default suite keeps its time).
+test-docker: testdeps venv
+	$(BIN)/pytest -q -m docker tests/docker --durations=5
 
 # the shipped reference set through every configuration of include/evaluation/configs.yaml
 evaluate: sysdeps venv

@@ -21,7 +21,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from scribeflow.config import RUN_PARAM_DEFAULTS
+from scribeflow.config import run_param_defaults
 from scribeflow_airflow import tasks
 
 TRANSCRIBE_QUEUE = os.environ.get("SCRIBEFLOW_TRANSCRIBE_QUEUE", "cuda")
@@ -29,6 +29,9 @@ LLM_POOL = os.environ.get("SCRIBEFLOW_LLM_POOL", "llm")
 #: Downloads share one pool; SCRIBEFLOW_DOWNLOAD_POOLS gives sites pools of their own
 #: (plugins/airflow_local_settings.py routes each download by its URL's site).
 DOWNLOAD_POOL = os.environ.get("SCRIBEFLOW_DOWNLOAD_POOL", "downloads")
+#: The form's defaults are this deployment's settings (SCRIBEFLOW_*): a run triggered without
+#: a param uses what the deployment sets, as the model host and `scribeflow doctor` report.
+DEFAULTS = run_param_defaults()
 
 
 @dag(
@@ -48,21 +51,21 @@ DOWNLOAD_POOL = os.environ.get("SCRIBEFLOW_DOWNLOAD_POOL", "downloads")
     params={
         "url": Param(type="string", minLength=1, title="Video URL or local file",
                      description="Any yt-dlp URL, a file:// URL or a path on the workers."),
-        "language": Param(RUN_PARAM_DEFAULTS["language"], type="string", title="Language",
+        "language": Param(DEFAULTS["language"], type="string", title="Language",
                           description="Spoken language code (en, de, …) or auto to detect."),
-        "transcriber": Param(os.environ.get("SCRIBEFLOW_TRANSCRIBER", "local"), type="string",
+        "transcriber": Param(DEFAULTS["transcriber"], type="string",
                              enum=["local", "endpoint"], title="Transcriber",
                              description="local (faster-whisper on the transcribe queue) or "
                                          "endpoint (an OpenAI-compatible /audio/transcriptions: "
                                          "connection openai_transcription)."),
-        "whisper_model": Param(RUN_PARAM_DEFAULTS["whisper_model"], type="string", title="Whisper model",
+        "whisper_model": Param(DEFAULTS["whisper_model"], type="string", title="Whisper model",
                                description="auto (GPU: large-v3, CPU: tiny.en), a name or a path."),
-        "chunk_words": Param(RUN_PARAM_DEFAULTS["chunk_words"], type="integer", minimum=20, maximum=2000,
+        "chunk_words": Param(DEFAULTS["chunk_words"], type="integer", minimum=20, maximum=2000,
                              title="Words per chunk"),
-        "quiz": Param(RUN_PARAM_DEFAULTS["quiz"], type="boolean", title="Generate a quiz"),
-        "quiz_per_chunk": Param(RUN_PARAM_DEFAULTS["quiz_per_chunk"], type="integer", minimum=1, maximum=10,
+        "quiz": Param(DEFAULTS["quiz"], type="boolean", title="Generate a quiz"),
+        "quiz_per_chunk": Param(DEFAULTS["quiz_per_chunk"], type="integer", minimum=1, maximum=10,
                                 title="Quiz questions per chunk"),
-        "store": Param(os.environ.get("SCRIBEFLOW_STORE", "parquet"), type="string",
+        "store": Param(DEFAULTS["store"], type="string",
                        enum=["parquet", "pgvector"], title="Vector store",
                        description="parquet (local file) or pgvector (connection "
                                    "scribeflow_pgvector or SCRIBEFLOW_PGVECTOR_DSN)."),

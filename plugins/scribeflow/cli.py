@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import subprocess
@@ -68,15 +69,47 @@ def _airflow_bin() -> str:
 
 
 def ensure_metadata_db(env: dict[str, str], log_file: Path) -> None:
-    """Create or upgrade the SQLite metadata database on first use."""
-    conn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    if (conn.startswith("sqlite:///")
-            and Path(conn.removeprefix("sqlite:///").partition("?")[0]).exists()):
+    """Create or upgrade the metadata database unless it holds this Airflow's schema
+    (:func:`metadata_db_current`): an empty or older SQLite file is migrated too."""
+    if metadata_db_current(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]):
         return
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     with open(log_file, "a") as log:
-        subprocess.run([_airflow_bin(), "db", "migrate"], env=env, stdout=log, stderr=log,
-                       check=True)
+        done = subprocess.run([_airflow_bin(), "db", "migrate"], env=env, stdout=log, stderr=log)
+    if done.returncode != 0:
+        raise ScribeflowError(f"the metadata database could not be migrated "
+                              f"(`airflow db migrate` exited {done.returncode}; see {log_file})")
+
+
+def metadata_db_current(conn: str) -> bool:
+    """Whether the SQLite metadata database ``conn`` names is at the newest migration this
+    Airflow ships, read from its ``alembic_version`` without writing: a missing file stays
+    missing. Other databases are not read here (False: ``airflow db migrate`` is idempotent)."""
+    import sqlite3
+
+    if not conn.startswith("sqlite:///"):
+        return False
+    path = Path(conn.removeprefix("sqlite:///").partition("?")[0])
+    if not path.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            found = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.Error:  # an empty file: no alembic_version table
+        return False
+    return [row[0] for row in found] == [airflow_schema_head()]
+
+
+@functools.cache
+def airflow_schema_head() -> str:
+    """The revision of the newest migration of the installed Airflow (its files are numbered
+    in order), found without importing Airflow (1.5 s)."""
+    import importlib.util
+    import re
+
+    package = Path(importlib.util.find_spec("airflow").submodule_search_locations[0])
+    newest = max((package / "migrations" / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return re.search(r'^revision = "(\w+)"', newest.read_text(), re.MULTILINE)[1]
 
 
 @dataclass(frozen=True)
@@ -328,7 +361,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _print_reused(conf: dict, env: dict[str, str], data: DataPaths) -> bool:
     """Print the summary of the run that processed these inputs before, when all it made is
     still there: decided without starting Airflow (``scribeflow.reuse``)."""
-    from scribeflow.config import RUN_PARAM_DEFAULTS
     from scribeflow.errors import BadInputError
     from scribeflow.reuse import (
         Unknown,
@@ -342,8 +374,7 @@ def _print_reused(conf: dict, env: dict[str, str], data: DataPaths) -> bool:
 
     try:
         settings = PipelineSettings.from_env(
-            RUN_PARAM_DEFAULTS | {k: v for k, v in conf.items() if k != "url"}
-            | {"data_dir": env.get("SCRIBEFLOW_DATA")})
+            {k: v for k, v in conf.items() if k != "url"} | {"data_dir": env.get("SCRIBEFLOW_DATA")})
         if settings.data_url:
             return False
         endpoint = endpoint_from(env) if settings.transcriber == "endpoint" else None

@@ -60,10 +60,18 @@ def default_prompts_dir() -> Path:
     return Path(os.environ.get("SCRIBEFLOW_PROMPTS") or PROJECT_ROOT / "include" / "prompts")
 
 
-#: Defaults of ``video_pipeline``'s form params that are settings: a run's params are all
-#: set, so these win over ``SCRIBEFLOW_*`` in its tasks (``scribeflow run`` reads them too).
-RUN_PARAM_DEFAULTS: dict[str, Any] = {"language": "auto", "whisper_model": "auto",
-                                      "chunk_words": 150, "quiz": False, "quiz_per_chunk": 2}
+#: ``video_pipeline``'s form params that are settings. Their defaults are the deployment's
+#: settings (:func:`run_param_defaults`, read when the DAG file is parsed) and a run's params
+#: are all set, so a run uses what it was triggered with, else what the deployment sets.
+RUN_PARAMS = ("language", "transcriber", "whisper_model", "chunk_words", "quiz",
+              "quiz_per_chunk", "store")
+
+
+def run_param_defaults() -> dict[str, Any]:
+    """The defaults of ``video_pipeline``'s :data:`RUN_PARAMS`: the dataclass defaults, then
+    ``SCRIBEFLOW_*`` (:meth:`PipelineSettings.from_env`), as every other reader sees them."""
+    settings = PipelineSettings.from_env()
+    return {name: getattr(settings, name) for name in RUN_PARAMS}
 
 
 @dataclass(frozen=True)

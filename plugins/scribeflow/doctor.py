@@ -49,12 +49,17 @@ def stored_connection(conn_id: str) -> dict[str, Any] | None:
     import subprocess
     import sys
 
-    from scribeflow.cli import airflow_env
+    from scribeflow.cli import airflow_env, metadata_db_current
 
+    env = airflow_env()
+    conn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    if conn.startswith("sqlite:///") and not metadata_db_current(conn):
+        return None  # no database yet, or not migrated: it holds no connection (and asking
+        # Airflow would leave an empty file that later looks like a database)
     airflow = str(Path(sys.executable).with_name("airflow"))
     try:
         found = subprocess.run([airflow, "connections", "get", conn_id, "--output", "json"],
-                               env=airflow_env(), capture_output=True, text=True, timeout=120)
+                               env=env, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired):
         return None
     try:

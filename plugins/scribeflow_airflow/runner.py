@@ -301,15 +301,16 @@ def _note(dag_id: str, run_id: str, state: str) -> None:
 
 def _invalid(dag, conf: dict) -> str | None:
     """Why ``conf`` cannot start a run (the DAG's params, then the settings), in one line."""
+    from scribeflow.config import RUN_PARAMS
     from scribeflow.errors import ConfigError, one_line
-    from scribeflow_airflow.tasks import PARAM_SETTINGS, settings_from_params
+    from scribeflow_airflow.tasks import settings_from_params
 
     try:
         params = copy.deepcopy(dag.params)  # setting a value resolves (validates) its Param
         params.update(conf)
         resolved = params.validate()
         if dag.dag_id == "video_pipeline":
-            settings_from_params({k: resolved.get(k) for k in PARAM_SETTINGS})
+            settings_from_params({k: resolved.get(k) for k in RUN_PARAMS})
     except ConfigError as exc:
         return str(exc)
     except Exception as exc:  # Airflow's ParamValidationError: the first line is the cause

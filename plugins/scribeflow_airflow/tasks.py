@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from airflow.sdk import get_current_context
 
 from scribeflow import steps
-from scribeflow.config import PipelineSettings
+from scribeflow.config import RUN_PARAMS, PipelineSettings
 from scribeflow.errors import (
     BadInputError,
     BlockedError,
@@ -44,12 +44,10 @@ from scribeflow_airflow.failures import fail
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
-PARAM_SETTINGS = ("language", "transcriber", "whisper_model", "store", "quiz", "chunk_words",
-                  "quiz_per_chunk")
 
 
 def settings_from_params(params: dict[str, Any]) -> PipelineSettings:
-    return PipelineSettings.from_env({k: params.get(k) for k in PARAM_SETTINGS})
+    return PipelineSettings.from_env({k: params.get(k) for k in RUN_PARAMS})
 
 
 #: The scratch folder of the task running now, when the data folder is on object storage.

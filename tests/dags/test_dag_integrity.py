@@ -140,3 +140,62 @@ def test_one_bad_source_is_one_import_error_and_the_rest_load(tmp_path, monkeypa
     assert bag.dags["channel__weekly"].catchup is False
     for dag_id in ("channel__pod", "channel__weekly"):
         assert_channel_dag(bag.dags[dag_id])
+
+
+#: a value other than the default for each of video_pipeline's params that are settings
+DEPLOYED = {"language": "de", "transcriber": "endpoint", "whisper_model": "base",
+            "chunk_words": 60, "quiz": True, "quiz_per_chunk": 3, "store": "pgvector"}
+
+AGREEMENT = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+from scribeflow.config import PipelineSettings
+from scribeflow.doctor import _whisper
+from scribeflow.steps import transcribe_options
+from scribeflow_airflow.tasks import settings_from_params
+
+bag = DagBag(dag_folder=sys.argv[1])
+if bag.import_errors:
+    print(json.dumps({"import_errors": [str(e) for e in bag.import_errors.values()]}))
+    sys.exit(0)
+defaults = {k: bag.dags["video_pipeline"].params[k] for k in json.loads(sys.argv[2])}
+run = settings_from_params(defaults)  # a run triggered without these params
+explicit = settings_from_params(defaults | {"chunk_words": 80, "language": "fr"})
+host = PipelineSettings.from_env()  # what the model host preloads and doctor reports
+print(json.dumps({
+    "defaults": defaults,
+    "run": {k: getattr(run, k) for k in defaults},
+    "explicit": [explicit.chunk_words, explicit.language],
+    "model_host_agrees": transcribe_options(run) == transcribe_options(host),
+    "doctor": _whisper(host).detail,
+}))
+"""
+
+
+def _parse_with(env: dict[str, str], tmp_path) -> dict:
+    import json
+
+    full = os.environ | {"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    full |= env
+    out = subprocess.run([sys.executable, "-c", AGREEMENT, str(ROOT / "dags"),
+                          json.dumps(list(DEPLOYED))],
+                         env=full, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_every_run_setting_defaults_to_the_deployments_and_a_runs_param_wins(tmp_path):
+    env = {f"SCRIBEFLOW_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+           for k, v in DEPLOYED.items()}
+    seen = _parse_with(env, tmp_path)
+    assert seen["defaults"] == DEPLOYED  # the form shows what the deployment sets
+    assert seen["run"] == DEPLOYED  # and a run triggered without them uses it
+    assert seen["explicit"] == [80, "fr"]  # a run's own params still win
+    assert seen["model_host_agrees"]  # the model host preloads the model the runs load
+    assert seen["doctor"].startswith("base ")  # doctor reports it
+
+
+def test_a_bad_deployment_setting_is_the_dag_files_one_line_import_error(tmp_path):
+    seen = _parse_with({"SCRIBEFLOW_CHUNK_WORDS": "lots"}, tmp_path)
+    assert any("SCRIBEFLOW_CHUNK_WORDS='lots' is not a whole number" in e
+               for e in seen["import_errors"]), seen

@@ -3,6 +3,7 @@ that they stay in step with requirements.txt."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -156,3 +157,93 @@ def test_each_worker_host_has_a_model_host_its_tasks_reach():
     assert gpu["environment"]["SCRIBEFLOW_WHISPER_DEVICE"] == "cuda"
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
     assert "/usr/bin/tini" in gpu["entrypoint"] and "ENTRYPOINT [\"/usr/bin/tini\"" in DOCKERFILE
+
+
+DOCKER_COMPOSE = str(Path(sys.executable).with_name("docker-compose"))
+LOCAL = ROOT / "docker" / "local" / "compose.yaml"
+
+
+def compose_config(*files: Path, profiles: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """``docker-compose config`` (Compose v2 itself) on ``files``, with only the one required
+    setting and no .env of the checkout's."""
+    import os
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".env") as env_file:
+        args = [DOCKER_COMPOSE, "--project-directory", str(ROOT), "--env-file", env_file.name]
+        args += [a for f in files for a in ("-f", str(f))]
+        args += [a for p in profiles for a in ("--profile", p)] + ["config", "--format", "json"]
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("SCRIBEFLOW_", "S3_", "AIRFLOW", "POSTGRES_"))}
+        return subprocess.run(args, capture_output=True, text=True, timeout=60,
+                              env=env | {"AIRFLOW_JWT_SECRET": "x" * 32})
+
+
+def test_compose_resolves_without_the_settings_of_a_profile_not_in_use():
+    """S3_SECRET_KEY is needed by the s3 profile only: a stack without it still resolves
+    (a required variable there stopped every `docker compose` command)."""
+    plain = compose_config(ROOT / "docker-compose.yaml")
+    assert plain.returncode == 0, plain.stderr
+    with_s3 = compose_config(ROOT / "docker-compose.yaml", profiles=("s3",))
+    assert with_s3.returncode == 0, with_s3.stderr
+    command = json.loads(with_s3.stdout)["services"]["s3"]["command"]
+    assert "set S3_SECRET_KEY in .env" in " ".join(command)
+
+
+def test_workers_read_local_files_from_media_and_volumes_start_writable():
+    services = COMPOSE["services"]
+    for name in ("airflow-worker", "airflow-worker-gpu", "model-host", "model-host-gpu"):
+        assert "./media:/media:ro" in services[name]["volumes"], name
+    for stage in re.split(r"^FROM ", DOCKERFILE, flags=re.MULTILINE)[1:]:
+        for folder in ("/opt/airflow/data", "/opt/airflow/models", "/opt/airflow/logs",
+                       "/opt/airflow/auth", "/run/scribeflow"):
+            assert re.search(rf"mkdir -p [^\n]*{folder}\b", stage.replace("\\\n", " ")), folder
+    api = services["airflow-apiserver"]
+    assert "airflow-auth:/opt/airflow/auth" in api["volumes"]
+    assert api["environment"]["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == (
+        "/opt/airflow/auth/passwords.json")
+    # the whisper model is the deployment's setting for every service, not a GPU-host default
+    assert "SCRIBEFLOW_WHISPER_MODEL" not in services["model-host-gpu"]["environment"]
+
+
+def test_the_local_stack_replaces_only_what_a_registry_would_give():
+    """docker/local/compose.yaml (test-only): registry images become stand-ins, everything is
+    on the host's network away from the machine's own PostgreSQL and Redis ports, and the
+    GPU services run the CPU image; the production file keeps the real images."""
+    merged = compose_config(ROOT / "docker-compose.yaml", LOCAL)
+    assert merged.returncode == 0, merged.stderr
+    services = json.loads(merged.stdout)["services"]
+    images = {name: s["image"] for name, s in services.items()}
+    assert images.pop("airflow-base") == "scribeflow-local/airflow:3.3.2-python3.11"
+    assert images.pop("postgres") == "scribeflow-local/postgres:16-pgvector"
+    assert images.pop("redis") == "scribeflow-local/redis:7.0"
+    assert set(images.values()) == {"scribeflow:cpu"}, images
+    for name, service in services.items():
+        if name != "airflow-base":
+            assert service["network_mode"] == "host" and not service.get("ports"), name
+        assert "deploy" not in service or not service["deploy"].get("resources"), name
+        env = service.get("environment") or {}
+        for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__BROKER_URL"):
+            if key in env:
+                assert ":5432/" not in env[key] and ":6379/" not in env[key], (name, key)
+    assert services["airflow-worker-gpu"]["command"][:4] == ["celery", "worker", "--queues", "cuda"]
+    assert services["model-host-gpu"]["environment"]["SCRIBEFLOW_WHISPER_DEVICE"] == "cpu"
+    build = services["airflow-worker"]["build"]
+    assert build["args"] == {"AIRFLOW_IMAGE": "scribeflow-local/airflow", "TORCH_INDEX": ""}
+    production = COMPOSE["services"]
+    assert production["postgres"]["image"].startswith("pgvector/pgvector:")
+    assert production["redis"]["image"].startswith("redis:")
+    assert re.search(r"^ARG AIRFLOW_IMAGE=apache/airflow$", DOCKERFILE, re.MULTILINE)
+
+
+def test_pip_in_the_image_builds_trusts_a_ca_bundle_given_as_a_build_secret():
+    steps = DOCKERFILE.replace("\\\n", " ").splitlines()
+    pip = [step for step in steps if step.startswith("RUN ") and "pip install" in step]
+    assert len(pip) == 4, pip  # requirements and yt-dlp, in each image
+    for step in pip:
+        assert "--mount=type=secret,id=ca_bundle" in step
+        assert "export PIP_CERT=/run/secrets/ca_bundle" in step
+    assert "COPY" not in " ".join(line for line in DOCKERFILE.splitlines() if "ca-cert" in line)
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignored[ignored.index("*") + 1:][:5] == ["!requirements.txt", "!dags/", "!plugins/",
+                                                    "!include/", "!docker/wheels/"]

@@ -104,3 +104,36 @@ def test_scribeflow_doctor_names_the_bucket_problem(s3, tmp_path):
     line = next(x for x in proc.stdout.splitlines() if "data" in x and "bucket" in x)
     assert "bucket 'no-such-bucket' does not exist" in line, proc.stdout
     assert proc.returncode != 0
+
+
+def test_a_fresh_airflow_home_with_the_data_on_object_storage_runs(s3, media, pgvector_dsn,
+                                                                     tmp_path):
+    """A new AIRFLOW_HOME: doctor leaves no database file behind; the first run migrates the
+    metadata database (decided by its schema: the bucket's connection is looked up before
+    it) and ends with its one-line result; so does the next, and Parquet is refused in one
+    line."""
+    home = tmp_path / "new-home"
+    bucket = s3.new_bucket()
+    env = clean_env(AIRFLOW_HOME=str(home), SCRIBEFLOW_DATA=f"s3://{bucket}/data",
+                    SCRIBEFLOW_WORKDIR=str(tmp_path / "host"), SCRIBEFLOW_STORE="pgvector",
+                    SCRIBEFLOW_PGVECTOR_DSN=pgvector_dsn)
+    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+    env.pop("AIRFLOW_CONN_SCRIBEFLOW_DATA", None)
+    doctor = subprocess.run([sys.executable, "-m", "scribeflow.cli", "doctor"], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in doctor.stdout + doctor.stderr
+    assert not (home / "airflow.db").exists(), "doctor created an empty metadata database"
+    env["AIRFLOW_CONN_SCRIBEFLOW_DATA"] = s3.connection()
+    for attempt in ("first", "again"):
+        run = subprocess.run([SCRIBEFLOW, "run", "--force", media.url("talk.mp4")], env=env,
+                             capture_output=True, text=True, timeout=600)
+        out = run.stdout + run.stderr
+        assert run.returncode == 0, f"{attempt}: {out[-3000:]}"
+        assert "Traceback" not in out and re.search(r"status:\s+success", out), out[-2000:]
+    assert any(k.startswith("data/videos/") for k in s3.keys(bucket))
+    env["SCRIBEFLOW_STORE"] = "parquet"
+    refused = subprocess.run([SCRIBEFLOW, "run", "--force", media.url("talk.mp4")], env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 1 and "Traceback" not in refused.stdout + refused.stderr
+    assert ("the Parquet store is a folder on one host and its writer lock holds on that "
+            "host only") in refused.stdout

@@ -23,6 +23,17 @@ SCRIPT = (
     "Finally, remember to practice the piano every day.",
     "Play scales slowly with both hands before you learn new songs.",
 )
+#: A talk on one topic; repeated, a longer one (many chunks, a transcription that takes a while).
+LECTURE = (
+    "Glaciers form where more snow falls in winter than melts in summer.",
+    "Layer upon layer the snow is pressed into dense blue ice.",
+    "Under its own weight the ice begins to flow slowly downhill like a very thick river.",
+    "As it moves, a glacier scrapes the rock beneath it and carries stones for many miles.",
+    "When the climate warms, glaciers retreat and leave long ridges of gravel behind.",
+    "Many lakes in the north were carved by glaciers during the last ice age.",
+    "Today scientists measure the ice from satellites to see how fast it is shrinking.",
+    "Meltwater from mountain glaciers feeds rivers that millions of people depend on.",
+)
 
 
 def require_tools() -> None:

@@ -23,7 +23,7 @@ import pytest
 
 from support.airflow import kill_tree, login, prepare, service_env, services, spawn
 from support.http import free_port, json_request
-from support.media import speech_video
+from support.media import LECTURE, speech_video
 
 pytestmark = pytest.mark.topology
 REDIS_DB = 11
@@ -210,18 +210,6 @@ def test_every_started_process_is_running_until_teardown(topology):
     assert all(p.poll() is None for p in topology["processes"].values())
 
 
-LECTURE = (
-    "Glaciers form where more snow falls in winter than melts in summer.",
-    "Layer upon layer the snow is pressed into dense blue ice.",
-    "Under its own weight the ice begins to flow slowly downhill like a very thick river.",
-    "As it moves, a glacier scrapes the rock beneath it and carries stones for many miles.",
-    "When the climate warms, glaciers retreat and leave long ridges of gravel behind.",
-    "Many lakes in the north were carved by glaciers during the last ice age.",
-    "Today scientists measure the ice from satellites to see how fast it is shrinking.",
-    "Meltwater from mountain glaciers feeds rivers that millions of people depend on.",
-) * 3
-
-
 def _instance(database: str, run_id: str, task_id: str) -> tuple[str | None, int]:
     import psycopg
 
@@ -249,7 +237,7 @@ def _kill_when_running(topology, run_id: str, task_id: str, worker: str) -> None
 def test_a_worker_killed_mid_task_is_noticed_and_the_task_retried(topology):
     import psycopg
 
-    video = speech_video(topology["work"] / "glaciers.mp4", LECTURE)
+    video = speech_video(topology["work"] / "glaciers.mp4", LECTURE * 3)
     base, token = topology["base"], topology["token"]
     status, run = json_request(f"{base}/api/v2/dags/video_pipeline/dagRuns", token, {
         "logical_date": None,

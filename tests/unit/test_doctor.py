@@ -199,3 +199,37 @@ def test_a_run_host_that_is_not_there_is_a_problem_with_its_fix(doctor, tmp_path
     assert code == 1 and lines["run_host"].startswith(f"PROBLEM run_host:   no run host at {socket}")
     assert "each run starts a runner process of its own" in lines["run_host"]
     assert "fix: start `scribeflow runs serve` in this environment" in lines[""]
+
+
+def test_the_metadata_database_is_judged_by_its_schema_not_by_its_file(metadata_home,
+                                                                       tmp_path):
+    """A migrated database is current; a missing one stays missing (doctor and the
+    connection lookup leave no empty file behind); an empty or older one is migrated."""
+    import shutil
+    import sqlite3
+
+    from scribeflow.cli import airflow_env, ensure_metadata_db, metadata_db_current
+    from scribeflow.doctor import stored_connection
+
+    assert metadata_db_current(f"sqlite:///{metadata_home}/airflow.db?timeout=30")
+    missing = tmp_path / "new-home" / "airflow.db"
+    assert not metadata_db_current(f"sqlite:///{missing}")
+    env = {"AIRFLOW_HOME": str(missing.parent),
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{missing}"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        assert stored_connection("scribeflow_data") is None
+    assert not missing.exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    older = tmp_path / "older.db"
+    shutil.copy(metadata_home / "airflow.db", older)
+    with sqlite3.connect(older) as db:
+        db.execute("UPDATE alembic_version SET version_num = '1d6611b6ab7c'")
+    assert not metadata_db_current(f"sqlite:///{empty}")
+    assert not metadata_db_current(f"sqlite:///{older}")
+    ensure_metadata_db(airflow_env() | {"AIRFLOW_HOME": str(tmp_path),
+                                        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{empty}"},
+                       tmp_path / "migrate.log")
+    assert metadata_db_current(f"sqlite:///{empty}")
