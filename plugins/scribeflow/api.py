@@ -58,6 +58,7 @@ def create_app(
 
     from scribeflow import player
     from scribeflow.files import DataPaths
+    from scribeflow.results import VideoFiles, results_page
     from scribeflow.search import ModelWarmup, search
     from scribeflow.store.base import StoreMismatch
 
@@ -144,15 +145,18 @@ def create_app(
         root = request.scope.get("root_path", "").rstrip("/")
         return {"query": q, "hits": player.to_watch_links([h.to_dict() for h in hits], root)}
 
+    def bucket(current: PipelineSettings) -> Any:
+        """The data folder's bucket, or None when the data is a local folder."""
+        if not current.data_url:
+            return None
+        from scribeflow.objects import open_storage
+
+        return storage(current) if storage else open_storage(current.data_url)
+
     def playable(video_id: str) -> player.Playable:
         current = settings()
-        bucket = None
-        if current.data_url:
-            from scribeflow.objects import open_storage
-
-            bucket = storage(current) if storage else open_storage(current.data_url)
         try:
-            return player.playable(DataPaths(current.data_dir), video_id, bucket)
+            return player.playable(DataPaths(current.data_dir), video_id, bucket(current))
         except player.NotFoundError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
         except ConfigError as exc:  # the bucket refused or could not be reached
@@ -176,6 +180,37 @@ def create_app(
             headers["Content-Range"] = f"bytes {start}-{end}/{item.size}"
         return StreamingResponse(player.read_ranges(item, start, end), status_code=206 if asked
                                  else 200, media_type=item.media_type, headers=headers)
+
+    def stored(video_id: str) -> VideoFiles:
+        current = settings()
+        return VideoFiles(DataPaths(current.data_dir), video_id, bucket(current))
+
+    @app.get("/videos/{video_id}", response_class=HTMLResponse, include_in_schema=False)
+    def video_results(video_id: str, run: str | None = Query(None, description="the run")) -> str:
+        """One video's results: the document, quiz, PDFs, subtitles, the player and the run
+        that made it (the run's note links here)."""
+        try:
+            try:
+                can_play = bool(playable(video_id))
+            except HTTPException:
+                can_play = False
+            return results_page(stored(video_id), run, can_play)
+        except player.NotFoundError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        except ConfigError as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from None
+
+    @app.get("/videos/{video_id}/files/{name}", include_in_schema=False)
+    def video_file(video_id: str, name: str) -> Any:
+        from fastapi.responses import Response
+
+        try:
+            data, media_type = stored(video_id).artifact(name)
+        except player.NotFoundError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        except ConfigError as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from None
+        return Response(data, media_type=media_type)
 
     @app.get("/watch/{video_id}", response_class=HTMLResponse, include_in_schema=False)
     def watch(video_id: str, t: float = Query(0, ge=0, description="second to start at")) -> str:

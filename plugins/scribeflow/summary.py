@@ -91,14 +91,27 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-#: Lines of a run's note that Scribeflow wrote (replaced when the run ends again).
+#: Lines of a run's note that Scribeflow wrote (replaced when the run ends again): the video's
+#: title (the note's first line, which the runs list shows), the outcome, its results page.
 NOTE_PREFIX = "Result: "
+TITLE_PREFIX = "Video: "
+PAGE_PREFIX = "Results page: "
+#: Where the Airflow plugin mounts the search app (scribeflow_plugin.py).
+APP_PREFIX = "/scribeflow"
+
+
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """``1 chunk``, ``2 chunks``."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def run_note(summary: dict[str, Any] | None, state: str, existing: str | None = None,
              limit: int = 1000) -> str:
-    """The DAG run's note in the UI: whatever was there before (a channel's trigger note),
-    then one ``Result:`` line with the outcome and its cause."""
+    """The DAG run's note in the UI: the video's title (unless a channel's trigger note
+    names it already), whatever was there before, one ``Result:`` line with the outcome and
+    its cause, and a link to the video's results page (Markdown: the UI renders notes)."""
+    from scribeflow.results import results_path
+
     summary = summary or {}
     status = summary.get("status") or state
     if status == "failed" or state == "failed":
@@ -110,10 +123,19 @@ def run_note(summary: dict[str, Any] | None, state: str, existing: str | None = 
         more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
         outcome = f"degraded: {items[0]}{more}"
     else:
-        figures = [f"{summary[k]} {label}" for k, label in (
-            ("chunks", "chunks"), ("rows", "rows stored")) if summary.get(k) is not None]
+        figures = [counted(summary[k], *label) for k, label in (
+            ("chunks", ("chunk",)), ("rows", ("row stored", "rows stored")))
+            if summary.get(k) is not None]
         outcome = "success" + (f": {', '.join(figures)}" if figures else "")
+    ours = (NOTE_PREFIX, TITLE_PREFIX, PAGE_PREFIX)
     kept = [line for line in (existing or "").splitlines()
-            if line.strip() and not line.startswith(NOTE_PREFIX)]
-    line = one_line(NOTE_PREFIX + outcome, limit=max(limit - sum(len(k) + 1 for k in kept), 80))
-    return "\n".join([*kept, line])[:limit]
+            if line.strip() and not line.startswith(ours)]
+    title = [one_line(TITLE_PREFIX + summary["title"], limit=200)] if (
+        summary.get("title") and not kept) else []
+    page = []
+    if summary.get("video_id"):
+        path = f"{APP_PREFIX}/{results_path(summary['video_id'], summary.get('run_id'))}"
+        page = [f"{PAGE_PREFIX}[{APP_PREFIX}/{results_path(summary['video_id'])}]({path})"]
+    fixed = sum(len(x) + 1 for x in [*title, *kept, *page])
+    line = one_line(NOTE_PREFIX + outcome, limit=max(limit - fixed, 80))
+    return "\n".join([*title, *kept, line, *page])[:limit]

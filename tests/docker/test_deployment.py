@@ -192,6 +192,15 @@ def test_a_video_from_media_goes_through_and_is_found(stack):
     with urllib.request.urlopen(request, timeout=60) as response:
         hits = json.load(response)["hits"]
     assert hits and hits[0]["video_id"] == made["video_id"]
+    # the run's note names the video and leads to its results page, behind the same login
+    title, result, page = run.note.split("\n")
+    assert title == f"Video: {made['title']}" and result.startswith("Result: success: ")
+    link = re.search(r"\((/scribeflow/videos/[^)]+)\)", page)[1]
+    request = urllib.request.Request(f"{stack.ui}{link}",
+                                     headers={"Authorization": f"Bearer {stack.token()}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        html = response.read().decode()
+    assert f"<h1>{made['title']}</h1>" in html and "Subtitles (SRT)" in html
     assert made["settings"]["chunk_words"] == 150
 
 
@@ -255,4 +264,4 @@ def test_bad_input_through_the_form_fails_with_its_cause_in_the_run_note(stack):
         assert run.state.value == "failed" and error["step"] == "download"
         assert error["cause"].startswith(cause) and f"{stack.tag}-{name}" in error["cause"]
         assert "\n" not in error["cause"] and "Traceback" not in error["cause"]
-        assert run.note == f"Result: failed at download: {error['cause']}"
+        assert f"Result: failed at download: {error['cause']}" in run.note.split("\n")

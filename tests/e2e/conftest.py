@@ -108,6 +108,11 @@ def run_note(airflow_home: Path, run_id: str) -> str | None:
     return row[0] if row else None
 
 
+def result_line(note: str | None) -> str | None:
+    """The ``Result:`` line of a run's note (beside its title and results page lines)."""
+    return next((line for line in (note or "").splitlines() if line.startswith("Result: ")), None)
+
+
 VIDEO_ID = "generic-talk"
 
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from e2e.conftest import run_note
+from e2e.conftest import result_line, run_note
 
 from scribeflow.files import DataPaths, read_json
 from scribeflow.store.parquet import ParquetStore
@@ -52,7 +52,7 @@ def test_bad_input_fails_with_one_line_cause(name, url_of, cause, media, stocked
     assert summary["error"]["step"] == "download"
     assert cause in summary["error"]["cause"] and "\n" not in summary["error"]["cause"]
     # the run's page in the UI says the same
-    assert run_note(airflow_home, summary["run_id"]) == \
+    assert result_line(run_note(airflow_home, summary["run_id"])) == \
         f"Result: failed at download: {summary['error']['cause']}"
     log_path = next(line.split("Airflow log: ")[1].rstrip(")") for line in outcome.output.splitlines()
                     if "Airflow log: " in line)
@@ -62,6 +62,7 @@ def test_bad_input_fails_with_one_line_cause(name, url_of, cause, media, stocked
     errors = [line for line in log.split("::endgroup::", 1)[1].splitlines() if "[error" in line]
     assert f"download failed: {summary['error']['cause']}" in errors[0], errors[:2]
     assert "Traceback" not in log
+    assert "DeprecationWarning" not in log  # e.g. pathspec's, read .airflowignore
     assert digests(stocked.store_dir) == before
 
 
@@ -115,7 +116,8 @@ def test_a_partly_configured_llm_fails_the_run_naming_what_is_missing(media, sto
     assert outcome.line("error") == f"{cause} (step write_document)"
     summary = read_json(Path(outcome.line("summary")))
     assert summary["error"] == {**summary["error"], "cause": cause, "step": "write_document"}
-    assert run_note(airflow_home, summary["run_id"]) == f"Result: failed at write_document: {cause}"
+    assert result_line(run_note(airflow_home, summary["run_id"])) == \
+        f"Result: failed at write_document: {cause}"
     assert "sk-never-shown" not in outcome.output
     assert digests(stocked.store_dir) == before
 
@@ -145,7 +147,8 @@ def test_speech_the_english_model_cannot_read_ends_visibly_degraded(voice, stock
     assert "--whisper-model small" in outcome.line("degraded")
     summary = read_json(Path(outcome.line("summary")))
     assert summary["status"] == "degraded" and len(summary["degraded"]) == 1
-    assert run_note(airflow_home, summary["run_id"]) == f"Result: degraded: {summary['degraded'][0]}"
+    assert result_line(run_note(airflow_home, summary["run_id"])) == \
+        f"Result: degraded: {summary['degraded'][0]}"
     segments = read_json(stocked.video(summary["video_id"]).transcript)["segments"]
     words = [w["probability"] for s in segments for w in s["words"]]
     assert segments and sum(words) / len(words) < 0.6

@@ -226,9 +226,12 @@ def test_a_scheduled_run_triggers_its_interval_once(airflow):
     assert_processed(data, api, expected)
     notes = {r["dag_run_id"]: r["note"] for r in api.runs("video_pipeline")}
     # the trigger's note, then the outcome the listener added when the scheduler ended the run
-    trigger, outcome = notes[video_run_id("generic-rain")].split("\n")
+    # (no title line: the trigger's note names the video), and its results page
+    trigger, outcome, page = notes[video_run_id("generic-rain")].split("\n")
     assert trigger == f"channel__science: How rain forms (published {YESTERDAY.date()} 18:00 UTC)"
-    assert re.fullmatch(r"Result: success: \d+ chunks, \d+ rows stored", outcome), outcome
+    assert re.fullmatch(r"Result: success: \d+ chunks?, \d+ rows? stored", outcome), outcome
+    assert page.startswith("Results page: [/scribeflow/videos/generic-rain](/scribeflow/videos/"
+                           "generic-rain?run="), page
     # the trigger task's instances are labelled by the run they triggered
     labels = {t["rendered_map_index"] for t in api.task_instances(
         "channel__science", run["dag_run_id"]) if t["task_id"] == "trigger_video_pipeline"}

@@ -170,7 +170,9 @@ def test_run_through_the_rest_api_with_transcription_on_the_cuda_worker(topology
     instances = listing["task_instances"]
     assert state["state"] == "success", [(t["task_id"], t["state"]) for t in instances]
     # the scheduler's listener wrote the outcome where the UI shows it
-    assert re.fullmatch(r"Result: success: \d+ chunks, \d+ rows stored", state["note"]), state
+    title, outcome, page = state["note"].split("\n")
+    assert title.startswith("Video: ") and page.startswith("Results page: [/scribeflow/videos/")
+    assert re.fullmatch(r"Result: success: \d+ chunks?, \d+ rows? stored", outcome), state
     queues = {t["task_id"]: t["queue"] for t in instances}
     assert queues.pop("transcribe") == "cuda"
     assert set(queues.values()) == {"default"} and len(queues) >= 9
@@ -266,7 +268,8 @@ def test_a_worker_killed_mid_task_is_noticed_and_the_task_retried(topology):
     assert summary["status"] == "success" and summary["chunks"] >= 5
     # the hosts outlived the workers killed beside them: no model was loaded again
     assert _host_status(topology, "worker-cuda")["loads"] == {"whisper tiny.en (cpu/int8)": 1}
-    assert state["note"] == f"Result: success: {summary['chunks']} chunks, {summary['rows']} rows stored"
+    assert state["note"].split("\n")[1] == \
+        f"Result: success: {summary['chunks']} chunks, {summary['rows']} rows stored"
     # the killed tasks' scratch copies were swept by the restarted workers' next tasks
     assert _local_files(topology) == []
 

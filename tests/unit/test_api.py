@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -326,3 +328,72 @@ def test_the_player_streams_ranges_of_the_audio_from_the_bucket(s3, tmp_path):
     for bad in ("bytes=10-", "bytes=5-2", "items=0-1", "bytes=-"):
         with pytest.raises(ValueError):
             byte_range(bad, 10)
+
+
+def test_a_videos_results_page_lists_its_files_plays_it_and_names_its_run(local_video):
+    client, video_id, original, video = local_video
+    video.root.joinpath("document.html").write_text("<h1>Glaciers</h1><p>The ice moves.</p>")
+    video.root.joinpath("document.pdf").write_bytes(b"%PDF-1.7 glaciers")
+    video.root.joinpath("transcript.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nIce\n")
+    video.root.joinpath("chunks.json").write_text("[]")  # not a user's file: not served
+    run_id = "manual__2026-12-03T18:02:39.097546+00:00"
+    page = client.get(f"/videos/{video_id}", params={"run": run_id})
+    assert page.status_code == 200 and "<h1>lecture one</h1>" in page.text
+    links = dict(re.findall(r'<li><a href="([^"]+)">([^<]+)</a>', page.text))
+    assert links == {f"{video_id}/files/document.html": "Document (web page)",
+                     f"{video_id}/files/document.pdf": "Document (PDF)",
+                     f"{video_id}/files/transcript.srt": "Subtitles (SRT)"}
+    assert f'href="../watch/{video_id}?t=0"' in page.text  # the player
+    assert 'href="../../dags/video_pipeline/runs/manual__2026-12-03T18%3A02%3A39.097546%2B00%3A00"' \
+        in page.text and 'target="_top"' in page.text  # the run, out of the UI's frame
+    assert f'<iframe class="document" title="Document" src="{video_id}/files/document.html">' \
+        in page.text
+    pdf = client.get(f"/videos/{video_id}/files/document.pdf")
+    assert pdf.content == b"%PDF-1.7 glaciers" and pdf.headers["content-type"] == "application/pdf"
+    srt = client.get(f"/videos/{video_id}/files/transcript.srt")
+    assert srt.text.endswith("Ice\n") and srt.headers["content-type"].startswith("application/x-subrip")
+    # without the run: no run line; without the media: no player
+    original.unlink()
+    video.audio.unlink()
+    bare = client.get(f"/videos/{video_id}").text
+    assert 'id="run"' not in bare and 'id="play"' not in bare
+
+
+def test_results_pages_refuse_what_is_not_a_videos_result_in_one_line(local_video):
+    client, video_id = local_video[:2]
+    assert client.get("/videos/nope").json()["detail"] == "no video 'nope' is stored"
+    for name, detail in (("chunks.json", "'chunks.json' is not a file of a video's results"),
+                         ("metadata.json", "'metadata.json' is not a file of a video's results"),
+                         ("quiz.pdf", f"video {video_id!r} has no quiz.pdf")):
+        response = client.get(f"/videos/{video_id}/files/{name}")
+        assert response.status_code == 404 and response.json()["detail"] == detail, name
+    for path in (f"/videos/{video_id}/files/..%2Fmetadata.json", "/videos/..%2F..%2Fetc/files/x",
+                 "/videos/%2E%2E/files/document.pdf"):
+        assert client.get(path).status_code == 404, path
+
+
+def test_a_results_page_reads_the_bucket_when_the_data_is_on_object_storage(s3):
+    import json
+
+    from scribeflow.objects import open_storage
+
+    bucket = s3.new_bucket()
+    url = f"s3://{bucket}/data"
+    options = {"key": s3.key, "secret": s3.secret, "client_kwargs": {"endpoint_url": s3.endpoint}}
+    storage = open_storage(url, options)
+    storage.write_bytes("videos/generic-talk/metadata.json", json.dumps({
+        "video_id": "generic-talk", "title": "A talk", "extractor": "generic",
+        "webpage_url": "http://127.0.0.1/talk.mp4"}).encode())
+    storage.write_bytes("videos/generic-talk/transcript.vtt", b"WEBVTT\n\n00:01.000 --> 00:02.000\nHi\n")
+
+    def settings(overrides=None):
+        return PipelineSettings.from_env({**(overrides or {}), "data_dir": url})
+
+    client = TestClient(create_app(settings=settings, preload=False,
+                                   storage=lambda s: open_storage(s.data_url, options)))
+    page = client.get("/videos/generic-talk")
+    assert page.status_code == 200 and "<h1>A talk</h1>" in page.text
+    assert 'href="http://127.0.0.1/talk.mp4"' in page.text  # the source
+    assert re.findall(r'<li><a href="([^"]+)"', page.text) == ["generic-talk/files/transcript.vtt"]
+    vtt = client.get("/videos/generic-talk/files/transcript.vtt")
+    assert vtt.text.startswith("WEBVTT") and vtt.headers["content-type"].startswith("text/vtt")

@@ -45,3 +45,27 @@ def test_the_run_note_gives_the_outcome_and_keeps_a_trigger_note():
     assert run_note(None, "failed") == "Result: failed: a task failed; see its log"
     long = run_note({"error": {"step": "x", "cause": "y" * 5000}}, "failed")
     assert len(long) <= 1000 and "\n" not in long
+
+
+def test_the_note_names_the_video_counts_in_words_and_links_its_results_page():
+    from scribeflow.summary import run_note
+
+    done = {"status": "success", "chunks": 1, "rows": 1, "title": "The water cycle",
+            "video_id": "file-abc", "run_id": "manual__2026-12-03T18:02:39+00:00"}
+    note = run_note(done, "success")
+    assert note.split("\n") == [
+        "Video: The water cycle",  # the first line: what the runs list shows
+        "Result: success: 1 chunk, 1 row stored",
+        "Results page: [/scribeflow/videos/file-abc](/scribeflow/videos/file-abc"
+        "?run=manual__2026-12-03T18%3A02%3A39%2B00%3A00)"]
+    # ended again (a cleared task): every line of ours replaced, none stacked
+    again = run_note(done | {"chunks": 2, "rows": 2}, "success", note)
+    assert again.split("\n")[:2] == ["Video: The water cycle", "Result: success: 2 chunks, 2 rows stored"]
+    assert len(again.split("\n")) == 3
+    # a channel's trigger note names the video already: no title line of ours
+    channel = run_note(done, "success", "channel__nasa: Moon landing (2024-05-01)")
+    assert channel.split("\n")[0] == "channel__nasa: Moon landing (2024-05-01)"
+    assert not any(line.startswith("Video: ") for line in channel.split("\n"))
+    # a failure before the video was known: only the outcome
+    failed = {"status": "failed", "error": {"step": "download", "cause": "HTTP Error 404"}}
+    assert run_note(failed, "failed") == "Result: failed at download: HTTP Error 404"
