@@ -32,6 +32,8 @@ DOWNLOAD_POOL = os.environ.get("SCRIBEFLOW_DOWNLOAD_POOL", "downloads")
 #: The form's defaults are this deployment's settings (SCRIBEFLOW_*): a run triggered without
 #: a param uses what the deployment sets, as the model host and `scribeflow doctor` report.
 DEFAULTS = run_param_defaults()
+ADVANCED = "Advanced"
+CHANNEL_RUNS = "Set by channel runs"
 
 
 @dag(
@@ -48,36 +50,63 @@ DEFAULTS = run_param_defaults()
         "retry_delay": timedelta(seconds=20),
         "retry_exponential_backoff": True,
     },
+    # The form: what a run is about first; what few change in "Advanced"; what channel runs
+    # set in a section of its own (both start collapsed).
     params={
         "url": Param(type="string", minLength=1, title="Video URL or local file",
-                     description="Any yt-dlp URL, a file:// URL or a path on the workers."),
+                     description="A video page (YouTube or any site yt-dlp knows), a media URL, "
+                                 "a file:// URL or a path the workers read (with Docker: "
+                                 "/media/<file> for a file in ./media)."),
         "language": Param(DEFAULTS["language"], type="string", title="Language",
-                          description="Spoken language code (en, de, …) or auto to detect."),
+                          description="The spoken language's code (en, de, es, …), or auto to "
+                                      "detect it. Only multilingual whisper models detect or "
+                                      "read other languages: the CPU default, tiny.en, hears "
+                                      "English only (choose base or larger under Advanced); "
+                                      "the GPU default, large-v3, reads 99 languages."),
+        "chunk_words": Param(DEFAULTS["chunk_words"], type="integer", minimum=20, maximum=2000,
+                             title="Words per chunk",
+                             description="The size of the pieces the LLM polishes one at a time "
+                                         "and of a search hit; chunks end at sentence ends. "
+                                         "Smaller: finer search hits, more LLM calls."),
+        "quiz": Param(DEFAULTS["quiz"], type="boolean", title="Write a quiz",
+                      description="Multiple-choice questions from the document (needs an LLM), "
+                                  "as an interactive page and a PDF."),
+        "quiz_per_chunk": Param(DEFAULTS["quiz_per_chunk"], type="integer", minimum=1,
+                                maximum=10, title="Quiz questions per chunk",
+                                description="How many questions each chunk of the document "
+                                            "gets, when the quiz is on."),
         "transcriber": Param(DEFAULTS["transcriber"], type="string",
                              enum=["local", "endpoint"], title="Transcriber",
                              description="local (faster-whisper on the transcribe queue) or "
                                          "endpoint (an OpenAI-compatible /audio/transcriptions: "
-                                         "connection openai_transcription)."),
+                                         "connection openai_transcription).",
+                             section=ADVANCED),
         "whisper_model": Param(DEFAULTS["whisper_model"], type="string", title="Whisper model",
-                               description="auto (GPU: large-v3, CPU: tiny.en), a name or a path."),
-        "chunk_words": Param(DEFAULTS["chunk_words"], type="integer", minimum=20, maximum=2000,
-                             title="Words per chunk"),
-        "quiz": Param(DEFAULTS["quiz"], type="boolean", title="Generate a quiz"),
-        "quiz_per_chunk": Param(DEFAULTS["quiz_per_chunk"], type="integer", minimum=1, maximum=10,
-                                title="Quiz questions per chunk"),
+                               description="auto (GPU: large-v3; CPU: tiny.en, English only), a "
+                                           "faster-whisper name (base, small, medium, "
+                                           "large-v3, …) or a model folder on the workers.",
+                               section=ADVANCED),
         "store": Param(DEFAULTS["store"], type="string",
                        enum=["parquet", "pgvector"], title="Vector store",
-                       description="parquet (local file) or pgvector (connection "
-                                   "scribeflow_pgvector or SCRIBEFLOW_PGVECTOR_DSN)."),
+                       description="parquet (a local folder) or pgvector (connection "
+                                   "scribeflow_pgvector or SCRIBEFLOW_PGVECTOR_DSN).",
+                       section=ADVANCED),
+        "download_sleep_min": Param(0, type="number", minimum=0, title="Pause before download: "
+                                    "at least (s)",
+                                    description="A pause drawn uniformly between the two "
+                                                "numbers before downloading, for a site that "
+                                                "throttles; 0 and 0: none.",
+                                    section=ADVANCED),
+        "download_sleep_max": Param(0, type="number", minimum=0, title="Pause before download: "
+                                    "at most (s)", description="The pause's longest draw; at least its minimum.",
+                                    section=ADVANCED),
         "source": Param(None, type=["null", "string"], title="Source",
-                        description="The channel DAG's source that triggered this run, if any."),
+                        description="The channel DAG's source that triggered this run; empty "
+                                    "for a run of your own.", section=CHANNEL_RUNS),
         "cookies_conn_id": Param(None, type=["null", "string"], title="Cookies connection",
                                  description="A connection holding a Netscape cookies file "
-                                             "for the video site (in its password)."),
-        "download_sleep": Param([0, 0], type="array", minItems=2, maxItems=2,
-                                items={"type": "number", "minimum": 0},
-                                title="Sleep before download (s)",
-                                description="[min, max]: a uniformly drawn pause."),
+                                             "for the video site (in its password), for sites "
+                                             "that ask for a login.", section=CHANNEL_RUNS),
     },
 )
 def video_pipeline():

@@ -171,7 +171,7 @@ class Source(BaseModel):
             if getattr(self, key) is not None:
                 conf[key] = getattr(self, key)
         if self.download_sleep != (0.0, 0.0):
-            conf["download_sleep"] = list(self.download_sleep)
+            conf["download_sleep_min"], conf["download_sleep_max"] = self.download_sleep
         return conf
 
 

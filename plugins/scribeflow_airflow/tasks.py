@@ -46,6 +46,16 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def download_pause(params: dict[str, Any]) -> tuple[float, float]:
+    """The run's ``[min, max]`` seconds of pause before its download (the form's two numbers)."""
+    pause = (float(params.get("download_sleep_min") or 0),
+             float(params.get("download_sleep_max") or 0))
+    if pause[0] > pause[1]:
+        raise ConfigError(f"the pause before download cannot be at least {pause[0]:g} s and at "
+                          f"most {pause[1]:g} s: download_sleep_min is above download_sleep_max")
+    return pause
+
+
 def settings_from_params(params: dict[str, Any]) -> PipelineSettings:
     return PipelineSettings.from_env({k: params.get(k) for k in RUN_PARAMS})
 
@@ -226,7 +236,7 @@ def download_audio() -> dict[str, Any]:
     _summarize(run_id, settings, status="running", url=params["url"],
                        source=params.get("source"), settings=settings.as_dict())
     conn_id = params.get("cookies_conn_id")
-    sleep = tuple(params.get("download_sleep") or (0.0, 0.0))
+    sleep = download_pause(params)
     with cookie_file(cookies_text(conn_id), f"connection {conn_id!r}") as cookiefile:
         result = steps.download(params["url"], settings,
                                 DownloadOptions(cookiefile=cookiefile, sleep=sleep))

@@ -87,7 +87,8 @@ def test_parsing_imports_no_heavy_library(path):
 def test_video_pipeline_downloads_in_the_downloads_pool(dagbag):
     dag = dagbag.dags["video_pipeline"]
     assert dag.get_task("download").pool == "downloads"
-    assert dag.params["source"] is None and dag.params["download_sleep"] == [0, 0]
+    assert dag.params["source"] is None
+    assert dag.params["download_sleep_min"] == 0 and dag.params["download_sleep_max"] == 0
 
 
 def test_the_shipped_sources_file_makes_channel_dags(dagbag):
@@ -199,3 +200,29 @@ def test_a_bad_deployment_setting_is_the_dag_files_one_line_import_error(tmp_pat
     seen = _parse_with({"SCRIBEFLOW_CHUNK_WORDS": "lots"}, tmp_path)
     assert any("SCRIBEFLOW_CHUNK_WORDS='lots' is not a whole number" in e
                for e in seen["import_errors"]), seen
+
+
+def test_the_form_explains_every_param_and_tucks_away_the_rare_ones(dagbag):
+    from scribeflow.errors import ConfigError
+    from scribeflow_airflow.tasks import download_pause
+
+    params = dagbag.dags["video_pipeline"].params
+    schema = {name: params.get_param(name).schema for name in params}
+    for name, field in schema.items():
+        assert field.get("title") and len(params.get_param(name).description or "") > 30, name
+    sections = {name: field.get("section") for name, field in schema.items()}
+    assert [n for n, s in sections.items() if s is None] == [
+        "url", "language", "chunk_words", "quiz", "quiz_per_chunk"]
+    assert {n for n, s in sections.items() if s == "Advanced"} == {
+        "transcriber", "whisper_model", "store", "download_sleep_min", "download_sleep_max"}
+    assert {n for n, s in sections.items() if s == "Set by channel runs"} == {
+        "source", "cookies_conn_id"}
+    # the pause is two numbers, not a JSON list to edit
+    assert schema["download_sleep_min"]["type"] == schema["download_sleep_max"]["type"] == "number"
+    # the language help is true for the CPU default: it names tiny.en as English only
+    assert "tiny.en, hears English only" in params.get_param("language").description
+    assert download_pause({"download_sleep_min": 2, "download_sleep_max": 9}) == (2.0, 9.0)
+    assert download_pause({}) == (0.0, 0.0)
+    with pytest.raises(ConfigError, match="^the pause before download cannot be at least 9 s "
+                                          "and at most 2 s: download_sleep_min is above"):
+        download_pause({"download_sleep_min": 9, "download_sleep_max": 2})

@@ -92,7 +92,7 @@ def test_run_conf_carries_the_per_source_settings():
                                     "download_sleep": [2, 9]})
     assert source.run_conf() == {"source": "good", "language": "de", "whisper_model": "small",
                                  "quiz": True, "store": "pgvector", "cookies_conn_id": "yt",
-                                 "download_sleep": [2.0, 9.0]}
+                                 "download_sleep_min": 2.0, "download_sleep_max": 9.0}
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(90, 90), ("90s", 90), ("15m", 900),
