@@ -166,28 +166,28 @@ def test_search_page_in_a_browser(airflow, browser, shots):
     assert browser.find_element(By.ID, "status").text.endswith("hits in 1 video")
     browser.save_screenshot(str(shots / "search-light.png"))
 
-    # the hit's time opens the player at that second, and it plays from there
+    # the hit's time plays the video right there from that second (the link itself is the
+    # player page, for a new tab)
     link = jupiter.find_element(By.CSS_SELECTOR, "a.time")
     href = link.get_attribute("href")
     assert href.startswith(f"{base}/scribeflow/watch/file-") and "?t=" in href
     second = int(href.rsplit("?t=", 1)[1])
     minutes, secs = link.text.split(":")
     assert int(minutes) * 60 + int(secs) == second > 0
-    search_window = browser.current_window_handle
     link.click()
-    WebDriverWait(browser, 10).until(lambda d: len(d.window_handles) == 2)
-    browser.switch_to.window(next(h for h in browser.window_handles if h != search_window))
+    assert_plays_inline(browser, video, second)
+    assert len(browser.window_handles) == 1
+    browser.save_screenshot(str(shots / "search-playing.png"))
+    # the player page, as a new tab would open it
+    browser.get(href)
     state = "const v = document.getElementById('player'); return [v.readyState, v.currentTime, v.paused, v.error && v.error.code]"
     WebDriverWait(browser, 30).until(lambda d: d.execute_script(state)[0] >= 2)
     ready, at, _, error = browser.execute_script(state)
     assert error is None and second - 0.5 <= at < second + 3, (ready, at, second)
-    time.sleep(1.5)
-    later = browser.execute_script(state)[1]
-    assert later > at, "the player did not play"  # it plays on from the hit's second
     assert browser.find_element(By.TAG_NAME, "h1").text == "talk"
     browser.save_screenshot(str(shots / "player.png"))
-    browser.close()
-    browser.switch_to.window(search_window)
+    browser.get(f"{base}/scribeflow/")
+    browser.find_element(By.ID, "q").send_keys("the largest planet")
 
     # a store-side refusal shows as a message, not a crash
     box = browser.find_element(By.ID, "q")
@@ -197,6 +197,21 @@ def test_search_page_in_a_browser(airflow, browser, shots):
     WebDriverWait(browser, 30).until(
         lambda d: "query too long" in d.find_element(By.ID, "status").text)
     assert browser.find_elements(By.CSS_SELECTOR, ".hit") == []
+
+
+def assert_plays_inline(browser, section, second: int) -> None:
+    """The video's inline player, under its title, plays on from ``second``."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    player = WebDriverWait(browser, 10).until(
+        lambda d: section.find_elements(By.CSS_SELECTOR, "video.inline"))[0]
+    state = "const v = arguments[0]; return [v.readyState, v.currentTime, v.paused, v.error && v.error.code]"
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(state, player)[0] >= 2)
+    ready, at, _, error = browser.execute_script(state, player)
+    assert error is None and second - 0.5 <= at < second + 3, (ready, at, second)
+    time.sleep(1.5)
+    assert browser.execute_script(state, player)[1] > at, "the inline player did not play"
 
 
 def luminance(css_colour: str) -> float:
@@ -234,8 +249,44 @@ def test_page_opens_inside_the_airflow_ui_in_its_colour_mode(airflow, browser, s
         browser.find_element(By.ID, "q").send_keys("magma under a volcano")
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".hit"))
+        if theme == "dark":
+            in_the_frame(browser, base, shots)
         browser.switch_to.default_content()
         browser.save_screenshot(str(shots / f"airflow-ui-{theme}.png"))
+
+
+def in_the_frame(browser, base: str, shots: Path) -> None:
+    """Inside the UI's sandboxed frame (no new windows, no navigating the window): a hit's
+    time plays the video inline; its title opens the video's results page in the frame,
+    whose way back is the search page and whose run link makes the UI show the run."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    frame_sandbox = browser.execute_script(
+        "return window.frameElement && window.frameElement.getAttribute('sandbox')")
+    assert frame_sandbox and "allow-popups" not in frame_sandbox, frame_sandbox
+    section = browser.find_element(By.CSS_SELECTOR, ".video")
+    link = section.find_element(By.CSS_SELECTOR, "a.time")
+    second = int(link.get_attribute("href").rsplit("?t=", 1)[1])
+    link.click()
+    assert_plays_inline(browser, section, second)
+    assert len(browser.window_handles) == 1
+    browser.switch_to.default_content()
+    browser.save_screenshot(str(shots / "airflow-ui-playing.png"))
+    browser.switch_to.frame(browser.find_elements(By.CSS_SELECTOR, "iframe[src*='scribeflow']")[0])
+    video_id = section.get_attribute("data-video-id")
+    section.find_element(By.CSS_SELECTOR, "h2 a").click()
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "ul.files"))
+    assert browser.execute_script("return location.pathname") == f"/scribeflow/videos/{video_id}"
+    assert "Subtitles (SRT)" in browser.find_element(By.CSS_SELECTOR, "ul.files").text
+    run_id = "manual__2026-12-03T10:00:00+00:00"
+    browser.execute_script("location.search = arguments[0]", f"?run={run_id}")
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "run"))
+    browser.find_element(By.ID, "run").click()
+    browser.switch_to.default_content()
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return location.pathname").startswith(
+            "/dags/video_pipeline/runs/manual__2026-12-03T10"))
 
 
 def test_api_docs_load_without_internet(airflow, browser, shots):
