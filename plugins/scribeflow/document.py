@@ -108,8 +108,10 @@ def process_group(
     prompts_dir: Path | None = None,
     cache: LLMCache | None = None,
     allow_degraded: bool = False,
+    label: str = "write_document",
 ) -> GroupResult:
     """Run the three stages over ``chunks`` concurrently; ``previous[i]`` is chunk i's context.
+    How many stages are done is logged as ``label`` every 10 s (:mod:`scribeflow.progress`).
 
     With no LLM configured, each chunk keeps its raw text and the caller logs one line.
     With a ``cache``, answers already given for the same prompt, input and model are reused.
@@ -121,18 +123,21 @@ def process_group(
             chunks=[ChunkResult(index=c.index, text=c.text, raw_chars=len(c.text)) for c in chunks],
             usage=Usage(), llm_used=False,
         )
+    from scribeflow.progress import Progress
+
     prompts = {name: load_prompt(name, prompts_dir) for name in STAGES}
-    return asyncio.run(_process_group(chunks, previous, settings, language, prompts, cache,
-                                      allow_degraded))
+    with Progress(label, len(chunks) * len(STAGES), "chunk stages", log=log) as progress:
+        return asyncio.run(_process_group(chunks, previous, settings, language, prompts, cache,
+                                          allow_degraded, progress.add))
 
 
 async def _process_group(chunks, previous, settings, language, prompts, cache,
-                         allow_degraded) -> GroupResult:
+                         allow_degraded, stage_done=lambda: None) -> GroupResult:
     llm = LLMClient(settings, cache=cache)
     try:
         results = await asyncio.gather(
             *(_process_chunk(llm, c, previous.get(c.index, ""), language, prompts,
-                             allow_degraded) for c in chunks)
+                             allow_degraded, stage_done) for c in chunks)
         )
     finally:
         await llm.aclose()
@@ -148,7 +153,7 @@ def _where(chunk: Chunk, stage: str) -> str:
 
 async def _process_chunk(
     llm: LLMClient, chunk: Chunk, previous_text: str, language: str, prompts: dict[str, Prompt],
-    allow_degraded: bool = False,
+    allow_degraded: bool = False, stage_done: Callable[[], None] = lambda: None,
 ) -> ChunkResult:
     result = ChunkResult(index=chunk.index, text=chunk.text, raw_chars=len(chunk.text))
     text = chunk.text
@@ -166,6 +171,7 @@ async def _process_chunk(
             result.degraded.append(f"{_where(chunk, name)}: {exc}; kept its input text")
             result.warnings.append(result.degraded[-1])
             log.warning("degraded: %s", result.degraded[-1])
+            stage_done()
             continue
         except LLMUnavailable as exc:
             raise LLMUnavailable(f"{_where(chunk, name)}: {exc}") from None
@@ -183,6 +189,7 @@ async def _process_chunk(
         result.stages.append({"stage": name, "version": prompts[name].version,
                               "model": answer.model, "removed": list(filtered.removed)})
         text = filtered.text
+        stage_done()
     result.text = text
     return result
 

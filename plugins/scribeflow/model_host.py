@@ -62,6 +62,20 @@ class ModelHostUnavailable(ScribeflowError):
     """The model host is not running (a retry finds it once it is back)."""
 
 
+def _progress_to(conn: Connection, every_s: float = 1.0) -> Callable[[float, float], None]:
+    """A progress callback that sends ``{"progress": [done, total]}`` to the task waiting on
+    ``conn``, at most once every ``every_s`` seconds."""
+    last = [float("-inf")]
+
+    def send(done: float, total: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_s:
+            last[0] = now
+            conn.send_bytes(json.dumps({"progress": [round(done, 2), round(total, 2)]}).encode())
+
+    return send
+
+
 def not_running(address: str, reason: str) -> ModelHostUnavailable:
     return ModelHostUnavailable(
         f"model host not running at {address} (SCRIBEFLOW_MODEL_HOST): {reason}; start it "
@@ -91,15 +105,23 @@ class ModelHostClient:
         finally:
             conn.close()
 
-    def call(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
-        """The answer to ``request``, and the bytes that follow it (vectors), if any."""
+    def call(self, request: dict[str, Any],
+             progress: Callable[[float, float], None] | None = None
+             ) -> tuple[dict[str, Any], bytes | None]:
+        """The answer to ``request``, and the bytes that follow it (vectors), if any; the
+        host's progress messages before it go to ``progress(done, total)``."""
         with self._connection() as conn:
             try:
                 conn.send_bytes(json.dumps(request).encode())
-                if not conn.poll(ANSWER_TIMEOUT_S):
-                    raise ScribeflowError(f"model host at {self.address}: no answer within "
-                                          f"{ANSWER_TIMEOUT_S:.0f} s")
-                answer = json.loads(conn.recv_bytes())
+                while True:
+                    if not conn.poll(ANSWER_TIMEOUT_S):
+                        raise ScribeflowError(f"model host at {self.address}: no answer within "
+                                              f"{ANSWER_TIMEOUT_S:.0f} s")
+                    answer = json.loads(conn.recv_bytes())
+                    if "progress" not in answer:
+                        break
+                    if progress is not None:
+                        progress(*answer["progress"])
                 payload = conn.recv_bytes() if answer.get("payload") else None
             except (EOFError, ConnectionResetError, BrokenPipeError):
                 raise ScribeflowError(f"model host at {self.address} closed the connection "
@@ -110,9 +132,11 @@ class ModelHostClient:
             raise kind(answer.get("error") or "the model host failed")
         return answer, payload
 
-    def transcribe(self, audio: Path, video_id: str, options: Any) -> Transcript:
+    def transcribe(self, audio: Path, video_id: str, options: Any,
+                   progress: Callable[[float, float], None] | None = None) -> Transcript:
         answer, _ = self.call({"op": "transcribe", "audio": str(Path(audio).resolve()),
-                               "video_id": video_id, "options": dataclasses.asdict(options)})
+                               "video_id": video_id, "options": dataclasses.asdict(options)},
+                              progress)
         return Transcript.from_dict(answer["transcript"])
 
     def embed(self, model: str, texts: list[str], batch_size: int
@@ -214,19 +238,23 @@ class ModelHost:
 
     # requests
 
-    def handle(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
-        """The answer to one request (and the bytes that follow it)."""
+    def handle(self, request: dict[str, Any],
+               progress: Callable[[float, float], None] | None = None
+               ) -> tuple[dict[str, Any], bytes | None]:
+        """The answer to one request (and the bytes that follow it); a transcription tells
+        ``progress(done_s, total_s)`` how far it got."""
         op = request.get("op")
         if op == "status":
             return self.status(), None
         self.requests += 1
         if op == "transcribe":
-            return self._transcribe(request), None
+            return self._transcribe(request, progress), None
         if op == "embed":
             return self._embed(request)
         raise BadInputError(f"unknown model host request {op!r}")
 
-    def _transcribe(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _transcribe(self, request: dict[str, Any],
+                    progress: Callable[[float, float], None] | None = None) -> dict[str, Any]:
         from scribeflow.transcribe import TranscribeOptions, transcribe
 
         try:
@@ -239,7 +267,8 @@ class ModelHost:
                                 "the host must share this host's disk)")
         _, lock = self._whisper(options)
         with lock:
-            transcript = transcribe(audio, str(request.get("video_id") or audio.stem), options)
+            transcript = transcribe(audio, str(request.get("video_id") or audio.stem), options,
+                                    progress)
         return {"ok": True, "transcript": transcript.to_dict()}
 
     def _embed(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
@@ -317,7 +346,7 @@ class ModelHost:
             if not isinstance(request, dict):
                 request = {"op": repr(request)[:40]}  # answered as an unknown request
             try:
-                answer, payload = self.handle(request)
+                answer, payload = self.handle(request, _progress_to(conn))
             except ScribeflowError as exc:
                 from scribeflow.errors import error_kind
 

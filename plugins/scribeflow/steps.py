@@ -72,12 +72,16 @@ def transcribe(video_dir: str, settings: PipelineSettings,
                      repr(sorted(vars(options).items())))
 
         def run() -> Transcript:
-            if settings.model_host:  # the same function, in the process that keeps the model
-                from scribeflow.model_host import ModelHostClient
+            from scribeflow.progress import Progress
 
-                return ModelHostClient(settings.model_host).transcribe(
-                    video.audio, meta["video_id"], options)
-            return run_whisper(video.audio, meta["video_id"], options)
+            with Progress("transcribe", meta.get("duration") or 0, "s of audio",
+                          log=log) as progress:
+                if settings.model_host:  # the same function, in the process that keeps it
+                    from scribeflow.model_host import ModelHostClient
+
+                    return ModelHostClient(settings.model_host).transcribe(
+                        video.audio, meta["video_id"], options, progress.update)
+                return run_whisper(video.audio, meta["video_id"], options, progress.update)
     previous = read_json(video.transcript) if video.transcript.exists() else {}
     if previous.get("cache_key") == key:
         transcript = Transcript.from_dict(previous)
@@ -188,7 +192,8 @@ def write_document_group(group: dict[str, Any], llm: LLMSettings,
     cache = llm_cache(settings)
     result = process_group(selected, previous, llm, group.get("language") or "auto",
                            prompts_dir=settings.prompts, cache=cache,
-                           allow_degraded=settings.allow_degraded)
+                           allow_degraded=settings.allow_degraded,
+                           label=f"write_document group {group['group']}")
     elapsed = time.perf_counter() - started
     payload = result.to_dict() | {"group": group["group"], "seconds": round(elapsed, 3)}
     write_json_atomic(video.llm_group(group["group"]), payload)

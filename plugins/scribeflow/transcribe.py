@@ -35,7 +35,7 @@ import os
 import threading
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,8 +139,10 @@ def unload_model(model: str, device: str, compute_type: str, cpu_threads: int = 
         _MODELS.pop((model, device, compute_type, threads), None)
 
 
-def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transcript:
-    """Transcribe ``audio`` (any format ffmpeg reads; 16 kHz mono WAV is fastest)."""
+def transcribe(audio: Path, video_id: str, options: TranscribeOptions,
+               progress: Callable[[float, float], None] | None = None) -> Transcript:
+    """Transcribe ``audio`` (any format ffmpeg reads; 16 kHz mono WAV is fastest).
+    ``progress(done_s, total_s)`` hears how much of the audio is done, as it goes."""
     device = resolve_device(options.device)
     model_name = resolve_model(options.model, device)
     compute_type = compute_type_for(device)
@@ -167,10 +169,15 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
     duration = 0.0
     redecoded = 0
     windows = pcm_windows(audio, options.window_s)
+    total_s = wav_seconds(audio)
     if windows is None:  # not the pipeline's WAV: decoded whole, as faster-whisper would
         from faster_whisper import decode_audio
 
-        windows = iter([(0.0, decode_audio(str(audio), sampling_rate=SAMPLE_RATE))])
+        whole = decode_audio(str(audio), sampling_rate=SAMPLE_RATE)
+        total_s = len(whole) / SAMPLE_RATE
+        windows = iter([(0.0, whole)])
+    heard = progress or (lambda done, total: None)
+    heard(0.0, total_s)
     for offset, samples in windows:
         segments_iter, window_info = decode(samples, language=language, **kwargs)
         found: list[Segment] = []
@@ -185,6 +192,7 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
                           for s in _sentences(sub, offset + seg.start, fallback=True)]
             else:
                 found += _sentences(seg, offset)
+            heard(min(offset + seg.end, total_s), total_s)
         found = _numbered(found, first=len(segments))
         if info is None or (found and not segments):
             info = window_info  # the language as heard in the first window with speech
@@ -192,6 +200,7 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions) -> Transc
             language = window_info.language  # one language for the whole input
         segments += found
         duration = offset + len(samples) / SAMPLE_RATE
+        heard(duration, total_s)
     processing_s = time.perf_counter() - started
     return Transcript(
         video_id=video_id,
@@ -226,6 +235,15 @@ def pcm_windows(audio: Path, window_s: float) -> Iterator[tuple[float, Any]] | N
         return None
     size = max(int(window_s * SAMPLE_RATE), 2 * int(CUT_SEARCH_S * SAMPLE_RATE))
     return _windows(audio, total, size)
+
+
+def wav_seconds(audio: Path) -> float:
+    """The length of a WAV file in seconds (0 for any other file)."""
+    try:
+        with wave.open(str(audio), "rb") as wav:
+            return wav.getnframes() / float(wav.getframerate() or 1)
+    except (wave.Error, EOFError, OSError):
+        return 0.0
 
 
 def _windows(audio: Path, total: int, size: int) -> Iterator[tuple[float, Any]]:

@@ -155,6 +155,9 @@ def test_a_clean_run_logs_no_errors(processed):
     (log,) = (processed.data.root / "logs").glob("run-*[0-9].log")
     text = log.read_text()
     assert "write_document" in text and "embed_and_upsert" in text
+    # the long steps say how far they got (every 10 s, and when they end)
+    assert re.search(r"transcribe: [\d.]+ / [\d.]+ s of audio \(100%\), \d+:\d\d elapsed", text)
+    assert re.search(r"write_document group 0: (\d+) / \1 chunk stages \(100%\)", text)
     errors = [line for line in text.splitlines()
               if re.search(r"\[error\s*\]|\bERROR\b|Traceback", line)]
     assert errors == [], errors

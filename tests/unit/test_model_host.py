@@ -64,6 +64,15 @@ def test_transcribes_as_the_task_would_and_loads_the_model_once(host, speech):
     assert status["requests"] == 2 and status["models"] == ["whisper tiny.en (cpu/int8)"]
 
 
+def test_the_host_sends_its_progress_to_the_waiting_task(host, speech):
+    heard: list[tuple[float, float]] = []
+    transcript = ModelHostClient(host.address).transcribe(
+        speech, "hello", TranscribeOptions(device="cpu"),
+        lambda done, total: heard.append((done, total)))
+    assert heard and heard[0][0] == 0.0  # the first at once, then at most one a second
+    assert abs(heard[0][1] - transcript.duration) < 0.01
+
+
 def test_embeds_units_that_fit_as_the_task_would(host, embedder):
     client = ModelHostClient(host.address)
     answer = client.embed("auto", TEXTS, 16)

@@ -30,6 +30,16 @@ def test_transcribes_known_speech_exactly(hello_wav):
     assert transcript.settings["batched"] is True and transcript.settings["redecoded"] == 0
 
 
+def test_transcription_tells_how_much_of_the_audio_is_done_as_it_goes(hello_wav):
+    heard: list[tuple[float, float]] = []
+    transcript = transcribe(hello_wav, "vid", TranscribeOptions(device="cpu"),
+                            progress=lambda done, total: heard.append((done, total)))
+    total = heard[0][1]
+    assert heard[0] == (0.0, total) and abs(total - transcript.duration) < 0.01
+    assert len(heard) >= 3 and [d for d, _ in heard] == sorted(d for d, _ in heard)
+    assert heard[-1] == (transcript.duration, total)
+
+
 def test_batched_chunks_the_english_model_cannot_read_are_decoded_again(tmp_path):
     """Batched decoding has no temperature fallback: German through tiny.en comes out as
     confident repetitions. Those chunks are decoded again sequentially, so the transcript
