@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scribeflow.errors import BlockedError, ScribeflowError, describe, error_kind
+from scribeflow.errors import BlockedError, ScribeflowError, describe, error_kind, one_line
 from scribeflow.files import DataPaths, locked, read_json, refresh, safe_name, write_json_atomic
 from scribeflow.listing import Entry, Lister
 from scribeflow.sites import site_of
@@ -412,6 +412,45 @@ def failure(error: BaseException) -> dict[str, str]:
 def read_ingest_summary(data: DataPaths, source: str, run_id: str) -> dict[str, Any]:
     path = ingest_summary_path(data, source, run_id)
     return read_json(path) if path.exists() else {}
+
+
+def ingest_summary_of(settings: Any, source: str, run_id: str) -> dict[str, Any]:
+    """The ingest run's summary from the local data folder or, with the data on object
+    storage, from the bucket ({} when there is none)."""
+    if settings.data_url:
+        import json
+
+        from scribeflow.objects import open_storage
+
+        key = ingest_summary_path(DataPaths(Path(".")), source, run_id).as_posix()
+        raw = open_storage(settings.data_url).read_bytes(key.removeprefix("./"))
+        return json.loads(raw) if raw else {}
+    return read_ingest_summary(DataPaths(settings.data_dir), source, run_id)
+
+
+def ingest_note(summary: dict[str, Any] | None, state: str) -> str:
+    """A channel run's note in the UI: what its listing found and what became of it
+    ("Result: success: 12 listed, 3 triggered, 2 already there, 6 skipped (5 stored,
+    1 short), 1 deferred (daily cap)"), or the one-line cause of its failure."""
+    from scribeflow.summary import NOTE_PREFIX
+
+    summary = summary or {}
+    if state == "failed" or summary.get("status") == "failed":
+        cause = (summary.get("error") or {}).get("cause") or "a task failed; see its log"
+        return one_line(f"{NOTE_PREFIX}failed: {cause}", limit=1000)
+    parts = [f"{summary.get('found', 0)} listed"]
+    for key, label in (("triggered", "triggered"), ("already_there", "already there")):
+        if summary.get(key):
+            parts.append(f"{len(summary[key])} {label}")
+    for key in ("skipped", "deferred"):
+        reasons = summary.get(key) or {}
+        if reasons:
+            why = ", ".join(f"{n} {reason.replace('_', ' ')}"
+                            for reason, n in sorted(reasons.items()))
+            parts.append(f"{sum(reasons.values())} {key} ({why})")
+    if summary.get("outside_window"):
+        parts.append(f"{summary['outside_window']} outside the window")
+    return one_line(f"{NOTE_PREFIX}{state}: {', '.join(parts)}", limit=1000)
 
 
 def write_ingest_summary(data: DataPaths, source: str, run_id: str, /, **fields: Any) -> Path:

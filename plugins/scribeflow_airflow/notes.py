@@ -1,7 +1,7 @@
 """An Airflow listener: when a ``video_pipeline`` run ends, its outcome and cause become the
 run's note, which the UI shows on the run's page ("failed at download: not a media file: …",
 "degraded: …", "success: 12 chunks, 12 rows stored"); an ``evaluate`` run's note is its
-verdict and report.
+verdict and report; a channel run's, what its listing found and triggered.
 
 Airflow calls it where the run's state changes, inside the scheduler's transaction; it only
 reads the run's ``summary.json``. ``scribeflow run`` (``dag.test``) writes the same note
@@ -18,6 +18,7 @@ from airflow.listeners import hookimpl
 log = logging.getLogger(__name__)
 DAG_ID = "video_pipeline"
 EVALUATE_DAG_ID = "evaluate"
+CHANNEL_PREFIX = "channel__"
 
 
 def note_for(dag_run: Any, state: str) -> str | None:
@@ -25,6 +26,8 @@ def note_for(dag_run: Any, state: str) -> str | None:
     DAGs, or when it cannot be made)."""
     if dag_run.dag_id == EVALUATE_DAG_ID:
         return _evaluation_note(dag_run, state)
+    if dag_run.dag_id.startswith(CHANNEL_PREFIX):
+        return _channel_note(dag_run, state)
     if dag_run.dag_id != DAG_ID:
         return None
     try:
@@ -40,6 +43,28 @@ def note_for(dag_run: Any, state: str) -> str | None:
         except ScribeflowError as exc:  # the bucket is unreachable: say so, not nothing
             summary = {"status": state, "error": {"cause": str(exc), "step": "storage"}}
         return run_note(summary, state, dag_run.note)
+    except Exception:  # a note must never break the scheduler
+        log.exception("could not make the note of %s", dag_run.run_id)
+        return None
+
+
+def _channel_note(dag_run: Any, state: str) -> str | None:
+    """A channel run's note: what its listing found and what became of it (listed,
+    triggered, already there, skipped and deferred with their reasons), or its cause."""
+    try:
+        from scribeflow.config import PipelineSettings
+        from scribeflow.errors import ScribeflowError
+        from scribeflow.ingest import ingest_note, ingest_summary_of
+        from scribeflow_airflow.hooks import open_data_storage
+
+        settings = PipelineSettings.from_env({})
+        source = dag_run.dag_id.removeprefix(CHANNEL_PREFIX)
+        try:
+            open_data_storage(settings)
+            summary = ingest_summary_of(settings, source, dag_run.run_id)
+        except ScribeflowError as exc:
+            summary = {"status": "failed", "error": {"cause": str(exc)}}
+        return ingest_note(summary, state)
     except Exception:  # a note must never break the scheduler
         log.exception("could not make the note of %s", dag_run.run_id)
         return None

@@ -224,6 +224,10 @@ def test_a_scheduled_run_triggers_its_interval_once(airflow):
     assert set(summary["triggered"]) == expected and summary["status"] == "success"
     assert summary["outside_window"] == 2 and summary["found"] == 4
     assert_processed(data, api, expected)
+    # the channel run's note says what its listing found and what became of it
+    (channel_run,) = api.runs("channel__science")
+    assert channel_run["note"] == ("Result: success: 4 listed, 2 triggered, "
+                                   "2 outside the window"), channel_run["note"]
     notes = {r["dag_run_id"]: r["note"] for r in api.runs("video_pipeline")}
     # the trigger's note, then the outcome the listener added when the scheduler ended the run
     # (no title line: the trigger's note names the video), and its results page

@@ -212,3 +212,18 @@ def test_an_old_ytdlp_is_warned_about():
     warning = ytdlp_staleness(dt.date(2027, 3, 1), "2026.10.26")
     assert "yt-dlp 2026.10.26 is 126 days old" in warning and "YT_DLP_VERSION" in warning
     assert ytdlp_staleness(dt.date(2027, 3, 1), "nightly") is None
+
+
+def test_a_channel_runs_note_says_what_its_listing_found_and_what_became_of_it():
+    from scribeflow.ingest import ingest_note
+
+    summary = {"status": "success", "found": 12, "triggered": ["a", "b", "c"],
+               "already_there": ["d", "e"], "skipped": {"already_stored": 5, "too_short": 1},
+               "deferred": {"daily_cap": 1}, "outside_window": 0}
+    assert ingest_note(summary, "success") == (
+        "Result: success: 12 listed, 3 triggered, 2 already there, 6 skipped (5 already "
+        "stored, 1 too short), 1 deferred (1 daily cap)")
+    assert ingest_note({"found": 0}, "success") == "Result: success: 0 listed"
+    failed = {"status": "failed", "error": {"cause": "listing failed: HTTP Error 404\nmore"}}
+    assert ingest_note(failed, "failed") == "Result: failed: listing failed: HTTP Error 404 more"
+    assert ingest_note(None, "failed") == "Result: failed: a task failed; see its log"
