@@ -147,7 +147,14 @@ def default_configs_path() -> Path:
                 or PROJECT_ROOT / "include" / "evaluation" / "configs.yaml")
 
 
-def _yaml(path: Path, key: str) -> list[Any]:
+def _yaml(path: Path, key: str, optional: tuple[str, ...] = ()) -> list[Any]:
+    """The non-empty list ``key`` of a YAML file (:func:`_document`)."""
+    return _document(path, key, optional)[key]
+
+
+def _document(path: Path, key: str, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A references or configurations file: a mapping with the non-empty list ``key`` and
+    at most the ``optional`` keys besides; any other shape is one line naming the file."""
     import yaml
 
     if not path.is_file():
@@ -159,10 +166,11 @@ def _yaml(path: Path, key: str) -> list[Any]:
     if not isinstance(document, dict) or not isinstance(document.get(key), list) \
             or not document[key]:
         raise BadInputError(f"{path}: expected a mapping with a non-empty list {key!r}")
-    unknown = sorted(set(document) - {key})
+    unknown = sorted(set(document) - {key, *optional})
     if unknown:
-        raise BadInputError(f"{path}: unknown top-level key {unknown[0]!r} (expected {key})")
-    return document[key]
+        expected = " or ".join((key, *optional))
+        raise BadInputError(f"{path}: unknown top-level key {unknown[0]!r} (expected {expected})")
+    return document
 
 
 def _entry(path: Path, key: str, index: int, entry: Any, allowed: set[str],
@@ -226,7 +234,7 @@ def load_candidates(path: Path | None = None) -> list[Candidate]:
     path = Path(path or default_configs_path()).resolve()
     known = {f.name for f in dataclasses.fields(PipelineSettings)} - set(FIXED_SETTINGS)
     candidates: list[Candidate] = []
-    for index, raw in enumerate(_yaml(path, "configs")):
+    for index, raw in enumerate(_yaml(path, "configs", ("floors",))):
         label, entry = _entry(path, "configs", index, raw,
                               {"name", "settings", "prompts", "llm_model"}, {"name"})
         settings = entry.get("settings") or {}
@@ -394,6 +402,56 @@ class Margins:
                 raise BadInputError(f"margin {name} must not be negative, not {getattr(self, name)}")
 
 
+@dataclass(frozen=True)
+class Floors:
+    """Absolute limits a configuration must meet on each spoken language's items, whatever
+    its baseline, so one that never worked fails (a baseline only catches getting worse):
+    the highest WER per language code, ``default`` for the others. Read from the
+    configurations file's ``floors:`` (:func:`load_floors`); none when it has none."""
+
+    #: language code (or ``default``) -> the highest WER allowed
+    wer: dict[str, float] = field(default_factory=dict)
+
+    def max_wer(self, language: str) -> float | None:
+        return self.wer.get(language, self.wer.get("default"))
+
+    def failures(self, now: dict[str, Any]) -> list[str]:
+        """One line per language whose WER is above its floor."""
+        found = []
+        for language, wer in (now.get("wer_by_language") or {}).items():
+            limit = self.max_wer(language)
+            if wer is not None and limit is not None and wer > limit + 1e-9:
+                found.append(f"{language} WER {wer:.4g} above its floor {limit:g}")
+        return found
+
+
+def load_floors(path: Path | str | None = None) -> Floors:
+    """The ``floors:`` of a configurations file (default: the shipped one)::
+
+        floors:
+          wer: {default: 0.35, es: 0.4}
+    """
+    from scribeflow.config import LANGUAGES
+
+    path = Path(path or default_configs_path()).resolve()
+    raw = _document(path, "configs", ("floors",)).get("floors")
+    if raw is None:
+        return Floors()
+    if not isinstance(raw, dict) or set(raw) - {"wer"} or not isinstance(raw.get("wer", {}), dict):
+        raise BadInputError(f"{path}: floors: expected wer: {{<language or default>: <highest "
+                            f"WER>}}")
+    limits = {}
+    for language, value in (raw.get("wer") or {}).items():
+        if language != "default" and language not in LANGUAGES:
+            raise BadInputError(f"{path}: floors: wer: {language!r} is not a language code "
+                                "(or default)")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value:
+            raise BadInputError(f"{path}: floors: wer: {language}: expected a number from 0, "
+                                f"not {value!r}")
+        limits[str(language)] = float(value)
+    return Floors(wer=limits)
+
+
 def results_path(root: Path) -> Path:
     return Path(root) / "results.parquet"
 
@@ -460,10 +518,11 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def compare(table: list[dict[str, Any]], run_id: str, margins: Margins,
-            order: list[str] | None = None) -> list[dict[str, Any]]:
+            order: list[str] | None = None, floors: Floors | None = None
+            ) -> list[dict[str, Any]]:
     """Each configuration of run ``run_id`` (in ``order``, by default as the table has them)
     against its baseline (its previous evaluation, on the items both have), with the
-    regressions beyond ``margins``."""
+    regressions beyond ``margins``, and against ``floors``."""
     current = [r for r in table if r["run_id"] == run_id]
     names = list(dict.fromkeys(order or [])) + [r["config"] for r in current]
     out = []
@@ -475,6 +534,7 @@ def compare(table: list[dict[str, Any]], run_id: str, margins: Margins,
         entry: dict[str, Any] = {"config": name, "now": now, "rows": rows, "baseline": None,
                                  "baseline_run": None, "regressions": []}
         entry["regressions"] += [f"{r['item']} failed: {r['error']}" for r in rows if r["error"]]
+        entry["below_floors"] = (floors or Floors()).failures(now)
         if earlier:
             last = max(r["evaluated_at"] for r in earlier)
             base_rows = [r for r in earlier if r["evaluated_at"] == last]
@@ -506,10 +566,15 @@ def _regressions(base: dict[str, Any], now: dict[str, Any], margins: Margins) ->
 
 
 def gate_cause(comparisons: list[dict[str, Any]]) -> str | None:
-    """One line naming every configuration that got worse, or None."""
-    worse = [f"{c['config']}: {'; '.join(c['regressions'])}" for c in comparisons
-             if c["regressions"]]
-    return f"worse than the baseline: {' | '.join(worse)}" if worse else None
+    """One line naming every configuration that got worse than its baseline or is below its
+    floors, or None."""
+    parts = []
+    for key, head in (("regressions", "worse than the baseline"), ("below_floors",
+                                                                    "below its floors")):
+        named = [f"{c['config']}: {'; '.join(c[key])}" for c in comparisons if c.get(key)]
+        if named:
+            parts.append(f"{head}: {' | '.join(named)}")
+    return " and ".join(parts) or None
 
 
 def write_report(root: Path, run: dict[str, str], comparisons: list[dict[str, Any]],
@@ -565,19 +630,20 @@ def bar_chart(title: str, comparisons: list[dict[str, Any]], key: str, top: floa
 
 
 def finish(root: Path, run: dict[str, str], rows: list[dict[str, Any]],
-           margins: Margins) -> dict[str, Any]:
+           margins: Margins, floors: Floors | None = None) -> dict[str, Any]:
     """Store the run's rows, compare, write the report and ``runs/<run_id>.json``; the
     summary, with ``failed`` (one line) when a configuration got worse or an item failed."""
     from scribeflow.files import write_json_atomic
 
     table = store_results(root, rows)
     comparisons = compare(read_results(root), run["run_id"], margins,
-                          order=[r["config"] for r in rows])
+                          order=[r["config"] for r in rows], floors=floors)
     report = write_report(root, run, comparisons, margins)
     summary = {
         **run, "results": str(table), "report": str(report), "failed": gate_cause(comparisons),
         "configs": [{"config": c["config"], "now": c["now"], "baseline": c["baseline"],
-                     "baseline_run": c["baseline_run"], "regressions": c["regressions"]}
+                     "baseline_run": c["baseline_run"], "regressions": c["regressions"],
+                     "below_floors": c["below_floors"]}
                     for c in comparisons],
     }
     write_json_atomic(Path(root) / "runs" / f"{_safe(run['run_id'])}.json", summary)
@@ -631,4 +697,5 @@ def run_note(summary: dict[str, Any] | None, state: str) -> str:
         where = f" (report: {summary['report']})" if summary.get("report") else ""
         return f"failed: {summary['failed']}{where}"
     return (f"{state}: {len(summary['configs'])} configurations, none worse than its baseline "
+            "or below its floors "
             f"(report: {summary['report']})")

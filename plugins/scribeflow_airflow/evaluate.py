@@ -45,12 +45,13 @@ def _failed(run: dict[str, str], step: str, cause: str) -> None:
 
 
 def plan() -> list[dict[str, Any]]:
-    from scribeflow.evaluation import load_candidates, load_references
+    from scribeflow.evaluation import load_candidates, load_floors, load_references
 
     params, run = _params()
     try:
         items = load_references(params.get("references") or None)
         candidates = load_candidates(params.get("configs") or None)
+        load_floors(params.get("configs") or None)  # a bad floors: fails before the work
     except ScribeflowError as exc:
         _failed(run, "plan", str(exc))
     only = params.get("only") or []
@@ -79,14 +80,14 @@ def evaluate_config(candidate: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def report(results: Any) -> dict[str, Any]:
-    from scribeflow.evaluation import Margins, finish, format_table
+    from scribeflow.evaluation import Margins, finish, format_table, load_floors
 
     params, run = _params()
     rows = [row | run for batch in list(results[:]) for row in batch]
     try:
         margins = Margins(wer=params["max_wer_increase"], quality=params["max_quality_drop"],
                           content=params["max_content_drop"])
-        summary = finish(_root(), run, rows, margins)
+        summary = finish(_root(), run, rows, margins, load_floors(params.get("configs") or None))
     except ScribeflowError as exc:
         _failed(run, "report", str(exc))
     log.info("evaluation of %d configurations:\n%s\nreport: %s", len(summary["configs"]),

@@ -150,6 +150,25 @@ def test_bad_reference_and_configuration_files_are_one_line(evaluate, tmp_path):
     assert len(margin.stderr.strip().splitlines()) == 1
 
 
+def test_a_configuration_that_never_worked_fails_its_floors(first, evaluate, airflow_home):
+    """tiny.en has never read the Spanish item (WER 1.0): with floors, that fails the gate
+    whatever the baseline says, and the note, the report and the exit code say so."""
+    floored = "floors:\n  wer: {default: 0.35}\n" + CONFIGS.format(prompts="")
+    run = evaluate(configs=floored)
+    assert run.code == 1, run.stdout + run.stderr
+    cause = run.stderr.strip().splitlines()[-1]
+    assert "below its floors: default: es WER 1 above its floor 0.35 | sequential-beam1: es " \
+           "WER 1 above its floor 0.35" in cause, cause
+    summary = read_summary(evaluate.root, run.run_id)
+    assert [c["below_floors"] for c in summary["configs"]] == [
+        ["es WER 1 above its floor 0.35"]] * 2
+    assert "below its floors" in Path(summary["report"]).read_text()
+    assert "below its floors: default: es WER 1" in _note(airflow_home, run.run_id)
+    looser = evaluate(configs="floors:\n  wer: {default: 0.35, es: 1.0}\n"
+                      + CONFIGS.format(prompts=""))
+    assert "below its floors" not in looser.stdout + looser.stderr
+
+
 def _note(airflow_home: Path, run_id: str) -> str | None:
     import sqlite3
 

@@ -151,3 +151,51 @@ def test_a_failed_item_fails_the_gate():
     assert compare(table, "r2", Margins())[0]["regressions"] == ["x failed: boom"]
     with pytest.raises(BadInputError, match="margin wer must not be negative"):
         Margins(wer=-1)
+
+
+def test_floors_fail_a_configuration_that_never_worked_whatever_its_baseline(tmp_path):
+    from scribeflow.evaluation import Floors, load_floors
+
+    rows = [_row("r1", "1", "a", "x", wer=0.1) | {"language": "en"},
+            _row("r1", "1", "a", "y", wer=1.0) | {"language": "es"}]
+    floors = Floors(wer={"default": 0.35})
+    (first,) = compare(rows, "r1", Margins(), floors=floors)
+    assert first["baseline"] is None and first["regressions"] == []  # nothing to compare with
+    assert first["below_floors"] == ["es WER 1 above its floor 0.35"]
+    assert gate_cause([first]) == "below its floors: a: es WER 1 above its floor 0.35"
+    # per language: a looser floor for Spanish lets it pass
+    assert compare(rows, "r1", Margins(), floors=Floors(wer={"default": 0.35, "es": 1.0})
+                   )[0]["below_floors"] == []
+    assert compare(rows, "r1", Margins())[0]["below_floors"] == []  # no floors: none apply
+    again = rows + [_row("r2", "2", "a", "x", wer=0.2) | {"language": "en"},
+                    _row("r2", "2", "a", "y", wer=1.0) | {"language": "es"}]
+    both = compare(again, "r2", Margins(), floors=floors)
+    assert gate_cause(both).startswith("worse than the baseline: a: WER 0.55 → 0.6") and \
+        gate_cause(both).endswith(" and below its floors: a: es WER 1 above its floor 0.35")
+    path = tmp_path / "configs.yaml"
+    path.write_text("floors:\n  wer: {default: 0.3, es: 0.5}\nconfigs: [{name: a}]\n")
+    assert load_floors(path) == Floors(wer={"default": 0.3, "es": 0.5})
+    path.write_text("configs: [{name: a}]\n")
+    assert load_floors(path) == Floors()
+
+
+@pytest.mark.parametrize(("floors", "cause"), [
+    ("wer: {xx: 0.3}", "floors: wer: 'xx' is not a language code (or default)"),
+    ("wer: {en: -1}", "floors: wer: en: expected a number from 0, not -1"),
+    ("wer: {en: low}", "floors: wer: en: expected a number from 0, not 'low'"),
+    ("cer: {en: 0.1}", "floors: expected wer: {<language or default>: <highest WER>}"),
+])
+def test_bad_floors_are_one_line(tmp_path, floors, cause):
+    from scribeflow.evaluation import load_floors
+
+    path = tmp_path / "configs.yaml"
+    path.write_text(f"floors:\n  {floors}\nconfigs: [{{name: a}}]\n")
+    with pytest.raises(BadInputError) as caught:
+        load_floors(path)
+    assert str(caught.value).endswith(cause) and "\n" not in str(caught.value)
+
+
+def test_the_shipped_configurations_have_floors():
+    from scribeflow.evaluation import load_floors
+
+    assert load_floors().wer == {"default": 0.35}
