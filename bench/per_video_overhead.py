@@ -46,7 +46,7 @@ from pathlib import Path
 
 import _common  # noqa: F401  (puts plugins/ and tests/ on the path)
 
-from scribeflow.cli import SCHEDULER_IDLE_SLEEP_S
+from scribeflow.airflow_home import SCHEDULER_IDLE_SLEEP_S
 from support.airflow import clean_env, login, prepare, service_env, services
 from support.http import free_port, json_request
 

@@ -63,7 +63,7 @@ def main() -> None:
     if args.quick:
         args.minutes, args.runs = 1, 1
 
-    from scribeflow.cli import airflow_env, ensure_metadata_db
+    from scribeflow.airflow_home import airflow_env, ensure_metadata_db
     from support.media import FileServer
     from support.openai_server import EditorScript, ScriptedOpenAI
 

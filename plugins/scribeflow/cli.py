@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import functools
 import json
 import os
 import subprocess
@@ -15,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scribeflow.config import PROJECT_ROOT, STORES, TRANSCRIBERS, PipelineSettings
+from scribeflow.airflow_home import airflow_bin, airflow_env, ensure_metadata_db
+from scribeflow.config import STORES, TRANSCRIBERS, PipelineSettings
+from scribeflow.doctor import open_bucket
 from scribeflow.errors import ScribeflowError
 from scribeflow.files import DataPaths, read_json
 from scribeflow.subtitles import timestamp
@@ -24,92 +25,6 @@ from scribeflow.summary import format_summary, read_run_summary, summary_key
 if TYPE_CHECKING:
     from scribeflow.ingest import Window
     from scribeflow.sources import Source
-
-
-#: How long the scheduler sleeps after a loop with nothing to do (Airflow's default: 1 s). A
-#: run's tasks each wait for a loop to be scheduled: at 0.2 s a clip's trigger → success
-#: through the scheduler took 9.75 s against 11.44 s (P14, bench/per_video_overhead.py).
-SCHEDULER_IDLE_SLEEP_S = "0.2"
-
-
-def airflow_env(data_dir: Path | None = None) -> dict[str, str]:
-    """The embedded defaults (SQLite + LocalExecutor under the project); set values win."""
-    env = dict(os.environ)
-    home = Path(env.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow")
-    defaults = {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": SCHEDULER_IDLE_SLEEP_S,
-        # wait up to 30 s for SQLite's write lock (its default, 5 s, is too short for a CLI
-        # command such as `airflow backfill create` beside a busy scheduler)
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db?timeout=30",
-    }
-    for key, value in defaults.items():
-        env.setdefault(key, value)
-    plugins = str(PROJECT_ROOT / "plugins")
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join([plugins] + [p for p in paths if p != plugins])
-    # `airflow standalone` starts its components as `airflow …` found on PATH.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    if data_dir is not None:
-        from scribeflow.objects import is_url
-
-        env["SCRIBEFLOW_DATA"] = (str(data_dir).rstrip("/") if is_url(str(data_dir))
-                                  else str(Path(data_dir).resolve()))
-    return env
-
-
-def _airflow_bin() -> str:
-    candidate = Path(sys.executable).with_name("airflow")
-    return str(candidate) if candidate.exists() else "airflow"
-
-
-def ensure_metadata_db(env: dict[str, str], log_file: Path) -> None:
-    """Create or upgrade the metadata database unless it holds this Airflow's schema
-    (:func:`metadata_db_current`): an empty or older SQLite file is migrated too."""
-    if metadata_db_current(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]):
-        return
-    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    with open(log_file, "a") as log:
-        done = subprocess.run([_airflow_bin(), "db", "migrate"], env=env, stdout=log, stderr=log)
-    if done.returncode != 0:
-        raise ScribeflowError(f"the metadata database could not be migrated "
-                              f"(`airflow db migrate` exited {done.returncode}; see {log_file})")
-
-
-def metadata_db_current(conn: str) -> bool:
-    """Whether the SQLite metadata database ``conn`` names is at the newest migration this
-    Airflow ships, read from its ``alembic_version`` without writing: a missing file stays
-    missing. Other databases are not read here (False: ``airflow db migrate`` is idempotent)."""
-    import sqlite3
-
-    if not conn.startswith("sqlite:///"):
-        return False
-    path = Path(conn.removeprefix("sqlite:///").partition("?")[0])
-    if not path.is_file():
-        return False
-    try:
-        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
-            found = db.execute("SELECT version_num FROM alembic_version").fetchall()
-    except sqlite3.Error:  # an empty file: no alembic_version table
-        return False
-    return [row[0] for row in found] == [airflow_schema_head()]
-
-
-@functools.cache
-def airflow_schema_head() -> str:
-    """The revision of the newest migration of the installed Airflow (its files are numbered
-    in order), found without importing Airflow (1.5 s)."""
-    import importlib.util
-    import re
-
-    package = Path(importlib.util.find_spec("airflow").submodule_search_locations[0])
-    newest = max((package / "migrations" / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
-    return re.search(r'^revision = "(\w+)"', newest.read_text(), re.MULTILINE)[1]
 
 
 @dataclass(frozen=True)
@@ -305,27 +220,6 @@ def _video_env(data_dir: str | None) -> tuple[dict[str, str], DataPaths]:
     return env, data
 
 
-def open_bucket(settings: PipelineSettings) -> None:
-    """With the data on object storage: open it with the credentials of the connection
-    ``$SCRIBEFLOW_DATA_CONN_ID`` (``scribeflow_data``), as tasks do, else the provider's
-    environment; and reach it once, so a wrong bucket, key or endpoint is one line before
-    anything runs."""
-    if not settings.data_url:
-        return
-    from scribeflow.doctor import find_connection
-    from scribeflow.objects import open_storage, storage_options_from_connection
-
-    conn_id = os.environ.get("SCRIBEFLOW_DATA_CONN_ID") or "scribeflow_data"
-    conn = find_connection(conn_id, os.environ)
-    if conn is None and os.environ.get("SCRIBEFLOW_DATA_CONN_ID"):
-        raise ScribeflowError(f"object storage connection {conn_id!r} (SCRIBEFLOW_DATA_CONN_ID) "
-                              "not found")
-    options = storage_options_from_connection({
-        "login": conn.login, "password": conn.password, "host": conn.host,
-        "extra": conn.extra}) if conn else None
-    open_storage(settings.data_url, options).check()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     env, data = _video_env(args.data_dir)
     open_bucket(PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")}))
@@ -408,7 +302,7 @@ def cmd_up(args: argparse.Namespace) -> int:
               "Scribeflow downloads from video sites"))
     with open(log_file, "a") as log:
         for name, slots, description in pools:
-            subprocess.run([_airflow_bin(), "pools", "set", name, str(slots), description],
+            subprocess.run([airflow_bin(), "pools", "set", name, str(slots), description],
                            env=env, stdout=log, stderr=log, check=True)
     host = None
     if not args.no_model_host and not env.get("SCRIBEFLOW_MODEL_HOST"):
@@ -423,7 +317,7 @@ def cmd_up(args: argparse.Namespace) -> int:
           flush=True)
     import signal
 
-    standalone = subprocess.Popen([_airflow_bin(), "standalone"], env=env)
+    standalone = subprocess.Popen([airflow_bin(), "standalone"], env=env)
     # SIGTERM (a service manager, `timeout`) stops standalone and the host as ^C does
     signal.signal(signal.SIGTERM, lambda *_: standalone.send_signal(signal.SIGINT))
     try:

@@ -31,11 +31,17 @@ LANGUAGES = (
 )
 
 
+def is_url(location: str | os.PathLike[str] | None) -> bool:
+    """Whether ``location`` names object storage (``s3://…``) rather than a local folder."""
+    if location is None or isinstance(location, Path):
+        return False
+    scheme, sep, _ = str(location).partition("://")
+    return bool(sep) and scheme.isalnum() and scheme.lower() != "file"
+
+
 def default_data_dir() -> Path:
     """The local data folder; with ``SCRIBEFLOW_DATA`` on object storage, this host's
     working folder (``SCRIBEFLOW_WORKDIR``), where tasks keep their scratch copies."""
-    from scribeflow.objects import is_url
-
     data = os.environ.get("SCRIBEFLOW_DATA")
     if is_url(data):
         return default_workdir()
@@ -50,8 +56,6 @@ def default_workdir() -> Path:
 
 
 def default_data_url() -> str | None:
-    from scribeflow.objects import is_url
-
     data = os.environ.get("SCRIBEFLOW_DATA")
     return data.rstrip("/") if is_url(data) else None
 
@@ -165,8 +169,6 @@ class PipelineSettings:
                 values[name] = _coerce(f, raw, env_name)
         for key, value in (overrides or {}).items():
             if key == "data_dir" and value is not None:  # a folder, or a URL (--data-dir s3://…)
-                from scribeflow.objects import is_url
-
                 if is_url(str(value)):
                     values |= {"data_url": str(value).rstrip("/"), "data_dir": default_workdir()}
                     continue

@@ -49,7 +49,7 @@ def stored_connection(conn_id: str) -> dict[str, Any] | None:
     import subprocess
     import sys
 
-    from scribeflow.cli import airflow_env, metadata_db_current
+    from scribeflow.airflow_home import airflow_env, metadata_db_current
 
     env = airflow_env()
     conn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
@@ -161,7 +161,7 @@ _FIXES = {
 
 
 def _airflow(env: Mapping[str, str]) -> Check:
-    from scribeflow.cli import airflow_env
+    from scribeflow.airflow_home import airflow_env
 
     merged = airflow_env() | dict(env)
     home = merged["AIRFLOW_HOME"]
@@ -173,7 +173,7 @@ def _airflow(env: Mapping[str, str]) -> Check:
 def _run_host(env: Mapping[str, str]) -> Check:
     """The run host ``scribeflow run`` sends its runs to: answering, and willing to take a
     run from this environment (else each run starts a runner process of its own)."""
-    from scribeflow.cli import airflow_env
+    from scribeflow.airflow_home import airflow_env
     from scribeflow.run_host import RunHostUnavailable, host_status
 
     address = env["SCRIBEFLOW_RUN_HOST"]
@@ -192,7 +192,6 @@ def _run_host(env: Mapping[str, str]) -> Check:
 
 def _data(settings: PipelineSettings) -> Check:
     if settings.data_url:
-        from scribeflow.cli import open_bucket
         from scribeflow.objects import open_storage
 
         open_bucket(settings)
@@ -331,3 +330,23 @@ def report(env: Mapping[str, str] = os.environ) -> tuple[str, bool]:
     """The report's text and whether everything is fine."""
     found = list(checks(env))
     return "\n".join(c.line() for c in found), all(c.ok for c in found)
+
+
+def open_bucket(settings: PipelineSettings) -> None:
+    """With the data on object storage: open it with the credentials of the connection
+    ``$SCRIBEFLOW_DATA_CONN_ID`` (``scribeflow_data``), as tasks do, else the provider's
+    environment; and reach it once, so a wrong bucket, key or endpoint is one line before
+    anything runs."""
+    if not settings.data_url:
+        return
+    from scribeflow.objects import open_storage, storage_options_from_connection
+
+    conn_id = os.environ.get("SCRIBEFLOW_DATA_CONN_ID") or "scribeflow_data"
+    conn = find_connection(conn_id, os.environ)
+    if conn is None and os.environ.get("SCRIBEFLOW_DATA_CONN_ID"):
+        raise ScribeflowError(f"object storage connection {conn_id!r} (SCRIBEFLOW_DATA_CONN_ID) "
+                              "not found")
+    options = storage_options_from_connection({
+        "login": conn.login, "password": conn.password, "host": conn.host,
+        "extra": conn.extra}) if conn else None
+    open_storage(settings.data_url, options).check()

@@ -289,7 +289,7 @@ class ModelHost:
         return {"ok": True, "units": units, "dim": dim, "payload": True}, vectors.tobytes()
 
     def status(self) -> dict[str, Any]:
-        from scribeflow.steps import peak_memory_mb
+        from scribeflow.timings import peak_memory_mb
 
         with self._lock:
             resident = [r.label for r in self._resident.values()]

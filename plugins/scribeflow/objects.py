@@ -50,14 +50,6 @@ PART_BYTES = 8 << 20
 MEDIA = ("audio.wav", "source/")
 
 
-def is_url(location: str | os.PathLike[str] | None) -> bool:
-    """Whether ``location`` names object storage (``s3://…``) rather than a local folder."""
-    if location is None or isinstance(location, Path):
-        return False
-    scheme, sep, _ = str(location).partition("://")
-    return bool(sep) and scheme.isalnum() and scheme.lower() != "file"
-
-
 def storage_options_from_connection(conn: Mapping[str, Any]) -> dict[str, Any]:
     """s3fs options from an Airflow AWS connection's fields: the access key id in ``login``,
     the secret in ``password``, ``endpoint_url`` and ``region_name`` in its extra."""

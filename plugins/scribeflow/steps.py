@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -20,6 +19,7 @@ from scribeflow.chunking import group_chunks, split_into_chunks
 from scribeflow.config import LLMSettings, PipelineSettings, TranscriptionSettings
 from scribeflow.files import DataPaths, VideoPaths, read_json, write_json_atomic, write_text_atomic
 from scribeflow.records import Chunk, ChunkRow, Transcript
+from scribeflow.timings import peak_memory_mb
 
 if TYPE_CHECKING:
     from scribeflow.download import DownloadOptions
@@ -138,18 +138,6 @@ def transcribe_options(settings: PipelineSettings) -> TranscribeOptions:
         batched=settings.whisper_batched,
         cpu_threads=settings.whisper_threads,
     )
-
-
-def peak_memory_mb() -> int:
-    """The peak resident memory of this process so far, in MB (the task's own process on
-    Celery and LocalExecutor workers; the whole run with ``scribeflow run``)."""
-    try:  # the high-water mark of this process image (ru_maxrss would count a forking parent's)
-        status = Path("/proc/self/status").read_text()
-        return round(int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) / 1024)
-    except (OSError, AttributeError):
-        import resource
-
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def split(video_dir: str, settings: PipelineSettings) -> list[dict[str, Any]]:

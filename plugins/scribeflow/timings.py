@@ -3,18 +3,21 @@
 A task wraps its step in :func:`timed`; code that imports a heavy library or loads a model
 marks it with :func:`phase`. Outside :func:`timed`, :func:`phase` only runs its block. The
 record lands in the run's summary (``timings``), where ``bench/per_video_overhead.py`` reads
-it for both the in-process and the scheduler paths.
+it for both the in-process and the scheduler paths. :func:`peak_memory_mb` is the process's
+memory high-water mark (the transcribe step and the model host report it).
 """
 
 from __future__ import annotations
 
 import contextvars
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 #: The phases a task's time is split into besides its work.
 PHASES = ("imports", "model_load")
@@ -94,3 +97,15 @@ def process_started() -> float | None:
         return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return None
+
+
+def peak_memory_mb() -> int:
+    """The peak resident memory of this process so far, in MB (the task's own process on
+    Celery and LocalExecutor workers; the whole run with ``scribeflow run``)."""
+    try:  # the high-water mark of this process image (ru_maxrss would count a forking parent's)
+        status = Path("/proc/self/status").read_text()
+        return round(int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) / 1024)
+    except (OSError, AttributeError):
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

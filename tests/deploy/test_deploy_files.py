@@ -89,7 +89,7 @@ def test_compose_topology():
     env = COMPOSE["x-airflow-common"]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert "redis" in env["AIRFLOW__CELERY__BROKER_URL"]
-    from scribeflow.cli import SCHEDULER_IDLE_SLEEP_S, airflow_env
+    from scribeflow.airflow_home import SCHEDULER_IDLE_SLEEP_S, airflow_env
 
     idle = f"${{AIRFLOW_SCHEDULER_IDLE_SLEEP_TIME:-{SCHEDULER_IDLE_SLEEP_S}}}"
     assert env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == idle  # as `make up` runs

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scribeflow.cli import airflow_env, ensure_metadata_db
+from scribeflow.airflow_home import airflow_env, ensure_metadata_db
 from scribeflow.files import DataPaths
 from support.airflow import clean_env
 from support.openai_server import EditorScript, ScriptedOpenAI

@@ -11,7 +11,8 @@ import sys
 import pytest
 from e2e.conftest import SCRIBEFLOW
 
-from scribeflow.cli import airflow_env, run_video
+from scribeflow.airflow_home import airflow_env
+from scribeflow.cli import run_video
 from scribeflow.files import DataPaths
 from scribeflow.objects import open_storage
 from support.airflow import clean_env

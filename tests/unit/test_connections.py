@@ -78,8 +78,8 @@ def test_a_broken_value_is_one_line_naming_the_variable(raw, cause):
 def test_a_broken_storage_connection_is_named_before_the_bucket_is_reached(monkeypatch, tmp_path):
     """``scribeflow run`` opens the bucket first: a storage connection it cannot read is one
     line naming the variable, not a traceback, and nothing is reached with half of it."""
-    from scribeflow.cli import open_bucket
     from scribeflow.config import PipelineSettings
+    from scribeflow.doctor import open_bucket
 
     monkeypatch.setenv("SCRIBEFLOW_WORKDIR", str(tmp_path))
     settings = PipelineSettings.from_env({"data_dir": "s3://library/data"})

@@ -21,7 +21,7 @@ CLEARED = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "SCRIBEFLOW_LLM_
 @pytest.fixture(scope="module")
 def metadata_home(tmp_path_factory):
     """A migrated metadata database, where the UI keeps the connections it makes."""
-    from scribeflow.cli import airflow_env, ensure_metadata_db
+    from scribeflow.airflow_home import airflow_env, ensure_metadata_db
 
     home = tmp_path_factory.mktemp("airflow_home")
     ensure_metadata_db(airflow_env() | {"AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
@@ -121,7 +121,7 @@ def test_connections_made_in_the_ui_are_the_ones_checked(doctor, metadata_home, 
     import sys
     from pathlib import Path
 
-    from scribeflow.cli import airflow_env
+    from scribeflow.airflow_home import airflow_env
 
     airflow = str(Path(sys.executable).with_name("airflow"))
     env = airflow_env() | {"AIRFLOW_HOME": str(metadata_home),
@@ -208,7 +208,7 @@ def test_the_metadata_database_is_judged_by_its_schema_not_by_its_file(metadata_
     import shutil
     import sqlite3
 
-    from scribeflow.cli import airflow_env, ensure_metadata_db, metadata_db_current
+    from scribeflow.airflow_home import airflow_env, ensure_metadata_db, metadata_db_current
     from scribeflow.doctor import stored_connection
 
     assert metadata_db_current(f"sqlite:///{metadata_home}/airflow.db?timeout=30")

@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from scribeflow.cache import LLMCache
-from scribeflow.config import PipelineSettings
+from scribeflow.config import PipelineSettings, is_url
 from scribeflow.errors import ConfigError
 from scribeflow.objects import (
     PART_BYTES,
     checkout,
-    is_url,
     open_storage,
     publish,
     storage_options_from_connection,

@@ -83,7 +83,7 @@ def test_a_client_that_goes_away_stops_its_run(tmp_path):
     import time
     from multiprocessing.connection import Connection
 
-    from scribeflow.cli import airflow_env
+    from scribeflow.airflow_home import airflow_env
     from scribeflow.doctor import _run_host
     from scribeflow.run_host import HELLO, host_status
 

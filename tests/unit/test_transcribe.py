@@ -243,7 +243,7 @@ def test_an_hour_of_audio_takes_no_more_memory_than_ten_minutes(tmp_path):
     require_tools()
     speech = _pcm16k(tmp_path / "s.pcm", SENTENCES[0])
     probe = ("import sys; from pathlib import Path\n"
-             "from scribeflow.steps import peak_memory_mb\n"
+             "from scribeflow.timings import peak_memory_mb\n"
              "from scribeflow.transcribe import TranscribeOptions, transcribe\n"
              "t = transcribe(Path(sys.argv[1]), 'x', TranscribeOptions(device='cpu'))\n"
              "print(len(t.segments), peak_memory_mb())\n")
