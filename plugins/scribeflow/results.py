@@ -50,6 +50,13 @@ class VideoFiles:
         path = self.data.video(self.video_id).root / name
         return path.read_bytes() if path.is_file() else None
 
+    def names(self) -> set[str]:
+        """The names of the video's files: one listing, not a read of each file."""
+        if self.storage is not None:
+            return {rel.removeprefix(f"{self._rel}/") for rel in self.storage.files(self._rel)}
+        root = self.data.video(self.video_id).root
+        return {p.name for p in root.iterdir() if p.is_file()} if root.is_dir() else set()
+
     def metadata(self) -> dict[str, Any]:
         """The video's metadata; :class:`NotFoundError` when no such video is stored."""
         raw = self.read("metadata.json") if "/" not in self.video_id else None
@@ -86,8 +93,8 @@ def results_page(files: VideoFiles, run_id: str | None = None, playable: bool = 
 
     meta = files.metadata()
     source = meta.get("webpage_url") or ""
-    present = [(name, label) for name, (label, _) in ARTIFACTS.items()
-               if files.read(name) is not None]
+    stored = files.names()
+    present = [(name, label) for name, (label, _) in ARTIFACTS.items() if name in stored]
     quote_id = quote(files.video_id, safe="")
     return template("results.html.j2").render(
         meta=meta, source=source if source.startswith(("http://", "https://")) else None,
