@@ -124,15 +124,21 @@ def zipf_texts(n: int, words_per_text: int = 40, seed: int = 3, exponent: float 
 def zipf_queries(texts: list[str], n: int, seed: int = 5) -> list[str]:
     """``n`` queries as people type them: three or four neighbouring words of a stored text,
     common words included ("the water of the lake"), with at least two other words."""
+    return [query for _, query in zipf_query_sources(texts, n, seed)]
+
+
+def zipf_query_sources(texts: list[str], n: int, seed: int = 5) -> list[tuple[int, str]]:
+    """:func:`zipf_queries` with the index of the text each was taken from."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    queries: list[str] = []
+    queries: list[tuple[int, str]] = []
     while len(queries) < n:
-        words = texts[int(rng.integers(len(texts)))].split()
+        source = int(rng.integers(len(texts)))
+        words = texts[source].split()
         size = int(rng.integers(3, 5))
         start = int(rng.integers(len(words) - size + 1))
         picked = words[start:start + size]
         if sum(w not in FUNCTION_WORDS for w in picked) >= 2:
-            queries.append(" ".join(picked))
+            queries.append((source, " ".join(picked)))
     return queries

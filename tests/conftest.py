@@ -129,6 +129,16 @@ def pgvector_dsn(pg_server, request) -> str:
     return pg_server.get_uri(name)
 
 
+@pytest.fixture(params=["parquet", "pgvector"])
+def store_settings(request, tmp_path, monkeypatch):
+    """Settings of a fresh data folder, once with each store (pgvector: a fresh database)."""
+    from scribeflow.config import PipelineSettings
+
+    if request.param == "pgvector":
+        monkeypatch.setenv("SCRIBEFLOW_PGVECTOR_DSN", request.getfixturevalue("pgvector_dsn"))
+    return PipelineSettings.from_env({"data_dir": tmp_path / "data", "store": request.param})
+
+
 @pytest.fixture
 def editor_llm() -> Iterator[tuple[ScriptedOpenAI, EditorScript]]:
     script = EditorScript()

@@ -345,10 +345,15 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     if not hits:
         print("no results")
+    elif all(hit.weak for hit in hits):
+        print("nothing matched closely; the nearest passages:")
     for n, hit in enumerate(hits, start=1):
-        snippet = hit.text if len(hit.text) <= 240 else hit.text[:239] + "…"
+        text = hit.text[hit.moment_offset:]  # from the moment the hit starts at
+        snippet = ("…" if hit.moment_offset else "") + (
+            text if len(text) <= 240 else text[:239] + "…")
         match = f"{round(max(0.0, hit.similarity or 0.0) * 100):>3}% match"  # as the page shows it
-        print(f"{n:>2}. {match}  {hit.title}  @ {timestamp(hit.start)[:8]}  {hit.url}")
+        print(f"{n:>2}. {match}{' (weak)' if hit.weak else ''}  {hit.title}  "
+              f"@ {timestamp(hit.start)[:8]}  {hit.url}")
         print(f"    {snippet}")
     return 0
 

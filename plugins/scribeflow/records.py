@@ -120,6 +120,18 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Moment:
+    """Where a search can land inside a stored unit (scribeflow.moments)."""
+
+    #: The second its first word was spoken.
+    start: float
+    #: Where it begins in the unit's text, in characters.
+    offset: int
+    #: The signs of its window's embedding, packed (48 bytes for 384 dimensions).
+    code: bytes
+
+
+@dataclass(frozen=True)
 class ChunkRow:
     """One embedded unit as stored: text that fits the embedding model, and where it came from."""
 
@@ -141,6 +153,8 @@ class ChunkRow:
     #: A digest of what the row was made from (its chunk's text and fields, and the model):
     #: an unchanged chunk is not embedded or written again. None in rows of older versions.
     content_hash: str | None = None
+    #: The unit's moments, in spoken order; none in rows of older versions.
+    moments: tuple[Moment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,7 +177,7 @@ class SearchHit:
     start: float
     end: float
     url: str
-    #: Reciprocal-rank-fusion score of the vector and keyword rankings (higher is better).
+    #: The fused score of similarity and keywords (higher is better; scribeflow.ranking).
     score: float
     channel: str | None = None
     upload_date: str | None = None
@@ -171,6 +185,12 @@ class SearchHit:
     #: Cosine similarity of the query and the unit, -1..1 (what a reader sees as relevance:
     #: the fused score only orders hits).
     similarity: float | None = None
+    #: Nothing reached the similarity floor: the best of weak matches (scribeflow.ranking).
+    weak: bool = False
+    #: Where in ``text`` the moment the hit starts at begins (characters); ``start`` is when
+    #: it was spoken, ``unit_start`` when the unit's first words were.
+    moment_offset: int = 0
+    unit_start: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -18,7 +18,7 @@ from scribeflow import subtitles
 from scribeflow.chunking import group_chunks, split_into_chunks
 from scribeflow.config import LLMSettings, PipelineSettings, TranscriptionSettings
 from scribeflow.files import DataPaths, VideoPaths, read_json, write_json_atomic, write_text_atomic
-from scribeflow.records import Chunk, ChunkRow, Transcript
+from scribeflow.records import Chunk, ChunkRow, Moment, Transcript
 from scribeflow.timings import peak_memory_mb
 
 if TYPE_CHECKING:
@@ -243,8 +243,11 @@ def content_hash(chunk: dict[str, Any], meta: dict[str, Any], language: str | No
                  model: str) -> str:
     """What a chunk's rows are made from: its text, times and video fields, and the model.
     The same hash means the same rows, vectors included (units are cut by the model)."""
+    from scribeflow.moments import VERSION
+
     fields = [model, chunk["text"], chunk["start"], chunk["end"], meta["title"],
-              meta.get("channel"), meta.get("upload_date"), language, meta["webpage_url"]]
+              meta.get("channel"), meta.get("upload_date"), language, meta["webpage_url"],
+              f"moments-{VERSION}"]
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:32]
 
 
@@ -252,6 +255,20 @@ def _video_inputs(video_dir: str) -> tuple[VideoPaths, dict, list[dict], str | N
     video = VideoPaths(Path(video_dir))
     language = read_json(video.transcript).get("language") if video.transcript.exists() else None
     return video, read_json(video.metadata), read_json(video.document_chunks), language
+
+
+def _spoken_words(video: VideoPaths) -> list[tuple[float, str]]:
+    """(start, word) of every word the transcript holds; a segment without word timestamps
+    gives each of its words the segment's start."""
+    if not video.transcript.exists():
+        return []
+    words = []
+    for segment in read_json(video.transcript).get("segments", []):
+        if segment.get("words"):
+            words.extend((w["start"], w["word"]) for w in segment["words"])
+        else:
+            words.extend((segment["start"], w) for w in segment.get("text", "").split())
+    return words
 
 
 def embed_video(video_dir: str, settings: PipelineSettings, keep: Collection[int] = ()
@@ -269,15 +286,21 @@ def embed_video(video_dir: str, settings: PipelineSettings, keep: Collection[int
     chunks = [c for c in chunks if c["index"] not in keep]
     if not chunks:
         return meta["video_id"], []
+    spoken = _spoken_words(video)
     started = time.perf_counter()
     if settings.model_host:  # split and embedded where the model stays loaded
         from scribeflow.model_host import ModelHostClient
 
-        embedded = ModelHostClient(settings.model_host).embed(
-            settings.embed_model, [c["text"] for c in chunks], settings.embed_batch_size)
+        host = ModelHostClient(settings.model_host)
+        embedded = host.embed(settings.embed_model, [c["text"] for c in chunks],
+                              settings.embed_batch_size)
         units = [(chunk, u, text) for chunk, pairs in zip(chunks, embedded, strict=True)
                  for u, (text, _) in enumerate(pairs)]
         vectors = [vector for pairs in embedded for _, vector in pairs]
+
+        def embed_windows(texts: list[str]) -> list[Any]:
+            return [v for pairs in host.embed(settings.embed_model, texts,
+                                              settings.embed_batch_size) for _, v in pairs]
     else:
         from scribeflow.embedding import embed_texts, load_embedder, split_units
 
@@ -285,7 +308,12 @@ def embed_video(video_dir: str, settings: PipelineSettings, keep: Collection[int
         units = [(chunk, u, text) for chunk in chunks
                  for u, text in enumerate(split_units(chunk["text"], model))]
         vectors = embed_texts(model, [text for _, _, text in units], settings.embed_batch_size)
-    log.info("embedded %d units of %s with %s in %.2f s%s", len(units), meta["video_id"], label,
+
+        def embed_windows(texts: list[str]) -> list[Any]:
+            return list(embed_texts(model, texts, settings.embed_batch_size))
+    unit_moments = _unit_moments(units, spoken, embed_windows)
+    log.info("embedded %d units of %s (%d moments) with %s in %.2f s%s", len(units),
+             meta["video_id"], sum(len(m) for m in unit_moments), label,
              time.perf_counter() - started, " (model host)" if settings.model_host else "")
     hashes = {c["index"]: content_hash(c, meta, language, label) for c in chunks}
     return meta["video_id"], [
@@ -295,10 +323,26 @@ def embed_video(video_dir: str, settings: PipelineSettings, keep: Collection[int
             text=text, title=meta["title"], channel=meta.get("channel"),
             upload_date=meta.get("upload_date"), language=language,
             url=deep_link(meta["webpage_url"], chunk["start"]), model=label, vector=vector,
-            content_hash=hashes[chunk["index"]],
+            content_hash=hashes[chunk["index"]], moments=moments,
         )
-        for (chunk, u, text), vector in zip(units, vectors, strict=True)
+        for (chunk, u, text), vector, moments in zip(units, vectors, unit_moments, strict=True)
     ]
+
+
+def _unit_moments(units: list[tuple[dict, int, str]], spoken: list[tuple[float, str]],
+                  embed: Any) -> list[tuple[Moment, ...]]:
+    """Each unit's moments (scribeflow.moments): its windows embedded in one call."""
+    from scribeflow import moments
+
+    per_unit = [moments.windows(text) for _, _, text in units]
+    flat = [text for spans in per_unit for _, text in spans]
+    vectors = embed(flat) if flat else []
+    out, at = [], 0
+    for (chunk, _, text), spans in zip(units, per_unit, strict=True):
+        words = [w for w in spoken if chunk["start"] - 1.0 <= w[0] <= chunk["end"] + 1.0]
+        out.append(moments.make(text, words, chunk["start"], vectors[at:at + len(spans)]))
+        at += len(spans)
+    return out
 
 
 def embed_and_upsert(video_dir: str, settings: PipelineSettings, dsn: str | None = None

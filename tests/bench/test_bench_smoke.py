@@ -21,6 +21,7 @@ EXPECTED = {
     "search_load": "pgvector",
     "object_storage": "ratio_object_storage_over_local",
     "split_transcription": "wer_split_vs_whole",
+    "retrieval_eval": "moment_within_8s",
     # its two paths run as two tests, so pytest-xdist runs them side by side
     "per_video_overhead:in_process": "ratio_first_run_host_over_model_host",
     "per_video_overhead:scheduler": "ratio_videos_model_host_over_tasks",
@@ -65,6 +66,12 @@ def _stored_and_found(f: dict) -> None:  # the rows were written and the searche
     # the keyword side of both stores found the text most queries were taken from
     assert min(f["P6"]["queries_whose_source_text_was_found"].values()) >= 0.9 * f["queries"]
     assert set(f["P5"]["one_new_video_upsert_ms"]) == {"pgvector", "parquet"}
+
+
+def _asked_over_the_real_library(f: dict) -> None:  # every question over stored moments
+    assert f["library"]["real"] == 10 and f["library"]["moments"] > f["library"]["units"] > 10
+    assert f["questions"] == len(f["rows"]) == 16 and all(r["top"] for r in f["rows"])
+    assert f["recording_first"] >= 0.75  # the ranking works; its goal is in bench/README
 
 
 def _served(f: dict) -> None:  # every request answered with hits, its query embedded
@@ -139,6 +146,7 @@ DID_THE_WORK = {
     "mapped_task_overhead": _scheduled,
     "embed_throughput": _embedded,
     "store_bench": _stored_and_found,
+    "retrieval_eval": _asked_over_the_real_library,
     "transcribe_sweep": _swept,
     "search_load": _served,
     "object_storage": _went_through_the_bucket,

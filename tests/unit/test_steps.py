@@ -43,11 +43,9 @@ def loads(monkeypatch, embedder):
     return calls
 
 
-@pytest.fixture(params=["parquet", "pgvector"])
-def settings(request, tmp_path, monkeypatch):
-    if request.param == "pgvector":
-        monkeypatch.setenv("SCRIBEFLOW_PGVECTOR_DSN", request.getfixturevalue("pgvector_dsn"))
-    return PipelineSettings.from_env({"data_dir": tmp_path / "data", "store": request.param})
+@pytest.fixture
+def settings(store_settings):
+    return store_settings
 
 
 def test_unchanged_chunks_are_not_embedded_or_written_again(settings, loads):

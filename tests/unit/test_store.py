@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
+from scribeflow.ranking import KEYWORD_WEIGHT
 from scribeflow.records import ChunkRow, SearchFilters
 from scribeflow.steps import chunk_id
 from scribeflow.store.base import StoreMismatch
@@ -87,23 +89,39 @@ def test_vector_ranking_and_filters(store):
 def test_keyword_ranking_finds_exact_names_and_numbers(store):
     texts = [f"filler sentence number {i}" for i in range(12)]
     texts[9] = "the part number is XJ-4471 from Kowalczyk Industries"
-    store.upsert_video("a", rows("a", 12, texts=texts))
-    # the query vector points at chunk 0; only the keywords point at chunk 9
+    video = rows("a", 12, texts=texts)
+    video[9] = replace(video[9], vector=unit_vector(1))  # as close in meaning as chunk 1
+    store.upsert_video("a", video)
+    # the query vector points at chunk 0; chunk 9 is close, and its words match exactly
     hits = search(store, unit_vector(0), "XJ-4471 Kowalczyk", k=3)
-    assert "XJ-4471" in hits[0].text
-    assert search(store, unit_vector(0), "", k=3)[0].text == texts[0]
+    assert "XJ-4471" in hits[0].text and hits[1].start == 0.0
+    assert hits[0].score == pytest.approx(math.cos(0.3) + KEYWORD_WEIGHT, abs=1e-4)
+    # stop words alone do not lift a passage: "the" and "is" match chunk 9 only
+    assert search(store, unit_vector(0), "the is", k=1)[0].start == 0.0
 
 
 def test_hits_carry_the_query_similarity_however_they_were_found(store):
     texts = [f"filler sentence number {i}" for i in range(12)]
     texts[9] = "the part number is XJ-4471 from Kowalczyk Industries"
-    store.upsert_video("a", rows("a", 12, texts=texts))
+    video = rows("a", 12, texts=texts)
+    video[9] = replace(video[9], vector=unit_vector(3))
+    store.upsert_video("a", video)
     # two vector candidates (chunks 0 and 1); chunk 9 is found by its words alone
     hits = store.search(unit_vector(0), "XJ-4471 Kowalczyk", 3, model="m",
                         filters=SearchFilters(), candidates=2)
     assert sorted(int(h.start) // 10 for h in hits) == [0, 1, 9]
+    angles = {0: 0.0, 1: 0.3, 9: 0.9}
     for hit in hits:
-        assert hit.similarity == pytest.approx(math.cos(0.3 * (hit.start // 10)), abs=1e-4)
+        assert hit.similarity == pytest.approx(math.cos(angles[int(hit.start) // 10]), abs=1e-4)
+
+
+def test_passages_under_the_similarity_floor_are_left_out_unless_nothing_else_matches(store):
+    store.upsert_video("a", rows("a", 12))  # chunk i at angle 0.3 i from the query
+    hits = search(store, unit_vector(0), "nothing", k=12)
+    assert [int(h.start) // 10 for h in hits] == [0, 1, 2, 3, 4]  # cos(1.5) < the floor
+    assert not any(h.weak for h in hits)
+    weak = search(store, (0.0, 0.0, 1.0, 0.0), "", k=3)  # orthogonal to every chunk
+    assert len(weak) == 3 and all(h.weak and h.similarity == 0 for h in weak)
 
 
 def test_filter_values_are_data_not_sql(store):

@@ -42,7 +42,7 @@ class ChunkStore(Protocol):
     def search(self, vector: Sequence[float], query: str, k: int = 10, *, model: str,
                filters: SearchFilters | None = None, candidates: int = 50) -> list[SearchHit]:
         """The ``k`` best rows for ``query``, best first: the ``candidates`` nearest to
-        ``vector`` by cosine similarity fused (RRF) with the ``candidates`` best keyword
+        ``vector`` by cosine similarity fused (:func:`scribeflow.ranking.fuse`) with the ``candidates`` best keyword
         matches of ``query``, among the rows that pass ``filters``. Raises
         :class:`StoreMismatch` when the store holds another model's vectors."""
 

@@ -29,12 +29,14 @@ from typing import Any
 
 from scribeflow.batching import Batcher, one_blas_thread
 from scribeflow.files import locked, read_json, safe_name, write_bytes_atomic, write_json_atomic
-from scribeflow.ranking import BM25, reciprocal_rank_fusion
+from scribeflow.moments import landed, pack, unpack
+from scribeflow.ranking import BM25, Ranked, fuse
 from scribeflow.records import ChunkRow, SearchFilters, SearchHit
 from scribeflow.store.base import StoreMismatch, UpsertResult, check_batches
 
 COLUMNS = ("id", "video_id", "chunk_index", "unit_index", "start", "end", "text", "title",
-           "channel", "upload_date", "language", "url", "model", "content_hash", "vector")
+           "channel", "upload_date", "language", "url", "model", "content_hash", "moments",
+           "vector")
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,8 @@ class ParquetStore:
             return self.video_rows(video_id, vectors)
         frame = frame.sort("chunk_index", "unit_index")
         matrix = _matrix(frame, len(frame["vector"][0]) if frame.height else 0) if vectors else None
-        return [ChunkRow(**{k: v for k, v in row.items() if k != "vector"},
+        return [ChunkRow(**{k: v for k, v in row.items() if k != "moments"},
+                         moments=unpack(row["moments"]),
                          vector=matrix[i] if matrix is not None else ())
                 for i, row in enumerate(frame.drop("vector").iter_rows(named=True))]
 
@@ -231,7 +234,8 @@ class ParquetStore:
                 self._cache = (signature, _Loaded(
                     frame=frame.drop("vector"),
                     matrix=_matrix(frame, manifest.dim or 0),
-                    keywords=BM25((frame["title"].fill_null("") + " " + frame["text"]).to_list()),
+                    keywords=BM25((frame["title"].fill_null("") + " " + frame["text"]).to_list(),
+                                  frame["language"].to_list()),
                     models=frozenset(frame["model"].unique().to_list()),
                 ))
             return self._cache[1]
@@ -257,9 +261,11 @@ class ParquetStore:
         if allowed is not None:
             similarity[~allowed] = -np.inf
             keyword[~allowed] = 0.0
-        rankings = [_top(similarity, candidates, floor=-np.inf), _top(keyword, candidates, floor=0.0)]
-        fused = reciprocal_rank_fusion(rankings)[:k]  # fused on row positions
-        return [_hit(frame.row(i, named=True), score, float(similarity[i])) for i, score in fused]
+        by_vector = _top(similarity, candidates, floor=-np.inf)
+        by_keyword = _top(keyword, candidates, floor=0.0)
+        ranked = fuse({i: float(similarity[i]) for i in (*by_vector, *by_keyword)},
+                      {i: float(keyword[i]) for i in by_keyword}, k)  # on row positions
+        return [_hit(frame.row(r.key, named=True), r, query_vector) for r in ranked]
 
 
 def _similarities(requests: Sequence[tuple[Any, Any]]) -> list[Any]:
@@ -327,10 +333,10 @@ def _mask(frame: Any, filters: SearchFilters) -> Any:
 
 def _file_name(video_id: str, frame: Any) -> str:
     """A new name for each version of a video's file (the old one is removed only after the
-    manifest names the new one): the video id, readable, and a digest of its rows' ids, times
-    and texts."""
+    manifest names the new one): the video id, readable, and a digest of its rows' ids, times,
+    texts and content hashes (which change when the rows are made differently)."""
     digest = hashlib.sha256(video_id.encode())
-    for column in ("id", "start", "text"):
+    for column in ("id", "start", "text", "content_hash"):
         digest.update(json.dumps(frame[column].to_list()).encode())
     return f"{safe_name(video_id)[:80]}-{digest.hexdigest()[:12]}.parquet"
 
@@ -355,6 +361,8 @@ def _with_all_columns(frame: Any) -> Any:
     missing = [c for c in ("language", "content_hash") if c not in frame.columns]
     if missing:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in missing)
+    if "moments" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Binary).alias("moments"))
     return frame.select(COLUMNS)
 
 
@@ -382,7 +390,7 @@ def _types() -> dict[str, Any]:
         "id": pl.String, "video_id": pl.String, "chunk_index": pl.Int32, "unit_index": pl.Int32,
         "start": pl.Float64, "end": pl.Float64, "text": pl.String, "title": pl.String,
         "channel": pl.String, "upload_date": pl.String, "language": pl.String, "url": pl.String,
-        "model": pl.String, "content_hash": pl.String,
+        "model": pl.String, "content_hash": pl.String, "moments": pl.Binary,
     }
 
 
@@ -394,13 +402,14 @@ def _frame(rows: Sequence[ChunkRow]) -> Any:
     if not rows:
         return None
     types = _types()
-    frame = pl.DataFrame({name: [getattr(r, name) for r in rows] for name in types},
-                         schema=types)
+    frame = pl.DataFrame({name: [pack(r.moments) if name == "moments" else getattr(r, name)
+                                 for r in rows] for name in types}, schema=types)
     vectors = np.asarray([r.vector for r in rows], dtype=np.float32)
     return frame.with_columns(pl.Series("vector", vectors)).select(COLUMNS)
 
-def _hit(row: dict, score: float, similarity: float) -> SearchHit:
-    return SearchHit(id=row["id"], video_id=row["video_id"], title=row["title"], text=row["text"],
-                     start=row["start"], end=row["end"], url=row["url"], score=round(score, 6),
-                     channel=row["channel"], upload_date=row["upload_date"],
-                     language=row["language"], similarity=round(similarity, 4))
+def _hit(row: dict, ranked: Ranked, query: Any) -> SearchHit:
+    return landed(SearchHit(
+        id=row["id"], video_id=row["video_id"], title=row["title"], text=row["text"],
+        start=row["start"], end=row["end"], url=row["url"], score=round(ranked.score, 6),
+        channel=row["channel"], upload_date=row["upload_date"], language=row["language"],
+        similarity=round(ranked.similarity, 4), weak=ranked.weak), row["moments"], query)

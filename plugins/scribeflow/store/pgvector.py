@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from scribeflow.errors import ConfigError, ScribeflowError
-from scribeflow.ranking import reciprocal_rank_fusion
+from scribeflow.moments import landed, pack, unpack
+from scribeflow.ranking import Ranked, fuse
 from scribeflow.records import ChunkRow, SearchFilters, SearchHit
 from scribeflow.store.base import StoreMismatch, UpsertResult, check_batches
 
@@ -47,8 +48,12 @@ TS_CONFIGS = {
 LANGUAGES_TTL_S = 30.0
 TS_CONFIG_FUNCTION = "scribeflow_ts_config"
 COLUMNS = ("id", "video_id", "chunk_index", "unit_index", "start_s", "end_s", "text", "title",
-           "channel", "upload_date", "language", "url", "model", "content_hash", "embedding")
-HIT_COLUMNS = "id, video_id, title, text, start_s, end_s, url, channel, upload_date, language"
+           "channel", "upload_date", "language", "url", "model", "content_hash", "moments",
+           "embedding")
+HIT_COLUMNS = ("id, video_id, title, text, start_s, end_s, url, channel, upload_date, language, "
+               "moments")
+#: A hit row: its HIT_COLUMNS, then its cosine distance to the query.
+HIT_FIELDS = 12
 HNSW_INDEX = f"{TABLE}_embedding_hnsw"
 HNSW_DDL = (f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON {TABLE} "
             "USING hnsw (embedding vector_cosine_ops)")
@@ -212,6 +217,7 @@ class PgvectorStore:
                         url text NOT NULL,
                         model text NOT NULL,
                         content_hash text,
+                        moments bytea,
                         embedding vector({int(dim)}) NOT NULL,
                         tsv tsvector GENERATED ALWAYS AS ({TSV_EXPRESSION}) STORED)""")
                 conn.execute(HNSW_DDL)
@@ -223,7 +229,7 @@ class PgvectorStore:
                                     f"of {stored[0]}; this run embeds {dim}-d vectors with {model}")
         else:
             _upgrade_keywords(conn)
-            _add_content_hash(conn)
+            _add_columns(conn)
             if not self._bulk_session:  # a bulk session that crashed left them dropped
                 conn.execute(GIN_DDL)
                 conn.execute(HNSW_DDL)
@@ -306,7 +312,7 @@ class PgvectorStore:
         with self._connect() as conn:
             if self._stored_model(conn) is None:
                 return []
-            _add_content_hash(conn)
+            _add_columns(conn)
             if vectors:
                 _register_vector(conn)
             rows = conn.execute(
@@ -316,7 +322,8 @@ class PgvectorStore:
         return [ChunkRow(id=r[0], video_id=r[1], chunk_index=r[2], unit_index=r[3], start=r[4],
                          end=r[5], text=r[6], title=r[7], channel=r[8], upload_date=r[9],
                          language=r[10], url=r[11], model=r[12], content_hash=r[13],
-                         vector=_as_array(r[14]) if vectors else ()) for r in rows]
+                         moments=unpack(r[14]),
+                         vector=_as_array(r[15]) if vectors else ()) for r in rows]
 
     def count(self, video_id: str | None = None) -> int:
         with self._connect() as conn:
@@ -362,7 +369,7 @@ class PgvectorStore:
                      "ORDER BY distance LIMIT %s", (literal, *params, candidates))
         tsquery, ts_params = self._tsquery(query, filters)
         # the distance of only the best keyword matches: computed outside the ranked LIMIT
-        by_keyword = (f"SELECT {HIT_COLUMNS}, embedding <=> %s::vector FROM ("
+        by_keyword = (f"SELECT {HIT_COLUMNS}, embedding <=> %s::vector, rank FROM ("
                       f"SELECT {HIT_COLUMNS}, embedding, ts_rank_cd(tsv, q) AS rank "
                       f"FROM {TABLE}, ({tsquery}) AS q(q) WHERE tsv @@ q AND {where} "
                       "ORDER BY rank DESC, id LIMIT %s) AS best ORDER BY rank DESC, id",
@@ -374,10 +381,10 @@ class PgvectorStore:
         except psycopg.errors.UndefinedTable:  # dropped since it was checked
             self._schema_ready = None
             return []
-        by_id = {row[0]: row for row in (*vector_rows, *keyword_rows)}
-        fused = reciprocal_rank_fusion([[r[0] for r in vector_rows],
-                                        [r[0] for r in keyword_rows]])[:k]
-        return [_hit(by_id[doc_id], score) for doc_id, score in fused]
+        by_id = {row[0]: row[:HIT_FIELDS] for row in (*vector_rows, *keyword_rows)}
+        ranked = fuse({doc_id: 1 - float(row[-1]) for doc_id, row in by_id.items()},
+                      {row[0]: float(row[-1]) for row in keyword_rows}, k)
+        return [_hit(by_id[r.key], r, vector) for r in ranked]
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         with self._connect() as conn:
@@ -482,15 +489,17 @@ def _as_array(value: Any) -> Any:
                       dtype=np.float32)
 
 
-def _add_content_hash(conn: Any) -> None:
-    """Stores made before rows carried a content hash get the column (null in their rows,
-    which are then embedded again once)."""
-    present = conn.execute(
-        "SELECT 1 FROM information_schema.columns WHERE table_name = %s "
-        "AND column_name = 'content_hash' AND table_schema = current_schema()",
-        (TABLE,)).fetchone()
-    if not present:
+def _add_columns(conn: Any) -> None:
+    """Stores made before rows carried a content hash or moments get the columns (null in
+    their rows, which are then embedded again once)."""
+    present = {r[0] for r in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+        "AND column_name IN ('content_hash', 'moments') AND table_schema = current_schema()",
+        (TABLE,)).fetchall()}
+    if "content_hash" not in present:
         conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS content_hash text")
+    if "moments" not in present:
+        conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS moments bytea")
 
 
 def _vector_literal(vector: Sequence[float]) -> str:
@@ -498,7 +507,7 @@ def _vector_literal(vector: Sequence[float]) -> str:
 
 
 COPY_TYPES = ("text", "text", "int4", "int4", "float8", "float8", "text", "text", "text",
-              "text", "text", "text", "text", "text", "vector")
+              "text", "text", "text", "text", "text", "bytea", "vector")
 
 
 def _register_vector(conn: Any) -> None:
@@ -513,7 +522,7 @@ def _values(row: ChunkRow) -> tuple:
 
     return (row.id, row.video_id, row.chunk_index, row.unit_index, row.start, row.end, row.text,
             row.title, row.channel, row.upload_date, row.language, row.url, row.model,
-            row.content_hash, np.asarray(row.vector, dtype=np.float32))
+            row.content_hash, pack(row.moments), np.asarray(row.vector, dtype=np.float32))
 
 
 def _where(filters: SearchFilters) -> tuple[str, list[Any]]:
@@ -530,9 +539,11 @@ def _where(filters: SearchFilters) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-def _hit(row: tuple, score: float) -> SearchHit:
-    (doc_id, video_id, title, text, start, end, url, channel, upload_date, language, distance) = row
-    return SearchHit(id=doc_id, video_id=video_id, title=title, text=text, start=start, end=end,
-                     url=url, score=round(score, 6), channel=channel, upload_date=upload_date,
-                     language=language,
-                     similarity=round(1 - float(distance), 4))
+def _hit(row: tuple, ranked: Ranked, query: Sequence[float]) -> SearchHit:
+    (doc_id, video_id, title, text, start, end, url, channel, upload_date, language, moments,
+     _) = row
+    return landed(SearchHit(
+        id=doc_id, video_id=video_id, title=title, text=text, start=start, end=end, url=url,
+        score=round(ranked.score, 6), channel=channel, upload_date=upload_date,
+        language=language, similarity=round(ranked.similarity, 4), weak=ranked.weak),
+        moments, query)

@@ -1,0 +1,178 @@
+"""Moments: where inside a stored unit a search hit starts.
+
+A unit (a chunk's text, up to the embedding model's 256 word pieces) is what a search ranks;
+a user wants to land on the sentence that answers. Each unit therefore stores its moments:
+windows of consecutive sentences, one starting at each sentence and every ``PIECE_WORDS``
+words of a longer one, at most ``WINDOW_WORDS`` words each, each with
+
+- the second its first word was spoken: the transcript's word timestamps aligned to the
+  unit's words (``difflib``: the unit's text may be an LLM's polished version of what was
+  said), and
+- a 1-bit code of its embedding (the signs of its 384 dimensions: 48 bytes).
+
+A search scores each hit's codes against the float query vector (asymmetric: only the
+stored side is quantised) and starts the hit at the best window, or at an earlier one up to
+``LEAD_S`` before it. Choosing among a unit's few
+windows costs a few thousand multiply-adds per hit, and the codes of a million units fit in
+about 0.5 GB less than float vectors of the same windows would (bench/README, P6).
+
+The packed form (:func:`pack`, :func:`unpack`) is what both stores keep in their
+``moments`` column.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+from scribeflow.records import Moment, SearchHit
+
+#: The most words a window holds (about 8 s of speech).
+WINDOW_WORDS = 24
+#: A window starts at each sentence, and every this many words inside a longer one.
+PIECE_WORDS = 12
+#: A hit starts at the earliest window at most this long before its best one (a lead-in:
+#: with overlapping windows the best-scoring one often starts mid-answer).
+LEAD_S = 3.0
+#: The most characters a window holds: fewer than the model's 256 word pieces whatever the
+#: words are, so a window is never truncated.
+WINDOW_CHARS = 240
+#: Bump when windows, times or codes are made differently: rows are made again.
+VERSION = 1
+_WORD = re.compile(r"\S+")
+_SENTENCE_END = re.compile(r"[.!?…。！？]['\"’”)\]]*$")
+_NORMAL = re.compile(r"\w+", re.UNICODE)
+_HEADER = struct.Struct("<BHH")  # version, windows, code bytes
+_ENTRY = struct.Struct("<fI")    # start second, character offset
+
+
+def windows(text: str) -> list[tuple[int, str]]:
+    """``text``'s windows: (character offset, text), one starting at each sentence."""
+    spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    if not spans:
+        return []
+    starts = [0]  # word indices where a piece begins: sentence starts, long ones cut
+    for i in range(1, len(spans)):
+        prev = text[spans[i - 1][0]:spans[i - 1][1]]
+        if _SENTENCE_END.search(prev) or i - starts[-1] >= PIECE_WORDS:
+            starts.append(i)
+    out = []
+    for n, first in enumerate(starts):
+        ends = starts[n + 1:] + [len(spans)]
+        last = ends[0]  # the piece itself (at most PIECE_WORDS words), then whole pieces
+        for later in ends[1:]:
+            if later - first > WINDOW_WORDS:
+                break
+            last = later
+        while last - 1 > first and spans[last - 1][1] - spans[first][0] > WINDOW_CHARS:
+            last -= 1
+        begin, end = spans[first][0], min(spans[last - 1][1], spans[first][0] + WINDOW_CHARS)
+        out.append((begin, text[begin:end]))
+    return out
+
+
+def word_times(text: str, spoken: Sequence[tuple[float, str]]) -> list[float | None]:
+    """The time each word of ``text`` was spoken, from ``spoken`` (start, word) pairs: words
+    matched by alignment take their spoken word's start; the others the last matched time
+    before them (the first one after, at the start). None for all when nothing matches."""
+    ours = [_normal(m.group()) for m in _WORD.finditer(text)]
+    theirs = [_normal(w) for _, w in spoken]
+    times: list[float | None] = [None] * len(ours)
+    matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
+    for block in matcher.get_matching_blocks():
+        for j in range(block.size):
+            if ours[block.a + j]:
+                times[block.a + j] = spoken[block.b + j][0]
+    known = [t for t in times if t is not None]
+    if not known:
+        return times
+    last = known[0]
+    for i, t in enumerate(times):
+        if t is None:
+            times[i] = last
+        else:
+            last = t
+    return times
+
+
+def make(text: str, spoken: Sequence[tuple[float, str]], unit_start: float,
+         vectors: Any) -> tuple[Moment, ...]:
+    """``text``'s moments from its windows' ``vectors`` (in :func:`windows` order)."""
+    import numpy as np
+
+    spans = windows(text)
+    if not spans:
+        return ()
+    times = word_times(text, spoken)
+    offsets = [m.start() for m in _WORD.finditer(text)]
+    index = {offset: i for i, offset in enumerate(offsets)}
+    codes = np.packbits(np.asarray(vectors, dtype=np.float32) > 0, axis=1)
+    moments = []
+    for (offset, _), code in zip(spans, codes, strict=True):
+        start = times[index[offset]]
+        moments.append(Moment(start=round(start if start is not None else unit_start, 2),
+                              offset=offset, code=code.tobytes()))
+    # spoken order: a window never starts before the one before it (alignment slips)
+    for i in range(1, len(moments)):
+        if moments[i].start < moments[i - 1].start:
+            moments[i] = Moment(moments[i - 1].start, moments[i].offset, moments[i].code)
+    return tuple(moments)
+
+
+def best(moments: Sequence[Moment], query: Any) -> Moment | None:
+    """Where to land for ``query`` (a float vector): the earliest moment at most ``LEAD_S``
+    before the one whose code matches it best; None without moments."""
+    import numpy as np
+
+    if not moments:
+        return None
+    codes = np.frombuffer(b"".join(m.code for m in moments), dtype=np.uint8)
+    bits = np.unpackbits(codes.reshape(len(moments), -1), axis=1)[:, :len(query)]
+    scores = (bits.astype(np.float32) * 2 - 1) @ np.asarray(query, dtype=np.float32)
+    top = moments[int(np.argmax(scores))]
+    return next(m for m in moments if m.start >= top.start - LEAD_S)
+
+
+def landed(hit: SearchHit, blob: bytes | None, query: Any) -> SearchHit:
+    """``hit`` starting at its unit's moment that best matches ``query`` (its stored
+    moments ``blob``); unchanged but for ``unit_start`` when it has none."""
+    from dataclasses import replace
+
+    from scribeflow.links import deep_link
+
+    moment = best(unpack(blob), query)
+    if moment is None:
+        return replace(hit, unit_start=hit.start)
+    return replace(hit, start=moment.start, moment_offset=moment.offset, unit_start=hit.start,
+                   url=deep_link(hit.url, moment.start))
+
+
+def pack(moments: Sequence[Moment]) -> bytes | None:
+    if not moments:
+        return None
+    size = len(moments[0].code)
+    return _HEADER.pack(VERSION, len(moments), size) + b"".join(
+        _ENTRY.pack(m.start, m.offset) + m.code for m in moments)
+
+
+def unpack(blob: bytes | None) -> tuple[Moment, ...]:
+    """The moments of a stored blob; none for rows without (or of another version)."""
+    if not blob:
+        return ()
+    version, count, size = _HEADER.unpack_from(blob)
+    if version != VERSION:
+        return ()
+    out, at = [], _HEADER.size
+    for _ in range(count):
+        start, offset = _ENTRY.unpack_from(blob, at)
+        at += _ENTRY.size
+        out.append(Moment(start=round(start, 2), offset=offset, code=bytes(blob[at:at + size])))
+        at += size
+    return tuple(out)
+
+
+def _normal(word: str) -> str:
+    return "".join(_NORMAL.findall(word.lower()))
