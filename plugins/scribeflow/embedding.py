@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scribeflow.errors import BadInputError, ConfigError
+from scribeflow.records import EmbeddedUnit
 from scribeflow.timings import phase
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,33 @@ def embed_texts(model: Any, texts: list[str], batch_size: int = 64) -> Any:
         vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                convert_to_numpy=True, show_progress_bar=False)
     return vectors.astype(np.float32, copy=False)
+
+
+def embed_chunks(model: Any, texts: list[str], batch_size: int = 64) -> list[list[EmbeddedUnit]]:
+    """Each text cut into units that fit ``model``, each unit with its vector and its moment
+    windows' vectors: every unit and window embedded in one model call. The tasks and the model
+    host both embed a video's chunks with this."""
+    from scribeflow.moments import windows
+
+    units = [split_units(text, model) for text in texts]
+    spans = [[w for _, w in windows(u)] for chunk in units for u in chunk]
+    flat = [u for chunk in units for u in chunk]
+    vectors = embed_texts(model, flat + [w for unit in spans for w in unit], batch_size)
+    return regroup(units, [len(s) for s in spans], vectors[:len(flat)], vectors[len(flat):])
+
+
+def regroup(units: list[list[str]], windows: list[int], unit_vectors: Any,
+             window_vectors: Any) -> list[list[EmbeddedUnit]]:
+    """Flat unit and window vectors back into :func:`embed_chunks`' shape: ``units`` per
+    text, ``windows`` (a count per unit)."""
+    out, i, w = [], 0, 0
+    for chunk in units:
+        out.append([])
+        for text in chunk:
+            out[-1].append(EmbeddedUnit(text, unit_vectors[i], window_vectors[w:w + windows[i]]))
+            w += windows[i]
+            i += 1
+    return out
 
 
 #: Most queries one model call embeds together.

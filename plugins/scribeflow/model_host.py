@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from scribeflow.errors import BadInputError, ConfigError, ScribeflowError, one_line
-from scribeflow.records import Transcript
+from scribeflow.records import EmbeddedUnit, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -140,20 +140,19 @@ class ModelHostClient:
         return Transcript.from_dict(answer["transcript"])
 
     def embed(self, model: str, texts: list[str], batch_size: int
-              ) -> list[list[tuple[str, Any]]]:
-        """Each text cut into units that fit ``model``, each unit with its vector."""
+              ) -> list[list[EmbeddedUnit]]:
+        """:func:`scribeflow.embedding.embed_chunks` on the host."""
         import numpy as np
+
+        from scribeflow.embedding import regroup
 
         answer, payload = self.call({"op": "embed", "model": model, "texts": texts,
                                      "batch_size": batch_size})
-        flat = [u for units in answer["units"] for u in units]
-        vectors = (np.frombuffer(payload or b"", dtype=np.float32)
-                   .reshape(len(flat), answer["dim"]) if flat else np.zeros((0, 0), np.float32))
-        out, i = [], 0
-        for units in answer["units"]:
-            out.append([(text, vectors[i + j]) for j, text in enumerate(units)])
-            i += len(units)
-        return out
+        units = len([u for chunk in answer["units"] for u in chunk])
+        rows = units + sum(answer["windows"])
+        vectors = (np.frombuffer(payload or b"", dtype=np.float32).reshape(rows, answer["dim"])
+                   if rows else np.zeros((0, 0), np.float32))
+        return regroup(answer["units"], answer["windows"], vectors[:units], vectors[units:])
 
     def status(self) -> dict[str, Any]:
         return self.call({"op": "status"})[0]
@@ -274,19 +273,20 @@ class ModelHost:
     def _embed(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         import numpy as np
 
-        from scribeflow.embedding import embed_texts, split_units
+        from scribeflow.embedding import embed_chunks
 
         texts = request.get("texts")
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
             raise BadInputError("bad embed request: texts must be a list of strings")
         model, lock = self._embedder(str(request.get("model") or "auto"))
         with lock:
-            units = [split_units(text, model) for text in texts]
-            flat = [u for chunk in units for u in chunk]
-            vectors = (np.asarray(embed_texts(model, flat, int(request.get("batch_size") or 64)),
-                                  dtype=np.float32) if flat else np.zeros((0, 0), np.float32))
-        dim = int(vectors.shape[1]) if flat else 0
-        return {"ok": True, "units": units, "dim": dim, "payload": True}, vectors.tobytes()
+            embedded = embed_chunks(model, texts, int(request.get("batch_size") or 64))
+        flat = [u for chunk in embedded for u in chunk]
+        vectors = [u.vector for u in flat] + [v for u in flat for v in u.windows]
+        dim = len(vectors[0]) if vectors else 0
+        payload = np.asarray(vectors, dtype=np.float32).tobytes() if vectors else b""
+        return {"ok": True, "units": [[u.text for u in chunk] for chunk in embedded],
+                "windows": [len(u.windows) for u in flat], "dim": dim, "payload": True}, payload
 
     def status(self) -> dict[str, Any]:
         from scribeflow.timings import peak_memory_mb

@@ -2,8 +2,8 @@
 
 A unit (a chunk's text, up to the embedding model's 256 word pieces) is what a search ranks;
 a user wants to land on the sentence that answers. Each unit therefore stores its moments:
-windows of consecutive sentences, one starting at each sentence and every ``PIECE_WORDS``
-words of a longer one, at most ``WINDOW_WORDS`` words each, each with
+windows of consecutive sentences, one starting at each sentence and at the equal parts of
+one longer than ``PIECE_WORDS`` words, at most ``WINDOW_WORDS`` words each, each with
 
 - the second its first word was spoken: the transcript's word timestamps aligned to the
   unit's words (``difflib``: the unit's text may be an LLM's polished version of what was
@@ -23,6 +23,7 @@ The packed form (:func:`pack`, :func:`unpack`) is what both stores keep in their
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import struct
 from collections.abc import Sequence
@@ -32,7 +33,8 @@ from scribeflow.records import Moment, SearchHit
 
 #: The most words a window holds (about 8 s of speech).
 WINDOW_WORDS = 24
-#: A window starts at each sentence, and every this many words inside a longer one.
+#: A window starts at each sentence, and a longer one is cut into equal parts of at most this
+#: many words, each the start of a window too.
 PIECE_WORDS = 12
 #: A hit starts at the earliest window at most this long before its best one (a lead-in:
 #: with overlapping windows the best-scoring one often starts mid-answer).
@@ -54,11 +56,12 @@ def windows(text: str) -> list[tuple[int, str]]:
     spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     if not spans:
         return []
-    starts = [0]  # word indices where a piece begins: sentence starts, long ones cut
-    for i in range(1, len(spans)):
-        prev = text[spans[i - 1][0]:spans[i - 1][1]]
-        if _SENTENCE_END.search(prev) or i - starts[-1] >= PIECE_WORDS:
-            starts.append(i)
+    sentences = [0] + [i for i in range(1, len(spans))
+                       if _SENTENCE_END.search(text[spans[i - 1][0]:spans[i - 1][1]])]
+    starts = []  # word indices where a piece begins: each sentence, a long one in equal parts
+    for first, end in zip(sentences, sentences[1:] + [len(spans)], strict=True):
+        parts = math.ceil((end - first) / PIECE_WORDS)
+        starts.extend(first + round(k * (end - first) / parts) for k in range(parts))
     out = []
     for n, first in enumerate(starts):
         ends = starts[n + 1:] + [len(spans)]

@@ -120,6 +120,16 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class EmbeddedUnit:
+    """One unit of a chunk's text as embedded (by a task or the model host): its text, its
+    vector, and its moment windows' vectors, in ``scribeflow.moments.windows`` order."""
+
+    text: str
+    vector: Any
+    windows: Any
+
+
+@dataclass(frozen=True)
 class Moment:
     """Where a search can land inside a stored unit (scribeflow.moments)."""
 

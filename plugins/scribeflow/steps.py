@@ -14,11 +14,11 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scribeflow import subtitles
+from scribeflow import moments, subtitles
 from scribeflow.chunking import group_chunks, split_into_chunks
 from scribeflow.config import LLMSettings, PipelineSettings, TranscriptionSettings
 from scribeflow.files import DataPaths, VideoPaths, read_json, write_json_atomic, write_text_atomic
-from scribeflow.records import Chunk, ChunkRow, Moment, Transcript
+from scribeflow.records import Chunk, ChunkRow, Transcript
 from scribeflow.timings import peak_memory_mb
 
 if TYPE_CHECKING:
@@ -288,30 +288,21 @@ def embed_video(video_dir: str, settings: PipelineSettings, keep: Collection[int
         return meta["video_id"], []
     spoken = _spoken_words(video)
     started = time.perf_counter()
+    texts = [c["text"] for c in chunks]
     if settings.model_host:  # split and embedded where the model stays loaded
         from scribeflow.model_host import ModelHostClient
 
-        host = ModelHostClient(settings.model_host)
-        embedded = host.embed(settings.embed_model, [c["text"] for c in chunks],
-                              settings.embed_batch_size)
-        units = [(chunk, u, text) for chunk, pairs in zip(chunks, embedded, strict=True)
-                 for u, (text, _) in enumerate(pairs)]
-        vectors = [vector for pairs in embedded for _, vector in pairs]
-
-        def embed_windows(texts: list[str]) -> list[Any]:
-            return [v for pairs in host.embed(settings.embed_model, texts,
-                                              settings.embed_batch_size) for _, v in pairs]
+        embedded = ModelHostClient(settings.model_host).embed(settings.embed_model, texts,
+                                                              settings.embed_batch_size)
     else:
-        from scribeflow.embedding import embed_texts, load_embedder, split_units
+        from scribeflow.embedding import embed_chunks, load_embedder
 
-        model = load_embedder(settings.embed_model)
-        units = [(chunk, u, text) for chunk in chunks
-                 for u, text in enumerate(split_units(chunk["text"], model))]
-        vectors = embed_texts(model, [text for _, _, text in units], settings.embed_batch_size)
-
-        def embed_windows(texts: list[str]) -> list[Any]:
-            return list(embed_texts(model, texts, settings.embed_batch_size))
-    unit_moments = _unit_moments(units, spoken, embed_windows)
+        embedded = embed_chunks(load_embedder(settings.embed_model), texts,
+                                settings.embed_batch_size)
+    units = [(chunk, u, unit) for chunk, pieces in zip(chunks, embedded, strict=True)
+             for u, unit in enumerate(pieces)]
+    unit_moments = [moments.make(unit.text, _spoken_in(spoken, chunk), chunk["start"],
+                                 unit.windows) for chunk, _, unit in units]
     log.info("embedded %d units of %s (%d moments) with %s in %.2f s%s", len(units),
              meta["video_id"], sum(len(m) for m in unit_moments), label,
              time.perf_counter() - started, " (model host)" if settings.model_host else "")
@@ -320,29 +311,18 @@ def embed_video(video_dir: str, settings: PipelineSettings, keep: Collection[int
         ChunkRow(
             id=chunk_id(meta["video_id"], chunk["index"], u), video_id=meta["video_id"],
             chunk_index=chunk["index"], unit_index=u, start=chunk["start"], end=chunk["end"],
-            text=text, title=meta["title"], channel=meta.get("channel"),
+            text=unit.text, title=meta["title"], channel=meta.get("channel"),
             upload_date=meta.get("upload_date"), language=language,
-            url=deep_link(meta["webpage_url"], chunk["start"]), model=label, vector=vector,
-            content_hash=hashes[chunk["index"]], moments=moments,
+            url=deep_link(meta["webpage_url"], chunk["start"]), model=label, vector=unit.vector,
+            content_hash=hashes[chunk["index"]], moments=found,
         )
-        for (chunk, u, text), vector, moments in zip(units, vectors, unit_moments, strict=True)
+        for (chunk, u, unit), found in zip(units, unit_moments, strict=True)
     ]
 
 
-def _unit_moments(units: list[tuple[dict, int, str]], spoken: list[tuple[float, str]],
-                  embed: Any) -> list[tuple[Moment, ...]]:
-    """Each unit's moments (scribeflow.moments): its windows embedded in one call."""
-    from scribeflow import moments
-
-    per_unit = [moments.windows(text) for _, _, text in units]
-    flat = [text for spans in per_unit for _, text in spans]
-    vectors = embed(flat) if flat else []
-    out, at = [], 0
-    for (chunk, _, text), spans in zip(units, per_unit, strict=True):
-        words = [w for w in spoken if chunk["start"] - 1.0 <= w[0] <= chunk["end"] + 1.0]
-        out.append(moments.make(text, words, chunk["start"], vectors[at:at + len(spans)]))
-        at += len(spans)
-    return out
+def _spoken_in(spoken: list[tuple[float, str]], chunk: dict) -> list[tuple[float, str]]:
+    """The words spoken during ``chunk`` (a second of slack at each end)."""
+    return [w for w in spoken if chunk["start"] - 1.0 <= w[0] <= chunk["end"] + 1.0]
 
 
 def embed_and_upsert(video_dir: str, settings: PipelineSettings, dsn: str | None = None

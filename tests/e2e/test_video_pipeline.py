@@ -195,7 +195,8 @@ def test_search_finds_the_chunk_of_a_phrase(processed, embedder):
     hits = search("knead the dough with flour and yeast", settings, k=3, embedder=embedder)
     assert "flour" in hits[0].text.lower()
     chunk = next(c for c in read_json(processed.video.document_chunks) if "flour" in c["text"].lower())
-    assert hits[0].url.endswith(f"#t={int(chunk['start'])}")
+    assert hits[0].unit_start == chunk["start"] <= hits[0].start <= chunk["end"]
+    assert hits[0].url.endswith(f"#t={int(hits[0].start)}")
 
 
 def test_search_command(processed):
@@ -205,9 +206,17 @@ def test_search_command(processed):
     hits = json.loads(proc.stdout)
     assert len(hits) == 2 and "jupiter" in hits[0]["text"].lower()
     assert set(hits[0]) == {"id", "video_id", "title", "text", "start", "end", "url", "score",
-                            "channel", "upload_date", "language", "similarity"}
+                            "channel", "upload_date", "language", "similarity", "weak",
+                            "moment_offset", "unit_start"}
     assert 0.3 < hits[0]["similarity"] <= 1 and hits[0]["similarity"] > hits[1]["similarity"]
-    assert hits[0]["language"] == "en"
+    assert hits[0]["language"] == "en" and not hits[0]["weak"]
+    # the hit lands where the answer is spoken ("It is the largest planet in our solar
+    # system"), not at its unit's start
+    words = [w for s in read_json(processed.video.transcript)["segments"] for w in s["words"]]
+    said = next(w["start"] for w in words if "largest" in w["word"].lower())
+    assert said - 8 <= hits[0]["start"] <= said + 1 and hits[0]["start"] > hits[0]["unit_start"]
+    assert "largest planet" in hits[0]["text"][hits[0]["moment_offset"]:].lower()
+    assert hits[0]["url"].endswith(f"#t={int(hits[0]['start'])}")
     human = subprocess.run([SCRIBEFLOW, "search", "magma and volcanoes", "-k", "1"], env=env,
                            capture_output=True, text=True, check=True).stdout
     assert re.match(r"^ 1\.  \d\d% match  talk  @ 00:00:\d\d  http://127\.0\.0\.1:\d+/talk\.mp4#t=\d+\n",

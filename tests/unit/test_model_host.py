@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from scribeflow import transcribe as whisper
-from scribeflow.embedding import embed_texts, split_units
+from scribeflow.embedding import embed_chunks, embed_texts, split_units
 from scribeflow.errors import BadInputError, ConfigError
 from scribeflow.model_host import ModelHost, ModelHostClient, ModelHostUnavailable
+from scribeflow.moments import windows
 from scribeflow.transcribe import TranscribeOptions
 from support.media import require_tools
 
@@ -77,11 +78,16 @@ def test_embeds_units_that_fit_as_the_task_would(host, embedder):
     client = ModelHostClient(host.address)
     answer = client.embed("auto", TEXTS, 16)
     units = [split_units(t, embedder) for t in TEXTS]
-    assert [[u for u, _ in chunk] for chunk in answer] == units
+    assert [[u.text for u in chunk] for chunk in answer] == units
     assert len(units[1]) > 1  # the long text was cut, not truncated
-    local = embed_texts(embedder, [u for chunk in units for u in chunk], 16)
-    remote = np.stack([v for chunk in answer for _, v in chunk])
-    assert remote.dtype == np.float32 and np.allclose(remote, local, atol=1e-5)
+    local = embed_chunks(embedder, TEXTS, 16)  # what a task makes: the same vectors
+    for ours, theirs in zip(sum(local, []), sum(answer, []), strict=True):
+        assert theirs.vector.dtype == np.float32 and np.allclose(theirs.vector, ours.vector,
+                                                                 atol=1e-5)
+        assert len(theirs.windows) == len(windows(theirs.text)) >= 1
+        assert np.allclose(theirs.windows, ours.windows, atol=1e-5)
+    alone = embed_texts(embedder, [u for chunk in units for u in chunk], 16)
+    assert np.allclose(np.stack([u.vector for u in sum(answer, [])]), alone, atol=1e-5)
     client.embed("auto", ["once more"], 16)
     assert client.status()["loads"] == {"embedding all-MiniLM-L6-v2": 1}
     assert client.embed("auto", [], 16) == []

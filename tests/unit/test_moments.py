@@ -29,15 +29,15 @@ def spoken_words(text: str = SPOKEN, start: float = 100.0, step: float = 0.5):
 
 def test_a_window_starts_at_each_sentence_and_within_long_ones():
     spans = moments.windows(POLISHED)
-    # sentences, and the 13th word of the two longer than PIECE_WORDS (12)
+    # sentences, and the halves of the two longer than PIECE_WORDS (12)
     assert [POLISHED[o:o + 12] for o, _ in spans] == [
-        "The sun heat", "vapour. High", "High in the ", "Magma is hot", "the Earth. F",
+        "The sun heat", "water rises ", "High in the ", "Magma is hot", "up through t",
         "Finally, a v"]
     assert all(POLISHED[o:].startswith(text) for o, text in spans)
     assert spans[0][1].endswith("forms clouds.")  # two sentences fit in 24 words
-    long = " ".join(f"w{i}" for i in range(40))  # no punctuation: a start every 12 words
+    long = " ".join(f"w{i}" for i in range(40))  # no punctuation: 4 equal parts
     starts = [long[o:].split()[0] for o, _ in moments.windows(long)]
-    assert starts == ["w0", "w12", "w24", "w36"]
+    assert starts == ["w0", "w10", "w20", "w30"]
     assert all(len(t.split()) <= moments.WINDOW_WORDS for _, t in moments.windows(long))
     giant = "x" * 1000 + " tail."  # one "word" longer than a window: cut to its characters
     assert all(len(t) <= moments.WINDOW_CHARS for _, t in moments.windows(giant))
