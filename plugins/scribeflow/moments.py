@@ -162,12 +162,13 @@ def pack(moments: Sequence[Moment]) -> bytes | None:
 
 
 def unpack(blob: bytes | None) -> tuple[Moment, ...]:
-    """The moments of a stored blob; none for rows without (or of another version)."""
-    if not blob:
+    """The moments of a stored blob; none for rows without, of another version, or whose
+    blob is damaged."""
+    if not blob or len(blob) < _HEADER.size:
         return ()
     version, count, size = _HEADER.unpack_from(blob)
-    if version != VERSION:
-        return ()
+    if version != VERSION or len(blob) != _HEADER.size + count * (_ENTRY.size + size):
+        return ()  # another version's, or damaged: the hit starts at its unit's start
     out, at = [], _HEADER.size
     for _ in range(count):
         start, offset = _ENTRY.unpack_from(blob, at)

@@ -81,6 +81,19 @@ def test_moments_pack_and_unpack_and_other_versions_are_ignored():
     assert moments.unpack(blob) == made
     assert moments.pack(()) is None and moments.unpack(None) == moments.unpack(b"") == ()
     assert moments.unpack(bytes([moments.VERSION + 1]) + blob[1:]) == ()
+    assert moments.unpack(blob[:-1]) == moments.unpack(blob[:3]) == ()  # damaged: none
+
+
+def test_a_transcript_without_word_times_gives_its_segments_starts(tmp_path):
+    video = DataPaths(tmp_path).video("v")
+    write_json_atomic(video.transcript, {"segments": [
+        {"id": 0, "start": 5.0, "end": 9.0, "text": "the sun heats the ocean"},
+        {"id": 1, "start": 9.5, "end": 12.0, "text": "magma is hot melted rock"}]})
+    spoken = steps._spoken_words(video)
+    assert spoken[0] == (5.0, "the") and spoken[5] == (9.5, "magma") and len(spoken) == 10
+    times = moments.word_times("The sun heats the ocean. Magma is hot rock.", spoken)
+    assert times[0] == 5.0 and times[5] == 9.5
+    assert steps._spoken_words(DataPaths(tmp_path).video("none")) == []
 
 
 def test_landed_moves_a_hit_and_its_link_or_keeps_its_unit_start():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import psycopg
 import pytest
 
 from scribeflow.ranking import KEYWORD_WEIGHT
@@ -122,6 +123,23 @@ def test_passages_under_the_similarity_floor_are_left_out_unless_nothing_else_ma
     assert not any(h.weak for h in hits)
     weak = search(store, (0.0, 0.0, 1.0, 0.0), "", k=3)  # orthogonal to every chunk
     assert len(weak) == 3 and all(h.weak and h.similarity == 0 for h in weak)
+
+
+def test_rows_of_a_store_made_before_moments_still_answer(store, tmp_path):
+    store.upsert_video("a", rows("a", 3))
+    if isinstance(store, ParquetStore):  # files of the older version have no moments column
+        import polars as pl
+
+        for path in store.path.glob("*.parquet"):
+            pl.read_parquet(path).drop("moments").write_parquet(path)
+        store = ParquetStore(store.path)
+    else:
+        with psycopg.connect(store.dsn, autocommit=True) as conn:
+            conn.execute("ALTER TABLE scribeflow_chunks DROP COLUMN moments")
+        store = PgvectorStore(store.dsn)
+    hits = search(store, unit_vector(1), "chunk")
+    assert hits[0].start == hits[0].unit_start == 10.0 and hits[0].moment_offset == 0
+    assert [r.moments for r in store.video_rows("a")] == [(), (), ()]
 
 
 def test_filter_values_are_data_not_sql(store):

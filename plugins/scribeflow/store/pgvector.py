@@ -357,6 +357,7 @@ class PgvectorStore:
                     raise StoreMismatch(f"pgvector store at {self.where} was built with "
                                         f"{stored[0]} ({stored[1]}-d), not {model} "
                                         f"({len(vector)}-d)")
+                _add_columns(conn)  # a store of an older version: its rows have no moments
                 self._schema_ready = stored
                 self._refresh_configs(conn)
         # With filters the vector ranking is exact over the filtered rows (``+ 0`` keeps the
