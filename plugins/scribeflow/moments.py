@@ -125,32 +125,51 @@ def make(text: str, spoken: Sequence[tuple[float, str]], unit_start: float,
     return tuple(moments)
 
 
-def best(moments: Sequence[Moment], query: Any) -> Moment | None:
-    """Where to land for ``query`` (a float vector): the earliest moment at most ``LEAD_S``
-    before the one whose code matches it best; None without moments."""
-    import numpy as np
-
-    if not moments:
-        return None
-    codes = np.frombuffer(b"".join(m.code for m in moments), dtype=np.uint8)
-    bits = np.unpackbits(codes.reshape(len(moments), -1), axis=1)[:, :len(query)]
-    scores = (bits.astype(np.float32) * 2 - 1) @ np.asarray(query, dtype=np.float32)
-    top = moments[int(np.argmax(scores))]
-    return next(m for m in moments if m.start >= top.start - LEAD_S)
-
-
-def landed(hit: SearchHit, blob: bytes | None, query: Any) -> SearchHit:
-    """``hit`` starting at its unit's moment that best matches ``query`` (its stored
-    moments ``blob``); unchanged but for ``unit_start`` when it has none."""
+def landed(hits: Sequence[SearchHit], blobs: Sequence[bytes | None], query: Any
+           ) -> list[SearchHit]:
+    """Each hit starting at the earliest of its unit's stored moments (``blobs``, in hit
+    order) at most ``LEAD_S`` before the one whose code best matches ``query`` (a float
+    vector); a hit without moments keeps its start. Every hit's codes are scored in one
+    product (a search's 10 hits: about 0.3 ms on this machine, most of it building the hits)."""
     from dataclasses import replace
+
+    import numpy as np
 
     from scribeflow.links import deep_link
 
-    moment = best(unpack(blob), query)
-    if moment is None:
-        return replace(hit, unit_start=hit.start)
-    return replace(hit, start=moment.start, moment_offset=moment.offset, unit_start=hit.start,
-                   url=deep_link(hit.url, moment.start))
+    tables = [_table(blob) for blob in blobs]
+    sizes = [0 if table is None else len(table) for table in tables]
+    scores = np.zeros(0, np.float32)
+    if any(sizes):
+        codes = np.concatenate([table["code"] for table in tables if table is not None])
+        bits = np.unpackbits(codes, axis=1)[:, :len(query)].astype(np.float32)
+        scores = (bits * 2 - 1) @ np.asarray(query, dtype=np.float32)
+    out, at = [], 0
+    for hit, table, size in zip(hits, tables, sizes, strict=True):
+        if not size:
+            out.append(replace(hit, unit_start=hit.start))
+            continue
+        starts = table["start"]
+        top = int(np.argmax(scores[at:at + size]))
+        first = int(np.searchsorted(starts, starts[top] - LEAD_S - 1e-6, side="left"))
+        start = round(float(starts[first]), 2)
+        out.append(replace(hit, start=start, moment_offset=int(table["offset"][first]),
+                           unit_start=hit.start, url=deep_link(hit.url, start)))
+        at += size
+    return out
+
+
+def _table(blob: bytes | None) -> Any:
+    """A stored blob as a numpy record array (start, offset, code), or None."""
+    import numpy as np
+
+    if not blob or len(blob) < _HEADER.size:
+        return None
+    version, count, size = _HEADER.unpack_from(blob)
+    if version != VERSION or len(blob) != _HEADER.size + count * (_ENTRY.size + size) or not count:
+        return None  # another version's, or damaged: the hit starts at its unit's start
+    entry = np.dtype([("start", "<f4"), ("offset", "<u4"), ("code", "u1", (size,))])
+    return np.frombuffer(blob, dtype=entry, count=count, offset=_HEADER.size)
 
 
 def pack(moments: Sequence[Moment]) -> bytes | None:

@@ -67,12 +67,16 @@ def test_a_hit_lands_on_the_sentence_that_answers(embedder):
     assert [m.start for m in made] == sorted(m.start for m in made)
     magma = 100.0 + 0.5 * SPOKEN.split().index("magma")
     query = embed_query(embedder, "molten rock rising through the earth's crust")
-    landing = moments.best(made, query)
-    assert magma - moments.LEAD_S <= landing.start <= magma
-    assert moments.best((), query) is None
+    (landing,) = moments.landed([HIT], [moments.pack(made)], query)
+    assert magma - moments.LEAD_S <= landing.start <= magma and landing.unit_start == 60.0
+    assert POLISHED[landing.moment_offset:].startswith("Magma")
     # no word matched: every moment starts where the unit does
     lost = moments.make(POLISHED, [], 42.0, vectors)
     assert {m.start for m in lost} == {42.0}
+
+
+HIT = SearchHit(id="a", video_id="v", title="t", text="x", start=60.0, end=90.0,
+                url="https://www.youtube.com/watch?v=abc&t=60s", score=0.5)
 
 
 def test_moments_pack_and_unpack_and_other_versions_are_ignored():
@@ -82,6 +86,8 @@ def test_moments_pack_and_unpack_and_other_versions_are_ignored():
     assert moments.pack(()) is None and moments.unpack(None) == moments.unpack(b"") == ()
     assert moments.unpack(bytes([moments.VERSION + 1]) + blob[1:]) == ()
     assert moments.unpack(blob[:-1]) == moments.unpack(blob[:3]) == ()  # damaged: none
+    (hit,) = moments.landed([HIT], [blob[:-1]], [1.0] * 384)
+    assert hit.start == hit.unit_start == 60.0
 
 
 def test_a_transcript_without_word_times_gives_its_segments_starts(tmp_path):
@@ -96,15 +102,18 @@ def test_a_transcript_without_word_times_gives_its_segments_starts(tmp_path):
     assert steps._spoken_words(DataPaths(tmp_path).video("none")) == []
 
 
-def test_landed_moves_a_hit_and_its_link_or_keeps_its_unit_start():
-    hit = SearchHit(id="a", video_id="v", title="t", text="x", start=60.0, end=90.0,
-                    url="https://www.youtube.com/watch?v=abc&t=60s", score=0.5)
+def test_landed_moves_hits_and_their_links_or_keeps_their_unit_start():
     code = moments.pack((Moment(60.0, 0, b"\x00" * 48), Moment(75.2, 10, b"\xff" * 48)))
-    moved = moments.landed(hit, code, [1.0] * 384)  # all positive: the second code wins
+    late = moments.pack((Moment(60.0, 0, b"\x00" * 48), Moment(61.0, 5, b"\x00" * 48),
+                         Moment(62.5, 9, b"\xff" * 48)))
+    moved, kept, lead = moments.landed([HIT, HIT, HIT], [code, None, late], [1.0] * 384)
+    # all positive: the all-ones code wins
     assert (moved.start, moved.unit_start, moved.moment_offset) == (75.2, 60.0, 10)
     assert moved.url == "https://www.youtube.com/watch?v=abc&t=75s"
-    kept = moments.landed(hit, None, [1.0] * 384)
-    assert (kept.start, kept.unit_start, kept.url) == (60.0, 60.0, hit.url)
+    assert (kept.start, kept.unit_start, kept.url) == (60.0, 60.0, HIT.url)
+    # the best window starts 2.5 s in: the hit starts at the earliest within LEAD_S before it
+    assert (lead.start, lead.moment_offset) == (60.0, 0)
+    assert moments.landed([], [], [1.0] * 384) == []
 
 
 @pytest.fixture

@@ -87,12 +87,22 @@ def test_vector_ranking_and_filters(store):
     assert search(store, unit_vector(2), video_id="zzz") == []
 
 
-def test_keyword_ranking_finds_exact_names_and_numbers(store):
-    texts = [f"filler sentence number {i}" for i in range(12)]
-    texts[9] = "the part number is XJ-4471 from Kowalczyk Industries"
-    video = rows("a", 12, texts=texts)
-    video[9] = replace(video[9], vector=unit_vector(1))  # as close in meaning as chunk 1
+def upsert_one_passage(store, n: int, index: int, text: str, angle_of: int) -> str:
+    """``n`` filler rows of video "a", row ``index`` holding ``text`` with the vector of
+    ``unit_vector(angle_of)``."""
+    texts = [f"filler sentence number {i}" for i in range(n)]
+    texts[index] = text
+    video = rows("a", n, texts=texts)
+    video[index] = replace(video[index], vector=unit_vector(angle_of))
     store.upsert_video("a", video)
+    return text
+
+
+PART = "the part number is XJ-4471 from Kowalczyk Industries"
+
+
+def test_keyword_ranking_finds_exact_names_and_numbers(store):
+    upsert_one_passage(store, 12, 9, PART, angle_of=1)  # as close in meaning as chunk 1
     # the query vector points at chunk 0; chunk 9 is close, and its words match exactly
     hits = search(store, unit_vector(0), "XJ-4471 Kowalczyk", k=3)
     assert "XJ-4471" in hits[0].text and hits[1].start == 0.0
@@ -101,12 +111,17 @@ def test_keyword_ranking_finds_exact_names_and_numbers(store):
     assert search(store, unit_vector(0), "the is", k=1)[0].start == 0.0
 
 
+def test_keywords_match_any_word_of_a_question(store):
+    text = upsert_one_passage(store, 6, 3, "Do you remember the day I fetched you from that "
+                                           "ditch", angle_of=1)
+    # two of its words are in chunk 3 ("remembering" as "remember" on pgvector), the others
+    # nowhere: a question in words of its own still finds it
+    hits = search(store, unit_vector(0), "remembering the day he rescued her from a trench", k=2)
+    assert hits[0].text == text and hits[0].score > hits[1].score
+
+
 def test_hits_carry_the_query_similarity_however_they_were_found(store):
-    texts = [f"filler sentence number {i}" for i in range(12)]
-    texts[9] = "the part number is XJ-4471 from Kowalczyk Industries"
-    video = rows("a", 12, texts=texts)
-    video[9] = replace(video[9], vector=unit_vector(3))
-    store.upsert_video("a", video)
+    upsert_one_passage(store, 12, 9, PART, angle_of=3)
     # two vector candidates (chunks 0 and 1); chunk 9 is found by its words alone
     hits = store.search(unit_vector(0), "XJ-4471 Kowalczyk", 3, model="m",
                         filters=SearchFilters(), candidates=2)

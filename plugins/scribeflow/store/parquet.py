@@ -265,7 +265,9 @@ class ParquetStore:
         by_keyword = _top(keyword, candidates, floor=0.0)
         ranked = fuse({i: float(similarity[i]) for i in (*by_vector, *by_keyword)},
                       {i: float(keyword[i]) for i in by_keyword}, k)  # on row positions
-        return [_hit(frame.row(r.key, named=True), r, query_vector) for r in ranked]
+        rows = [frame.row(r.key, named=True) for r in ranked]
+        return landed([_hit(row, r) for row, r in zip(rows, ranked, strict=True)],
+                      [row["moments"] for row in rows], query_vector)
 
 
 def _similarities(requests: Sequence[tuple[Any, Any]]) -> list[Any]:
@@ -407,9 +409,9 @@ def _frame(rows: Sequence[ChunkRow]) -> Any:
     vectors = np.asarray([r.vector for r in rows], dtype=np.float32)
     return frame.with_columns(pl.Series("vector", vectors)).select(COLUMNS)
 
-def _hit(row: dict, ranked: Ranked, query: Any) -> SearchHit:
-    return landed(SearchHit(
+def _hit(row: dict, ranked: Ranked) -> SearchHit:
+    return SearchHit(
         id=row["id"], video_id=row["video_id"], title=row["title"], text=row["text"],
         start=row["start"], end=row["end"], url=row["url"], score=round(ranked.score, 6),
         channel=row["channel"], upload_date=row["upload_date"], language=row["language"],
-        similarity=round(ranked.similarity, 4), weak=ranked.weak), row["moments"], query)
+        similarity=round(ranked.similarity, 4), weak=ranked.weak)
