@@ -17,14 +17,13 @@ answers are reused, so evaluating an unchanged configuration again costs nothing
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from scribeflow.config import DeploymentSettings
 from scribeflow_airflow import evaluate as tasks
 
-TRANSCRIBE_QUEUE = os.environ.get("SCRIBEFLOW_TRANSCRIBE_QUEUE", "cuda")
+TRANSCRIBE_QUEUE = DeploymentSettings.from_env().transcribe_queue
 
 
 @dag(

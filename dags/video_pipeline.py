@@ -15,20 +15,20 @@ summary (including the one-line cause of a failure) in `$SCRIBEFLOW_DATA/runs/<r
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from scribeflow.config import run_param_defaults
+from scribeflow.config import DeploymentSettings, run_param_defaults
 from scribeflow_airflow import tasks
 
-TRANSCRIBE_QUEUE = os.environ.get("SCRIBEFLOW_TRANSCRIBE_QUEUE", "cuda")
-LLM_POOL = os.environ.get("SCRIBEFLOW_LLM_POOL", "llm")
+DEPLOYMENT = DeploymentSettings.from_env()
+TRANSCRIBE_QUEUE = DEPLOYMENT.transcribe_queue
+LLM_POOL = DEPLOYMENT.llm_pool
 #: Downloads share one pool; SCRIBEFLOW_DOWNLOAD_POOLS gives sites pools of their own
 #: (plugins/airflow_local_settings.py routes each download by its URL's site).
-DOWNLOAD_POOL = os.environ.get("SCRIBEFLOW_DOWNLOAD_POOL", "downloads")
+DOWNLOAD_POOL = DEPLOYMENT.download_pool
 #: The form's defaults are this deployment's settings (SCRIBEFLOW_*): a run triggered without
 #: a param uses what the deployment sets, as the model host and `scribeflow doctor` report.
 DEFAULTS = run_param_defaults()

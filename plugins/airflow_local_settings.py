@@ -9,12 +9,13 @@ throttles gets its own bound. Create those pools (``airflow pools set downloads_
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 
 def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None:
-    pools = os.environ.get("SCRIBEFLOW_DOWNLOAD_POOLS", "")
+    from scribeflow.config import DeploymentSettings
+
+    pools = DeploymentSettings.from_env().download_pools
     if (not pools or dag_run is None or task_instance.task_id != "download"
             or task_instance.dag_id != "video_pipeline"):
         return

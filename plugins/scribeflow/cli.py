@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scribeflow.airflow_home import airflow_bin, airflow_env, ensure_metadata_db
-from scribeflow.config import STORES, TRANSCRIBERS, PipelineSettings
+from scribeflow.config import STORES, TRANSCRIBERS, DeploymentSettings, PipelineSettings
 from scribeflow.doctor import open_bucket
 from scribeflow.errors import ScribeflowError
 from scribeflow.files import DataPaths, read_json
@@ -110,7 +110,7 @@ def _run_on_host(argv: list[str], env: dict[str, str], log: Any, verbose: bool) 
 
     from scribeflow.run_host import RunHostUnavailable, run_on_host
 
-    address = env.get("SCRIBEFLOW_RUN_HOST")
+    address = DeploymentSettings.from_env(env).run_host
     if not address:
         return None
     log.flush()
@@ -147,7 +147,7 @@ def own_run_host(env: dict[str, str]) -> Iterator[dict[str, str]]:
     import tempfile
     import time
 
-    if env.get("SCRIBEFLOW_RUN_HOST"):
+    if DeploymentSettings.from_env(env).run_host:
         yield env
         return
     folder = Path(tempfile.mkdtemp(prefix="scribeflow-runs-"))
@@ -297,8 +297,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     home = Path(env["AIRFLOW_HOME"])
     log_file = home / "setup.log"
     ensure_metadata_db(env, log_file)
-    pools = ((env.get("SCRIBEFLOW_LLM_POOL", "llm"), args.llm_slots, "Scribeflow LLM document stages"),
-             (env.get("SCRIBEFLOW_DOWNLOAD_POOL", "downloads"), args.download_slots,
+    deployment = DeploymentSettings.from_env(env)
+    pools = ((deployment.llm_pool, args.llm_slots, "Scribeflow LLM document stages"),
+             (deployment.download_pool, args.download_slots,
               "Scribeflow downloads from video sites"))
     with open(log_file, "a") as log:
         for name, slots, description in pools:
@@ -526,7 +527,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     request must carry it as ``Authorization: Bearer <token>``."""
     import ipaddress
 
-    token = os.environ.get("SCRIBEFLOW_API_TOKEN") or ""
+    token = DeploymentSettings.from_env().api_token
     try:
         loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
     except ValueError:
@@ -558,12 +559,13 @@ def cmd_models_serve(args: argparse.Namespace) -> int:
 
     from scribeflow.model_host import ModelHost
 
-    socket = args.socket or os.environ.get("SCRIBEFLOW_MODEL_HOST")
+    socket = args.socket or PipelineSettings.from_env().model_host
     if not socket:
         raise ScribeflowError("no socket for the model host: give --socket PATH or set "
                               "SCRIBEFLOW_MODEL_HOST")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    host = ModelHost(socket, max_models=args.max_models)
+    host = ModelHost(socket, max_models=args.max_models
+                     or DeploymentSettings.from_env().model_host_max_models)
     if args.preload:
         from scribeflow.steps import transcribe_options
 
@@ -582,7 +584,7 @@ def cmd_models_status(args: argparse.Namespace) -> int:
     (the compose healthcheck)."""
     from scribeflow.model_host import ModelHostClient
 
-    socket = args.socket or os.environ.get("SCRIBEFLOW_MODEL_HOST")
+    socket = args.socket or PipelineSettings.from_env().model_host
     if not socket:
         raise ScribeflowError("no model host configured: give --socket PATH or set "
                               "SCRIBEFLOW_MODEL_HOST")
@@ -598,7 +600,7 @@ def cmd_models_status(args: argparse.Namespace) -> int:
 def cmd_runs_serve(args: argparse.Namespace) -> int:
     """The run host (``scribeflow.run_host``): this process becomes the runner with Airflow
     imported, forking a child for each in-process run, until SIGTERM or ^C."""
-    socket = args.socket or os.environ.get("SCRIBEFLOW_RUN_HOST")
+    socket = args.socket or DeploymentSettings.from_env().run_host
     if not socket:
         raise ScribeflowError("no socket for the run host: give --socket PATH or set "
                               "SCRIBEFLOW_RUN_HOST")
@@ -694,9 +696,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve_models = models_sub.add_parser("serve", help="serve on a Unix socket until stopped")
     serve_models.add_argument("--socket", help="its path (default $SCRIBEFLOW_MODEL_HOST)")
     serve_models.add_argument("--max-models", dest="max_models", type=int,
-                              default=int(os.environ.get("SCRIBEFLOW_MODEL_HOST_MAX_MODELS", "2")),
+                              default=None,
                               help="models kept loaded at most; the least recently used is "
-                                   "unloaded first (default 2: whisper and the embedding model)")
+                                   "unloaded first (default $SCRIBEFLOW_MODEL_HOST_MAX_MODELS, "
+                                   "else 2: whisper and the embedding model)")
     serve_models.add_argument("--preload", action="store_true",
                               help="load the configured whisper and embedding models at start")
     serve_models.set_defaults(func=cmd_models_serve)

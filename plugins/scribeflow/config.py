@@ -298,6 +298,57 @@ def transcription_settings_from_connection(host: str | None, password: str | Non
                                           **{k: extra[k] for k in keys if k in extra})
 
 
+@dataclass(frozen=True)
+class DeploymentSettings:
+    """Where and how this deployment runs (not tunables of one run): each field is
+    ``SCRIBEFLOW_<FIELD>`` in the environment, read here and nowhere else, typed (a price of
+    ``abc`` is a :class:`ConfigError` naming the variable). Empty text means unset."""
+
+    #: The bearer token ``scribeflow serve`` requires off 127.0.0.1.
+    api_token: str = ""
+    #: The run host's socket (``scribeflow runs serve``): ``scribeflow run`` forks runs there.
+    run_host: str = ""
+    #: Models a model host keeps loaded at once (least recently used unloaded first).
+    model_host_max_models: int = 2
+    #: The evaluation's references and configurations (default ``include/evaluation/``), and
+    #: where evaluations keep their work (default ``<data>/evaluation``).
+    eval_references: str = ""
+    eval_configs: str = ""
+    eval_dir: str = ""
+    #: The Airflow connection holding the object storage's keys (default ``scribeflow_data``).
+    data_conn_id: str = ""
+    #: The transcription endpoint's Airflow connection (default ``openai_transcription``).
+    transcription_conn_id: str = ""
+    #: The sources file (default ``include/channels.yaml``).
+    channels: str = ""
+    #: USD per million prompt / completion tokens, for the run summary's cost (unset: none).
+    price_prompt_per_mtok: float | None = None
+    price_completion_per_mtok: float | None = None
+    #: ``maintenance_work_mem`` of pgvector's index builds (e.g. ``4GB``; unset: sized from
+    #: the server's memory).
+    pg_build_memory: str = ""
+    #: The pgvector database when no ``scribeflow_pgvector`` connection names it.
+    pgvector_dsn: str = ""
+    #: Download pools by site: ``youtube.com=downloads_youtube,…`` (unset: one pool).
+    download_pools: str = ""
+    #: The Celery queue of transcription tasks, and the pools of LLM stages and downloads.
+    transcribe_queue: str = "cuda"
+    llm_pool: str = "llm"
+    download_pool: str = "downloads"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeploymentSettings:
+        """From ``env`` (default: this process's environment)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f"SCRIBEFLOW_{f.name.upper()}"
+            raw = env.get(name)
+            if raw is not None and raw.strip() != "":
+                values[f.name] = _coerce(f, raw, name)
+        return cls(**values)
+
+
 def llm_settings_from_connection(host: str | None, password: str | None,
                                  extra: Mapping[str, Any], schema: str | None = None,
                                  port: int | None = None) -> LLMSettings:
@@ -324,8 +375,9 @@ def _coerce(f: dataclasses.Field, value: Any, source: str | None = None) -> Any:
     as booleans and whole numbers as integers."""
     from pydantic import TypeAdapter, ValidationError
 
+    name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
     kind = {"bool": bool, "int": int, "float": float, "Path": Path, "str": str}.get(
-        f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""), None)
+        name.removesuffix(" | None"), None)
     if kind is None or (kind is str and isinstance(value, str)):
         return value
     try:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from scribeflow import connections
 from scribeflow.config import (
+    DeploymentSettings,
     LLMSettings,
     PipelineSettings,
     TranscriptionSettings,
@@ -102,10 +103,11 @@ def transcription_settings_from_env(env: Mapping[str, str] = os.environ
     """The transcription endpoint the tasks would use (``transcriber=endpoint``): the
     connection ``$SCRIBEFLOW_TRANSCRIPTION_CONN_ID`` (``openai_transcription``), else the
     ``SCRIBEFLOW_TRANSCRIPTION_*`` variables and ``OPENAI_API_KEY``."""
-    conn_id = env.get("SCRIBEFLOW_TRANSCRIPTION_CONN_ID") or "openai_transcription"
+    named = DeploymentSettings.from_env(env).transcription_conn_id
+    conn_id = named or "openai_transcription"
     conn = find_connection(conn_id, env)
     if conn is None:
-        if env.get("SCRIBEFLOW_TRANSCRIPTION_CONN_ID"):
+        if named:
             raise ScribeflowError(f"transcription connection {conn_id!r} "
                                   "(SCRIBEFLOW_TRANSCRIPTION_CONN_ID) not found")
         return TranscriptionSettings.from_env(), "SCRIBEFLOW_TRANSCRIPTION_* variables"
@@ -117,12 +119,13 @@ def checks(env: Mapping[str, str] = os.environ) -> Iterator[Check]:
     """Every check, in the order a run needs them."""
     try:
         settings = PipelineSettings.from_env()
+        DeploymentSettings.from_env(env)
     except ScribeflowError as exc:
         yield Check("settings", False, describe(exc), "correct or unset that variable")
         return
     yield Check("settings", True, "SCRIBEFLOW_* variables parse")
     yield _guarded("airflow", lambda: _airflow(env))
-    if env.get("SCRIBEFLOW_RUN_HOST"):
+    if DeploymentSettings.from_env(env).run_host:
         yield _guarded("run_host", lambda: _run_host(env))
     yield _guarded("data", lambda: _data(settings))
     if settings.transcriber == "endpoint":
@@ -176,7 +179,7 @@ def _run_host(env: Mapping[str, str]) -> Check:
     from scribeflow.airflow_home import airflow_env
     from scribeflow.run_host import RunHostUnavailable, host_status
 
-    address = env["SCRIBEFLOW_RUN_HOST"]
+    address = DeploymentSettings.from_env(env).run_host
     slower = "each run starts a runner process of its own and imports Airflow again (slower)"
     try:
         status = host_status(address, airflow_env() | dict(env))
@@ -341,9 +344,10 @@ def open_bucket(settings: PipelineSettings) -> None:
         return
     from scribeflow.objects import open_storage, storage_options_from_connection
 
-    conn_id = os.environ.get("SCRIBEFLOW_DATA_CONN_ID") or "scribeflow_data"
+    named = DeploymentSettings.from_env().data_conn_id
+    conn_id = named or "scribeflow_data"
     conn = find_connection(conn_id, os.environ)
-    if conn is None and os.environ.get("SCRIBEFLOW_DATA_CONN_ID"):
+    if conn is None and named:
         raise ScribeflowError(f"object storage connection {conn_id!r} (SCRIBEFLOW_DATA_CONN_ID) "
                               "not found")
     options = storage_options_from_connection({

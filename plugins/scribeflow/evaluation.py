@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scribeflow.config import PROJECT_ROOT
+from scribeflow.config import PROJECT_ROOT, DeploymentSettings
 from scribeflow.errors import BadInputError, ScribeflowError
 
 if TYPE_CHECKING:
@@ -138,12 +138,12 @@ class Candidate:
 
 
 def default_references_path() -> Path:
-    return Path(os.environ.get("SCRIBEFLOW_EVAL_REFERENCES")
+    return Path(DeploymentSettings.from_env().eval_references
                 or PROJECT_ROOT / "include" / "evaluation" / "references.yaml")
 
 
 def default_configs_path() -> Path:
-    return Path(os.environ.get("SCRIBEFLOW_EVAL_CONFIGS")
+    return Path(DeploymentSettings.from_env().eval_configs
                 or PROJECT_ROOT / "include" / "evaluation" / "configs.yaml")
 
 
@@ -265,7 +265,7 @@ def load_candidates(path: Path | None = None) -> list[Candidate]:
 def evaluation_root(data_dir: Path) -> Path:
     """Where evaluations keep their work and results: ``$SCRIBEFLOW_EVAL_DIR``, by default
     ``evaluation/`` in the data folder."""
-    return Path(os.environ.get("SCRIBEFLOW_EVAL_DIR") or Path(data_dir) / "evaluation").resolve()
+    return Path(DeploymentSettings.from_env().eval_dir or Path(data_dir) / "evaluation").resolve()
 
 
 def prompts_folder(candidate: Candidate, work: Path) -> Path:

@@ -28,6 +28,7 @@ from typing import Any
 
 from scribeflow import __version__, connections
 from scribeflow.config import (
+    DeploymentSettings,
     LLMSettings,
     PipelineSettings,
     TranscriptionSettings,
@@ -200,10 +201,11 @@ def llm_from(env: Mapping[str, str]) -> LLMSettings:
 
 
 def endpoint_from(env: Mapping[str, str]) -> TranscriptionSettings:
-    conn_id = env.get("SCRIBEFLOW_TRANSCRIPTION_CONN_ID") or "openai_transcription"
+    named = DeploymentSettings.from_env(env).transcription_conn_id
+    conn_id = named or "openai_transcription"
     conn = connection(conn_id, env)
     if conn is None:
-        if env.get("SCRIBEFLOW_TRANSCRIPTION_CONN_ID"):
+        if named:
             raise Unknown(f"connection {conn_id!r} is not in the environment")
         return TranscriptionSettings.from_env()
     return transcription_settings_from_connection(

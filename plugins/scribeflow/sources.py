@@ -17,7 +17,6 @@ field (:attr:`SourcesFile.errors`) and every other source still loads. Example::
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from scribeflow.config import PROJECT_ROOT, STORES
+from scribeflow.config import PROJECT_ROOT, STORES, DeploymentSettings
 
 PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -34,7 +33,8 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def default_sources_path() -> Path:
-    return Path(os.environ.get("SCRIBEFLOW_CHANNELS") or PROJECT_ROOT / "include" / "channels.yaml")
+    return Path(DeploymentSettings.from_env().channels
+                or PROJECT_ROOT / "include" / "channels.yaml")
 
 
 def parse_seconds(value: Any) -> float:

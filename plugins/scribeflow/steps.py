@@ -590,11 +590,12 @@ def _page_and_pdf(page: str, html: Path, pdf: Path, printed: str | None = None) 
 def estimated_cost(tokens: dict[str, int]) -> float | None:
     """USD from ``SCRIBEFLOW_PRICE_PROMPT_PER_MTOK`` / ``..._COMPLETION_PER_MTOK`` (prices
     per million tokens of the configured model); None when no price is configured."""
-    import os
+    from scribeflow.config import DeploymentSettings
 
-    prompt_price = os.environ.get("SCRIBEFLOW_PRICE_PROMPT_PER_MTOK")
-    completion_price = os.environ.get("SCRIBEFLOW_PRICE_COMPLETION_PER_MTOK")
-    if not prompt_price or not completion_price or not tokens:
+    deployment = DeploymentSettings.from_env()
+    prompt_price = deployment.price_prompt_per_mtok
+    completion_price = deployment.price_completion_per_mtok
+    if prompt_price is None or completion_price is None or not tokens:
         return None
-    return round((tokens.get("prompt", 0) * float(prompt_price)
-                  + tokens.get("completion", 0) * float(completion_price)) / 1e6, 6)
+    return round((tokens.get("prompt", 0) * prompt_price
+                  + tokens.get("completion", 0) * completion_price) / 1e6, 6)

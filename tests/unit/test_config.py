@@ -1,6 +1,6 @@
 import pytest
 
-from scribeflow.config import LLMSettings, PipelineSettings
+from scribeflow.config import DeploymentSettings, LLMSettings, PipelineSettings
 from scribeflow.errors import ConfigError
 
 
@@ -123,3 +123,44 @@ def test_transcription_endpoint_settings_from_env_and_connection(monkeypatch):
 def test_unknown_transcriber_is_named():
     with pytest.raises(ConfigError, match="unknown transcriber 'cloud'; choose one of local, endpoint"):
         PipelineSettings(transcriber="cloud")
+
+
+def test_deployment_settings_are_typed_and_name_the_variable():
+    env = {"SCRIBEFLOW_PRICE_PROMPT_PER_MTOK": "0.15", "SCRIBEFLOW_PRICE_COMPLETION_PER_MTOK": "0.6",
+           "SCRIBEFLOW_MODEL_HOST_MAX_MODELS": " 3 ", "SCRIBEFLOW_TRANSCRIBE_QUEUE": "default",
+           "SCRIBEFLOW_CHANNELS": "", "SCRIBEFLOW_OTHER": "ignored"}
+    deployment = DeploymentSettings.from_env(env)
+    assert (deployment.price_prompt_per_mtok, deployment.price_completion_per_mtok) == (0.15, 0.6)
+    assert deployment.model_host_max_models == 3 and deployment.transcribe_queue == "default"
+    assert deployment.channels == "" and deployment.llm_pool == "llm"  # empty: unset
+    assert DeploymentSettings.from_env({}).price_prompt_per_mtok is None
+    with pytest.raises(ConfigError, match=r"^SCRIBEFLOW_PRICE_PROMPT_PER_MTOK='0,15' is not a number"):
+        DeploymentSettings.from_env({"SCRIBEFLOW_PRICE_PROMPT_PER_MTOK": "0,15"})
+    with pytest.raises(ConfigError, match=r"^SCRIBEFLOW_MODEL_HOST_MAX_MODELS='two' is not a whole"):
+        DeploymentSettings.from_env({"SCRIBEFLOW_MODEL_HOST_MAX_MODELS": "two"})
+
+
+def test_the_cost_uses_the_declared_prices(monkeypatch):
+    from scribeflow.steps import estimated_cost
+
+    monkeypatch.setenv("SCRIBEFLOW_PRICE_PROMPT_PER_MTOK", "2")
+    monkeypatch.setenv("SCRIBEFLOW_PRICE_COMPLETION_PER_MTOK", "10")
+    assert estimated_cost({"prompt": 1_000_000, "completion": 500_000}) == 7.0
+    monkeypatch.setenv("SCRIBEFLOW_PRICE_COMPLETION_PER_MTOK", "ten")
+    with pytest.raises(ConfigError, match="SCRIBEFLOW_PRICE_COMPLETION_PER_MTOK='ten'"):
+        estimated_cost({"prompt": 1})
+
+
+def test_no_code_reads_a_scribeflow_variable_outside_config():
+    """Every SCRIBEFLOW_* setting is declared (and typed) in scribeflow.config; other modules
+    take it from there. (Child environments the CLI builds may still pass names on.)"""
+    import re
+
+    from scribeflow.config import PROJECT_ROOT
+
+    read = re.compile(r"""os\.(environ\.get|getenv|environ\[)\(?\s*["']SCRIBEFLOW_""")
+    offenders = [f"{path.relative_to(PROJECT_ROOT)}:{n}"
+                 for folder in ("plugins", "dags") for path in (PROJECT_ROOT / folder).rglob("*.py")
+                 if path.name != "config.py"
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if read.search(line)]
+    assert offenders == []

@@ -371,11 +371,11 @@ def test_pgvector_bulk_session_builds_the_indexes_once_at_its_end(pgvector_dsn):
 def test_index_build_memory_grows_with_the_rows(monkeypatch):
     from scribeflow.store import pgvector
 
-    monkeypatch.setattr(pgvector, "BUILD_MEMORY", "")
+    monkeypatch.delenv("SCRIBEFLOW_PG_BUILD_MEMORY", raising=False)
     assert pgvector.build_memory(5_000, 384) == "64MB"  # PostgreSQL's own default
     # the 1M-row graph of 384-d vectors did not fit in 2 GB: the build went on disk
     assert int(pgvector.build_memory(1_000_000, 384).removesuffix("MB")) > 3 * 1024
-    monkeypatch.setattr(pgvector, "BUILD_MEMORY", "6GB")
+    monkeypatch.setenv("SCRIBEFLOW_PG_BUILD_MEMORY", "6GB")
     assert pgvector.build_memory(1_000_000, 384) == "6GB"
 
 

@@ -6,7 +6,7 @@ import os
 import threading
 from pathlib import Path
 
-from scribeflow.config import PipelineSettings
+from scribeflow.config import DeploymentSettings, PipelineSettings
 from scribeflow.files import DataPaths
 from scribeflow.store.base import ChunkStore, StoreMismatch, UpsertResult
 
@@ -26,7 +26,7 @@ def pgvector_dsn_from_env() -> str | None:
 
     raw = (os.environ.get("AIRFLOW_CONN_SCRIBEFLOW_PGVECTOR") or "").strip()
     if not raw:
-        return os.environ.get("SCRIBEFLOW_PGVECTOR_DSN") or None
+        return DeploymentSettings.from_env().pgvector_dsn or None
     if not raw.startswith("{"):
         return "postgresql://" + raw.split("://", 1)[1] if "://" in raw else raw
     conn = json.loads(raw)

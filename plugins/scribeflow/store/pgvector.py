@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from scribeflow.config import DeploymentSettings
 from scribeflow.errors import ConfigError, ScribeflowError
 from scribeflow.moments import landed, pack, unpack
 from scribeflow.ranking import Ranked, fuse
@@ -65,9 +66,6 @@ GIN_DDL = f"CREATE INDEX IF NOT EXISTS {GIN_INDEX} ON {TABLE} USING gin (tsv)"
 #: than inserting into the graph row by row (bench/store_bench.py). Searches wait for that
 #: transaction.
 BULK_ROWS = 5_000
-#: maintenance_work_mem of that build, when set (SCRIBEFLOW_PG_BUILD_MEMORY, e.g. ``4GB``);
-#: otherwise sized to the rows by :func:`build_memory`.
-BUILD_MEMORY = os.environ.get("SCRIBEFLOW_PG_BUILD_MEMORY", "")
 #: Bytes an HNSW graph element takes in memory beside its vector (neighbour lists of
 #: m = 16 on two layers, tuple ids, headers), with room to spare.
 _HNSW_ELEMENT_BYTES = 1200
@@ -77,9 +75,11 @@ def build_memory(rows: int, dim: int) -> str:
     """maintenance_work_mem for building the indexes of ``rows`` vectors of ``dim``: enough to
     build the HNSW graph in memory. Past that limit pgvector goes on inserting into the graph
     on disk, many times slower (1M 384-d rows under 2 GB: the build was 69 % done after 24
-    minutes). At least 64 MB, PostgreSQL's own default."""
-    if BUILD_MEMORY:
-        return BUILD_MEMORY
+    minutes). At least 64 MB, PostgreSQL's own default. ``SCRIBEFLOW_PG_BUILD_MEMORY``
+    (e.g. ``4GB``) sets it instead."""
+    configured = DeploymentSettings.from_env().pg_build_memory
+    if configured:
+        return configured
     need = rows * (4 * dim + _HNSW_ELEMENT_BYTES) * 5 // 4
     return f"{max(64, -(-need // 2**20))}MB"
 
