@@ -564,8 +564,8 @@ def cmd_models_serve(args: argparse.Namespace) -> int:
         raise ScribeflowError("no socket for the model host: give --socket PATH or set "
                               "SCRIBEFLOW_MODEL_HOST")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    host = ModelHost(socket, max_models=args.max_models
-                     or DeploymentSettings.from_env().model_host_max_models)
+    host = ModelHost(socket, max_models=args.max_models if args.max_models is not None
+                     else DeploymentSettings.from_env().model_host_max_models)
     if args.preload:
         from scribeflow.steps import transcribe_options
 
