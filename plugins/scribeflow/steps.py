@@ -301,7 +301,8 @@ def embed_video(video_dir: str, settings: PipelineSettings, keep: Collection[int
                                 settings.embed_batch_size)
     units = [(chunk, u, unit) for chunk, pieces in zip(chunks, embedded, strict=True)
              for u, unit in enumerate(pieces)]
-    unit_moments = [moments.make(unit.text, _spoken_in(spoken, chunk), chunk["start"],
+    during = {c["index"]: _spoken_in(spoken, c) for c in chunks}  # once a chunk, not a unit
+    unit_moments = [moments.make(unit.text, during[chunk["index"]], chunk["start"],
                                  unit.windows) for chunk, _, unit in units]
     log.info("embedded %d units of %s (%d moments) with %s in %.2f s%s", len(units),
              meta["video_id"], sum(len(m) for m in unit_moments), label,
