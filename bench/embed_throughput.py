@@ -43,7 +43,7 @@ def main() -> None:
     if args.quick:
         args.chunks, args.repeats = 100, 2
 
-    from scribeflow.embedding import embed_texts, load_embedder, split_units
+    from scribeflow.index.embedding import embed_texts, load_embedder, split_units
 
     model = load_embedder("auto", device="cpu")
     texts = chunk_texts(args.chunks)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from _common import median, timed
 
-from scribeflow.files import DataPaths
-from scribeflow.ingest import Window, ingest_source
-from scribeflow.listing import Lister
-from scribeflow.sources import Source
+from scribeflow.core.files import DataPaths
+from scribeflow.pipeline.ingest import Window, ingest_source
+from scribeflow.sources.catalog import Source
+from scribeflow.sources.listing import Lister
 from support.feeds import FeedSite, Upload
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)

@@ -29,9 +29,9 @@ def main() -> None:
     if args.quick:
         args.repeats = 1
 
-    from scribeflow.config import LLMSettings
-    from scribeflow.document import STAGES, process_group
-    from scribeflow.records import Chunk
+    from scribeflow.core.config import LLMSettings
+    from scribeflow.core.records import Chunk
+    from scribeflow.writing.document import STAGES, process_group
     from support.openai_server import EditorScript, ScriptedOpenAI
 
     chunks = [Chunk(index=i, start=i * 30.0, end=i * 30.0 + 29,

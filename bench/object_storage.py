@@ -39,7 +39,7 @@ def main() -> None:
 
     import pgserver
 
-    from scribeflow.airflow_home import airflow_env, ensure_metadata_db
+    from scribeflow.hosts.airflow_home import airflow_env, ensure_metadata_db
     from support.media import FileServer
     from support.openai_server import EditorScript, ScriptedOpenAI
     from support.s3 import start_s3

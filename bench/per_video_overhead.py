@@ -46,7 +46,7 @@ from pathlib import Path
 
 import _common  # noqa: F401  (puts plugins/ and tests/ on the path)
 
-from scribeflow.airflow_home import SCHEDULER_IDLE_SLEEP_S
+from scribeflow.hosts.airflow_home import SCHEDULER_IDLE_SLEEP_S
 from support.airflow import clean_env, login, prepare, service_env, services
 from support.http import free_port, json_request
 
@@ -100,7 +100,7 @@ def breakdown(summary: dict, run_start: float, run_end: float) -> dict:
 
 
 def _summary(data: Path, run_id: str) -> dict:
-    from scribeflow.files import DataPaths
+    from scribeflow.core.files import DataPaths
 
     return json.loads(DataPaths(data).run_summary(run_id).read_text())
 
@@ -187,7 +187,7 @@ def start_host(socket: Path, log: Path, env: dict, preload: bool, kind: str = "m
 
 
 def host_status(socket: Path) -> dict:
-    from scribeflow.model_host import ModelHostClient
+    from scribeflow.hosts.model_host import ModelHostClient
 
     return ModelHostClient(socket).status()
 

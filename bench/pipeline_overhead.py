@@ -28,9 +28,9 @@ from _common import ROOT, median, spoken, timed, unique_speech
 BARE = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from scribeflow import steps
-    from scribeflow.config import LLMSettings, PipelineSettings
-    from scribeflow.files import read_json
+    from scribeflow.pipeline import steps
+    from scribeflow.core.config import LLMSettings, PipelineSettings
+    from scribeflow.core.files import read_json
     settings = PipelineSettings.from_env()
     llm = LLMSettings.from_env()
     audio = steps.download(sys.argv[1], settings)
@@ -63,7 +63,7 @@ def main() -> None:
     if args.quick:
         args.minutes, args.runs = 1, 1
 
-    from scribeflow.airflow_home import airflow_env, ensure_metadata_db
+    from scribeflow.hosts.airflow_home import airflow_env, ensure_metadata_db
     from support.media import FileServer
     from support.openai_server import EditorScript, ScriptedOpenAI
 

@@ -112,8 +112,8 @@ def distractors(folder: Path) -> list[Path]:
 
 def build_library(files: list[Path], settings) -> tuple[dict[str, str], float]:
     """Each file through the product's steps (no LLM); file name -> video id, and seconds."""
-    from scribeflow import steps
-    from scribeflow.config import LLMSettings
+    from scribeflow.core.config import LLMSettings
+    from scribeflow.pipeline import steps
 
     llm = LLMSettings()  # none: the document is the transcript
     ids = {}
@@ -131,8 +131,8 @@ def build_library(files: list[Path], settings) -> tuple[dict[str, str], float]:
 
 
 def evaluate(ids: dict[str, str], settings, k: int = 10) -> dict:
-    from scribeflow.embedding import load_embedder
-    from scribeflow.search import search
+    from scribeflow.index.embedding import load_embedder
+    from scribeflow.index.search import search
 
     model = load_embedder(settings.embed_model)
     names = {video_id: name for name, video_id in ids.items()}
@@ -173,8 +173,8 @@ def main() -> None:
                         help="the same evaluation (it is small: about a minute)")
     args = parser.parse_args()
 
-    from scribeflow.config import PipelineSettings
-    from scribeflow.store import open_store
+    from scribeflow.core.config import PipelineSettings
+    from scribeflow.index.store import open_store
 
     media = ROOT / "data" / "bench" / "retrieval"
     files = real_recordings(media) + distractors(media)

@@ -37,7 +37,7 @@ DIM = 384
 
 
 def build_rows(n: int, texts: list[str], model: str) -> dict[str, list]:
-    from scribeflow.records import ChunkRow
+    from scribeflow.core.records import ChunkRow
 
     rng = np.random.default_rng(2)
     vectors = rng.standard_normal((n, DIM)).astype(np.float32)
@@ -176,10 +176,10 @@ def main() -> None:
 
     import pgserver
 
-    from scribeflow.embedding import model_label
-    from scribeflow.files import DataPaths
-    from scribeflow.store.parquet import ParquetStore
-    from scribeflow.store.pgvector import PgvectorStore
+    from scribeflow.core.files import DataPaths
+    from scribeflow.index.embedding import model_label
+    from scribeflow.index.store.parquet import ParquetStore
+    from scribeflow.index.store.pgvector import PgvectorStore
 
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     texts, _ = zipf_texts(args.rows)
@@ -196,7 +196,7 @@ def main() -> None:
     port = 18_000 + os.getpid() % 1000
     env = {**os.environ, "SCRIBEFLOW_DATA": str(work / "data"), "SCRIBEFLOW_PGVECTOR_DSN": dsn,
            "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT / "plugins")}
-    serve = subprocess.Popen([sys.executable, "-m", "scribeflow.cli", "serve", "--port", str(port)],
+    serve = subprocess.Popen([sys.executable, "-m", "scribeflow.cli.main", "serve", "--port", str(port)],
                              env=env, stdout=subprocess.DEVNULL)
     result: dict = {"rows": args.rows, "seconds_per_side": args.seconds,
                     "cores": len(os.sched_getaffinity(0))}

@@ -1,7 +1,7 @@
 """P13: transcription through an endpoint, whole and split at silences: what the seams cost.
 
 The same speech (espeak-ng reading sentences that never repeat, 16 kHz WAV) goes through the
-product's endpoint backend (``scribeflow.speech_endpoint``) to a real local
+product's endpoint backend (``scribeflow.speech.endpoint``) to a real local
 ``/v1/audio/transcriptions`` server running tiny.en (``tests/support/speech_server.py``,
 sequential decoding, beam 5): once whole, and once with an upload limit that splits it into
 pieces of about ``--piece-s`` seconds cut at silences. Reported: the WER of each against the
@@ -41,9 +41,9 @@ def main() -> None:
     if args.quick:
         args.minutes, args.piece_s, args.rounds = 1.0, 20.0, 1
 
-    from scribeflow.config import TranscriptionSettings
-    from scribeflow.evaluation import error_rates
-    from scribeflow.speech_endpoint import transcribe_endpoint
+    from scribeflow.core.config import TranscriptionSettings
+    from scribeflow.evaluation.runs import error_rates
+    from scribeflow.speech.endpoint import transcribe_endpoint
     from support.speech_server import WhisperEndpoint
 
     work = Path(tempfile.mkdtemp(prefix="bench-split-"))

@@ -41,7 +41,7 @@ from _common import median, timed, zipf_query_sources, zipf_texts
 DIM = 384
 MODEL = "all-MiniLM-L6-v2"
 REINDEX_BATCH_ROWS = 20_000  # steps.reindex's default batch
-#: Moments a row carries: a 150-word chunk's sentences (scribeflow.moments).
+#: Moments a row carries: a 150-word chunk's sentences (scribeflow.index.moments).
 MOMENTS = 12
 #: Spread of a query's vector around its source text's: cosine about 0.6, as a query made of
 #: a passage's words embeds near that passage (the hits it should find pass the floor).
@@ -63,7 +63,7 @@ def vectors(n: int, clusters: int, seed: int = 1) -> np.ndarray:
 def batches(matrix: np.ndarray, texts: list[str], per_video: int = 100, prefix: str = "v"):
     """Rows of ``per_video`` a video, each with ``MOMENTS`` moments (random codes: a search
     scores them all the same)."""
-    from scribeflow.records import ChunkRow, Moment
+    from scribeflow.core.records import ChunkRow, Moment
 
     rng = np.random.default_rng(3)
     codes = rng.integers(0, 256, (matrix.shape[0], MOMENTS, DIM // 8), dtype=np.uint8)
@@ -89,8 +89,8 @@ def copy_probe_s(dsn: str, rows: dict[str, list]) -> float:
     import psycopg
     from pgvector.psycopg import register_vector
 
-    from scribeflow.store.pgvector import COLUMNS, COPY_TYPES
-    from scribeflow.store.pgvector import _values as values
+    from scribeflow.index.store.pgvector import COLUMNS, COPY_TYPES
+    from scribeflow.index.store.pgvector import _values as values
 
     all_rows = [r for video in rows.values() for r in video]
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -131,8 +131,8 @@ def main() -> None:
     import pgserver
     import psycopg
 
-    from scribeflow.store.parquet import ParquetStore
-    from scribeflow.store.pgvector import (
+    from scribeflow.index.store.parquet import ParquetStore
+    from scribeflow.index.store.pgvector import (
         PgvectorStore,
     )
 

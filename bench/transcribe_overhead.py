@@ -29,11 +29,11 @@ def main() -> None:
     if args.quick:
         args.seconds, args.repeats = 30, 2
 
-    from scribeflow import steps
-    from scribeflow.config import PipelineSettings
-    from scribeflow.files import DataPaths, write_json_atomic
-    from scribeflow.steps import transcribe_options
-    from scribeflow.transcribe import (
+    from scribeflow.core.config import PipelineSettings
+    from scribeflow.core.files import DataPaths, write_json_atomic
+    from scribeflow.pipeline import steps
+    from scribeflow.pipeline.steps import transcribe_options
+    from scribeflow.speech.whisper import (
         compute_type_for,
         load_model,
         model_label,

@@ -6,7 +6,7 @@ choices (VAD on, word timestamps on); what varies is sequential or
 ``BatchedInferencePipeline``, batch size, beam size and CPU threads. The WER is against the
 text the speech was made from (lower-cased, punctuation removed). Configurations run in
 rounds, each round in a new order, and the median time is reported. The product's default
-CPU path is timed the same way (``scribeflow.transcribe.transcribe``) and compared with the
+CPU path is timed the same way (``scribeflow.speech.whisper.transcribe``) and compared with the
 fastest bare configuration whose WER is no worse. Picking the fastest of twelve noisy
 medians favours whichever was lucky, so the ratio is then measured head to head: the product
 and that configuration alternate for ``--confirm`` more rounds, and the P10 ratio is the
@@ -62,9 +62,9 @@ def main() -> None:
     import numpy as np
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    from scribeflow.config import PipelineSettings
-    from scribeflow.steps import transcribe_options
-    from scribeflow.transcribe import cpu_threads_for, load_model, resolve_model, transcribe
+    from scribeflow.core.config import PipelineSettings
+    from scribeflow.pipeline.steps import transcribe_options
+    from scribeflow.speech.whisper import cpu_threads_for, load_model, resolve_model, transcribe
 
     path, reference = speech(ROOT / "data" / "bench" / f"unique-{args.minutes:g}min.wav",
                              args.minutes)

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
 
-from scribeflow.sources import Source, load_sources
+from scribeflow.sources.catalog import Source, load_sources
 from scribeflow_airflow import channels
 
 

@@ -7,7 +7,7 @@ own file lets every other source's DAG load.
 
 from __future__ import annotations
 
-from scribeflow.sources import load_sources
+from scribeflow.sources.catalog import load_sources
 
 
 class SourcesFileError(ValueError):

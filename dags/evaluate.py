@@ -20,7 +20,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from scribeflow.config import DeploymentSettings
+from scribeflow.core.config import DeploymentSettings
 from scribeflow_airflow import evaluate as tasks
 
 TRANSCRIBE_QUEUE = DeploymentSettings.from_env().transcribe_queue

@@ -20,7 +20,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from scribeflow.config import DeploymentSettings, run_param_defaults
+from scribeflow.core.config import DeploymentSettings, run_param_defaults
 from scribeflow_airflow import tasks
 
 DEPLOYMENT = DeploymentSettings.from_env()

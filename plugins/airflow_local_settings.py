@@ -13,13 +13,13 @@ from typing import Any
 
 
 def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None:
-    from scribeflow.config import DeploymentSettings
+    from scribeflow.core.config import DeploymentSettings
 
     pools = DeploymentSettings.from_env().download_pools
     if (not pools or dag_run is None or task_instance.task_id != "download"
             or task_instance.dag_id != "video_pipeline"):
         return
-    from scribeflow.sites import download_pool
+    from scribeflow.sources.sites import download_pool
 
     pool = download_pool(str((dag_run.conf or {}).get("url") or ""), pools)
     if pool:

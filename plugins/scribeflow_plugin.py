@@ -20,7 +20,7 @@ def _search_apps() -> list[dict]:
     from airflow.api_fastapi.core_api.security import get_user
     from fastapi import Depends
 
-    from scribeflow.api import create_app
+    from scribeflow.serve.api import create_app
     from scribeflow_airflow.hooks import open_data_storage, pgvector_dsn
 
     app = create_app(dependencies=[Depends(get_user)], dsn=pgvector_dsn,

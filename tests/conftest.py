@@ -25,9 +25,9 @@ LONGEST_FIRST = (
     "tests/e2e/test_video_pipeline.py",  # 250
     "tests/deploy/test_requirements_alone.py",  # 200 building its venv, 20 once it is cached
     "tests/e2e/test_channels.py",  # 190
-    "tests/unit/test_doctor.py",  # 150
+    "tests/unit/cli/test_doctor.py",  # 150
     "tests/e2e/test_speech_endpoint.py",  # 130
-    "tests/unit/test_transcribe.py",  # 130
+    "tests/unit/speech/test_whisper.py",  # 130
     "tests/bench/test_bench_smoke.py::test_benchmark_quick_run_reports[object_storage]",
     "tests/bench/test_bench_smoke.py::test_benchmark_quick_run_reports[split_transcription]",
     "tests/e2e/test_stores.py",  # 110
@@ -89,7 +89,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Media]:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from scribeflow.embedding import load_embedder
+    from scribeflow.index.embedding import load_embedder
 
     return load_embedder("auto", device="cpu")
 
@@ -132,7 +132,7 @@ def pgvector_dsn(pg_server, request) -> str:
 @pytest.fixture(params=["parquet", "pgvector"])
 def store_settings(request, tmp_path, monkeypatch):
     """Settings of a fresh data folder, once with each store (pgvector: a fresh database)."""
-    from scribeflow.config import PipelineSettings
+    from scribeflow.core.config import PipelineSettings
 
     if request.param == "pgvector":
         monkeypatch.setenv("SCRIBEFLOW_PGVECTOR_DSN", request.getfixturevalue("pgvector_dsn"))

@@ -16,10 +16,10 @@ from typing import Any
 
 from airflow.sdk import get_current_context
 
-from scribeflow.config import PipelineSettings
-from scribeflow.errors import BadInputError, BlockedError, ConfigError
-from scribeflow.files import DataPaths, safe_name
-from scribeflow.ingest import (
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.errors import BadInputError, BlockedError, ConfigError
+from scribeflow.core.files import DataPaths, safe_name
+from scribeflow.pipeline.ingest import (
     IngestPlan,
     PastRun,
     Window,
@@ -30,7 +30,7 @@ from scribeflow.ingest import (
     stored_lookup,
     write_ingest_summary,
 )
-from scribeflow.sources import Source, load_sources
+from scribeflow.sources.catalog import Source, load_sources
 from scribeflow_airflow.failures import fail
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def list_new_videos(source_name: str) -> list[dict[str, Any]]:
 def _data(folders: list[str]) -> Iterator[DataPaths]:
     """The data folder; on object storage, a working copy of ``folders`` whose locked
     updates go to the bucket (the source's state, blocks, the ingest summary)."""
-    from scribeflow.objects import working_copy
+    from scribeflow.core.objects import working_copy
     from scribeflow_airflow.hooks import open_data_storage
 
     settings = PipelineSettings.from_env()
@@ -97,8 +97,8 @@ def _list_new_videos(source_name: str, context: Any, data: DataPaths) -> list[di
 
 def _plan(source: Source, window: Window, data: DataPaths, ti: Any, now: dt.datetime
           ) -> IngestPlan:
-    from scribeflow.cookies import cookie_file
-    from scribeflow.listing import Lister, Throttle
+    from scribeflow.sources.cookies import cookie_file
+    from scribeflow.sources.listing import Lister, Throttle
     from scribeflow_airflow.hooks import cookies_text
 
     label = f"connection {source.cookies_conn_id!r}"

@@ -1,4 +1,4 @@
-"""The ``evaluate`` DAG's tasks: thin wrappers over :mod:`scribeflow.evaluation`.
+"""The ``evaluate`` DAG's tasks: thin wrappers over :mod:`scribeflow.evaluation.runs`.
 
 ``plan`` reads and checks the reference set and the configurations; ``evaluate_config`` (one
 mapped instance per configuration) runs the pipeline's steps over every reference item;
@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.sdk import get_current_context
 
-from scribeflow.errors import ScribeflowError
+from scribeflow.core.errors import ScribeflowError
 from scribeflow_airflow.failures import fail
 
 log = logging.getLogger(__name__)
@@ -29,15 +29,15 @@ def _params() -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def _root() -> Any:
-    from scribeflow.config import PipelineSettings
-    from scribeflow.evaluation import evaluation_root
+    from scribeflow.core.config import PipelineSettings
+    from scribeflow.evaluation.runs import evaluation_root
 
     return evaluation_root(PipelineSettings.from_env({}).data_dir)
 
 
 def _failed(run: dict[str, str], step: str, cause: str) -> None:
     """Record why the evaluation could not run (the run's note reads it), then fail."""
-    from scribeflow.evaluation import record_failure
+    from scribeflow.evaluation.runs import record_failure
 
     record_failure(_root(), run, step, cause)
     log.error("%s failed: %s", step, cause)
@@ -45,7 +45,7 @@ def _failed(run: dict[str, str], step: str, cause: str) -> None:
 
 
 def plan() -> list[dict[str, Any]]:
-    from scribeflow.evaluation import load_candidates, load_floors, load_references
+    from scribeflow.evaluation.runs import load_candidates, load_floors, load_references
 
     params, run = _params()
     try:
@@ -65,7 +65,7 @@ def plan() -> list[dict[str, Any]]:
 
 
 def evaluate_config(candidate: dict[str, Any]) -> list[dict[str, Any]]:
-    from scribeflow.evaluation import Candidate, evaluate_candidate, load_references
+    from scribeflow.evaluation.runs import Candidate, evaluate_candidate, load_references
     from scribeflow_airflow.hooks import LLMHook, transcription_settings
 
     params, run = _params()
@@ -80,7 +80,7 @@ def evaluate_config(candidate: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def report(results: Any) -> dict[str, Any]:
-    from scribeflow.evaluation import Margins, finish, format_table, load_floors
+    from scribeflow.evaluation.runs import Margins, finish, format_table, load_floors
 
     params, run = _params()
     rows = [row | run for batch in list(results[:]) for row in batch]

@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from scribeflow.config import (
+from scribeflow.core.config import (
     LLMSettings,
     TranscriptionSettings,
     llm_settings_from_connection,
     transcription_settings_from_connection,
 )
-from scribeflow.errors import ConfigError
+from scribeflow.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from scribeflow.config import PipelineSettings
-    from scribeflow.objects import ObjectStorage
+    from scribeflow.core.config import PipelineSettings
+    from scribeflow.core.objects import ObjectStorage
 
 
 class LLMHook(BaseHook):
@@ -82,7 +82,7 @@ PGVECTOR_CONN_ID = "scribeflow_pgvector"
 def pgvector_dsn(conn_id: str = PGVECTOR_CONN_ID) -> str | None:
     """The pgvector database's URI from the ``scribeflow_pgvector`` connection, else
     ``SCRIBEFLOW_PGVECTOR_DSN``; ``None`` when neither is set."""
-    from scribeflow.store import pgvector_dsn_from_env
+    from scribeflow.index.store import pgvector_dsn_from_env
 
     try:
         uri = BaseHook.get_connection(conn_id).get_uri()
@@ -115,7 +115,7 @@ def open_data_storage(settings: PipelineSettings) -> ObjectStorage | None:
     the connection ``$SCRIBEFLOW_DATA_CONN_ID`` (default ``scribeflow_data``: an AWS
     connection, the key id in login, the secret in password, ``endpoint_url`` and
     ``region_name`` in extra), else the provider's usual environment (``AWS_*``)."""
-    from scribeflow.objects import open_storage, storage_options_from_connection
+    from scribeflow.core.objects import open_storage, storage_options_from_connection
 
     if not settings.data_url:
         return None

@@ -31,9 +31,9 @@ def note_for(dag_run: Any, state: str) -> str | None:
     if dag_run.dag_id != DAG_ID:
         return None
     try:
-        from scribeflow.config import PipelineSettings
-        from scribeflow.errors import ScribeflowError
-        from scribeflow.summary import read_run_summary, run_note
+        from scribeflow.core.config import PipelineSettings
+        from scribeflow.core.errors import ScribeflowError
+        from scribeflow.pipeline.summary import read_run_summary, run_note
         from scribeflow_airflow.hooks import open_data_storage
 
         settings = PipelineSettings.from_env({})
@@ -52,9 +52,9 @@ def _channel_note(dag_run: Any, state: str) -> str | None:
     """A channel run's note: what its listing found and what became of it (listed,
     triggered, already there, skipped and deferred with their reasons), or its cause."""
     try:
-        from scribeflow.config import PipelineSettings
-        from scribeflow.errors import ScribeflowError
-        from scribeflow.ingest import ingest_note, ingest_summary_of
+        from scribeflow.core.config import PipelineSettings
+        from scribeflow.core.errors import ScribeflowError
+        from scribeflow.pipeline.ingest import ingest_note, ingest_summary_of
         from scribeflow_airflow.hooks import open_data_storage
 
         settings = PipelineSettings.from_env({})
@@ -73,8 +73,8 @@ def _channel_note(dag_run: Any, state: str) -> str | None:
 def _evaluation_note(dag_run: Any, state: str) -> str | None:
     """An ``evaluate`` run's verdict and report ("failed: worse than the baseline: …")."""
     try:
-        from scribeflow.config import PipelineSettings
-        from scribeflow.evaluation import evaluation_root, read_summary, run_note
+        from scribeflow.core.config import PipelineSettings
+        from scribeflow.evaluation.runs import evaluation_root, read_summary, run_note
 
         root = evaluation_root(PipelineSettings.from_env({}).data_dir)
         return run_note(read_summary(root, dag_run.run_id), state)

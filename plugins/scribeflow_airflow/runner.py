@@ -1,7 +1,7 @@
 """Run a DAG once, in this process, with ``dag.test()`` (``scribeflow run`` and ``ingest``).
 
 Usage: ``python -m scribeflow_airflow.runner --conf JSON --result PATH [--run-id ID]``, or
-``python -m scribeflow_airflow.runner --serve SOCKET``: the run host (:mod:`scribeflow.run_host`),
+``python -m scribeflow_airflow.runner --serve SOCKET``: the run host (:mod:`scribeflow.hosts.run_host`),
 which imports Airflow once and forks a child that runs :func:`main` for each request.
 Writes ``{"run_id": ..., "state": ...}`` to PATH. The Airflow environment (``AIRFLOW_HOME``,
 the metadata database, the DAGs folder) must be set before this module is started, because
@@ -97,7 +97,7 @@ def serve_one_api_version() -> None:
 
 def serve(address: Path, ready: Callable[[], None] = lambda: None) -> None:
     """The run host on the Unix socket ``address`` until SIGTERM or ^C: Airflow imported once,
-    a forked child per request (see :mod:`scribeflow.run_host`). It is one thread, so a fork
+    a forked child per request (see :mod:`scribeflow.hosts.run_host`). It is one thread, so a fork
     never copies a lock another thread holds; children run side by side."""
     import selectors
     import signal
@@ -170,7 +170,7 @@ def _start_run(listener: Any, selector: Any, running: dict[int, Any]) -> None:
     import socket
     from multiprocessing.connection import Connection
 
-    from scribeflow.run_host import HELLO, differences
+    from scribeflow.hosts.run_host import HELLO, differences
 
     sock, _ = listener.accept()
     fds: list[int] = []
@@ -301,8 +301,8 @@ def _note(dag_id: str, run_id: str, state: str) -> None:
 
 def _invalid(dag, conf: dict) -> str | None:
     """Why ``conf`` cannot start a run (the DAG's params, then the settings), in one line."""
-    from scribeflow.config import RUN_PARAMS
-    from scribeflow.errors import ConfigError, one_line
+    from scribeflow.core.config import RUN_PARAMS
+    from scribeflow.core.errors import ConfigError, one_line
     from scribeflow_airflow.tasks import settings_from_params
 
     try:

@@ -25,9 +25,8 @@ from typing import Any, TypeVar
 
 from airflow.sdk import get_current_context
 
-from scribeflow import steps
-from scribeflow.config import RUN_PARAMS, PipelineSettings
-from scribeflow.errors import (
+from scribeflow.core.config import RUN_PARAMS, PipelineSettings
+from scribeflow.core.errors import (
     BadInputError,
     BlockedError,
     ConfigError,
@@ -36,10 +35,11 @@ from scribeflow.errors import (
     no_space,
     storage_full,
 )
-from scribeflow.files import read_json
-from scribeflow.objects import working_copy
-from scribeflow.summary import record_failure, update_run_summary
-from scribeflow.timings import TaskTiming, timed
+from scribeflow.core.files import read_json
+from scribeflow.core.objects import working_copy
+from scribeflow.core.timings import TaskTiming, timed
+from scribeflow.pipeline import steps
+from scribeflow.pipeline.summary import record_failure, update_run_summary
 from scribeflow_airflow.failures import fail
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def _on_scratch_copy(step: str, media: bool, fn: Callable[..., Any], *args: Any,
                      **kwargs: Any) -> Any:
     """``fn`` on the data folder: directly when it is local; else on a scratch folder that
     holds a copy of the video's files, whose changes are published when ``fn`` succeeds."""
-    from scribeflow.objects import checkout, new_scratch, publish
+    from scribeflow.core.objects import checkout, new_scratch, publish
     from scribeflow_airflow.hooks import open_data_storage
 
     _, settings, _ = _run()
@@ -215,7 +215,7 @@ def _record(step: str, exc: BaseException) -> None:
 def _record_block(error: BlockedError) -> None:
     """The site blocked us: its sources back off, and this video waits in its source's
     pending list for a run after the cool-down."""
-    from scribeflow.ingest import record_block
+    from scribeflow.pipeline.ingest import record_block
 
     try:
         run_id, settings, params = _run()
@@ -228,8 +228,8 @@ def _record_block(error: BlockedError) -> None:
 
 @recorded("download")
 def download_audio() -> dict[str, Any]:
-    from scribeflow.cookies import cookie_file
-    from scribeflow.download import DownloadOptions
+    from scribeflow.sources.cookies import cookie_file
+    from scribeflow.sources.download import DownloadOptions
     from scribeflow_airflow.hooks import cookies_text
 
     run_id, settings, params = _run()
@@ -243,7 +243,7 @@ def download_audio() -> dict[str, Any]:
     if "://" in params["url"] and not params["url"].startswith("file://"):
         import datetime as dt
 
-        from scribeflow.ingest import ytdlp_staleness
+        from scribeflow.pipeline.ingest import ytdlp_staleness
 
         if (stale := ytdlp_staleness(dt.date.today())) is not None:
             log.warning("%s", stale)
@@ -386,10 +386,10 @@ def embed_and_upsert(document: dict[str, Any]) -> dict[str, Any]:
 
 def _record_done(run_id: str, settings: PipelineSettings, result: dict[str, Any]) -> None:
     """The run's inputs and what it stored, for ``scribeflow run`` to find before it starts
-    Airflow again (``scribeflow.reuse``). The data folder on object storage is not looked
+    Airflow again (``scribeflow.pipeline.reuse``). The data folder on object storage is not looked
     up that way."""
-    from scribeflow.files import DataPaths
-    from scribeflow.reuse import Done, record_done, request_key
+    from scribeflow.core.files import DataPaths
+    from scribeflow.pipeline.reuse import Done, record_done, request_key
 
     if settings.data_url:
         return

@@ -150,9 +150,9 @@ DEPLOYED = {"language": "de", "transcriber": "endpoint", "whisper_model": "base"
 AGREEMENT = """
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
-from scribeflow.config import PipelineSettings
-from scribeflow.doctor import _whisper
-from scribeflow.steps import transcribe_options
+from scribeflow.core.config import PipelineSettings
+from scribeflow.cli.doctor import _whisper
+from scribeflow.pipeline.steps import transcribe_options
 from scribeflow_airflow.tasks import settings_from_params
 
 bag = DagBag(dag_folder=sys.argv[1])
@@ -203,7 +203,7 @@ def test_a_bad_deployment_setting_is_the_dag_files_one_line_import_error(tmp_pat
 
 
 def test_the_form_explains_every_param_and_tucks_away_the_rare_ones(dagbag):
-    from scribeflow.errors import ConfigError
+    from scribeflow.core.errors import ConfigError
     from scribeflow_airflow.tasks import download_pause
 
     params = dagbag.dags["video_pipeline"].params

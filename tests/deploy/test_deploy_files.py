@@ -89,7 +89,7 @@ def test_compose_topology():
     env = COMPOSE["x-airflow-common"]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert "redis" in env["AIRFLOW__CELERY__BROKER_URL"]
-    from scribeflow.airflow_home import SCHEDULER_IDLE_SLEEP_S, airflow_env
+    from scribeflow.hosts.airflow_home import SCHEDULER_IDLE_SLEEP_S, airflow_env
 
     idle = f"${{AIRFLOW_SCHEDULER_IDLE_SLEEP_TIME:-{SCHEDULER_IDLE_SLEEP_S}}}"
     assert env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == idle  # as `make up` runs
@@ -149,7 +149,7 @@ def test_each_worker_host_has_a_model_host_its_tasks_reach():
             assert service["environment"]["SCRIBEFLOW_WORKDIR"] == "/run/scribeflow/work"
         assert h.get("image") == w.get("image") and h["build"]["target"] == w["build"].get(
             "target", "cpu")
-        assert h["entrypoint"][-3:] == ["python", "-m", "scribeflow.cli"]
+        assert h["entrypoint"][-3:] == ["python", "-m", "scribeflow.cli.main"]
         assert h["command"] == "models serve --preload"
         assert h["healthcheck"]["test"][-2:] == ["models", "status"]
         assert w["depends_on"][host]["condition"] == "service_healthy"

@@ -135,8 +135,8 @@ def instances(stack: Stack, run_id: str) -> dict[str, object]:
 def summary(run_id: str) -> dict:
     """The run's summary, read in a worker with the product's own reader."""
     out = compose("exec", "-T", "airflow-worker", "python", "-c",
-                  "import json, sys; from scribeflow.config import PipelineSettings; "
-                  "from scribeflow.summary import read_run_summary; "
+                  "import json, sys; from scribeflow.core.config import PipelineSettings; "
+                  "from scribeflow.pipeline.summary import read_run_summary; "
                   "print(json.dumps(read_run_summary(PipelineSettings.from_env(), sys.argv[1])))",
                   run_id)
     return json.loads(out.strip().splitlines()[-1])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from scribeflow.airflow_home import airflow_env, ensure_metadata_db
-from scribeflow.files import DataPaths
+from scribeflow.core.files import DataPaths
+from scribeflow.hosts.airflow_home import airflow_env, ensure_metadata_db
 from support.airflow import clean_env
 from support.openai_server import EditorScript, ScriptedOpenAI
 

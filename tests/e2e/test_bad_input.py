@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from e2e.conftest import result_line, run_note
 
-from scribeflow.files import DataPaths, read_json
-from scribeflow.store.parquet import ParquetStore
+from scribeflow.core.files import DataPaths, read_json
+from scribeflow.index.store.parquet import ParquetStore
 from support.disk import digests
 
 pytestmark = pytest.mark.e2e

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from scribeflow.files import DataPaths, read_json
-from scribeflow.ingest import ingest_summary_path, video_run_id
-from scribeflow.store.parquet import ParquetStore
+from scribeflow.core.files import DataPaths, read_json
+from scribeflow.index.store.parquet import ParquetStore
+from scribeflow.pipeline.ingest import ingest_summary_path, video_run_id
 from support.airflow import AIRFLOW, login, prepare, service_env, services
 from support.feeds import FeedSite, Upload
 from support.http import free_port, json_request

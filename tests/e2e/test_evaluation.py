@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from e2e.conftest import SCRIBEFLOW, run_note
 
-from scribeflow.config import PROJECT_ROOT
-from scribeflow.evaluation import read_summary
+from scribeflow.core.config import PROJECT_ROOT
+from scribeflow.evaluation.runs import read_summary
 from support.airflow import clean_env
 from support.openai_server import JudgingEditor, ScriptedOpenAI
 

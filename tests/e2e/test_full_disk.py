@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from scribeflow.errors import StorageFullError, no_space, storage_full
-from scribeflow.files import DataPaths, write_bytes_atomic
-from scribeflow.store.parquet import ParquetStore
+from scribeflow.core.errors import StorageFullError, no_space, storage_full
+from scribeflow.core.files import DataPaths, write_bytes_atomic
+from scribeflow.index.store.parquet import ParquetStore
 from support.disk import digests, fill, small_disk
 from support.media import speech_video
 

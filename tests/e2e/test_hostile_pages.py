@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from scribeflow.quiz import QuizQuestion
-from scribeflow.render import quiz_page, script_json
+from scribeflow.writing.quiz import QuizQuestion
+from scribeflow.writing.render import quiz_page, script_json
 
 pytestmark = pytest.mark.e2e
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from e2e.conftest import run_host_env, serving
 
-from scribeflow.config import PipelineSettings
-from scribeflow.files import DataPaths, read_json
-from scribeflow.model_host import ModelHostClient
-from scribeflow.steps import transcribe_options
-from scribeflow.transcribe import transcribe
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.files import DataPaths, read_json
+from scribeflow.hosts.model_host import ModelHostClient
+from scribeflow.pipeline.steps import transcribe_options
+from scribeflow.speech.whisper import transcribe
 from support.airflow import clean_env
 from support.media import speech_video
 

@@ -11,10 +11,10 @@ import sys
 import pytest
 from e2e.conftest import SCRIBEFLOW
 
-from scribeflow.airflow_home import airflow_env
-from scribeflow.cli import run_video
-from scribeflow.files import DataPaths
-from scribeflow.objects import open_storage
+from scribeflow.cli.main import run_video
+from scribeflow.core.files import DataPaths
+from scribeflow.core.objects import open_storage
+from scribeflow.hosts.airflow_home import airflow_env
 from support.airflow import clean_env
 from support.http import free_port
 
@@ -100,7 +100,7 @@ def test_scribeflow_doctor_names_the_bucket_problem(s3, tmp_path):
     env = clean_env(SCRIBEFLOW_DATA="s3://no-such-bucket/data",
                     SCRIBEFLOW_WORKDIR=str(tmp_path / "host"),
                     AIRFLOW_CONN_SCRIBEFLOW_DATA=_connection(s3))
-    proc = subprocess.run([sys.executable, "-m", "scribeflow.cli", "doctor"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "scribeflow.cli.main", "doctor"], env=env,
                           capture_output=True, text=True, timeout=300)
     line = next(x for x in proc.stdout.splitlines() if "data" in x and "bucket" in x)
     assert "bucket 'no-such-bucket' does not exist" in line, proc.stdout
@@ -120,7 +120,7 @@ def test_a_fresh_airflow_home_with_the_data_on_object_storage_runs(s3, media, pg
                     SCRIBEFLOW_PGVECTOR_DSN=pgvector_dsn)
     env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
     env.pop("AIRFLOW_CONN_SCRIBEFLOW_DATA", None)
-    doctor = subprocess.run([sys.executable, "-m", "scribeflow.cli", "doctor"], env=env,
+    doctor = subprocess.run([sys.executable, "-m", "scribeflow.cli.main", "doctor"], env=env,
                             capture_output=True, text=True, timeout=300)
     assert "Traceback" not in doctor.stdout + doctor.stderr
     assert not (home / "airflow.db").exists(), "doctor created an empty metadata database"

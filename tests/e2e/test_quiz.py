@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from e2e.conftest import process_talk
 
-from scribeflow.files import read_json
+from scribeflow.core.files import read_json
 from support.openai_server import stage_of
 
 pytestmark = pytest.mark.e2e

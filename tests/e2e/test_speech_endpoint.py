@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from scribeflow.cache import LLMCache
-from scribeflow.config import TranscriptionSettings
-from scribeflow.errors import ConfigError, ScribeflowError
-from scribeflow.evaluation import error_rates
-from scribeflow.speech_endpoint import TranscriptionUnavailable, transcribe_endpoint
+from scribeflow.core.cache import LLMCache
+from scribeflow.core.config import TranscriptionSettings
+from scribeflow.core.errors import ConfigError, ScribeflowError
+from scribeflow.evaluation.runs import error_rates
+from scribeflow.speech.endpoint import TranscriptionUnavailable, transcribe_endpoint
 from support.media import SCRIPT
 from support.speech_server import WhisperEndpoint
 

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from e2e.conftest import SCRIBEFLOW, clean_env
 
-from scribeflow.files import DataPaths
-from scribeflow.store.parquet import ParquetStore
-from scribeflow.store.pgvector import PgvectorStore
+from scribeflow.core.files import DataPaths
+from scribeflow.index.store.parquet import ParquetStore
+from scribeflow.index.store.pgvector import PgvectorStore
 
 pytestmark = pytest.mark.e2e
 WARM_HOSTS = True  # its runs go to the session's model host and run host

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from e2e.conftest import SCRIBEFLOW, VIDEO_ID, clean_env, process_talk
 
-from scribeflow.chapters import clock
-from scribeflow.config import PipelineSettings
-from scribeflow.embedding import count_tokens, split_units, token_limit
-from scribeflow.files import read_json
-from scribeflow.search import search
-from scribeflow.store.parquet import ParquetStore
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.files import read_json
+from scribeflow.core.links import clock
+from scribeflow.index.embedding import count_tokens, split_units, token_limit
+from scribeflow.index.search import search
+from scribeflow.index.store.parquet import ParquetStore
 from support.media import SCRIPT
 from support.openai_server import stage_of
 

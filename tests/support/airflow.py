@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from scribeflow.airflow_home import SCHEDULER_IDLE_SLEEP_S
+from scribeflow.hosts.airflow_home import SCHEDULER_IDLE_SLEEP_S
 from support.http import json_request
 
 ROOT = Path(__file__).resolve().parents[2]

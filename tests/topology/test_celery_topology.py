@@ -123,7 +123,7 @@ def model_host(env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def _host_status(topology, worker: str) -> dict:
-    from scribeflow.model_host import ModelHostClient
+    from scribeflow.hosts.model_host import ModelHostClient
 
     return ModelHostClient(topology["model_hosts"][worker]).status()
 
@@ -148,7 +148,7 @@ def _trigger(topology, conf: dict) -> str:
 
 
 def _summary(topology, run_id: str) -> dict:
-    from scribeflow.summary import summary_key
+    from scribeflow.pipeline.summary import summary_key
 
     body = topology["s3"].client().get_object(Bucket=topology["bucket"],
                                               Key=f"data/{summary_key(run_id)}")["Body"]
@@ -291,7 +291,7 @@ def test_reindex_rebuilds_either_store_from_the_bucket_alone(topology, tmp_path)
     env |= topology["s3"].env() | {"SCRIBEFLOW_WORKDIR": str(tmp_path / "host"),
                                    "SCRIBEFLOW_PGVECTOR_DSN": topology["vectors"]}
     data = f"s3://{topology['bucket']}/data"
-    cli = [sys.executable, "-m", "scribeflow.cli", "reindex", "--data-dir", data]
+    cli = [sys.executable, "-m", "scribeflow.cli.main", "reindex", "--data-dir", data]
     rebuilt = subprocess.run(cli + ["--store", "pgvector"], env=env, capture_output=True,
                              text=True, timeout=300)
     assert rebuilt.returncode == 0, rebuilt.stderr

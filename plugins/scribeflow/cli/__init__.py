@@ -1,0 +1,4 @@
+"""The ``scribeflow`` command: its parser and commands, and ``doctor``.
+
+May import: every room.
+"""

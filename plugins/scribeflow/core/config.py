@@ -1,0 +1,390 @@
+"""Typed, documented settings with defaults, overridable by environment and run params.
+
+Precedence, lowest to highest: the dataclass default, ``SCRIBEFLOW_<FIELD>`` in the
+environment, then the run's params (the Airflow trigger form or ``scribeflow run`` options).
+Secrets never live here: the LLM key comes from an Airflow connection or ``OPENAI_API_KEY``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from scribeflow.core.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+STORES = ("parquet", "pgvector")
+TRANSCRIBERS = ("local", "endpoint")
+#: Whisper's language codes (faster_whisper.tokenizer._LANGUAGE_CODES; a test keeps them equal).
+LANGUAGES = (
+    "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy",
+    "da", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "gl", "gu", "ha", "haw",
+    "he", "hi", "hr", "ht", "hu", "hy", "id", "is", "it", "ja", "jw", "ka", "kk", "km", "kn",
+    "ko", "la", "lb", "ln", "lo", "lt", "lv", "mg", "mi", "mk", "ml", "mn", "mr", "ms", "mt",
+    "my", "ne", "nl", "nn", "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd", "si",
+    "sk", "sl", "sn", "so", "sq", "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl",
+    "tr", "tt", "uk", "ur", "uz", "vi", "yi", "yo", "zh", "yue",
+)
+
+
+def is_url(location: str | os.PathLike[str] | None) -> bool:
+    """Whether ``location`` names object storage (``s3://…``) rather than a local folder."""
+    if location is None or isinstance(location, Path):
+        return False
+    scheme, sep, _ = str(location).partition("://")
+    return bool(sep) and scheme.isalnum() and scheme.lower() != "file"
+
+
+def default_data_dir() -> Path:
+    """The local data folder; with ``SCRIBEFLOW_DATA`` on object storage, this host's
+    working folder (``SCRIBEFLOW_WORKDIR``), where tasks keep their scratch copies."""
+    data = os.environ.get("SCRIBEFLOW_DATA")
+    if is_url(data):
+        return default_workdir()
+    return Path(data or PROJECT_ROOT / "data").resolve()
+
+
+def default_workdir() -> Path:
+    import tempfile
+
+    return Path(os.environ.get("SCRIBEFLOW_WORKDIR")
+                or Path(tempfile.gettempdir()) / "scribeflow-work").resolve()
+
+
+def default_data_url() -> str | None:
+    data = os.environ.get("SCRIBEFLOW_DATA")
+    return data.rstrip("/") if is_url(data) else None
+
+
+def default_prompts_dir() -> Path:
+    return Path(os.environ.get("SCRIBEFLOW_PROMPTS") or PROJECT_ROOT / "include" / "prompts")
+
+
+#: ``video_pipeline``'s form params that are settings. Their defaults are the deployment's
+#: settings (:func:`run_param_defaults`, read when the DAG file is parsed) and a run's params
+#: are all set, so a run uses what it was triggered with, else what the deployment sets.
+RUN_PARAMS = ("language", "transcriber", "whisper_model", "chunk_words", "quiz",
+              "quiz_per_chunk", "store")
+
+
+def run_param_defaults() -> dict[str, Any]:
+    """The defaults of ``video_pipeline``'s :data:`RUN_PARAMS`: the dataclass defaults, then
+    ``SCRIBEFLOW_*`` (:meth:`PipelineSettings.from_env`), as every other reader sees them."""
+    settings = PipelineSettings.from_env()
+    return {name: getattr(settings, name) for name in RUN_PARAMS}
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Tunables of one ``video_pipeline`` run."""
+
+    #: The local data folder, or this host's working folder when ``data_url`` is set.
+    data_dir: Path = field(default_factory=default_data_dir)
+    #: The data folder on object storage (``SCRIBEFLOW_DATA=s3://bucket/prefix``), or None.
+    data_url: str | None = field(default_factory=default_data_url)
+    #: The prompt templates' folder (``SCRIBEFLOW_PROMPTS``; default ``include/prompts``).
+    prompts: Path = field(default_factory=default_prompts_dir)
+    #: Spoken language code, or ``auto`` to detect it.
+    language: str = "auto"
+    #: ``local`` (faster-whisper in the worker) or ``endpoint`` (an OpenAI-compatible
+    #: transcription endpoint: the ``openai_transcription`` connection).
+    transcriber: str = "local"
+    #: ``auto`` (GPU: large-v3, CPU: the bundled tiny.en), a model name or a local path.
+    whisper_model: str = "auto"
+    #: ``auto``, ``cpu`` or ``cuda``.
+    whisper_device: str = "auto"
+    beam_size: int = 5
+    #: ``BatchedInferencePipeline`` (chunks it decodes badly are decoded again sequentially),
+    #: or faster-whisper's sequential decoding.
+    whisper_batched: bool = True
+    #: Batch size of ``BatchedInferencePipeline``.
+    whisper_batch_size: int = 16
+    #: CPU threads for whisper (0: one per core this process may use).
+    whisper_threads: int = 0
+    vad_filter: bool = True
+    #: Target words per chunk; chunks end at segment boundaries.
+    chunk_words: int = 150
+    #: Mapped LLM tasks: at most this many groups of chunks per video.
+    max_llm_groups: int = 4
+    #: Mapped LLM tasks: at least this many chunks per group (task start-up is not free).
+    min_chunks_per_group: int = 8
+    #: ``auto`` (the bundled all-MiniLM-L6-v2), a sentence-transformers name or a local path.
+    embed_model: str = "auto"
+    embed_batch_size: int = 64
+    #: The model host's socket on this host (``scribeflow models serve``): transcription with
+    #: the local transcriber and embedding go to it, whose models stay loaded. Empty: each
+    #: task loads the models it needs.
+    model_host: str = ""
+    store: str = "parquet"
+    #: Connections a process keeps to the pgvector database (searches in flight at once).
+    pg_pool_size: int = 8
+    quiz: bool = False
+    #: Quiz questions per document chunk (one LLM call each).
+    quiz_per_chunk: int = 2
+    #: Chunks per chapters request.
+    chapter_chunks: int = 6
+    #: Characters of transcript and document the quality score compares.
+    quality_chars: int = 2000
+    #: When a chunk's LLM stage gets no usable answer after its retries: fail the run (False),
+    #: or keep that stage's input and finish visibly ``degraded`` (True).
+    allow_degraded: bool = False
+    #: Longer inputs are refused before they are decoded (seconds; 6 hours by default).
+    max_duration: float = 6 * 3600.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
+        object.__setattr__(self, "prompts", Path(self.prompts))
+        if self.store not in STORES:
+            raise ConfigError(f"unknown store {self.store!r}; choose one of {', '.join(STORES)}")
+        if self.language not in ("auto", *LANGUAGES):
+            raise ConfigError(f"unknown language {self.language!r}: use auto or one of "
+                              f"{' '.join(LANGUAGES)}")
+        if self.transcriber not in TRANSCRIBERS:
+            raise ConfigError(f"unknown transcriber {self.transcriber!r}; choose one of "
+                              f"{', '.join(TRANSCRIBERS)}")
+        if self.whisper_device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"whisper_device must be auto, cpu or cuda, not {self.whisper_device!r}")
+        if self.max_duration <= 0:
+            raise ConfigError(f"max_duration must be above 0 seconds, not {self.max_duration}")
+        for name in ("pg_pool_size", "chunk_words", "max_llm_groups", "min_chunks_per_group", "beam_size",
+                     "quiz_per_chunk", "chapter_chunks", "quality_chars"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, Any] | None = None) -> PipelineSettings:
+        """Defaults, then ``SCRIBEFLOW_*`` variables, then ``overrides`` (None values ignored)."""
+        by_name = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name, f in by_name.items():
+            if name in ("data_dir", "data_url"):  # both follow SCRIBEFLOW_DATA: the defaults
+                continue
+            env_name = f"SCRIBEFLOW_{name.upper()}"
+            raw = os.environ.get(env_name)
+            if raw not in (None, ""):
+                values[name] = _coerce(f, raw, env_name)
+        for key, value in (overrides or {}).items():
+            if key == "data_dir" and value is not None:  # a folder, or a URL (--data-dir s3://…)
+                if is_url(str(value)):
+                    values |= {"data_url": str(value).rstrip("/"), "data_dir": default_workdir()}
+                    continue
+                values["data_url"] = None
+            if value is not None and key in by_name:
+                values[key] = _coerce(by_name[key], value)
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Where and how to call an OpenAI-compatible chat endpoint."""
+
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    model: str | None = None
+    #: Model used when the main one refuses a chunk.
+    fallback_model: str | None = None
+    #: Requests in flight at once within one task.
+    concurrency: int = 8
+    timeout_s: float = 120.0
+    max_attempts: int = 6
+    temperature: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.model and not (self.base_url or self.api_key):
+            raise ConfigError(f"LLM partly configured: model {self.model!r} but no endpoint or API "
+                              "key: set OPENAI_BASE_URL (vLLM, Ollama, llama.cpp) or "
+                              "OPENAI_API_KEY (OpenAI), or the openai_default connection")
+        if not self.model and (self.base_url or self.api_key):
+            given = "an endpoint" if self.base_url else "an API key"
+            raise ConfigError(f"LLM partly configured: {given} but no model: set OPENAI_MODEL, or "
+                              "the openai_default connection's extra {\"model\": ...}")
+        for name in ("concurrency", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"LLM {name} must be at least 1, not {getattr(self, name)}")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.model and (self.base_url or self.api_key))
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> LLMSettings:
+        """From ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``OPENAI_MODEL`` and ``SCRIBEFLOW_LLM_*``."""
+        env = os.environ
+        values: dict[str, Any] = {
+            "base_url": env.get("OPENAI_BASE_URL") or None,
+            "api_key": env.get("OPENAI_API_KEY") or None,
+            "model": env.get("OPENAI_MODEL") or env.get("SCRIBEFLOW_LLM_MODEL") or None,
+            "fallback_model": env.get("SCRIBEFLOW_LLM_FALLBACK_MODEL") or None,
+        }
+        by_name = {f.name: f for f in fields(cls)}
+        for name in ("concurrency", "timeout_s", "max_attempts"):
+            env_name = f"SCRIBEFLOW_LLM_{name.upper()}"
+            if raw := env.get(env_name):
+                values[name] = _coerce(by_name[name], raw, env_name)
+        values.update({k: _coerce(by_name[k], v, f"the connection's {k}")
+                       for k, v in overrides.items() if v not in (None, "")})
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TranscriptionSettings:
+    """Where and how to call an OpenAI-compatible transcription endpoint
+    (``/v1/audio/transcriptions``: OpenAI's hosted models, or servers speaking the same API)."""
+
+    #: The endpoint (``http://whisper:8000/v1``); None for OpenAI.
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    model: str = "whisper-1"
+    #: The endpoint's upload limit: longer audio is sent in pieces cut at silences (MB).
+    max_upload_mb: float = 25.0
+    #: Pieces in flight at once.
+    concurrency: int = 4
+    timeout_s: float = 600.0
+    max_attempts: int = 6
+
+    def __post_init__(self) -> None:
+        if self.max_upload_mb < 0.1:
+            raise ConfigError(f"transcription max_upload_mb must be at least 0.1, "
+                              f"not {self.max_upload_mb}")
+        for name in ("concurrency", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"transcription {name} must be at least 1, "
+                                  f"not {getattr(self, name)}")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url or self.api_key)
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url or "https://api.openai.com/v1"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> TranscriptionSettings:
+        """From ``SCRIBEFLOW_TRANSCRIPTION_{BASE_URL,API_KEY,MODEL,MAX_UPLOAD_MB,…}``; the
+        key falls back to ``OPENAI_API_KEY`` (OpenAI's hosted models)."""
+        env = os.environ
+        by_name = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {
+            "base_url": env.get("SCRIBEFLOW_TRANSCRIPTION_BASE_URL") or None,
+            "api_key": env.get("SCRIBEFLOW_TRANSCRIPTION_API_KEY") or env.get("OPENAI_API_KEY")
+            or None,
+        }
+        for name in ("model", "max_upload_mb", "concurrency", "timeout_s", "max_attempts"):
+            env_name = f"SCRIBEFLOW_TRANSCRIPTION_{name.upper()}"
+            if raw := env.get(env_name):
+                values[name] = _coerce(by_name[name], raw, env_name)
+        values.update({k: _coerce(by_name[k], v, f"the transcription connection's {k}")
+                       for k, v in overrides.items() if v not in (None, "")})
+        return cls(**values)
+
+
+def transcription_settings_from_connection(host: str | None, password: str | None,
+                                           extra: Mapping[str, Any], schema: str | None = None,
+                                           port: int | None = None) -> TranscriptionSettings:
+    """The ``openai_transcription`` connection's fields as settings: host = base URL (as
+    for the LLM connection), password = API key, extra = ``{"model", "max_upload_mb",
+    "concurrency", "timeout_s", "max_attempts"}``."""
+    keys = ("model", "max_upload_mb", "concurrency", "timeout_s", "max_attempts")
+    return TranscriptionSettings.from_env(base_url=_base_url(host, schema, port),
+                                          api_key=password or None,
+                                          **{k: extra[k] for k in keys if k in extra})
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    """Where and how this deployment runs (not tunables of one run): each field is
+    ``SCRIBEFLOW_<FIELD>`` in the environment, read here and nowhere else, typed (a price of
+    ``abc`` is a :class:`ConfigError` naming the variable). Empty text means unset."""
+
+    #: The bearer token ``scribeflow serve`` requires off 127.0.0.1.
+    api_token: str = ""
+    #: The run host's socket (``scribeflow runs serve``): ``scribeflow run`` forks runs there.
+    run_host: str = ""
+    #: Models a model host keeps loaded at once (least recently used unloaded first).
+    model_host_max_models: int = 2
+    #: The evaluation's references and configurations (default ``include/evaluation/``), and
+    #: where evaluations keep their work (default ``<data>/evaluation``).
+    eval_references: str = ""
+    eval_configs: str = ""
+    eval_dir: str = ""
+    #: The Airflow connection holding the object storage's keys (default ``scribeflow_data``).
+    data_conn_id: str = ""
+    #: The transcription endpoint's Airflow connection (default ``openai_transcription``).
+    transcription_conn_id: str = ""
+    #: The sources file (default ``include/channels.yaml``).
+    channels: str = ""
+    #: USD per million prompt / completion tokens, for the run summary's cost (unset: none).
+    price_prompt_per_mtok: float | None = None
+    price_completion_per_mtok: float | None = None
+    #: ``maintenance_work_mem`` of pgvector's index builds (e.g. ``4GB``; unset: sized from
+    #: the server's memory).
+    pg_build_memory: str = ""
+    #: The pgvector database when no ``scribeflow_pgvector`` connection names it.
+    pgvector_dsn: str = ""
+    #: Download pools by site: ``youtube.com=downloads_youtube,…`` (unset: one pool).
+    download_pools: str = ""
+    #: The Celery queue of transcription tasks, and the pools of LLM stages and downloads.
+    transcribe_queue: str = "cuda"
+    llm_pool: str = "llm"
+    download_pool: str = "downloads"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeploymentSettings:
+        """From ``env`` (default: this process's environment)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f"SCRIBEFLOW_{f.name.upper()}"
+            raw = env.get(name)
+            if raw is not None and raw.strip() != "":
+                values[f.name] = _coerce(f, raw, name)
+        return cls(**values)
+
+
+def llm_settings_from_connection(host: str | None, password: str | None,
+                                 extra: Mapping[str, Any], schema: str | None = None,
+                                 port: int | None = None) -> LLMSettings:
+    """The ``openai_default`` connection's fields as settings: host = base URL (given a
+    scheme from ``schema``, default https, when it has none), password = API key, extra =
+    ``{"model", "fallback_model", "concurrency", "timeout_s", "max_attempts"}``."""
+    return LLMSettings.from_env(
+        base_url=_base_url(host, schema, port), api_key=password or None, model=extra.get("model"),
+        fallback_model=extra.get("fallback_model"),
+        **{k: extra[k] for k in ("concurrency", "timeout_s", "max_attempts") if k in extra})
+
+
+def _base_url(host: str | None, schema: str | None, port: int | None) -> str | None:
+    """A connection's host as a URL: given a scheme from ``schema`` (https by default) and
+    its port, when it has no scheme of its own."""
+    if host and "://" not in host:
+        return f"{schema or 'https'}://{host}{f':{port}' if port else ''}"
+    return host or None
+
+
+def _coerce(f: dataclasses.Field, value: Any, source: str | None = None) -> Any:
+    """``value`` as the field's type, strictly (``SCRIBEFLOW_QUIZ=ture`` is an error naming
+    the variable, not False): pydantic's lax mode, which reads ``true/false/1/0/yes/no/on/off``
+    as booleans and whole numbers as integers."""
+    from pydantic import TypeAdapter, ValidationError
+
+    name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    kind = {"bool": bool, "int": int, "float": float, "Path": Path, "str": str}.get(
+        name.removesuffix(" | None"), None)
+    if kind is None or (kind is str and isinstance(value, str)):
+        return value
+    try:
+        return TypeAdapter(kind).validate_python(value.strip() if isinstance(value, str) else value)
+    except ValidationError as exc:
+        expected = {bool: "true or false", int: "a whole number", float: "a number",
+                    Path: "a path", str: "text"}[kind]
+        where = source or f"setting {f.name}"
+        raise ConfigError(f"{where}={value!r} is not {expected} "
+                          f"({exc.errors()[0]['msg'].lower()})") from None

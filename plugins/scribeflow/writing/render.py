@@ -1,0 +1,81 @@
+"""Rendered outputs: HTML with markdown-it-py and Jinja2 autoescaping, PDF with WeasyPrint.
+
+Every text that came from a video or a model reaches HTML escaped: Markdown is rendered
+with raw HTML disabled, and templates autoescape. The quiz page is self-contained (inline
+CSS and JS, the questions as JSON in the page) so it works offline from disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from scribeflow.core.files import write_bytes_atomic
+from scribeflow.writing.quiz import LETTERS, QuizQuestion
+
+TEMPLATES = Path(__file__).parents[1] / "web"
+
+
+@functools.cache
+def _env() -> Any:
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                              autoescape=jinja2.select_autoescape(["html", "j2"]),
+                              undefined=jinja2.StrictUndefined)
+
+
+def template(name: str) -> Any:
+    """A template of ``web/``, autoescaped."""
+    return _env().get_template(name)
+
+
+def markdown_html(text: str) -> str:
+    """Markdown to HTML; raw HTML in the source is shown as text, never passed through."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+
+
+def document_page(title: str, markdown: str, quality: int | None, chapters: Sequence[dict]) -> str:
+    import markupsafe
+
+    body = markupsafe.Markup(markdown_html(markdown))
+    return _env().get_template("document.html.j2").render(
+        title=title, body=body, quality=quality, chapters=chapters)
+
+
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def script_json(value: Any) -> str:
+    """JSON to embed in a ``<script>`` element: ``<``, ``>`` and ``&`` (and the JavaScript
+    line separators) as ``\\uXXXX``, so no string can end the element, open a comment or
+    CDATA section in it, or spell an entity; ``JSON.parse`` reads the same values."""
+    return json.dumps(value, ensure_ascii=False).translate(_SCRIPT_SAFE)
+
+
+def quiz_page(title: str, questions: Sequence[QuizQuestion], quality: int | None) -> str:
+    import markupsafe
+
+    safe = markupsafe.Markup(script_json([q.to_dict() for q in questions]))
+    return _env().get_template("quiz.html.j2").render(title=title, data=safe, quality=quality,
+                                                      count=len(questions))
+
+
+def quiz_print_page(title: str, questions: Sequence[QuizQuestion]) -> str:
+    return _env().get_template("quiz_print.html.j2").render(title=title, questions=questions,
+                                                            letters=LETTERS)
+
+
+def write_pdf(html: str, target: Path) -> Path:
+    from scribeflow.core.timings import phase
+
+    with phase("imports"):
+        import weasyprint
+
+    return write_bytes_atomic(target, weasyprint.HTML(string=html).write_pdf())

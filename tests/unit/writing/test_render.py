@@ -1,0 +1,39 @@
+"""Rendered documents: text from videos and models is escaped; PDFs are real PDFs."""
+
+from __future__ import annotations
+
+import io
+
+from scribeflow.writing.quiz import QuizQuestion
+from scribeflow.writing.render import document_page, quiz_page, quiz_print_page, write_pdf
+
+EVIL = '<script>alert("x")</script>'
+
+
+def test_document_page_escapes_model_and_video_text():
+    page = document_page(f"Talk {EVIL}", f"# Title\n\nBody {EVIL} **bold**", 87,
+                         [{"clock": "00:00", "title": EVIL}])
+    assert EVIL not in page
+    assert "&lt;script&gt;" in page and "<strong>bold</strong>" in page
+    assert "Quality score: <strong>87</strong>/100" in page
+
+
+def test_quiz_page_embeds_questions_safely():
+    q = QuizQuestion(question=f"Which {EVIL}?", options=("a</script>", "b", "c", "d"), answer=0,
+                     explanation="because", number=1)
+    page = quiz_page("T", [q], None)
+    assert page.count("</script>") == 2  # the JSON data block and the program, nothing else
+    assert "a\\u003c/script\\u003e" in page
+
+
+def test_pdfs_have_questions_first_and_the_key_last(tmp_path):
+    from pypdf import PdfReader
+
+    questions = [QuizQuestion(question=f"Question number {i}?", options=("w", "x", "y", "z"),
+                              answer=i % 4, explanation=f"reason {i}", number=i + 1)
+                 for i in range(3)]
+    path = write_pdf(quiz_print_page("Clouds", questions), tmp_path / "quiz.pdf")
+    reader = PdfReader(io.BytesIO(path.read_bytes()))
+    pages = [p.extract_text() for p in reader.pages]
+    assert len(pages) >= 2 and "Answer key" in pages[-1] and "Answer key" not in pages[0]
+    assert "Question number 0?" in pages[0] and "reason 2" in pages[-1]
