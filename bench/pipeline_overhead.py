@@ -28,22 +28,28 @@ from _common import ROOT, median, spoken, timed, unique_speech
 BARE = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from scribeflow.pipeline import steps
+    from dataclasses import replace
     from scribeflow.core.config import LLMSettings, PipelineSettings
-    from scribeflow.core.files import read_json
+    from scribeflow.pipeline.audio import download_video
+    from scribeflow.pipeline.chunks import split_transcript
+    from scribeflow.pipeline.document import assemble_video_document, write_document_group
+    from scribeflow.pipeline.outputs import render_outputs
+    from scribeflow.pipeline.rows import upsert_video_rows
+    from scribeflow.pipeline.study import score_document_quality, write_chapters, write_quiz
+    from scribeflow.pipeline.transcription import transcribe_video
     settings = PipelineSettings.from_env()
     llm = LLMSettings.from_env()
-    audio = steps.download(sys.argv[1], settings)
-    steps.transcribe(audio["video_dir"], settings)
-    groups = steps.split(audio["video_dir"], settings)
-    every_chunk = dict(groups[0], chunks=[i for g in groups for i in g["chunks"]])
-    part = steps.write_document_group(every_chunk, llm, settings)
-    steps.assemble(audio["video_dir"], [part])
-    steps.write_chapters(audio["video_dir"], llm, settings)
-    steps.write_quiz(audio["video_dir"], llm, settings)
-    steps.score_quality(audio["video_dir"], llm, settings)
-    steps.render_outputs(audio["video_dir"], settings, llm, {})
-    steps.embed_and_upsert(audio["video_dir"], settings)
+    audio = download_video(sys.argv[1], settings)
+    transcribe_video(audio.video_dir, settings)
+    groups = split_transcript(audio.video_dir, settings)
+    every_chunk = replace(groups[0], chunks=tuple(i for g in groups for i in g.chunks))
+    part = write_document_group(every_chunk, llm, settings)
+    assemble_video_document(audio.video_dir, [part])
+    write_chapters(audio.video_dir, llm, settings)
+    write_quiz(audio.video_dir, llm, settings)
+    score_document_quality(audio.video_dir, llm, settings)
+    render_outputs(audio.video_dir, settings, llm)
+    upsert_video_rows(audio.video_dir, settings)
 """)
 
 

@@ -112,21 +112,27 @@ def distractors(folder: Path) -> list[Path]:
 
 def build_library(files: list[Path], settings) -> tuple[dict[str, str], float]:
     """Each file through the product's steps (no LLM); file name -> video id, and seconds."""
+    from dataclasses import replace
+
     from scribeflow.core.config import LLMSettings
-    from scribeflow.pipeline import steps
+    from scribeflow.pipeline.audio import download_video
+    from scribeflow.pipeline.chunks import split_transcript
+    from scribeflow.pipeline.document import assemble_video_document, write_document_group
+    from scribeflow.pipeline.rows import upsert_video_rows
+    from scribeflow.pipeline.transcription import transcribe_video
 
     llm = LLMSettings()  # none: the document is the transcript
     ids = {}
     started = time.perf_counter()
     for path in files:
-        video = steps.download(str(path), settings)
-        steps.transcribe(video["video_dir"], settings)
-        groups = steps.split(video["video_dir"], settings)
-        every_chunk = dict(groups[0], chunks=[i for g in groups for i in g["chunks"]])
-        steps.assemble(video["video_dir"],
-                       [steps.write_document_group(every_chunk, llm, settings)])
-        steps.embed_and_upsert(video["video_dir"], settings)
-        ids[path.name] = Path(video["video_dir"]).name
+        video = download_video(str(path), settings)
+        transcribe_video(video.video_dir, settings)
+        groups = split_transcript(video.video_dir, settings)
+        every_chunk = replace(groups[0], chunks=tuple(i for g in groups for i in g.chunks))
+        assemble_video_document(video.video_dir,
+                                [write_document_group(every_chunk, llm, settings)])
+        upsert_video_rows(video.video_dir, settings)
+        ids[path.name] = Path(video.video_dir).name
     return ids, time.perf_counter() - started
 
 

@@ -42,7 +42,7 @@ def main() -> None:
         args.minutes, args.piece_s, args.rounds = 1.0, 20.0, 1
 
     from scribeflow.core.config import TranscriptionSettings
-    from scribeflow.evaluation.runs import error_rates
+    from scribeflow.evaluation.metrics import error_rates
     from scribeflow.speech.endpoint import transcribe_endpoint
     from support.speech_server import WhisperEndpoint
 

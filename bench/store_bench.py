@@ -40,7 +40,7 @@ from _common import median, timed, zipf_query_sources, zipf_texts
 
 DIM = 384
 MODEL = "all-MiniLM-L6-v2"
-REINDEX_BATCH_ROWS = 20_000  # steps.reindex's default batch
+REINDEX_BATCH_ROWS = 20_000  # pipeline.reindex's default batch
 #: Moments a row carries: a 150-word chunk's sentences (scribeflow.index.moments).
 MOMENTS = 12
 #: Spread of a query's vector around its source text's: cosine about 0.6, as a query made of
@@ -89,8 +89,8 @@ def copy_probe_s(dsn: str, rows: dict[str, list]) -> float:
     import psycopg
     from pgvector.psycopg import register_vector
 
-    from scribeflow.index.store.pgvector import COLUMNS, COPY_TYPES
-    from scribeflow.index.store.pgvector import _values as values
+    from scribeflow.index.store.pg_schema import COLUMNS, COPY_TYPES
+    from scribeflow.index.store.pg_schema import _values as values
 
     all_rows = [r for video in rows.values() for r in video]
     with psycopg.connect(dsn, autocommit=True) as conn:

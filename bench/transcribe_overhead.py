@@ -31,8 +31,7 @@ def main() -> None:
 
     from scribeflow.core.config import PipelineSettings
     from scribeflow.core.files import DataPaths, write_json_atomic
-    from scribeflow.pipeline import steps
-    from scribeflow.pipeline.steps import transcribe_options
+    from scribeflow.pipeline.transcription import transcribe_options, transcribe_video
     from scribeflow.speech.whisper import (
         compute_type_for,
         load_model,
@@ -70,7 +69,7 @@ def main() -> None:
         words_seen["bare"].add(sum(len(s.words) for s in segments))
 
     def step() -> None:
-        reused.append(steps.transcribe(str(video.root), settings)["reused"])
+        reused.append(transcribe_video(str(video.root), settings).reused)
 
     step()  # warm both paths once (first-call allocations, file cache)
     bare()

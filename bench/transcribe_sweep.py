@@ -63,7 +63,7 @@ def main() -> None:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     from scribeflow.core.config import PipelineSettings
-    from scribeflow.pipeline.steps import transcribe_options
+    from scribeflow.pipeline.transcription import transcribe_options
     from scribeflow.speech.whisper import cpu_threads_for, load_model, resolve_model, transcribe
 
     path, reference = speech(ROOT / "data" / "bench" / f"unique-{args.minutes:g}min.wav",

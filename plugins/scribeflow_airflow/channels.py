@@ -19,15 +19,12 @@ from airflow.sdk import get_current_context
 from scribeflow.core.config import PipelineSettings
 from scribeflow.core.errors import BadInputError, BlockedError, ConfigError
 from scribeflow.core.files import DataPaths, safe_name
-from scribeflow.pipeline.ingest import (
-    IngestPlan,
+from scribeflow.pipeline.ingest import IngestPlan, Window, ingest_source, stored_lookup
+from scribeflow.pipeline.ingest_records import (
     PastRun,
-    Window,
     failure,
-    ingest_source,
     past_run_from_summary,
     read_ingest_summary,
-    stored_lookup,
     write_ingest_summary,
 )
 from scribeflow.sources.catalog import Source, load_sources

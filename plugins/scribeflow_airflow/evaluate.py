@@ -37,15 +37,15 @@ def _root() -> Any:
 
 def _failed(run: dict[str, str], step: str, cause: str) -> None:
     """Record why the evaluation could not run (the run's note reads it), then fail."""
-    from scribeflow.evaluation.runs import record_failure
+    from scribeflow.evaluation.report import record_evaluation_failure
 
-    record_failure(_root(), run, step, cause)
+    record_evaluation_failure(_root(), run, step, cause)
     log.error("%s failed: %s", step, cause)
     fail(cause)
 
 
 def plan() -> list[dict[str, Any]]:
-    from scribeflow.evaluation.runs import load_candidates, load_floors, load_references
+    from scribeflow.evaluation.references import load_candidates, load_floors, load_references
 
     params, run = _params()
     try:
@@ -65,7 +65,8 @@ def plan() -> list[dict[str, Any]]:
 
 
 def evaluate_config(candidate: dict[str, Any]) -> list[dict[str, Any]]:
-    from scribeflow.evaluation.runs import Candidate, evaluate_candidate, load_references
+    from scribeflow.evaluation.references import Candidate, load_references
+    from scribeflow.evaluation.runs import evaluate_candidate
     from scribeflow_airflow.hooks import LLMHook, transcription_settings
 
     params, run = _params()
@@ -80,7 +81,8 @@ def evaluate_config(candidate: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def report(results: Any) -> dict[str, Any]:
-    from scribeflow.evaluation.runs import Margins, finish, format_table, load_floors
+    from scribeflow.evaluation.references import Margins, load_floors
+    from scribeflow.evaluation.report import finish, format_table
 
     params, run = _params()
     rows = [row | run for batch in list(results[:]) for row in batch]

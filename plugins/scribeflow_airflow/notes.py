@@ -54,7 +54,7 @@ def _channel_note(dag_run: Any, state: str) -> str | None:
     try:
         from scribeflow.core.config import PipelineSettings
         from scribeflow.core.errors import ScribeflowError
-        from scribeflow.pipeline.ingest import ingest_note, ingest_summary_of
+        from scribeflow.pipeline.ingest_records import ingest_note, ingest_summary_of
         from scribeflow_airflow.hooks import open_data_storage
 
         settings = PipelineSettings.from_env({})
@@ -74,10 +74,11 @@ def _evaluation_note(dag_run: Any, state: str) -> str | None:
     """An ``evaluate`` run's verdict and report ("failed: worse than the baseline: …")."""
     try:
         from scribeflow.core.config import PipelineSettings
-        from scribeflow.evaluation.runs import evaluation_root, read_summary, run_note
+        from scribeflow.evaluation.report import evaluation_note, read_evaluation_summary
+        from scribeflow.evaluation.runs import evaluation_root
 
         root = evaluation_root(PipelineSettings.from_env({}).data_dir)
-        return run_note(read_summary(root, dag_run.run_id), state)
+        return evaluation_note(read_evaluation_summary(root, dag_run.run_id), state)
     except Exception:  # a note must never break the scheduler
         log.exception("could not make the note of %s", dag_run.run_id)
         return None

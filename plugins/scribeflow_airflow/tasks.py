@@ -38,8 +38,25 @@ from scribeflow.core.errors import (
 from scribeflow.core.files import read_json
 from scribeflow.core.objects import working_copy
 from scribeflow.core.timings import TaskTiming, timed
-from scribeflow.pipeline import steps
+from scribeflow.pipeline import outputs as pipeline_outputs
+from scribeflow.pipeline import study as pipeline_study
+from scribeflow.pipeline.audio import download_video
+from scribeflow.pipeline.chunks import split_transcript
+from scribeflow.pipeline.document import assemble_video_document, write_document_group
+from scribeflow.pipeline.results import (
+    Assembled,
+    ChaptersWritten,
+    ChunkGroup,
+    Downloaded,
+    GroupWritten,
+    QualityScored,
+    QuizWritten,
+    Stored,
+    Transcribed,
+)
+from scribeflow.pipeline.rows import upsert_video_rows
 from scribeflow.pipeline.summary import record_failure, update_run_summary
+from scribeflow.pipeline.transcription import transcribe_video
 from scribeflow_airflow.failures import fail
 
 log = logging.getLogger(__name__)
@@ -215,7 +232,7 @@ def _record(step: str, exc: BaseException) -> None:
 def _record_block(error: BlockedError) -> None:
     """The site blocked us: its sources back off, and this video waits in its source's
     pending list for a run after the cool-down."""
-    from scribeflow.pipeline.ingest import record_block
+    from scribeflow.pipeline.ingest_records import record_block
 
     try:
         run_id, settings, params = _run()
@@ -234,11 +251,11 @@ def download_audio() -> dict[str, Any]:
 
     run_id, settings, params = _run()
     _summarize(run_id, settings, status="running", url=params["url"],
-                       source=params.get("source"), settings=settings.as_dict())
+               source=params.get("source"), settings=settings.as_dict())
     conn_id = params.get("cookies_conn_id")
     sleep = download_pause(params)
     with cookie_file(cookies_text(conn_id), f"connection {conn_id!r}") as cookiefile:
-        result = steps.download(params["url"], settings,
+        result = download_video(params["url"], settings,
                                 DownloadOptions(cookiefile=cookiefile, sleep=sleep))
     if "://" in params["url"] and not params["url"].startswith("file://"):
         import datetime as dt
@@ -248,10 +265,9 @@ def download_audio() -> dict[str, Any]:
         if (stale := ytdlp_staleness(dt.date.today())) is not None:
             log.warning("%s", stale)
             _summarize(run_id, settings, warnings=[stale])
-    _summarize(run_id, settings, video_id=result["video_id"],
-                       title=result["title"], duration=result["duration"],
-                       outputs={"folder": result["video_dir"]})
-    return result
+    _summarize(run_id, settings, video_id=result.video_id, title=result.title,
+               duration=result.duration, outputs={"folder": result.video_dir})
+    return result.to_xcom()
 
 
 @recorded("transcribe", media=True)
@@ -262,50 +278,52 @@ def transcribe(audio: dict[str, Any]) -> dict[str, Any]:
         from scribeflow_airflow.hooks import transcription_settings
 
         endpoint = transcription_settings()
-    result = steps.transcribe(audio["video_dir"], settings, endpoint)
-    warnings = [] if result["speech"] else ["no speech detected: the transcript is empty"]
+    result = transcribe_video(Downloaded.from_xcom(audio).video_dir, settings, endpoint)
+    warnings = [] if result.speech else ["no speech detected: the transcript is empty"]
     # Speech the model could not read: the run goes on, and ends visibly degraded.
-    _summarize(run_id, settings, language=result["language"],
-                       segments=result["segments"], real_time_factor=result["real_time_factor"],
-                       peak_memory_mb=result["peak_memory_mb"],
-                       confidence=result["confidence"], degraded=result["degraded"],
-                       transcription="reused" if result["reused"] else "done",
-                       transcriber=f"{result['backend']} ({result['model']}, "
-                                   f"{result['timestamps']} timestamps)",
-                       outputs={"transcript": result["transcript"]},
-                       warnings=warnings + result["speech_warnings"])
-    return {**audio, **result}
+    _summarize(run_id, settings, language=result.language, segments=result.segments,
+               real_time_factor=result.real_time_factor, peak_memory_mb=result.peak_memory_mb,
+               confidence=result.confidence, degraded=list(result.degraded),
+               transcription="reused" if result.reused else "done",
+               transcriber=f"{result.backend} ({result.model}, {result.timestamps} timestamps)",
+               outputs={"transcript": result.transcript},
+               warnings=warnings + list(result.speech_warnings))
+    return result.to_xcom()
 
 
 @recorded("split_into_chunks")
 def split_into_chunks(transcript: dict[str, Any]) -> list[dict[str, Any]]:
     _, settings, _ = _run()
-    return steps.split(transcript["video_dir"], settings)
+    groups = split_transcript(Transcribed.from_xcom(transcript).video_dir, settings)
+    return [g.to_xcom() for g in groups]
 
 
 @recorded("write_document")
 def write_document(group: dict[str, Any]) -> dict[str, Any]:
     _, settings, _ = _run()
     llm = _llm()
-    if not llm.configured and group["group"] == 0:
+    share = ChunkGroup.from_xcom(group)
+    if not llm.configured and share.group == 0:
         log.warning("no LLM configured (connection openai_default or OPENAI_* env): document "
                     "stages skipped, raw chunk text used")
-    return steps.write_document_group(group, llm, settings)
+    return write_document_group(share, llm, settings).to_xcom()
 
 
 @recorded("assemble_document")
 def assemble_document(transcript: dict[str, Any], groups: list[dict[str, Any]]) -> dict[str, Any]:
     run_id, settings, _ = _run()
+    transcribed = Transcribed.from_xcom(transcript)
     # one slice read of the mapped results (iterating reads one past the end, which the
     # task log reports as an error: "XCom not found")
-    result = steps.assemble(transcript["video_dir"], list(groups[:]))
-    result["degraded"] = list(transcript.get("degraded", [])) + result["degraded"]
-    llm_note = (f"{result['llm_requests']} requests, {result['llm_reused']} answers reused"
-                if result["llm_used"] else "not configured: raw chunk text used")
-    _summarize(run_id, settings, chunks=result["chunks"], llm=llm_note,
-                       removed_pct=result["removed_pct"], warnings=result["warnings"],
-                       degraded=result["degraded"], outputs={"document": result["document"]})
-    return {**transcript, **result}
+    result = assemble_video_document(transcribed.video_dir,
+                                     [GroupWritten.from_xcom(g) for g in list(groups[:])],
+                                     degraded=transcribed.degraded)
+    llm_note = (f"{result.usage.requests} requests, {result.usage.reused} answers reused"
+                if result.llm_used else "not configured: raw chunk text used")
+    _summarize(run_id, settings, chunks=result.chunks, llm=llm_note,
+               removed_pct=result.removed_pct, warnings=list(result.warnings),
+               degraded=list(result.degraded), outputs={"document": result.document})
+    return result.to_xcom()
 
 
 def _llm() -> Any:
@@ -317,50 +335,46 @@ def _llm() -> Any:
 @recorded("write_chapters")
 def write_chapters(document: dict[str, Any]) -> dict[str, Any]:
     run_id, settings, _ = _run()
-    result = steps.write_chapters(document["video_dir"], _llm(), settings)
-    _summarize(run_id, settings, chapters_found=result["chapters"],
-                       warnings=[f"chapters: {r}" for r in result["dropped"]])
-    return result
+    result = pipeline_study.write_chapters(Assembled.from_xcom(document).video_dir, _llm(),
+                                           settings)
+    _summarize(run_id, settings, chapters_found=result.chapters,
+               warnings=[f"chapters: {r}" for r in result.dropped])
+    return result.to_xcom()
 
 
 @recorded("write_quiz")
 def write_quiz(document: dict[str, Any]) -> dict[str, Any]:
     run_id, settings, _ = _run()
-    result = steps.write_quiz(document["video_dir"], _llm(), settings)
-    if result["quiz"] != "off":
-        _summarize(run_id, settings, quiz=f"{result['questions']} questions ({len(result['dropped'])} "
-                                "unreadable answers dropped)" if result["quiz"] == "on"
-                           else result["quiz"],
-                           warnings=[f"quiz: dropped {r}" for r in result["dropped"]])
-    return result
+    result = pipeline_study.write_quiz(Assembled.from_xcom(document).video_dir, _llm(), settings)
+    if result.quiz != "off":
+        _summarize(run_id, settings,
+                   quiz=f"{result.questions} questions ({len(result.dropped)} unreadable answers "
+                        "dropped)" if result.quiz == "on" else result.quiz,
+                   warnings=[f"quiz: dropped {r}" for r in result.dropped])
+    return result.to_xcom()
 
 
 @recorded("score_quality")
 def score_quality(document: dict[str, Any]) -> dict[str, Any]:
     run_id, settings, _ = _run()
-    result = steps.score_quality(document["video_dir"], _llm(), settings)
-    _summarize(run_id, settings, quality=result["quality"],
-                       warnings=[f"quality: {r}" for r in result["dropped"]])
-    return result
+    result = pipeline_study.score_document_quality(Assembled.from_xcom(document).video_dir,
+                                                   _llm(), settings)
+    _summarize(run_id, settings, quality=result.quality,
+               warnings=[f"quality: {r}" for r in result.dropped])
+    return result.to_xcom()
 
 
 @recorded("render_outputs")
 def render_outputs(document: dict[str, Any], chapters: dict[str, Any], quiz: dict[str, Any],
                    quality: dict[str, Any]) -> dict[str, Any]:
     run_id, settings, _ = _run()
-    parts = (document, chapters, quiz, quality)
-    record = {
-        "llm_requests": sum(p.get("llm_requests", p.get("requests", 0)) for p in parts),
-        "degraded": document.get("degraded", []),
-        "tokens": {"prompt": sum(p.get("prompt_tokens", 0) for p in parts),
-                   "completion": sum(p.get("completion_tokens", 0) for p in parts)},
-        "timings": {"document_stages": document.get("document_stages_s"),
-                    "chapters": chapters.get("seconds"), "quiz": quiz.get("seconds"),
-                    "quality": quality.get("seconds")},
-    }
-    result = steps.render_outputs(document["video_dir"], settings, _llm(), record)
-    _summarize(run_id, settings, outputs=result["outputs"])
-    return {**document, **result}
+    assembled = Assembled.from_xcom(document)
+    result = pipeline_outputs.render_outputs(
+        assembled.video_dir, settings, _llm(), assembled, ChaptersWritten.from_xcom(chapters),
+        QuizWritten.from_xcom(quiz), QualityScored.from_xcom(quality))
+    _summarize(run_id, settings, outputs=result.outputs)
+    # what embed_and_upsert needs: the folder, and whether the run is degraded
+    return assembled.to_xcom()
 
 
 @recorded("embed_and_upsert")
@@ -368,23 +382,24 @@ def embed_and_upsert(document: dict[str, Any]) -> dict[str, Any]:
     from scribeflow_airflow.hooks import pgvector_dsn
 
     run_id, settings, _ = _run()
+    assembled = Assembled.from_xcom(document)
     dsn = pgvector_dsn() if settings.store == "pgvector" else None
-    result = steps.embed_and_upsert(document["video_dir"], settings, dsn)
-    store = f"{result['store']} ({result['total_rows']} rows in all)"
+    result = upsert_video_rows(assembled.video_dir, settings, dsn)
+    store = f"{result.store} ({result.total_rows} rows in all)"
     # Work a setting let through unfinished (allow_degraded) shows in the status, not only
     # in a warning.
-    status = "degraded" if document.get("degraded") else "success"
-    changed = result["embedded"] or result["replaced"]  # rows embedded, or gone with chunks
-    embedded = (f"{result['embedded']} rows embedded, {result['rows'] - result['embedded']} "
+    status = "degraded" if assembled.degraded else "success"
+    changed = result.embedded or result.replaced  # rows embedded, or gone with chunks
+    embedded = (f"{result.embedded} rows embedded, {result.rows - result.embedded} "
                 "unchanged" if changed else "nothing changed: no model loaded")
-    _summarize(run_id, settings, rows=result["rows"], store=store, embedding=embedded,
+    _summarize(run_id, settings, rows=result.rows, store=store, embedding=embedded,
                status=status)
     if status == "success":
         _record_done(run_id, settings, result)
-    return result
+    return result.to_xcom()
 
 
-def _record_done(run_id: str, settings: PipelineSettings, result: dict[str, Any]) -> None:
+def _record_done(run_id: str, settings: PipelineSettings, result: Stored) -> None:
     """The run's inputs and what it stored, for ``scribeflow run`` to find before it starts
     Airflow again (``scribeflow.pipeline.reuse``). The data folder on object storage is not looked
     up that way."""
@@ -403,8 +418,8 @@ def _record_done(run_id: str, settings: PipelineSettings, result: dict[str, Any]
         summary = read_json(DataPaths(settings.data_dir).run_summary(run_id))
         key = request_key(params["url"], settings, _llm(), endpoint)
         record_done(DataPaths(settings.data_dir), Done(
-            key=key, run_id=run_id, video_id=summary["video_id"], rows=result["rows"],
-            rows_digest=result["rows_digest"],
+            key=key, run_id=run_id, video_id=summary["video_id"], rows=result.rows,
+            rows_digest=result.rows_digest,
             quiz="quiz_html" in (summary.get("outputs") or {})))
     except Exception:  # the record saves time later; its absence costs a DAG run
         log.warning("could not record the run for reuse", exc_info=True)

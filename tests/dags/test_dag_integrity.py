@@ -152,7 +152,7 @@ import json, sys
 from airflow.dag_processing.dagbag import DagBag
 from scribeflow.core.config import PipelineSettings
 from scribeflow.cli.doctor import _whisper
-from scribeflow.pipeline.steps import transcribe_options
+from scribeflow.pipeline.transcription import transcribe_options
 from scribeflow_airflow.tasks import settings_from_params
 
 bag = DagBag(dag_folder=sys.argv[1])

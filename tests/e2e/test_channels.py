@@ -23,7 +23,7 @@ import pytest
 
 from scribeflow.core.files import DataPaths, read_json
 from scribeflow.index.store.parquet import ParquetStore
-from scribeflow.pipeline.ingest import ingest_summary_path, video_run_id
+from scribeflow.pipeline.ingest_records import ingest_summary_path, video_run_id
 from support.airflow import AIRFLOW, login, prepare, service_env, services
 from support.feeds import FeedSite, Upload
 from support.http import free_port, json_request

@@ -12,7 +12,7 @@ import pytest
 from e2e.conftest import SCRIBEFLOW, run_note
 
 from scribeflow.core.config import PROJECT_ROOT
-from scribeflow.evaluation.runs import read_summary
+from scribeflow.evaluation.report import read_evaluation_summary
 from support.airflow import clean_env
 from support.openai_server import JudgingEditor, ScriptedOpenAI
 
@@ -87,7 +87,7 @@ def test_first_evaluation_records_every_measure(first, evaluate, judge):
     spanish = table.filter(pl.col("language") == "es")
     assert spanish["wer"].min() >= 0.8
     assert judge[1].by_stage["quality_score"] >= 4  # each English item; Spanish may be empty
-    summary = read_summary(evaluate.root, first.run_id)
+    summary = read_evaluation_summary(evaluate.root, first.run_id)
     assert summary["failed"] is None and [c["baseline"] for c in summary["configs"]] == [None, None]
     report = (evaluate.root / "report.html").read_text()
     assert "Passed" in report and report.count("<svg") == 3
@@ -109,7 +109,7 @@ def test_unchanged_configurations_cost_nothing_again(first, evaluate, judge, air
         assert rows.sort("config", "item")[column].to_list() == \
             before.sort("config", "item")[column].to_list(), column
     assert (rows["llm_cached"] > 0).sum() >= 4
-    summary = read_summary(evaluate.root, again.run_id)
+    summary = read_evaluation_summary(evaluate.root, again.run_id)
     assert {c["baseline_run"] for c in summary["configs"]} == {first.run_id}
     assert run_note(airflow_home, again.run_id) is None  # video_pipeline notes only
     note = _note(airflow_home, again.run_id)
@@ -123,7 +123,7 @@ def test_a_worse_prompt_fails_the_gate_and_says_why(first, evaluate, airflow_hom
     cause = worse.stderr.strip().splitlines()[-1]
     assert cause.startswith("failed:  worse than the baseline: default: ")
     assert "content kept" in cause and "quality" in cause and "sequential-beam1" not in cause
-    summary = read_summary(evaluate.root, worse.run_id)
+    summary = read_evaluation_summary(evaluate.root, worse.run_id)
     default = next(c for c in summary["configs"] if c["config"] == "default")
     assert default["now"]["content_kept"] < default["baseline"]["content_kept"] - 0.05
     report = Path(summary["report"]).read_text()
@@ -159,7 +159,7 @@ def test_a_configuration_that_never_worked_fails_its_floors(first, evaluate, air
     cause = run.stderr.strip().splitlines()[-1]
     assert "below its floors: default: es WER 1 above its floor 0.35 | sequential-beam1: es " \
            "WER 1 above its floor 0.35" in cause, cause
-    summary = read_summary(evaluate.root, run.run_id)
+    summary = read_evaluation_summary(evaluate.root, run.run_id)
     assert [c["below_floors"] for c in summary["configs"]] == [
         ["es WER 1 above its floor 0.35"]] * 2
     assert "below its floors" in Path(summary["report"]).read_text()

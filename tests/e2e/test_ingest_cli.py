@@ -14,7 +14,7 @@ from e2e.conftest import SCRIBEFLOW
 
 from scribeflow.core.files import DataPaths, read_json
 from scribeflow.index.store.parquet import ParquetStore
-from scribeflow.pipeline.ingest import SourceState, state_path, video_run_id
+from scribeflow.pipeline.ingest_records import SourceState, state_path, video_run_id
 from support.airflow import clean_env
 from support.disk import digests
 from support.feeds import FeedSite, Route, Upload
@@ -223,7 +223,7 @@ def test_bad_feeds_get_a_one_line_cause_and_lose_nothing(site, ingest, tmp_path,
 def stocked_store(data: DataPaths) -> None:
     """A store that already holds a video (real rows, a small vector)."""
     from scribeflow.core.records import ChunkRow
-    from scribeflow.pipeline.steps import chunk_id
+    from scribeflow.pipeline.rows import chunk_id
 
     rows = [ChunkRow(id=chunk_id("kept", i, 0), video_id="kept", chunk_index=i, unit_index=0,
                      start=float(i), end=i + 1.0, text=f"kept text {i}", title="Kept",

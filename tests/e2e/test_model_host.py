@@ -16,7 +16,7 @@ from e2e.conftest import run_host_env, serving
 from scribeflow.core.config import PipelineSettings
 from scribeflow.core.files import DataPaths, read_json
 from scribeflow.hosts.model_host import ModelHostClient
-from scribeflow.pipeline.steps import transcribe_options
+from scribeflow.pipeline.transcription import transcribe_options
 from scribeflow.speech.whisper import transcribe
 from support.airflow import clean_env
 from support.media import speech_video

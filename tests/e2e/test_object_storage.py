@@ -11,7 +11,7 @@ import sys
 import pytest
 from e2e.conftest import SCRIBEFLOW
 
-from scribeflow.cli.main import run_video
+from scribeflow.cli.launcher import run_video
 from scribeflow.core.files import DataPaths
 from scribeflow.core.objects import open_storage
 from scribeflow.hosts.airflow_home import airflow_env

@@ -14,7 +14,7 @@ import pytest
 from scribeflow.core.cache import LLMCache
 from scribeflow.core.config import TranscriptionSettings
 from scribeflow.core.errors import ConfigError, ScribeflowError
-from scribeflow.evaluation.runs import error_rates
+from scribeflow.evaluation.metrics import error_rates
 from scribeflow.speech.endpoint import TranscriptionUnavailable, transcribe_endpoint
 from support.media import SCRIPT
 from support.speech_server import WhisperEndpoint

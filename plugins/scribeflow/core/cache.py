@@ -17,7 +17,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scribeflow.core.files import locked, read_json, write_json_atomic
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.files import (
+    DataPaths,
+    locked,
+    read_json,
+    write_json_atomic,
+)
 
 if TYPE_CHECKING:
     from scribeflow.core.objects import ObjectStorage
@@ -109,3 +115,17 @@ class LLMCache:
             known = self.endpoint_facts()
             known[endpoint] = known.get(endpoint, {}) | facts
             write_json_atomic(self._endpoints, known)
+
+
+def llm_cache(settings: PipelineSettings) -> Any:
+    """The LLM cache of the data folder, local or on object storage."""
+    from scribeflow.core.cache import LLMCache
+
+    shared = None
+    if settings.data_url:
+        from scribeflow.core.objects import open_storage
+
+        shared = open_storage(settings.data_url)
+    return LLMCache(DataPaths(settings.data_dir).llm_cache, shared=shared)
+
+

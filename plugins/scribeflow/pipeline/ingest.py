@@ -17,18 +17,23 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scribeflow.core.errors import BlockedError, ScribeflowError, describe, error_kind, one_line
+from scribeflow.core.errors import BlockedError, ScribeflowError
 from scribeflow.core.files import (
     DataPaths,
     locked,
-    read_json,
-    refresh,
-    safe_name,
-    write_json_atomic,
+)
+from scribeflow.pipeline.ingest_records import (
+    Backoff,
+    PastRun,
+    SourceState,
+    active_backoff,
+    record_block,
+    state_path,
+    video_run_id,
 )
 from scribeflow.sources.catalog import Source
 from scribeflow.sources.listing import Entry, Lister
@@ -36,13 +41,7 @@ from scribeflow.sources.sites import site_of
 
 log = logging.getLogger(__name__)
 
-RUN_PREFIX = "ingest__"
 YTDLP_MAX_AGE_DAYS = 90
-
-
-def video_run_id(key: str) -> str:
-    """The ``video_pipeline`` run id of a video: the same from every source and backfill."""
-    return RUN_PREFIX + safe_name(key)
 
 
 @dataclass(frozen=True)
@@ -73,16 +72,6 @@ class Window:
 
 
 @dataclass(frozen=True)
-class PastRun:
-    """What is known of a video's run: its state and, when it failed, how."""
-
-    state: str
-    kind: str | None = None
-    cause: str | None = None
-    source: str | None = None
-
-
-@dataclass(frozen=True)
 class Decision:
     entry: Entry
     #: ``trigger``, ``retry`` (a run that was blocked or met a full disk, again), ``skip``, ``defer`` or ``outside``.
@@ -93,13 +82,6 @@ class Decision:
     @property
     def run_id(self) -> str:
         return video_run_id(self.entry.key)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    site: str
-    until: dt.datetime
-    cause: str
 
 
 @dataclass(frozen=True)
@@ -132,75 +114,6 @@ class IngestPlan:
             "backoff": ({"site": self.backoff.site, "until": self.backoff.until.isoformat(),
                          "cause": self.backoff.cause} if self.backoff else None),
         }
-
-
-@dataclass
-class SourceState:
-    """What a source carries from run to run (``sources/<name>/state.json``)."""
-
-    #: run id -> {"entry": Entry dict, "reason": why it waits, "since": ISO time}
-    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: UTC day -> videos triggered that day (the daily cap)
-    daily: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path) -> SourceState:
-        if not path.exists():
-            return cls()
-        data = read_json(path)
-        return cls(pending=dict(data.get("pending") or {}), daily=dict(data.get("daily") or {}))
-
-    def save(self, path: Path) -> None:
-        days = sorted(self.daily)[-14:]  # a fortnight of counts is plenty
-        write_json_atomic(path, {"pending": self.pending,
-                                 "daily": {d: self.daily[d] for d in days}})
-
-
-def state_path(data: DataPaths, source: str) -> Path:
-    return data.root / "sources" / safe_name(source) / "state.json"
-
-
-def block_path(data: DataPaths, site: str) -> Path:
-    return data.root / "blocks" / f"{safe_name(site)}.json"
-
-
-def ingest_summary_path(data: DataPaths, source: str, run_id: str) -> Path:
-    return data.root / "runs" / f"channel__{safe_name(source)}" / safe_name(run_id) / "summary.json"
-
-
-def record_block(data: DataPaths, error: BlockedError, *, url: str, run_id: str | None = None,
-                 source: str | None = None, title: str | None = None,
-                 now: dt.datetime | None = None) -> None:
-    """Remember that ``error.site`` blocked us (sources of that site back off), and put the
-    interrupted video back in its source's pending list so a later run tries it again."""
-    now = now or dt.datetime.now(dt.UTC)
-    path = block_path(data, error.site)
-    with locked(path):
-        write_json_atomic(path, {"site": error.site, "at": now.isoformat(), "cause": str(error),
-                                 "run_id": run_id, "source": source})
-    if source and run_id and run_id.startswith(RUN_PREFIX):
-        entry = Entry(key=run_id.removeprefix(RUN_PREFIX), url=url, title=title or url,
-                      published=None)
-        spath = state_path(data, source)
-        with locked(spath):
-            state = SourceState.load(spath)
-            state.pending[run_id] = {"entry": entry.to_dict(), "reason": "blocked",
-                                     "since": now.isoformat()}
-            state.save(spath)
-    log.warning("%s; sources of %s back off", error, error.site)
-
-
-def active_backoff(data: DataPaths, sites: Iterable[str], cooldown: float,
-                   now: dt.datetime) -> Backoff | None:
-    for site in sorted(set(sites)):
-        path = block_path(data, site)
-        if not path.exists():
-            continue
-        block = read_json(path)
-        until = dt.datetime.fromisoformat(block["at"]) + dt.timedelta(seconds=cooldown)
-        if until > now:
-            return Backoff(site=site, until=until, cause=block.get("cause", "blocked"))
-    return None
 
 
 def decide(entries: Iterable[Entry], source: Source, window: Window, *, now: dt.datetime,
@@ -384,18 +297,6 @@ def stored_lookup(settings: Any, dsn: str | None = None) -> Callable[[str], bool
     return stored
 
 
-def past_run_from_summary(data: DataPaths, run_id: str) -> PastRun | None:
-    """A video run as its ``summary.json`` tells it (None when it never started)."""
-    path = data.run_summary(run_id)
-    refresh(path)  # the bucket's copy, with the data on object storage
-    if not path.exists():
-        return None
-    summary = read_json(path)
-    error = summary.get("error") or {}
-    return PastRun(state=summary.get("status", "running"), kind=error.get("kind"),
-                   cause=error.get("cause"), source=summary.get("source"))
-
-
 def ytdlp_staleness(today: dt.date, version: str | None = None) -> str | None:
     """A warning when the installed yt-dlp is older than :data:`YTDLP_MAX_AGE_DAYS` days."""
     if version is None:
@@ -409,63 +310,3 @@ def ytdlp_staleness(today: dt.date, version: str | None = None) -> str | None:
         return None
     return (f"yt-dlp {version} is {age} days old and video sites change often: upgrade it "
             "(pip install -U yt-dlp, or build the image with --build-arg YT_DLP_VERSION=…)")
-
-
-def failure(error: BaseException) -> dict[str, str]:
-    """A failed listing as its summary records it."""
-    return {"cause": describe(error), "kind": error_kind(error)}
-
-
-def read_ingest_summary(data: DataPaths, source: str, run_id: str) -> dict[str, Any]:
-    path = ingest_summary_path(data, source, run_id)
-    return read_json(path) if path.exists() else {}
-
-
-def ingest_summary_of(settings: Any, source: str, run_id: str) -> dict[str, Any]:
-    """The ingest run's summary from the local data folder or, with the data on object
-    storage, from the bucket ({} when there is none)."""
-    if settings.data_url:
-        import json
-
-        from scribeflow.core.objects import open_storage
-
-        key = ingest_summary_path(DataPaths(Path(".")), source, run_id).as_posix()
-        raw = open_storage(settings.data_url).read_bytes(key.removeprefix("./"))
-        return json.loads(raw) if raw else {}
-    return read_ingest_summary(DataPaths(settings.data_dir), source, run_id)
-
-
-def ingest_note(summary: dict[str, Any] | None, state: str) -> str:
-    """A channel run's note in the UI: what its listing found and what became of it
-    ("Result: success: 12 listed, 3 triggered, 2 already there, 6 skipped (5 stored,
-    1 short), 1 deferred (daily cap)"), or the one-line cause of its failure."""
-    from scribeflow.pipeline.summary import NOTE_PREFIX
-
-    summary = summary or {}
-    if state == "failed" or summary.get("status") == "failed":
-        cause = (summary.get("error") or {}).get("cause") or "a task failed; see its log"
-        return one_line(f"{NOTE_PREFIX}failed: {cause}", limit=1000)
-    parts = [f"{summary.get('found', 0)} listed"]
-    for key, label in (("triggered", "triggered"), ("already_there", "already there")):
-        if summary.get(key):
-            parts.append(f"{len(summary[key])} {label}")
-    for key in ("skipped", "deferred"):
-        reasons = summary.get(key) or {}
-        if reasons:
-            why = ", ".join(f"{n} {reason.replace('_', ' ')}"
-                            for reason, n in sorted(reasons.items()))
-            parts.append(f"{sum(reasons.values())} {key} ({why})")
-    if summary.get("outside_window"):
-        parts.append(f"{summary['outside_window']} outside the window")
-    return one_line(f"{NOTE_PREFIX}{state}: {', '.join(parts)}", limit=1000)
-
-
-def write_ingest_summary(data: DataPaths, source: str, run_id: str, /, **fields: Any) -> Path:
-    """Merge ``fields`` into the ingest run's summary (atomic, locked)."""
-    path = ingest_summary_path(data, source, run_id)
-    with locked(path):
-        summary = read_json(path) if path.exists() else {"source": source, "run_id": run_id}
-        summary.update(fields)
-        summary["updated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        write_json_atomic(path, summary)
-    return path

@@ -129,7 +129,7 @@ def create_app(
         """Hybrid (vector + keyword) search. Each hit links to its moment: a web video's own
         link, or this app's player for a local file; ``similarity`` is the cosine of the
         query and the hit (the fused ``score`` only orders hits)."""
-        from scribeflow.index.store.pgvector import StoreUnavailable
+        from scribeflow.index.store.pg_schema import StoreUnavailable
 
         try:
             run_settings = settings({"store": store} if store else None)

@@ -141,14 +141,15 @@ def test_deployment_settings_are_typed_and_name_the_variable():
 
 
 def test_the_cost_uses_the_declared_prices(monkeypatch):
-    from scribeflow.pipeline.steps import estimated_cost
+    from scribeflow.pipeline.outputs import estimated_cost
+    from scribeflow.pipeline.results import LLMUsage
 
     monkeypatch.setenv("SCRIBEFLOW_PRICE_PROMPT_PER_MTOK", "2")
     monkeypatch.setenv("SCRIBEFLOW_PRICE_COMPLETION_PER_MTOK", "10")
-    assert estimated_cost({"prompt": 1_000_000, "completion": 500_000}) == 7.0
+    assert estimated_cost(LLMUsage(prompt_tokens=1_000_000, completion_tokens=500_000)) == 7.0
     monkeypatch.setenv("SCRIBEFLOW_PRICE_COMPLETION_PER_MTOK", "ten")
     with pytest.raises(ConfigError, match="SCRIBEFLOW_PRICE_COMPLETION_PER_MTOK='ten'"):
-        estimated_cost({"prompt": 1})
+        estimated_cost(LLMUsage(prompt_tokens=1))
 
 
 def test_no_code_reads_a_scribeflow_variable_outside_config():

@@ -1,7 +1,7 @@
 import pytest
 
 from scribeflow.core.links import deep_link
-from scribeflow.pipeline.steps import chunk_id
+from scribeflow.pipeline.rows import chunk_id
 
 
 @pytest.mark.parametrize(

@@ -255,7 +255,7 @@ def test_a_block_recorded_on_one_host_backs_off_the_source_on_another(s3, bucket
     import datetime as dt
 
     from scribeflow.core.errors import BlockedError
-    from scribeflow.pipeline.ingest import (
+    from scribeflow.pipeline.ingest_records import (
         SourceState,
         active_backoff,
         past_run_from_summary,

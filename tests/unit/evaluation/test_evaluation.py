@@ -7,18 +7,9 @@ from pathlib import Path
 import pytest
 
 from scribeflow.core.errors import BadInputError
-from scribeflow.evaluation.runs import (
-    Margins,
-    compare,
-    content_kept,
-    error_rates,
-    gate_cause,
-    load_candidates,
-    load_references,
-    normalise,
-    read_results,
-    store_results,
-)
+from scribeflow.evaluation.metrics import content_kept, error_rates, normalise
+from scribeflow.evaluation.references import Margins, load_candidates, load_references
+from scribeflow.evaluation.results import compare, gate_cause, read_results, store_results
 
 
 def test_normalisation_is_what_the_docs_say():
@@ -154,7 +145,7 @@ def test_a_failed_item_fails_the_gate():
 
 
 def test_floors_fail_a_configuration_that_never_worked_whatever_its_baseline(tmp_path):
-    from scribeflow.evaluation.runs import Floors, load_floors
+    from scribeflow.evaluation.references import Floors, load_floors
 
     rows = [_row("r1", "1", "a", "x", wer=0.1) | {"language": "en"},
             _row("r1", "1", "a", "y", wer=1.0) | {"language": "es"}]
@@ -186,7 +177,7 @@ def test_floors_fail_a_configuration_that_never_worked_whatever_its_baseline(tmp
     ("cer: {en: 0.1}", "floors: expected wer: {<language or default>: <highest WER>}"),
 ])
 def test_bad_floors_are_one_line(tmp_path, floors, cause):
-    from scribeflow.evaluation.runs import load_floors
+    from scribeflow.evaluation.references import load_floors
 
     path = tmp_path / "configs.yaml"
     path.write_text(f"floors:\n  {floors}\nconfigs: [{{name: a}}]\n")
@@ -196,6 +187,6 @@ def test_bad_floors_are_one_line(tmp_path, floors, cause):
 
 
 def test_the_shipped_configurations_have_floors():
-    from scribeflow.evaluation.runs import load_floors
+    from scribeflow.evaluation.references import load_floors
 
     assert load_floors().wer == {"default": 0.35}

@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from scribeflow.cli.main import _run_on_host
+from scribeflow.cli.launcher import _run_on_host
 from scribeflow.hosts.run_host import RunHostUnavailable, differences, run_on_host
 
 

@@ -12,7 +12,7 @@ from scribeflow.core.records import Moment, SearchHit
 from scribeflow.index import moments
 from scribeflow.index.embedding import embed_query, embed_texts
 from scribeflow.index.store import open_store
-from scribeflow.pipeline import steps
+from scribeflow.pipeline import rows
 
 SPOKEN = ("um so the sun heats the ocean and water rises into the sky as vapor "
           "high in the air the vapor cools and forms clouds "
@@ -96,11 +96,11 @@ def test_a_transcript_without_word_times_gives_its_segments_starts(tmp_path):
     write_json_atomic(video.transcript, {"segments": [
         {"id": 0, "start": 5.0, "end": 9.0, "text": "the sun heats the ocean"},
         {"id": 1, "start": 9.5, "end": 12.0, "text": "magma is hot melted rock"}]})
-    spoken = steps._spoken_words(video)
+    spoken = rows._spoken_words(video)
     assert spoken[0] == (5.0, "the") and spoken[5] == (9.5, "magma") and len(spoken) == 10
     times = moments.word_times("The sun heats the ocean. Magma is hot rock.", spoken)
     assert times[0] == 5.0 and times[5] == 9.5
-    assert steps._spoken_words(DataPaths(tmp_path).video("none")) == []
+    assert rows._spoken_words(DataPaths(tmp_path).video("none")) == []
 
 
 def test_landed_moves_hits_and_their_links_or_keeps_their_unit_start():
@@ -133,7 +133,7 @@ def test_stored_units_carry_moments_and_search_lands_on_them(settings, embedder)
         {"id": 0, "start": 100.0, "end": words[-1]["end"], "text": SPOKEN, "words": words}]})
     write_json_atomic(video.document_chunks, [
         {"index": 0, "start": 100.0, "end": words[-1]["end"], "text": POLISHED}])
-    steps.embed_and_upsert(str(video.root), settings)
+    rows.upsert_video_rows(str(video.root), settings)
     store = open_store(settings)
     (row,) = store.video_rows("file-moments")
     assert len(row.moments) == 6 and row.moments[0].start == 101.0  # "um so" left out

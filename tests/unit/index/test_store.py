@@ -13,7 +13,7 @@ from scribeflow.index.ranking import KEYWORD_WEIGHT
 from scribeflow.index.store.base import StoreMismatch
 from scribeflow.index.store.parquet import ParquetStore
 from scribeflow.index.store.pgvector import PgvectorStore
-from scribeflow.pipeline.steps import chunk_id
+from scribeflow.pipeline.rows import chunk_id
 
 
 def unit_vector(i: int, dim: int = 4) -> tuple[float, ...]:
@@ -237,7 +237,7 @@ def test_parquet_store_of_one_file_is_split_into_videos(tmp_path):
     import numpy as np
     import polars as pl
 
-    from scribeflow.index.store.parquet import _frame
+    from scribeflow.index.store.parquet_frames import _frame
 
     legacy = _frame(rows("a", 3) + rows("b", 2)).drop("language")  # the oldest layout
     legacy = legacy.with_columns(pl.Series("vector", np.asarray(
@@ -286,7 +286,7 @@ def test_pgvector_schema_has_hnsw_cosine_and_fulltext(pgvector_dsn):
 
 
 def test_pgvector_unreachable_names_host_not_password():
-    from scribeflow.index.store.pgvector import StoreUnavailable
+    from scribeflow.index.store.pg_schema import StoreUnavailable
 
     store = PgvectorStore("postgresql://scribe:s3cret-pw@127.0.0.1:1/vectors", connect_timeout=2)
     with pytest.raises(StoreUnavailable) as info:
@@ -299,7 +299,8 @@ def test_pgvector_unreachable_names_host_not_password():
 def test_pgvector_bulk_write_rebuilds_the_index_and_replaces_videos(pgvector_dsn):
     import psycopg
 
-    from scribeflow.index.store.pgvector import BULK_ROWS, HNSW_INDEX
+    from scribeflow.index.store.pg_schema import HNSW_INDEX
+    from scribeflow.index.store.pgvector import BULK_ROWS
 
     store = PgvectorStore(pgvector_dsn)
     store.upsert_video("v0000", rows("v0000", 3))
@@ -346,7 +347,7 @@ def test_pgvector_bulk_session_builds_the_indexes_once_at_its_end(pgvector_dsn):
     session that died builds them again."""
     import psycopg
 
-    from scribeflow.index.store.pgvector import GIN_INDEX, HNSW_INDEX
+    from scribeflow.index.store.pg_schema import GIN_INDEX, HNSW_INDEX
 
     store = PgvectorStore(pgvector_dsn)
     store.upsert_video("a", rows("a", 3))
@@ -369,14 +370,14 @@ def test_pgvector_bulk_session_builds_the_indexes_once_at_its_end(pgvector_dsn):
 
 
 def test_index_build_memory_grows_with_the_rows(monkeypatch):
-    from scribeflow.index.store import pgvector
+    from scribeflow.index.store import pg_schema
 
     monkeypatch.delenv("SCRIBEFLOW_PG_BUILD_MEMORY", raising=False)
-    assert pgvector.build_memory(5_000, 384) == "64MB"  # PostgreSQL's own default
+    assert pg_schema.build_memory(5_000, 384) == "64MB"  # PostgreSQL's own default
     # the 1M-row graph of 384-d vectors did not fit in 2 GB: the build went on disk
-    assert int(pgvector.build_memory(1_000_000, 384).removesuffix("MB")) > 3 * 1024
+    assert int(pg_schema.build_memory(1_000_000, 384).removesuffix("MB")) > 3 * 1024
     monkeypatch.setenv("SCRIBEFLOW_PG_BUILD_MEMORY", "6GB")
-    assert pgvector.build_memory(1_000_000, 384) == "6GB"
+    assert pg_schema.build_memory(1_000_000, 384) == "6GB"
 
 
 def test_video_ids_are_the_stored_videos(store):

@@ -4,17 +4,14 @@ import pytest
 
 from scribeflow.core.errors import BlockedError
 from scribeflow.core.files import DataPaths, read_json
-from scribeflow.pipeline.ingest import (
+from scribeflow.pipeline.ingest import Window, decide, ingest_source, ytdlp_staleness
+from scribeflow.pipeline.ingest_records import (
     PastRun,
     SourceState,
-    Window,
-    decide,
-    ingest_source,
     past_run_from_summary,
     record_block,
     state_path,
     video_run_id,
-    ytdlp_staleness,
 )
 from scribeflow.pipeline.summary import record_failure, update_run_summary
 from scribeflow.sources.catalog import Source
@@ -215,7 +212,7 @@ def test_an_old_ytdlp_is_warned_about():
 
 
 def test_a_channel_runs_note_says_what_its_listing_found_and_what_became_of_it():
-    from scribeflow.pipeline.ingest import ingest_note
+    from scribeflow.pipeline.ingest_records import ingest_note
 
     summary = {"status": "success", "found": 12, "triggered": ["a", "b", "c"],
                "already_there": ["d", "e"], "skipped": {"already_stored": 5, "too_short": 1},

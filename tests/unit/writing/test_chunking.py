@@ -51,7 +51,7 @@ def test_group_chunks(n, max_groups, min_per_group, expected):
 
 def test_group_labels_say_which_part_of_the_video_a_task_holds():
     from scribeflow.core.records import Chunk
-    from scribeflow.pipeline.steps import group_label
+    from scribeflow.pipeline.chunks import group_label
 
     chunks = [Chunk(index=i, start=i * 75.0, end=i * 75.0 + 74.5, text="t") for i in range(60)]
     assert group_label([0, 1, 2], chunks) == "chunks 0–2, 00:00–03:44"

@@ -12,7 +12,8 @@ from scribeflow.core.config import LLMSettings, PipelineSettings
 from scribeflow.core.files import DataPaths, write_json_atomic
 from scribeflow.index import embedding
 from scribeflow.index.store import open_store
-from scribeflow.pipeline import steps
+from scribeflow.pipeline.outputs import render_outputs
+from scribeflow.pipeline.rows import upsert_video_rows
 
 CHUNKS = ["The sun heats the ocean and water rises into the sky as vapor.",
           "Hot melted rock called magma pushes up through the crust.",
@@ -51,21 +52,21 @@ def settings(store_settings):
 
 def test_unchanged_chunks_are_not_embedded_or_written_again(settings, loads):
     video_dir = make_video(settings.data_dir, CHUNKS)
-    first = steps.embed_and_upsert(video_dir, settings)
-    units = first["rows"]
-    assert first["embedded"] == units > len(CHUNKS) and len(loads) == 1
+    first = upsert_video_rows(video_dir, settings)
+    units = first.rows
+    assert first.embedded == units > len(CHUNKS) and len(loads) == 1
     store = open_store(settings)
     stored = store.video_rows("file-abc", vectors=True)
     assert len({r.content_hash for r in stored}) == len(CHUNKS)
 
-    again = steps.embed_and_upsert(video_dir, settings)
-    assert again["embedded"] == 0 and again["replaced"] == 0 and again["rows"] == units
+    again = upsert_video_rows(video_dir, settings)
+    assert again.embedded == 0 and again.replaced == 0 and again.rows == units
     assert len(loads) == 1  # no model asked for
-    assert again["rows_digest"] == first["rows_digest"]
+    assert again.rows_digest == first.rows_digest
 
     make_video(settings.data_dir, [CHUNKS[0], "Jupiter is the largest planet.", CHUNKS[2]])
-    changed = steps.embed_and_upsert(video_dir, settings)
-    assert changed["embedded"] == 1 and changed["rows"] == units and len(loads) == 2
+    changed = upsert_video_rows(video_dir, settings)
+    assert changed.embedded == 1 and changed.rows == units and len(loads) == 2
     after = {r.id: r for r in store.video_rows("file-abc", vectors=True)}
     kept = [r for r in stored if r.chunk_index != 1]
     assert all(list(after[r.id].vector) == pytest.approx(list(r.vector), abs=1e-6)
@@ -73,18 +74,18 @@ def test_unchanged_chunks_are_not_embedded_or_written_again(settings, loads):
     assert after[stored[1].id].text == "Jupiter is the largest planet."
 
     make_video(settings.data_dir, CHUNKS[:2], title="Lesson, renamed")  # every row changes
-    renamed = steps.embed_and_upsert(video_dir, settings)
-    assert renamed["embedded"] == renamed["rows"] == 2
+    renamed = upsert_video_rows(video_dir, settings)
+    assert renamed.embedded == renamed.rows == 2
     assert {r.title for r in store.video_rows("file-abc")} == {"Lesson, renamed"}
 
 
 def test_a_video_without_speech_stores_nothing_and_removes_old_rows(settings, loads):
     video_dir = make_video(settings.data_dir, CHUNKS[:1])
-    steps.embed_and_upsert(video_dir, settings)
+    upsert_video_rows(video_dir, settings)
     make_video(settings.data_dir, [])
-    emptied = steps.embed_and_upsert(video_dir, settings)
-    assert emptied["rows"] == 0 and open_store(settings).video_rows("file-abc") == []
-    assert steps.embed_and_upsert(video_dir, settings)["embedded"] == 0
+    emptied = upsert_video_rows(video_dir, settings)
+    assert emptied.rows == 0 and open_store(settings).video_rows("file-abc") == []
+    assert upsert_video_rows(video_dir, settings).embedded == 0
 
 
 def test_pdfs_are_made_only_when_their_page_changed(tmp_path):
@@ -93,13 +94,13 @@ def test_pdfs_are_made_only_when_their_page_changed(tmp_path):
     video = DataPaths(settings.data_dir).video("file-abc")
     video.document.write_text("# Lesson\n\nThe sun heats the ocean.\n")
     write_json_atomic(video.quality, {"score": None})
-    steps.render_outputs(video_dir, settings, LLMSettings(), {})
+    render_outputs(video_dir, settings, LLMSettings())
     made = video.document_pdf.stat().st_mtime_ns
     assert video.document_pdf.read_bytes().startswith(b"%PDF")
-    steps.render_outputs(video_dir, settings, LLMSettings(), {})
+    render_outputs(video_dir, settings, LLMSettings())
     assert video.document_pdf.stat().st_mtime_ns == made  # the same page: no new PDF
     video.document.write_text("# Lesson\n\nThe sun heats the ocean and the sea.\n")
-    steps.render_outputs(video_dir, settings, LLMSettings(), {})
+    render_outputs(video_dir, settings, LLMSettings())
     assert video.document_pdf.stat().st_mtime_ns != made
     assert "the sea" in video.document_html.read_text()
     meta = json.loads(video.metadata.read_text())

@@ -1,0 +1,167 @@
+"""``scribeflow ingest``: a source's uploads listed, decided on and run, one run per video."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scribeflow.cli.doctor import open_bucket
+from scribeflow.cli.launcher import own_run_host, run_video
+from scribeflow.cli.video import video_env
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.errors import ScribeflowError
+from scribeflow.core.files import DataPaths
+
+if TYPE_CHECKING:
+    from scribeflow.pipeline.ingest import Window
+    from scribeflow.sources.catalog import Source
+
+
+def _day(text: str | None, flag: str) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
+    except ValueError:
+        raise ScribeflowError(f"{flag} must be a date (YYYY-MM-DD), not {text!r}") from None
+
+
+def _ingest_source(args: argparse.Namespace):
+    """The named source of the sources file, or a one-off source for a URL."""
+    import hashlib
+    import re
+
+    from scribeflow.sources.catalog import Source, load_sources
+    from scribeflow.sources.sites import site_of
+
+    if "://" not in args.source:
+        return load_sources().get(args.source)
+    slug = re.sub(r"[^a-z0-9]+", "-", site_of(args.source).lower()).strip("-")[:40] or "url"
+    digest = hashlib.sha256(args.source.encode()).hexdigest()[:8]
+    try:
+        return Source(name=f"cli-{slug}-{digest}", url=args.source, schedule="@daily",
+                      start_date=dt.date.today(), kind=args.kind, max_per_run=1000,
+                      include_shorts=args.include_shorts)
+    except ValueError as exc:
+        raise ScribeflowError(f"cannot ingest {args.source!r}: "
+                              f"{' '.join(str(exc).split())}") from None
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """List a channel, playlist or feed and process its new videos, one after another, the
+    way its channel DAG would (the same decisions, the same run ids)."""
+    from scribeflow.core.files import safe_name
+    from scribeflow.core.objects import working_copy
+    from scribeflow.pipeline.ingest import Window
+    from scribeflow.sources.cookies import check_cookies
+
+    since, until = _day(args.since, "--since"), _day(args.until, "--until")
+    if until is not None:
+        until += dt.timedelta(days=1)  # --until is inclusive, like --since
+    if since and until and since >= until:
+        raise ScribeflowError("--since must not be after --until")
+    if args.limit is not None and args.limit < 1:
+        raise ScribeflowError(f"--limit must be at least 1, not {args.limit}")
+    source = _ingest_source(args)
+    env, data = video_env(args.data_dir)
+    cookies = None
+    if args.cookies:
+        try:
+            cookies = Path(args.cookies).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ScribeflowError(f"cannot read the cookies file {args.cookies}: "
+                                  f"{exc.strerror}") from None
+        check_cookies(cookies, f"the cookies file {args.cookies}")
+    window = Window(since, until, live=until is None)
+    run_id = "cli__" + dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    settings = PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")})
+    open_bucket(settings)
+    folder = safe_name(source.name)
+    # with the data on object storage: a working copy of the source's state, whose locked
+    # updates go to the bucket (as the channel DAG's tasks do); run logs stay on this host
+    with working_copy(settings, [f"sources/{folder}", "blocks",
+                                 f"runs/channel__{folder}/{safe_name(run_id)}"],
+                      label="ingest") as state:
+        return _ingest(args, source, window, run_id, env, data, state, cookies, settings)
+
+
+def _ingest(args: argparse.Namespace, source: Source, window: Window, run_id: str,
+            env: dict[str, str], logs: DataPaths, data: DataPaths, cookies: str | None,
+            settings: PipelineSettings) -> int:
+    from scribeflow.pipeline.ingest import ingest_source, stored_lookup
+    from scribeflow.pipeline.ingest_records import (
+        failure,
+        past_run_from_summary,
+        write_ingest_summary,
+    )
+    from scribeflow.sources.cookies import cookie_file
+    from scribeflow.sources.listing import Lister, Throttle
+
+    stored = stored_lookup(PipelineSettings.from_env(
+        {"data_dir": env.get("SCRIBEFLOW_DATA"), "store": args.store or source.store}))
+
+    print(f"listing {source.url} ({'dry run, ' if args.dry_run else ''}window "
+          f"{window.start.date() if window.start else '…'} to "
+          f"{(window.end - dt.timedelta(days=1)).date() if window.end else 'now'})", flush=True)
+    with cookie_file(cookies, f"the cookies file {args.cookies}") as cookiefile:
+        lister = Lister(cookiefile=cookiefile, throttle=Throttle(*source.request_sleep))
+        try:
+            plan = ingest_source(source, window, data, lister=lister, dry_run=args.dry_run,
+                                 past_run=lambda rid: past_run_from_summary(data, rid),
+                                 stored=stored, max_per_run=args.limit)
+        except ScribeflowError as exc:
+            if not args.dry_run:
+                write_ingest_summary(data, source.name, run_id, url=source.url,
+                                     status="failed", error=failure(exc))
+            raise
+        finally:
+            lister.close()
+    for decision in plan.decisions:
+        entry = decision.entry
+        when = f"{entry.published:%Y-%m-%d}" if entry.published else "undated   "
+        why = decision.reason + (f": {decision.detail}" if decision.detail else "")
+        print(f"{when}  {decision.action:<8} {entry.key:<28} {entry.title[:60]!r:<62} {why}")
+    summary = plan.summary()
+    print(f"found {summary['found']} entries in {summary['listing_requests']} listing requests; "
+          f"{len(plan.to_trigger)} to process; skipped {summary['skipped'] or 'none'}; "
+          f"deferred {summary['deferred'] or 'none'}; outside the window "
+          f"{summary['outside_window']}")
+    for warning in plan.warnings:
+        print(f"warning: {warning}")
+    if args.dry_run:
+        return 0
+    write_ingest_summary(data, source.name, run_id, url=source.url, status="processing",
+                         **summary, warnings=list(plan.warnings))
+    overrides = {k: getattr(args, k) for k in ("language", "whisper_model", "store")
+                 if getattr(args, k) is not None} | ({"quiz": True} if args.quiz else {})
+    if cookies:
+        # The child process reads it as an Airflow connection from its environment only.
+        env["AIRFLOW_CONN_SCRIBEFLOW_CLI_COOKIES"] = json.dumps(
+            {"conn_type": "generic", "password": cookies})
+        overrides["cookies_conn_id"] = "scribeflow_cli_cookies"
+    outcome: dict[str, list[str]] = {"succeeded": [], "failed": [], "already_done": []}
+    with (own_run_host(env) if len(plan.to_trigger) > 1 else contextlib.nullcontext(env)
+          ) as run_env:
+        for decision in plan.to_trigger:
+            conf = source.run_conf() | {"url": decision.entry.url} | overrides
+            run = run_video(conf, run_env, logs, run_id=decision.run_id)
+            key = "already_done" if run.reused else ("succeeded" if run.state == "success"
+                                                     else "failed")
+            outcome[key].append(decision.run_id)
+            cause = (run.summary.get("error") or {}).get("cause")
+            print(f"{run.state:<8} {decision.run_id}  {decision.entry.title[:60]!r}"
+                  + (f"  ({cause})" if cause and run.state != "success" else ""), flush=True)
+    status = "failed" if outcome["failed"] else "success"
+    path = write_ingest_summary(data, source.name, run_id, status=status, **outcome,
+                                triggered=[d.run_id for d in plan.to_trigger])
+    where = (f"{settings.data_url}/{path.relative_to(data.root).as_posix()}"
+             if settings.data_url else path)
+    print(f"{len(outcome['succeeded'])} processed, {len(outcome['failed'])} failed, "
+          f"{len(outcome['already_done'])} already done; summary: {where}")
+    return 1 if outcome["failed"] else 0
+
+

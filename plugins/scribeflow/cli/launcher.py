@@ -1,0 +1,168 @@
+"""Running a DAG for a command: ``dag.test()`` in a child process, or a forked child of the
+run host; the run's log file and its summary."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scribeflow.core.config import DeploymentSettings, PipelineSettings
+from scribeflow.core.errors import ScribeflowError
+from scribeflow.core.files import DataPaths, read_json
+from scribeflow.hosts.airflow_home import ensure_metadata_db
+from scribeflow.pipeline.summary import read_run_summary, summary_key
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass(frozen=True)
+class VideoRun:
+    code: int
+    run_id: str | None
+    state: str
+    summary: dict
+    summary_path: Path | str | None  # a URL with the data on object storage
+    log_file: Path
+    reused: bool = False
+
+
+def new_log_file(data: DataPaths) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    return data.root / "logs" / f"run-{stamp}-{os.getpid()}.log"
+
+
+def run_video(conf: dict, env: dict[str, str], data: DataPaths, *, run_id: str | None = None,
+              verbose: bool = False, log_file: Path | None = None) -> VideoRun:
+    """Run ``video_pipeline`` once in a child process (``dag.test()``), logging to
+    ``log_file`` (under ``data/logs/``); the run's summary as the tasks wrote it."""
+    log_file = log_file or new_log_file(data)
+    code, run = run_dag("video_pipeline", conf, env, log_file, run_id=run_id, verbose=verbose)
+    if run is None:
+        return VideoRun(code=code or 2, run_id=None, state="not started", summary={},
+                        summary_path=None, log_file=log_file)
+    if run.get("error"):
+        return VideoRun(code=2, run_id=None, state="invalid",
+                        summary={"status": "invalid", "error": {"cause": run["error"],
+                                                                "step": "start"}},
+                        summary_path=None, log_file=log_file)
+    settings = PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA") or data.root})
+    summary_path = (f"{settings.data_url}/{summary_key(run['run_id'])}" if settings.data_url
+                    else data.run_summary(run["run_id"]))
+    try:
+        summary = read_run_summary(settings, run["run_id"]) or {"status": run["state"]}
+    except ScribeflowError as exc:  # the bucket went away during the run
+        summary = {"status": run["state"], "error": {"cause": str(exc), "step": "summary"}}
+    if not (run["state"] == "success" and summary.get("status") == "degraded"):
+        summary["status"] = run["state"]
+    return VideoRun(code=code, run_id=run["run_id"], state=run["state"], summary=summary,
+                    summary_path=summary_path, log_file=log_file, reused=run.get("reused", False))
+
+
+def run_dag(dag_id: str, conf: dict, env: dict[str, str], log_file: Path, *,
+            run_id: str | None = None, verbose: bool = False) -> tuple[int, dict | None]:
+    """Run ``dag_id`` once (``dag.test()``) in a child process, or in a child of the run host
+    ``$SCRIBEFLOW_RUN_HOST`` names, logging to ``log_file``: the exit code and
+    ``{"run_id", "state"}`` (``{"error"}`` for params it refused), or None when it did not
+    start."""
+    result_file = log_file.with_suffix(".result.json")
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    ensure_metadata_db(env, log_file)
+    argv = ["--dag-id", dag_id, "--conf", json.dumps(conf), "--result", str(result_file)]
+    argv += ["--run-id", run_id] if run_id else []
+    command = [sys.executable, "-m", "scribeflow_airflow.runner", *argv]
+    with open(log_file, "a") as log:
+        code = _run_on_host(argv, env, log, verbose)
+        if code is None and verbose:
+            proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            _show_and_log(proc.stdout, log)
+            code = proc.wait()
+        elif code is None:
+            code = subprocess.run(command, env=env, stdout=log, stderr=log).returncode
+    return code, read_json(result_file) if result_file.exists() else None
+
+
+def _show_and_log(lines: Any, log: Any) -> None:
+    """A verbose run's output, line by line to the terminal and the log, until it ends."""
+    with lines:
+        for line in lines:
+            sys.stdout.write(line)
+            log.write(line)
+
+
+def _run_on_host(argv: list[str], env: dict[str, str], log: Any, verbose: bool) -> int | None:
+    """The runner's exit code, run on the run host ``$SCRIBEFLOW_RUN_HOST`` names
+    (:mod:`scribeflow.hosts.run_host`, Airflow already imported there), or None when there is none
+    to take it: then the log says why in one line and the caller starts a runner itself."""
+    import threading
+
+    from scribeflow.hosts.run_host import RunHostUnavailable, run_on_host
+
+    address = DeploymentSettings.from_env(env).run_host
+    if not address:
+        return None
+    log.flush()
+    try:
+        if not verbose:
+            return run_on_host(address, argv, env, log.fileno())
+        read, write = os.pipe()  # the run's output, shown and logged as it comes
+        shown = threading.Thread(target=lambda: _show_and_log(open(read, errors="replace"), log),
+                                 name="scribeflow-run-output")
+        shown.start()
+        try:
+            return run_on_host(address, argv, env, write)
+        finally:
+            os.close(write)
+            shown.join()
+    except RunHostUnavailable as exc:
+        log.write(f"{exc}; running in a new process\n")
+        log.flush()
+        return None
+
+
+def run_host_command(socket: Path) -> list[str]:
+    """The command that runs a run host on ``socket`` (``scribeflow_airflow.runner --serve``)."""
+    return [sys.executable, "-m", "scribeflow_airflow.runner", "--serve", str(socket)]
+
+
+@contextlib.contextmanager
+def own_run_host(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """``env`` with a run host of this command's own (:mod:`scribeflow.hosts.run_host`) for the
+    runs it starts one after another, stopped at the end: Airflow is imported once for all of
+    them instead of once a run. ``env`` as it is when a run host is configured already, or
+    when this one does not start within a minute (each run then starts its own runner)."""
+    import shutil
+    import tempfile
+    import time
+
+    if DeploymentSettings.from_env(env).run_host:
+        yield env
+        return
+    folder = Path(tempfile.mkdtemp(prefix="scribeflow-runs-"))
+    socket = folder / "runs.sock"  # bound once the host has imported Airflow
+    with open(folder / "host.log", "w") as log:
+        host = subprocess.Popen(run_host_command(socket), env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not socket.exists() and host.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield env | {"SCRIBEFLOW_RUN_HOST": str(socket)} if socket.exists() else env
+    finally:
+        host.terminate()
+        try:
+            host.wait(30)
+        except subprocess.TimeoutExpired:
+            host.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
