@@ -20,7 +20,13 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from scribeflow.core.config import DeploymentSettings, run_param_defaults
+from scribeflow.core.config import (
+    RUN_PARAM_BOUNDS,
+    STORES,
+    TRANSCRIBERS,
+    DeploymentSettings,
+    run_param_defaults,
+)
 from scribeflow_airflow import tasks
 
 DEPLOYMENT = DeploymentSettings.from_env()
@@ -63,7 +69,9 @@ CHANNEL_RUNS = "Set by channel runs"
                                       "read other languages: the CPU default, tiny.en, hears "
                                       "English only (choose base or larger under Advanced); "
                                       "the GPU default, large-v3, reads 99 languages."),
-        "chunk_words": Param(DEFAULTS["chunk_words"], type="integer", minimum=20, maximum=2000,
+        "chunk_words": Param(DEFAULTS["chunk_words"], type="integer",
+                             minimum=RUN_PARAM_BOUNDS["chunk_words"][0],
+                             maximum=RUN_PARAM_BOUNDS["chunk_words"][1],
                              title="Words per chunk",
                              description="The size of the pieces the LLM polishes one at a time "
                                          "and of a search hit; chunks end at sentence ends. "
@@ -71,12 +79,13 @@ CHANNEL_RUNS = "Set by channel runs"
         "quiz": Param(DEFAULTS["quiz"], type="boolean", title="Write a quiz",
                       description="Multiple-choice questions from the document (needs an LLM), "
                                   "as an interactive page and a PDF."),
-        "quiz_per_chunk": Param(DEFAULTS["quiz_per_chunk"], type="integer", minimum=1,
-                                maximum=10, title="Quiz questions per chunk",
+        "quiz_per_chunk": Param(DEFAULTS["quiz_per_chunk"], type="integer",
+                                minimum=RUN_PARAM_BOUNDS["quiz_per_chunk"][0],
+                                maximum=RUN_PARAM_BOUNDS["quiz_per_chunk"][1], title="Quiz questions per chunk",
                                 description="How many questions each chunk of the document "
                                             "gets, when the quiz is on."),
         "transcriber": Param(DEFAULTS["transcriber"], type="string",
-                             enum=["local", "endpoint"], title="Transcriber",
+                             enum=list(TRANSCRIBERS), title="Transcriber",
                              description="local (faster-whisper on the transcribe queue) or "
                                          "endpoint (an OpenAI-compatible /audio/transcriptions: "
                                          "connection openai_transcription).",
@@ -87,7 +96,7 @@ CHANNEL_RUNS = "Set by channel runs"
                                            "large-v3, …) or a model folder on the workers.",
                                section=ADVANCED),
         "store": Param(DEFAULTS["store"], type="string",
-                       enum=["parquet", "pgvector"], title="Vector store",
+                       enum=list(STORES), title="Vector store",
                        description="parquet (a local folder) or pgvector (connection "
                                    "scribeflow_pgvector or SCRIBEFLOW_PGVECTOR_DSN).",
                        section=ADVANCED),
@@ -103,6 +112,11 @@ CHANNEL_RUNS = "Set by channel runs"
         "source": Param(None, type=["null", "string"], title="Source",
                         description="The channel DAG's source that triggered this run; empty "
                                     "for a run of your own.", section=CHANNEL_RUNS),
+        "video_id": Param(None, type=["null", "string"], title="Video id",
+                          description="The id the channel's listing gave this video (a feed "
+                                      "entry's: its feed and guid), so that two feeds' files "
+                                      "of one name stay two videos; empty: the site's own id.",
+                          section=CHANNEL_RUNS),
         "cookies_conn_id": Param(None, type=["null", "string"], title="Cookies connection",
                                  description="A connection holding a Netscape cookies file "
                                              "for the video site (in its password), for sites "

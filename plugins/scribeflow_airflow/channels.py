@@ -19,7 +19,7 @@ from airflow.sdk import get_current_context
 from scribeflow.core.config import PipelineSettings
 from scribeflow.core.errors import BadInputError, BlockedError, ConfigError
 from scribeflow.core.files import DataPaths, safe_name
-from scribeflow.pipeline.ingest import IngestPlan, Window, ingest_source, stored_lookup
+from scribeflow.pipeline.ingest import Window, entry_conf, list_source, stored_lookup
 from scribeflow.pipeline.ingest_records import (
     PastRun,
     failure,
@@ -60,6 +60,8 @@ def _data(folders: list[str]) -> Iterator[DataPaths]:
 
 
 def _list_new_videos(source_name: str, context: Any, data: DataPaths) -> list[dict[str, Any]]:
+    from scribeflow_airflow.hooks import cookies_text
+
     run_id, dag_id = context["run_id"], context["dag"].dag_id
     now = dt.datetime.now(dt.UTC)
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
@@ -70,7 +72,11 @@ def _list_new_videos(source_name: str, context: Any, data: DataPaths) -> list[di
     try:
         source = load_sources().get(source_name)
         write_ingest_summary(data, source_name, run_id, url=source.url)
-        plan = _plan(source, window, data, context["ti"], now)
+        plan = list_source(source, window, data, run_id,
+                           cookies=cookies_text(source.cookies_conn_id),
+                           cookies_label=f"connection {source.cookies_conn_id!r}",
+                           past_run=_past_run(context["ti"], data), stored=_stored(source),
+                           now=now)
     except (BadInputError, ConfigError, BlockedError) as exc:
         write_ingest_summary(data, source_name, run_id, status="failed", error=failure(exc))
         log.error("%s failed: %s", dag_id, exc)
@@ -81,8 +87,6 @@ def _list_new_videos(source_name: str, context: Any, data: DataPaths) -> list[di
     for warning in plan.warnings:
         log.warning("%s", warning)
     summary = plan.summary()
-    write_ingest_summary(data, source_name, run_id, status="triggering", **summary,
-                         warnings=list(plan.warnings))
     log.info("%s over %s: %d found (%d listing requests), %d to trigger, skipped %s, "
              "deferred %s", source.name, window.to_dict(), summary["found"],
              summary["listing_requests"], len(plan.to_trigger), summary["skipped"],
@@ -90,22 +94,6 @@ def _list_new_videos(source_name: str, context: Any, data: DataPaths) -> list[di
     if plan.backoff is not None:
         log.warning("backing off until %s: %s", plan.backoff.until.isoformat(), plan.backoff.cause)
     return [_trigger_kwargs(source, decision) for decision in plan.to_trigger]
-
-
-def _plan(source: Source, window: Window, data: DataPaths, ti: Any, now: dt.datetime
-          ) -> IngestPlan:
-    from scribeflow.sources.cookies import cookie_file
-    from scribeflow.sources.listing import Lister, Throttle
-    from scribeflow_airflow.hooks import cookies_text
-
-    label = f"connection {source.cookies_conn_id!r}"
-    with cookie_file(cookies_text(source.cookies_conn_id), label) as cookiefile:
-        lister = Lister(cookiefile=cookiefile, throttle=Throttle(*source.request_sleep))
-        try:
-            return ingest_source(source, window, data, lister=lister,
-                                 past_run=_past_run(ti, data), stored=_stored(source), now=now)
-        finally:
-            lister.close()
 
 
 def _past_run(ti: Any, data: DataPaths) -> Callable[[str], PastRun | None]:
@@ -137,7 +125,7 @@ def _trigger_kwargs(source: Source, decision: Any) -> dict[str, Any]:
     when = f"published {entry.published:%Y-%m-%d %H:%M} UTC" if entry.published else "undated"
     return {
         "trigger_run_id": decision.run_id,
-        "conf": source.run_conf() | {"url": entry.url},
+        "conf": entry_conf(source, entry),
         "reset_dag_run": decision.action == "retry",
         "note": f"{source.dag_id}: {entry.title[:200]} ({when})",
     }

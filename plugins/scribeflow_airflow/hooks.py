@@ -76,19 +76,25 @@ def transcription_settings() -> TranscriptionSettings:
                                                   conn.extra_dejson or {}, conn.schema, conn.port)
 
 
-PGVECTOR_CONN_ID = "scribeflow_pgvector"
+PGVECTOR_CONN_ID = "scribeflow_pgvector"  # scribeflow.core.connections.PGVECTOR_CONN_ID
 
 
 def pgvector_dsn(conn_id: str = PGVECTOR_CONN_ID) -> str | None:
     """The pgvector database's URI from the ``scribeflow_pgvector`` connection, else
-    ``SCRIBEFLOW_PGVECTOR_DSN``; ``None`` when neither is set."""
-    from scribeflow.index.store import pgvector_dsn_from_env
+    ``SCRIBEFLOW_PGVECTOR_DSN``; ``None`` when neither is set (one DSN builder:
+    :func:`scribeflow.core.connections.pgvector_dsn`)."""
+    from scribeflow.core import connections
+    from scribeflow.core.config import DeploymentSettings
 
     try:
-        uri = BaseHook.get_connection(conn_id).get_uri()
+        found = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        return pgvector_dsn_from_env()
-    return "postgresql://" + uri.split("://", 1)[1] if "://" in uri else uri
+        found = None
+    conn = None if found is None else connections.Connection(
+        conn_type=found.conn_type, host=found.host, schema=found.schema, login=found.login,
+        password=found.password, port=found.port, extra=found.extra_dejson or {},
+        origin=f"connection {conn_id}")
+    return connections.pgvector_dsn(conn, DeploymentSettings.from_env().pgvector_dsn)
 
 
 def cookies_text(conn_id: str | None) -> str | None:

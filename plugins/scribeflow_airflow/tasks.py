@@ -35,7 +35,6 @@ from scribeflow.core.errors import (
     no_space,
     storage_full,
 )
-from scribeflow.core.files import read_json
 from scribeflow.core.objects import working_copy
 from scribeflow.core.timings import TaskTiming, timed
 from scribeflow.pipeline import outputs as pipeline_outputs
@@ -55,7 +54,7 @@ from scribeflow.pipeline.results import (
     Transcribed,
 )
 from scribeflow.pipeline.rows import upsert_video_rows
-from scribeflow.pipeline.summary import record_failure, update_run_summary
+from scribeflow.pipeline.summary import read_run_summary, record_failure, update_run_summary
 from scribeflow.pipeline.transcription import transcribe_video
 from scribeflow_airflow.failures import fail
 
@@ -256,7 +255,8 @@ def download_audio() -> dict[str, Any]:
     sleep = download_pause(params)
     with cookie_file(cookies_text(conn_id), f"connection {conn_id!r}") as cookiefile:
         result = download_video(params["url"], settings,
-                                DownloadOptions(cookiefile=cookiefile, sleep=sleep))
+                                DownloadOptions(cookiefile=cookiefile, sleep=sleep,
+                                                video_id=params.get("video_id")))
     if "://" in params["url"] and not params["url"].startswith("file://"):
         import datetime as dt
 
@@ -322,7 +322,7 @@ def assemble_document(transcript: dict[str, Any], groups: list[dict[str, Any]]) 
                 if result.llm_used else "not configured: raw chunk text used")
     _summarize(run_id, settings, chunks=result.chunks, llm=llm_note,
                removed_pct=result.removed_pct, warnings=list(result.warnings),
-               degraded=list(result.degraded), outputs={"document": result.document})
+               degraded=list(result.degraded))
     return result.to_xcom()
 
 
@@ -415,11 +415,10 @@ def _record_done(run_id: str, settings: PipelineSettings, result: Stored) -> Non
             from scribeflow_airflow.hooks import transcription_settings
 
             endpoint = transcription_settings()
-        summary = read_json(DataPaths(settings.data_dir).run_summary(run_id))
+        summary = read_run_summary(settings, run_id)
         key = request_key(params["url"], settings, _llm(), endpoint)
         record_done(DataPaths(settings.data_dir), Done(
-            key=key, run_id=run_id, video_id=summary["video_id"], rows=result.rows,
-            rows_digest=result.rows_digest,
-            quiz="quiz_html" in (summary.get("outputs") or {})))
+            key=key, run_id=run_id, video_id=summary.video_id, rows=result.rows,
+            rows_digest=result.rows_digest, quiz="quiz_html" in summary.outputs))
     except Exception:  # the record saves time later; its absence costs a DAG run
         log.warning("could not record the run for reuse", exc_info=True)

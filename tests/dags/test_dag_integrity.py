@@ -216,7 +216,7 @@ def test_the_form_explains_every_param_and_tucks_away_the_rare_ones(dagbag):
     assert {n for n, s in sections.items() if s == "Advanced"} == {
         "transcriber", "whisper_model", "store", "download_sleep_min", "download_sleep_max"}
     assert {n for n, s in sections.items() if s == "Set by channel runs"} == {
-        "source", "cookies_conn_id"}
+        "source", "video_id", "cookies_conn_id"}
     # the pause is two numbers, not a JSON list to edit
     assert schema["download_sleep_min"]["type"] == schema["download_sleep_max"]["type"] == "number"
     # the language help is true for the CPU default: it names tiny.en as English only
@@ -226,3 +226,20 @@ def test_the_form_explains_every_param_and_tucks_away_the_rare_ones(dagbag):
     with pytest.raises(ConfigError, match="^the pause before download cannot be at least 9 s "
                                           "and at most 2 s: download_sleep_min is above"):
         download_pause({"download_sleep_min": 9, "download_sleep_max": 2})
+
+
+def test_the_forms_choices_and_bounds_are_the_settings(dagbag):
+    """The form's enums and bounds come from the settings the tasks and the CLI use, so a
+    value the form takes is one the settings take, and one it refuses they refuse too."""
+    from scribeflow.core.config import RUN_PARAM_BOUNDS, STORES, TRANSCRIBERS, PipelineSettings
+    from scribeflow.core.errors import ConfigError
+
+    params = dagbag.dags["video_pipeline"].params
+    schema = {name: params.get_param(name).schema for name in params}
+    assert schema["store"]["enum"] == list(STORES)
+    assert schema["transcriber"]["enum"] == list(TRANSCRIBERS)
+    for name, (low, high) in RUN_PARAM_BOUNDS.items():
+        assert (schema[name]["minimum"], schema[name]["maximum"]) == (low, high)
+        assert getattr(PipelineSettings.from_env({name: low}), name) == low
+        with pytest.raises(ConfigError, match=f"{name} must be from {low} to {high}"):
+            PipelineSettings.from_env({name: high + 1})

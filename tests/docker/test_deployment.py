@@ -137,7 +137,8 @@ def summary(run_id: str) -> dict:
     out = compose("exec", "-T", "airflow-worker", "python", "-c",
                   "import json, sys; from scribeflow.core.config import PipelineSettings; "
                   "from scribeflow.pipeline.summary import read_run_summary; "
-                  "print(json.dumps(read_run_summary(PipelineSettings.from_env(), sys.argv[1])))",
+                  "found = read_run_summary(PipelineSettings.from_env(), sys.argv[1]); "
+                  "print(json.dumps(found.to_dict() if found else None))",
                   run_id)
     return json.loads(out.strip().splitlines()[-1])
 

@@ -113,10 +113,12 @@ def check_feed_window_with_cookies(site, ingest, tmp_path, url):
     args = (url, "--since", "2025-05-08", "--until", "2025-05-09", "--cookies", str(cookies))
     first = ingest(*args, data=data.root)
     assert first.code == 0, first.output
-    expected = {video_run_id("generic-two"), video_run_id("generic-three")}
+    feed = url.rsplit("/", 1)[1]
+    two, three = site.key(feed, "two.mp3"), site.key(feed, "three.mp3")
+    expected = {video_run_id(two), video_run_id(three)}
     assert {line.split()[1] for line in lines_with(first.output, "success  ingest__")} == expected
     assert "2 processed, 0 failed, 0 already done" in first.output
-    assert ParquetStore(data.parquet_store).video_ids() == {"generic-two", "generic-three"}
+    assert ParquetStore(data.parquet_store).video_ids() == {two, three}
     for run_id in expected:
         summary = read_json(data.run_summary(run_id))
         assert summary["status"] == "success" and summary["source"].startswith("cli-127-0-0-1-")
@@ -147,7 +149,8 @@ def test_a_block_backs_off_and_the_video_is_processed_after_the_cooldown(site, i
                        "    schedule: '@daily'\n    start_date: 2025-01-01\n    cooldown: 15s\n")
     data = DataPaths(tmp_path / "data")
     env = {"SCRIBEFLOW_CHANNELS": str(sources)}
-    run_id = video_run_id("generic-four")
+    four = site.key("blocked.xml", "four.mp3")
+    run_id = video_run_id(four)
     blocked = ingest("blocky", data=data.root, extra_env=env)
     assert blocked.code == 1
     (line,) = lines_with(blocked.output, f"failed   {run_id}")
@@ -156,7 +159,7 @@ def test_a_block_backs_off_and_the_video_is_processed_after_the_cooldown(site, i
     assert set(SourceState.load(state_path(data, "blocky")).pending) == {run_id}
     waiting = ingest("blocky", data=data.root, extra_env=env)
     assert waiting.code == 0, waiting.output
-    (line,) = lines_with(waiting.output, "defer    generic-four")
+    (line,) = lines_with(waiting.output, f"defer    {four}")
     assert "backoff: 127.0.0.1 blocked us: waiting until" in line
     del site.routes["four.mp3"]
     blocked_at = dt.datetime.fromisoformat(read_json(data.root / "blocks" / "127.0.0.1.json")["at"])
@@ -164,10 +167,10 @@ def test_a_block_backs_off_and_the_video_is_processed_after_the_cooldown(site, i
                          - dt.datetime.now(UTC)).total_seconds()))
     retried = ingest("blocky", data=data.root, extra_env=env)
     assert retried.code == 0, retried.output
-    assert lines_with(retried.output, "retry    generic-four")
+    assert lines_with(retried.output, f"retry    {four}")
     assert lines_with(retried.output, f"success  {run_id}")
     assert SourceState.load(state_path(data, "blocky")).pending == {}
-    assert ParquetStore(data.parquet_store).video_ids() == {"generic-four"}
+    assert ParquetStore(data.parquet_store).video_ids() == {four}
 
 
 def test_scribeflow_run_points_a_playlist_to_ingest(site, run_pipeline, tmp_path):
@@ -179,6 +182,51 @@ def test_scribeflow_run_points_a_playlist_to_ingest(site, run_pipeline, tmp_path
     assert site.hits["one.mp3"] + site.hits["two.mp3"] == media_hits, "refused before download"
     assert outcome.line("hint").startswith(f"to process a channel, playlist or feed: "
                                            f"scribeflow ingest {url}")
+
+
+
+def test_two_feeds_whose_media_share_a_file_name_are_both_stored(site, ingest, run_pipeline,
+                                                                 airflow_home, tmp_path):
+    """Two shows' episode1.mp3 are two videos. A store from before feed entries were keyed on
+    their feed and guid (the first show's episode under generic-episode1, as `scribeflow run`
+    of its media still stores it) is moved once by `scribeflow migrate-ids`, with the same
+    rows, and the first show's episode is not processed again."""
+    for show, text in (("a", "Bees make honey from the nectar of flowers."),
+                       ("b", "A compass needle turns to point at magnetic north.")):
+        (site.root / show).mkdir(exist_ok=True)
+        speech_audio(site.root / show / "episode1.mp3", text)
+    first = site.feed("show_a.xml", [Upload("a/episode1.mp3", "Honey", DAY)])
+    second = site.feed("show_b.xml", [Upload("b/episode1.mp3", "Compass", DAY)])
+    data = DataPaths(tmp_path / "data")
+    old = run_pipeline(site.url("a/episode1.mp3"), data.root)
+    assert old.code == 0, old.output
+    store = ParquetStore(data.parquet_store)
+    assert store.video_ids() == {"generic-episode1"}
+    rows = [(r.text, r.start, r.content_hash) for r in store.video_rows("generic-episode1")]
+    env = clean_env(AIRFLOW_HOME=str(airflow_home), SCRIBEFLOW_DATA=str(data.root))
+
+    def migrate(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([SCRIBEFLOW, "migrate-ids", *args], env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    key_a, key_b = site.key("show_a.xml", "a/episode1.mp3"), site.key("show_b.xml",
+                                                                      "b/episode1.mp3")
+    moved = migrate(first, second)
+    assert moved.returncode == 0, moved.stderr
+    assert f"moved generic-episode1 -> {key_a} ({len(rows)} rows)" in moved.stdout
+    assert store.video_ids() == {key_a}
+    assert [(r.text, r.start, r.content_hash) for r in store.video_rows(key_a)] == rows
+    again = migrate(first, second)
+    assert again.returncode == 0 and f"0 videos moved; {len(rows)} rows" in again.stdout
+    for feed in (first, second):
+        outcome = ingest(feed, data=data.root)
+        assert outcome.code == 0, outcome.output
+    assert store.video_ids() == {key_a, key_b}
+    assert "honey" in " ".join(r.text for r in store.video_rows(key_a)).lower()
+    assert "compass" in " ".join(r.text for r in store.video_rows(key_b)).lower()
+    assert not data.video("generic-episode1").root.exists()
+    bad = migrate("nowhere-source")
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: ")
 
 
 BAD = [

@@ -87,8 +87,8 @@ def test_a_run_on_object_storage_fails_at_once_without_the_credentials_or_with_p
                         base | {"AIRFLOW_CONN_SCRIBEFLOW_DATA": s3.connection()}, data,
                         log_file=tmp_path / "parquet.log")
     assert parquet.state == "failed"
-    assert parquet.summary["error"]["step"] == "download"
-    assert parquet.summary["error"]["cause"].startswith(
+    assert parquet.summary.error["step"] == "download"
+    assert parquet.summary.error["cause"].startswith(
         "the Parquet store is a folder on one host and its writer lock holds on that host "
         f"only: with SCRIBEFLOW_DATA=s3://{bucket}/data use store=pgvector")
     assert str(parquet.summary_path).startswith(f"s3://{bucket}/data/runs/")

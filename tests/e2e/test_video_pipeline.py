@@ -52,11 +52,12 @@ def test_chapters_quality_and_rendered_documents(processed):
     assert "\n## Volcanoes\n" in document
     assert document.index("## Volcanoes") < document.lower().index("magma")
     assert processed.outcome.line("quality") == "87"
-    meta = read_json(processed.video.metadata)
-    assert meta["processing"]["quality"] == 87 and meta["video_id"] == VIDEO_ID
-    assert meta["processing"]["prompt_versions"]["polish_sentences"] == "1"
-    assert meta["processing"]["tokens"]["prompt"] > 0
-    timings = meta["processing"]["timings_s"]
+    assert read_json(processed.video.metadata)["video_id"] == VIDEO_ID
+    processing = read_json(processed.video.processing)
+    assert processing["quality"] == 87
+    assert processing["prompt_versions"]["polish_sentences"] == "1"
+    assert processing["tokens"]["prompt"] > 0
+    timings = processing["timings_s"]
     assert timings["transcribe"] > 0 and timings["document_stages"] > 0 and timings["quality"] > 0
     html = processed.video.document_html.read_text()
     assert "<h2>Volcanoes</h2>" in html and "Quality score: <strong>87</strong>" in html

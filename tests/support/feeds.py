@@ -175,6 +175,13 @@ class FeedSite:
     def url(self, path: str) -> str:
         return f"{self.base}/{path}"
 
+    def key(self, feed: str, media: str) -> str:
+        """The video id of ``media``'s entry in the podcast feed at ``feed`` (its guid is the
+        media's name), as the product computes it."""
+        from scribeflow.sources.listing import feed_entry_key
+
+        return feed_entry_key(self.url(feed), media, self.url(media))
+
     def serve(self, path: str, builder, ctype: str = "application/xml", **options) -> str:
         """Serve ``builder(query)``'s text at ``path``; returns the URL."""
         self.routes[path] = Route(body=lambda query: (builder(query), ctype), **options)

@@ -6,6 +6,8 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,7 +69,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise ScribeflowError(f"--limit must be at least 1, not {args.limit}")
     source = _ingest_source(args)
-    env, data = video_env(args.data_dir)
+    env, data, settings = video_env(args.data_dir)
     cookies = None
     if args.cookies:
         try:
@@ -78,7 +80,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         check_cookies(cookies, f"the cookies file {args.cookies}")
     window = Window(since, until, live=until is None)
     run_id = "cli__" + dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    settings = PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")})
     open_bucket(settings)
     folder = safe_name(source.name)
     # with the data on object storage: a working copy of the source's state, whose locked
@@ -92,34 +93,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace, source: Source, window: Window, run_id: str,
             env: dict[str, str], logs: DataPaths, data: DataPaths, cookies: str | None,
             settings: PipelineSettings) -> int:
-    from scribeflow.pipeline.ingest import ingest_source, stored_lookup
+    from scribeflow.pipeline.ingest import entry_conf, list_source, stored_lookup
     from scribeflow.pipeline.ingest_records import (
-        failure,
         past_run_from_summary,
         write_ingest_summary,
     )
-    from scribeflow.sources.cookies import cookie_file
-    from scribeflow.sources.listing import Lister, Throttle
 
-    stored = stored_lookup(PipelineSettings.from_env(
-        {"data_dir": env.get("SCRIBEFLOW_DATA"), "store": args.store or source.store}))
+    stored = stored_lookup(replace(settings, store=args.store or source.store or settings.store))
 
     print(f"listing {source.url} ({'dry run, ' if args.dry_run else ''}window "
           f"{window.start.date() if window.start else '…'} to "
           f"{(window.end - dt.timedelta(days=1)).date() if window.end else 'now'})", flush=True)
-    with cookie_file(cookies, f"the cookies file {args.cookies}") as cookiefile:
-        lister = Lister(cookiefile=cookiefile, throttle=Throttle(*source.request_sleep))
-        try:
-            plan = ingest_source(source, window, data, lister=lister, dry_run=args.dry_run,
-                                 past_run=lambda rid: past_run_from_summary(data, rid),
-                                 stored=stored, max_per_run=args.limit)
-        except ScribeflowError as exc:
-            if not args.dry_run:
-                write_ingest_summary(data, source.name, run_id, url=source.url,
-                                     status="failed", error=failure(exc))
-            raise
-        finally:
-            lister.close()
+    plan = list_source(source, window, data, run_id, cookies=cookies,
+                       cookies_label=f"the cookies file {args.cookies}",
+                       past_run=lambda rid: past_run_from_summary(data, rid), stored=stored,
+                       dry_run=args.dry_run, max_per_run=args.limit, status="processing")
     for decision in plan.decisions:
         entry = decision.entry
         when = f"{entry.published:%Y-%m-%d}" if entry.published else "undated   "
@@ -134,8 +122,6 @@ def _ingest(args: argparse.Namespace, source: Source, window: Window, run_id: st
         print(f"warning: {warning}")
     if args.dry_run:
         return 0
-    write_ingest_summary(data, source.name, run_id, url=source.url, status="processing",
-                         **summary, warnings=list(plan.warnings))
     overrides = {k: getattr(args, k) for k in ("language", "whisper_model", "store")
                  if getattr(args, k) is not None} | ({"quiz": True} if args.quiz else {})
     if cookies:
@@ -147,12 +133,12 @@ def _ingest(args: argparse.Namespace, source: Source, window: Window, run_id: st
     with (own_run_host(env) if len(plan.to_trigger) > 1 else contextlib.nullcontext(env)
           ) as run_env:
         for decision in plan.to_trigger:
-            conf = source.run_conf() | {"url": decision.entry.url} | overrides
+            conf = entry_conf(source, decision.entry) | overrides
             run = run_video(conf, run_env, logs, run_id=decision.run_id)
             key = "already_done" if run.reused else ("succeeded" if run.state == "success"
                                                      else "failed")
             outcome[key].append(decision.run_id)
-            cause = (run.summary.get("error") or {}).get("cause")
+            cause = (run.summary.error or {}).get("cause")
             print(f"{run.state:<8} {decision.run_id}  {decision.entry.title[:60]!r}"
                   + (f"  ({cause})" if cause and run.state != "success" else ""), flush=True)
     status = "failed" if outcome["failed"] else "success"
@@ -165,3 +151,45 @@ def _ingest(args: argparse.Namespace, source: Source, window: Window, run_id: st
     return 1 if outcome["failed"] else 0
 
 
+
+
+def cmd_migrate_ids(args: argparse.Namespace) -> int:
+    """Move feed videos stored under their media file's name to their entries' keys (feed
+    and guid): each source listed, its stored videos found by media URL, folders and rows
+    moved; running it again moves nothing."""
+    from scribeflow.core.files import DataPaths
+    from scribeflow.index.store import open_store
+    from scribeflow.pipeline.rekey import migrate_feed_ids
+    from scribeflow.sources.catalog import load_sources
+    from scribeflow.sources.listing import Lister
+
+    settings = PipelineSettings.from_env({"data_dir": args.data_dir, "store": args.store})
+    if settings.data_url:
+        raise ScribeflowError(f"migrate-ids moves folders of a local data folder; with "
+                              f"SCRIBEFLOW_DATA={settings.data_url} run it where the data is")
+    if args.sources:
+        sources = [_ingest_source(argparse.Namespace(source=s, kind="feed", include_shorts=False))
+                   for s in args.sources]
+    else:
+        sources = [s for s in load_sources().sources if s.kind in ("auto", "feed")]
+    store = open_store(settings)
+    data = DataPaths(settings.data_dir)
+    moved = failed = 0
+    for source in sources:
+        lister = Lister()
+        try:
+            entries = list(lister.entries(source.url, source.kind))
+        except ScribeflowError as exc:
+            print(f"{source.name}: cannot list {source.url}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        finally:
+            lister.close()
+        for rekey in migrate_feed_ids(entries, data, store, dry_run=args.dry_run):
+            verb = "would move" if args.dry_run else "moved"
+            print(f"{source.name}: {verb} {rekey.old} -> {rekey.new}"
+                  + ("" if args.dry_run else f" ({rekey.rows} rows)"))
+            moved += 1
+    print(f"{moved} videos {'to move' if args.dry_run else 'moved'}; "
+          f"{store.count()} rows in the {store.name} store")
+    return 1 if failed else 0

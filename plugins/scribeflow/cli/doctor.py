@@ -73,7 +73,7 @@ def stored_connection(conn_id: str) -> dict[str, Any] | None:
 def find_connection(conn_id: str, env: Mapping[str, str]) -> connections.Connection | None:
     """Connection ``conn_id`` where the tasks look for it: ``AIRFLOW_CONN_<ID>`` (JSON or
     URI), then the metadata database (through Airflow's CLI: slow, so only when not in env)."""
-    return connections.from_env(conn_id, env) or stored(conn_id)
+    return connections.resolve(conn_id, env, stored)
 
 
 def stored(conn_id: str) -> connections.Connection | None:
@@ -307,12 +307,8 @@ def _store(settings: PipelineSettings) -> Check:
         return Check("store", True, f"parquet at {path}")
     import psycopg
 
-    from scribeflow.index.store import pgvector_dsn_from_env
-
-    dsn = pgvector_dsn_from_env()
-    if not dsn and (conn := stored_connection("scribeflow_pgvector")) is not None:
-        uri = conn.get("get_uri") or ""
-        dsn = "postgresql://" + uri.split("://", 1)[1] if "://" in uri else None
+    dsn = connections.pgvector_dsn(find_connection(connections.PGVECTOR_CONN_ID, os.environ),
+                                   DeploymentSettings.from_env().pgvector_dsn)
     if not dsn:
         return Check("store", False, "pgvector chosen but no database given",
                      "set the scribeflow_pgvector connection or SCRIBEFLOW_PGVECTOR_DSN")

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from scribeflow.core.config import DeploymentSettings, PipelineSettings
 from scribeflow.core.errors import ScribeflowError
 from scribeflow.core.files import DataPaths, read_json
 from scribeflow.hosts.airflow_home import ensure_metadata_db
-from scribeflow.pipeline.summary import read_run_summary, summary_key
+from scribeflow.pipeline.summary import RunSummary, read_run_summary, summary_key
 
 if TYPE_CHECKING:
     pass
@@ -29,7 +29,7 @@ class VideoRun:
     code: int
     run_id: str | None
     state: str
-    summary: dict
+    summary: RunSummary
     summary_path: Path | str | None  # a URL with the data on object storage
     log_file: Path
     reused: bool = False
@@ -47,22 +47,23 @@ def run_video(conf: dict, env: dict[str, str], data: DataPaths, *, run_id: str |
     log_file = log_file or new_log_file(data)
     code, run = run_dag("video_pipeline", conf, env, log_file, run_id=run_id, verbose=verbose)
     if run is None:
-        return VideoRun(code=code or 2, run_id=None, state="not started", summary={},
+        return VideoRun(code=code or 2, run_id=None, state="not started",
+                        summary=RunSummary(status="not started"),
                         summary_path=None, log_file=log_file)
     if run.get("error"):
         return VideoRun(code=2, run_id=None, state="invalid",
-                        summary={"status": "invalid", "error": {"cause": run["error"],
-                                                                "step": "start"}},
+                        summary=RunSummary(status="invalid", error={"cause": run["error"],
+                                                                     "step": "start"}),
                         summary_path=None, log_file=log_file)
     settings = PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA") or data.root})
     summary_path = (f"{settings.data_url}/{summary_key(run['run_id'])}" if settings.data_url
                     else data.run_summary(run["run_id"]))
     try:
-        summary = read_run_summary(settings, run["run_id"]) or {"status": run["state"]}
+        summary = read_run_summary(settings, run["run_id"]) or RunSummary(status=run["state"])
     except ScribeflowError as exc:  # the bucket went away during the run
-        summary = {"status": run["state"], "error": {"cause": str(exc), "step": "summary"}}
-    if not (run["state"] == "success" and summary.get("status") == "degraded"):
-        summary["status"] = run["state"]
+        summary = RunSummary(status=run["state"], error={"cause": str(exc), "step": "summary"})
+    if not (run["state"] == "success" and summary.status == "degraded"):
+        summary = replace(summary, status=run["state"])
     return VideoRun(code=code, run_id=run["run_id"], state=run["state"], summary=summary,
                     summary_path=summary_path, log_file=log_file, reused=run.get("reused", False))
 

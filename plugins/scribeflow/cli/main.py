@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from scribeflow.cli.channels import cmd_ingest
+from scribeflow.cli.channels import cmd_ingest, cmd_migrate_ids
 from scribeflow.cli.services import (
     cmd_doctor,
     cmd_models_serve,
@@ -64,6 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--quiz", action="store_true")
     ingest.add_argument("--data-dir", dest="data_dir")
     ingest.set_defaults(func=cmd_ingest)
+
+    migrate = sub.add_parser("migrate-ids", help="move feed videos stored under their media "
+                             "file's name to their entries' feed-and-guid keys (once; again: "
+                             "nothing moves)")
+    migrate.add_argument("sources", nargs="*", metavar="SOURCE",
+                         help="source names or feed URLs (default: every feed in the sources "
+                              "file)")
+    migrate.add_argument("--dry-run", dest="dry_run", action="store_true",
+                         help="say what would move, move nothing")
+    migrate.add_argument("--store", choices=STORES)
+    migrate.add_argument("--data-dir", dest="data_dir")
+    migrate.set_defaults(func=cmd_migrate_ids)
 
     up = sub.add_parser("up", help="airflow standalone with these DAGs (UI on 127.0.0.1:8080)")
     up.add_argument("--host", default="127.0.0.1")

@@ -13,7 +13,7 @@ from scribeflow.core.config import PipelineSettings
 from scribeflow.core.errors import ScribeflowError
 from scribeflow.core.files import DataPaths
 from scribeflow.hosts.airflow_home import airflow_env
-from scribeflow.pipeline.summary import format_summary, read_run_summary
+from scribeflow.pipeline.summary import RunSummary, format_summary, read_run_summary
 
 if TYPE_CHECKING:
     pass
@@ -24,7 +24,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from scribeflow.evaluation.report import format_table, read_evaluation_summary
     from scribeflow.evaluation.runs import evaluation_root
 
-    env, data = video_env(args.data_dir)
+    env, data, settings = video_env(args.data_dir)
     conf: dict[str, Any] = {"only": args.only or []}
     for key in ("references", "configs"):
         if getattr(args, key):
@@ -43,8 +43,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if run.get("error"):
         print(f"error: {run['error']}", file=sys.stderr)
         return 2
-    root = evaluation_root(PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")
-                                                      }).data_dir)
+    root = evaluation_root(settings.data_dir)
     summary = read_evaluation_summary(root, run["run_id"])
     if summary is None:
         print(f"error: the evaluation wrote no summary (run {run['state']}); see {log_file}",
@@ -62,18 +61,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0 if run["state"] == "success" else 1
 
 
-def video_env(data_dir: str | None) -> tuple[dict[str, str], DataPaths]:
+def video_env(data_dir: str | None) -> tuple[dict[str, str], DataPaths, PipelineSettings]:
+    """A command's one view of its settings: the environment its runs get, their data
+    folder, and the settings that environment resolves to (read once, passed on)."""
     env = airflow_env(data_dir)
     # dag.test() runs mapped task instances one after another, so in-process runs send every
     # chunk through one group, where the LLM calls run concurrently (bench/pipeline_overhead).
     env.setdefault("SCRIBEFLOW_MAX_LLM_GROUPS", "1")
-    data = DataPaths(PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")}).data_dir)
-    return env, data
+    settings = PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")})
+    return env, DataPaths(settings.data_dir), settings
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    env, data = video_env(args.data_dir)
-    open_bucket(PipelineSettings.from_env({"data_dir": env.get("SCRIBEFLOW_DATA")}))
+    env, data, settings = video_env(args.data_dir)
+    open_bucket(settings)
     conf = {"url": args.url}
     for key in ("language", "transcriber", "whisper_model", "chunk_words", "store",
                 "quiz_per_chunk"):
@@ -87,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"running video_pipeline on {args.url} (Airflow log: {log_file})", flush=True)
     run = run_video(conf, env, data, verbose=args.verbose, log_file=log_file)
     if run.state == "invalid":
-        print(f"error: {run.summary['error']['cause']}", file=sys.stderr)
+        print(f"error: {(run.summary.error or {}).get('cause')}", file=sys.stderr)
         return 2
     if run.run_id is None:
         tail = run.log_file.read_text(errors="replace").splitlines()[-15:]
@@ -96,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     print(format_summary(run.summary))
     print(f"{'summary:':<18}{run.summary_path}")
-    error = (run.summary.get("error") or {}).get("cause") or ""
+    error = (run.summary.error or {}).get("cause") or ""
     if "is a playlist" in error:
         print(f"{'hint:':<18}to process a channel, playlist or feed: scribeflow ingest "
               f"{args.url} [--since DATE] [--limit N] [--dry-run]")
@@ -130,7 +131,7 @@ def _print_reused(conf: dict, env: dict[str, str], data: DataPaths) -> bool:
         return False
     if done is None:
         return False
-    summary = read_run_summary(settings, done.run_id) or {}
+    summary = read_run_summary(settings, done.run_id) or RunSummary()
     print(f"video_pipeline on {conf['url']}: reused run {done.run_id}, which processed it "
           "from the same inputs (--force runs it again)")
     print(format_summary(summary))

@@ -71,6 +71,10 @@ RUN_PARAMS = ("language", "transcriber", "whisper_model", "chunk_words", "quiz",
               "quiz_per_chunk", "store")
 
 
+#: The bounds of the numeric run params, which the form, the settings and so the CLI share.
+RUN_PARAM_BOUNDS = {"chunk_words": (20, 2000), "quiz_per_chunk": (1, 10)}
+
+
 def run_param_defaults() -> dict[str, Any]:
     """The defaults of ``video_pipeline``'s :data:`RUN_PARAMS`: the dataclass defaults, then
     ``SCRIBEFLOW_*`` (:meth:`PipelineSettings.from_env`), as every other reader sees them."""
@@ -150,10 +154,14 @@ class PipelineSettings:
             raise ConfigError(f"whisper_device must be auto, cpu or cuda, not {self.whisper_device!r}")
         if self.max_duration <= 0:
             raise ConfigError(f"max_duration must be above 0 seconds, not {self.max_duration}")
-        for name in ("pg_pool_size", "chunk_words", "max_llm_groups", "min_chunks_per_group", "beam_size",
-                     "quiz_per_chunk", "chapter_chunks", "quality_chars"):
+        for name in ("pg_pool_size", "max_llm_groups", "min_chunks_per_group", "beam_size",
+                     "chapter_chunks", "quality_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name, (low, high) in RUN_PARAM_BOUNDS.items():
+            if not low <= getattr(self, name) <= high:
+                raise ConfigError(f"{name} must be from {low} to {high}, not "
+                                  f"{getattr(self, name)}")
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None) -> PipelineSettings:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
@@ -53,6 +53,35 @@ class Connection:
                    password=fields.get("password"), port=port, extra=extra, origin=origin)
 
 
+    def postgres_dsn(self) -> str:
+        """The libpq URI of a Postgres connection, the one way Scribeflow writes it: login and
+        password percent-encoded, ``localhost`` when no host is given, the extra's plain
+        values (``sslmode``, ``connect_timeout``, …) as its query."""
+        from urllib.parse import quote, urlencode
+
+        auth = quote(self.login or "", safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        port = f":{self.port}" if self.port else ""
+        options = {k: v for k, v in self.extra.items() if isinstance(v, str | int | float)
+                   and not isinstance(v, bool)}
+        query = f"?{urlencode(options)}" if options else ""
+        return (f"postgresql://{auth + '@' if auth else ''}{self.host or 'localhost'}{port}"
+                f"/{quote(self.schema or '', safe='')}{query}")
+
+
+#: The connection of the pgvector store.
+PGVECTOR_CONN_ID = "scribeflow_pgvector"
+
+
+def pgvector_dsn(conn: Connection | None, fallback: str | None) -> str | None:
+    """The pgvector store's DSN: connection ``scribeflow_pgvector`` when there is one (from the
+    environment, the metadata database or an Airflow hook: its fields), else ``fallback``
+    (``SCRIBEFLOW_PGVECTOR_DSN``). Every reader of the store's connection goes through here,
+    so the CLI, doctor, reuse and the tasks build one DSN from one connection."""
+    return conn.postgres_dsn() if conn is not None else (fallback or None)
+
+
 def variable(conn_id: str) -> str:
     """The environment variable that holds connection ``conn_id``."""
     return f"AIRFLOW_CONN_{conn_id.upper()}"
@@ -73,6 +102,18 @@ def from_env(conn_id: str, env: Mapping[str, str]) -> Connection | None:
                           '({"conn_type": ..., "host": ..., "extra": {...}}) or as a URI '
                           "(type://login:password@host:port/schema?key=value)") from None
     return dataclasses.replace(conn, origin=name)
+
+
+def resolve(conn_id: str, env: Mapping[str, str],
+            stored: Callable[[str], Connection | None] | None = None) -> Connection | None:
+    """Connection ``conn_id`` where the tasks find it, in their order: ``AIRFLOW_CONN_<ID>``
+    first, then the metadata database (read by ``stored``: Airflow's CLI for ``doctor``,
+    the SQLite file for ``scribeflow run``'s reuse lookup). The one resolver outside
+    Airflow's hooks; None when neither has it."""
+    found = from_env(conn_id, env)
+    if found is None and stored is not None:
+        found = stored(conn_id)
+    return found
 
 
 def from_json(raw: str) -> Connection:

@@ -13,6 +13,8 @@ Layout under the data folder (``./data`` or ``$SCRIBEFLOW_DATA``)::
     videos/<video_id>/quality.json      the quality score
     videos/<video_id>/quiz.json, quiz.md, quiz_answer_key.md, quiz.html, quiz.pdf
     videos/<video_id>/document.html, document.pdf
+    videos/<video_id>/processing.json   how the video was processed (models, prompt versions,
+                                        settings, timings, tokens, cost)
     store/chunks/<video>-<digest>.parquet  the Parquet vector store, one file per video
     store/chunks.manifest.json          which file holds each video's rows
     runs/<run_id>/summary.json          one run's summary (status, figures, the cause of a failure)
@@ -140,6 +142,10 @@ class VideoPaths:
     @property
     def metadata(self) -> Path:
         return self.root / "metadata.json"
+
+    @property
+    def processing(self) -> Path:
+        return self.root / "processing.json"
 
     @property
     def source_dir(self) -> Path:

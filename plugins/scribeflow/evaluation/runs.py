@@ -83,7 +83,11 @@ def _evaluate_item(candidate: Candidate, item: ReferenceItem, work: Path, prompt
     from scribeflow.core.records import Transcript
     from scribeflow.pipeline.audio import download_video
     from scribeflow.pipeline.chunks import split_transcript
-    from scribeflow.pipeline.document import assemble_video_document, write_document_group
+    from scribeflow.pipeline.document import (
+        assemble_video_document,
+        document_markdown,
+        write_document_group,
+    )
     from scribeflow.pipeline.outputs import estimated_cost
     from scribeflow.pipeline.results import LLMUsage
     from scribeflow.pipeline.study import score_document_quality
@@ -103,7 +107,7 @@ def _evaluate_item(candidate: Candidate, item: ReferenceItem, work: Path, prompt
     quality = score_document_quality(got.video_dir, llm, settings)
     llm_s = time.perf_counter() - started
     transcript = Transcript.from_dict(read_json(video.transcript))
-    document = video.document.read_text(encoding="utf-8") if video.document.exists() else ""
+    document = document_markdown(video) if video.document_chunks.exists() else ""
     usage = sum((p.usage for p in parts), quality.usage)
     spent = {"requests": usage.requests, "prompt_tokens": usage.prompt_tokens,
              "completion_tokens": usage.completion_tokens}

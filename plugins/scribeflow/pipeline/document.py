@@ -1,4 +1,5 @@
-"""The document stages: each group's LLM passes, then ``document.md`` reassembled."""
+"""The document stages: each group's LLM passes, their texts reassembled in order
+(``document_chunks.json``), and the one maker of ``document.md``'s text."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from scribeflow.core.files import (
     VideoPaths,
     read_json,
     write_json_atomic,
-    write_text_atomic,
 )
 from scribeflow.core.records import Chunk
 from scribeflow.pipeline.results import Assembled, ChunkGroup, GroupWritten, LLMUsage
@@ -59,10 +59,9 @@ def write_document_group(group: ChunkGroup, llm: LLMSettings,
 
 def assemble_video_document(video_dir: str, groups: list[GroupWritten],
                             degraded: tuple[str, ...] = ()) -> Assembled:
-    """Reassemble the groups' chunk texts in order into ``document.md``; ``degraded`` (the
-    transcript's causes) comes first in the result's."""
-    from scribeflow.writing.document import assemble_document
-
+    """Reassemble the groups' chunk texts in order into ``document_chunks.json`` (what the
+    study stages, the rows and ``document.md`` are made from); ``degraded`` (the transcript's
+    causes) comes first in the result's."""
     video = VideoPaths(Path(video_dir))
     chunks = [Chunk.from_dict(c) for c in read_json(video.chunks)]
     texts: dict[int, str] = {}
@@ -75,17 +74,32 @@ def assemble_video_document(video_dir: str, groups: list[GroupWritten],
     missing = [c.index for c in chunks if c.index not in texts]
     if missing:
         raise RuntimeError(f"chunks {missing} have no LLM group output")
-    meta = read_json(video.metadata)
-    write_text_atomic(video.document, assemble_document(meta["title"], sorted(texts.items())))
     write_json_atomic(video.document_chunks, [
         {"index": c.index, "start": c.start, "end": c.end, "text": texts[c.index]} for c in chunks
     ])
     usage = sum((g.usage for g in groups), LLMUsage())
     return Assembled(
-        video_dir=video_dir, document=str(video.document), chunks=len(chunks),
+        video_dir=video_dir, chunks=len(chunks),
         llm_used=any(g.llm_used for g in groups), usage=replace(usage, seconds=round(usage.seconds, 3)),
         removed_pct=round(100.0 * removed_chars / answer_chars, 2) if answer_chars else 0.0,
         warnings=tuple(w for g in groups for w in g.warnings),
         degraded=tuple(degraded) + tuple(d for g in groups for d in g.degraded))
 
 
+
+
+def document_markdown(video: VideoPaths) -> str:
+    """``document.md``'s text, made one way wherever it is needed: the title, then each
+    chunk's final text in order, with a ``##`` heading where each chapter starts when the
+    chapters stage ran (``chapters.json`` without a ``skipped`` reason; the chunks' own
+    headings then move one level down)."""
+    from scribeflow.writing.chapters import Chapter, with_chapter_headings
+    from scribeflow.writing.document import assemble_document
+
+    title = read_json(video.metadata)["title"]
+    chunks = read_json(video.document_chunks)
+    found = read_json(video.chapters) if video.chapters.exists() else {"skipped": "not run"}
+    if "skipped" in found:
+        return assemble_document(title, [(c["index"], c["text"]) for c in chunks])
+    chapters = [Chapter.from_dict(c) for c in found.get("chapters", [])]
+    return with_chapter_headings(title, chunks, chapters)

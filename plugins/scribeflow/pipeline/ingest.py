@@ -219,6 +219,44 @@ def _history_skip(entry: Entry, source: Source, past_run: Callable[[str], PastRu
     return None
 
 
+def list_source(source: Source, window: Window, data: DataPaths, run_id: str, *,
+                cookies: str | None, cookies_label: str,
+                past_run: Callable[[str], PastRun | None], stored: Callable[[str], bool],
+                now: dt.datetime | None = None, dry_run: bool = False,
+                max_per_run: int | None = None, status: str = "triggering") -> IngestPlan:
+    """A channel run's listing, the same for ``scribeflow ingest`` and the channel DAGs: the
+    source listed with its cookies and request pace, decided on (:func:`ingest_source`), and
+    the channel run's summary written (``status`` and what the listing found, or ``failed``
+    with the cause). A dry run writes nothing."""
+    from scribeflow.pipeline.ingest_records import failure, write_ingest_summary
+    from scribeflow.sources.cookies import cookie_file
+    from scribeflow.sources.listing import Throttle
+
+    with cookie_file(cookies, cookies_label) as cookiefile:
+        lister = Lister(cookiefile=cookiefile, throttle=Throttle(*source.request_sleep))
+        try:
+            plan = ingest_source(source, window, data, lister=lister, past_run=past_run,
+                                 stored=stored, now=now, dry_run=dry_run,
+                                 max_per_run=max_per_run)
+        except Exception as exc:
+            if not dry_run:
+                write_ingest_summary(data, source.name, run_id, url=source.url,
+                                     status="failed", error=failure(exc))
+            raise
+        finally:
+            lister.close()
+    if not dry_run:
+        write_ingest_summary(data, source.name, run_id, url=source.url, status=status,
+                             **plan.summary(), warnings=list(plan.warnings))
+    return plan
+
+
+def entry_conf(source: Source, entry: Entry) -> dict[str, Any]:
+    """The ``video_pipeline`` conf of one listed entry: the source's params, its URL, and the
+    id the listing gave it (so the video is stored under the key ingestion looks up)."""
+    return source.run_conf() | {"url": entry.url, "video_id": entry.key}
+
+
 def ingest_source(source: Source, window: Window, data: DataPaths, *, lister: Lister,
                   past_run: Callable[[str], PastRun | None], stored: Callable[[str], bool],
                   now: dt.datetime | None = None, dry_run: bool = False,

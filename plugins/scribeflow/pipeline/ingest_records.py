@@ -77,10 +77,12 @@ def past_run_from_summary(data: DataPaths, run_id: str) -> PastRun | None:
     refresh(path)  # the bucket's copy, with the data on object storage
     if not path.exists():
         return None
-    summary = read_json(path)
-    error = summary.get("error") or {}
-    return PastRun(state=summary.get("status", "running"), kind=error.get("kind"),
-                   cause=error.get("cause"), source=summary.get("source"))
+    from scribeflow.pipeline.summary import RunSummary
+
+    summary = RunSummary.from_dict(read_json(path))
+    error = summary.error or {}
+    return PastRun(state=summary.status, kind=error.get("kind"), cause=error.get("cause"),
+                   source=summary.source)
 
 
 def failure(error: BaseException) -> dict[str, str]:

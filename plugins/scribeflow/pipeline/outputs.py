@@ -1,4 +1,4 @@
-"""The ``render_outputs`` stage: pages and PDFs, and the video's ``metadata.json`` completed."""
+"""The ``render_outputs`` stage: ``document.md``, pages and PDFs, and ``processing.json``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from scribeflow.core.files import (
     write_json_atomic,
     write_text_atomic,
 )
+from scribeflow.pipeline.document import document_markdown
 from scribeflow.pipeline.results import (
     Assembled,
     ChaptersWritten,
@@ -28,9 +29,10 @@ def render_outputs(video_dir: str, settings: PipelineSettings, llm: LLMSettings,
                    document: Assembled | None = None, chapters: ChaptersWritten | None = None,
                    quiz: QuizWritten | None = None, quality: QualityScored | None = None
                    ) -> Rendered:
-    """``document.html``/``.pdf``, ``quiz.html``/``.pdf`` when there is a quiz, and
-    ``metadata.json`` with what it takes to rebuild the stores from files alone, and the LLM
-    work, time and cost of the stages before (their results, when given)."""
+    """``document.md`` (with its chapter headings), ``document.html``/``.pdf``,
+    ``quiz.html``/``.pdf`` when there is a quiz, and ``processing.json``: the models, prompt
+    versions and settings, and the LLM work, time and cost of the stages before (their
+    results, when given). ``metadata.json`` stays as the download wrote it."""
     from scribeflow.writing import render
     from scribeflow.writing.prompts import load_prompt
     from scribeflow.writing.quiz import QuizQuestion
@@ -39,10 +41,12 @@ def render_outputs(video_dir: str, settings: PipelineSettings, llm: LLMSettings,
     score = read_json(video.quality).get("score") if video.quality.exists() else None
     chapter_list = (read_json(video.chapters).get("chapters", []) if video.chapters.exists()
                     else [])
-    page = render.document_page(meta["title"], video.document.read_text(encoding="utf-8"),
-                                score, chapter_list)
+    markdown = document_markdown(video)
+    write_text_atomic(video.document, markdown)  # its one writer
+    page = render.document_page(meta["title"], markdown, score, chapter_list)
     rendered = _page_and_pdf(page, video.document_html, video.document_pdf)
-    outputs = {"document_html": str(video.document_html), "document_pdf": str(video.document_pdf)}
+    outputs = {"document": str(video.document), "document_html": str(video.document_html),
+               "document_pdf": str(video.document_pdf)}
     if settings.quiz and video.quiz.exists():
         questions = [QuizQuestion.from_dict(q) for q in read_json(video.quiz)["questions"]]
         rendered += _page_and_pdf(render.quiz_page(meta["title"], questions, score),
@@ -52,29 +56,25 @@ def render_outputs(video_dir: str, settings: PipelineSettings, llm: LLMSettings,
     log.info("rendered %d PDF(s); %d unchanged", rendered,
              1 + bool(settings.quiz and video.quiz.exists()) - rendered)
     transcript = read_json(video.transcript)
-    source = {k: meta[k] for k in ("video_id", "title", "channel", "upload_date", "duration",
-                                   "webpage_url", "source_url", "extractor") if k in meta}
     prompts = ("polish_sentences", "format_markdown", "cleanup_markdown", "chapters",
                "quiz_question", "quality_score")
     stages = {"document_stages": document, "chapters": chapters, "quiz": quiz,
               "quality": quality}
     usage = sum((r.usage for r in stages.values() if r is not None), LLMUsage())
     tokens = {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens}
-    write_json_atomic(video.metadata, source | {
-        "processing": {
-            "whisper_model": transcript.get("model"), "device": transcript.get("device"),
-            "compute_type": transcript.get("compute_type"),
-            "transcribe_s": transcript.get("processing_s"),
-            "real_time_factor": transcript.get("real_time_factor"),
-            "llm_model": llm.model, "llm_fallback_model": llm.fallback_model,
-            "prompt_versions": {p: load_prompt(p, settings.prompts).version for p in prompts},
-            "embed_model": settings.embed_model, "settings": settings.as_dict(),
-            "quality": score, "llm_requests": usage.requests,
-            "degraded": list(document.degraded) if document else [],
-            "timings_s": {"transcribe": transcript.get("processing_s")} | {
-                name: r.usage.seconds if r is not None else None for name, r in stages.items()},
-            "tokens": tokens, "estimated_cost_usd": estimated_cost(usage),
-        },
+    write_json_atomic(video.processing, {
+        "whisper_model": transcript.get("model"), "device": transcript.get("device"),
+        "compute_type": transcript.get("compute_type"),
+        "transcribe_s": transcript.get("processing_s"),
+        "real_time_factor": transcript.get("real_time_factor"),
+        "llm_model": llm.model, "llm_fallback_model": llm.fallback_model,
+        "prompt_versions": {p: load_prompt(p, settings.prompts).version for p in prompts},
+        "embed_model": settings.embed_model, "settings": settings.as_dict(),
+        "quality": score, "llm_requests": usage.requests,
+        "degraded": list(document.degraded) if document else [],
+        "timings_s": {"transcribe": transcript.get("processing_s")} | {
+            name: r.usage.seconds if r is not None else None for name, r in stages.items()},
+        "tokens": tokens, "estimated_cost_usd": estimated_cost(usage),
     })
     return Rendered(video_dir=video_dir, quality=score, outputs=outputs)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from scribeflow.core.config import PipelineSettings
@@ -54,15 +53,13 @@ def _reindex_from_objects(settings: PipelineSettings, store: Any, batch_rows: in
     """:func:`reindex` from the bucket alone: each video's small files are checked out to a
     scratch folder, embedded and dropped; its media never leaves the bucket."""
     import shutil
-    import tempfile
 
-    from scribeflow.core.objects import checkout, open_storage
+    from scribeflow.core.objects import checkout, new_scratch, open_storage
 
     storage = open_storage(settings.data_url)
     storage.check()
     names = storage.folders("videos")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="reindex-", dir=settings.data_dir))
+    scratch = new_scratch(settings.data_dir, "reindex")
     pending: dict[str, list[ChunkRow]] = {}
     total = videos = 0
     try:

@@ -118,11 +118,10 @@ class GroupWritten(StageResult):
 
 @dataclass(frozen=True)
 class Assembled(StageResult):
-    """``assemble_document``: ``document.md`` from every group, and their LLM work summed.
-    ``degraded`` holds the transcript's causes and the groups'."""
+    """``assemble_document``: ``document_chunks.json`` from every group, and their LLM work
+    summed. ``degraded`` holds the transcript's causes and the groups'."""
 
     video_dir: str
-    document: str
     chunks: int
     llm_used: bool
     usage: LLMUsage

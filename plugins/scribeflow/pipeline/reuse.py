@@ -160,13 +160,11 @@ def connection(conn_id: str, env: Mapping[str, str]) -> Connection | None:
     ``AIRFLOW_CONN_<ID>`` (JSON or URI, :mod:`scribeflow.core.connections`), else a SQLite
     metadata database's row; None when there is none. Raises :class:`Unknown` where only
     Airflow could read it."""
+    database = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
     try:
-        conn = connections.from_env(conn_id, env)
+        return connections.resolve(conn_id, env, lambda c: _sqlite_connection(c, database))
     except ScribeflowError as exc:
         raise Unknown(str(exc)) from None
-    if conn is not None:
-        return conn
-    return _sqlite_connection(conn_id, env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", ""))
 
 
 def _sqlite_connection(conn_id: str, database: str) -> Connection | None:
@@ -214,15 +212,7 @@ def endpoint_from(env: Mapping[str, str]) -> TranscriptionSettings:
 
 
 def pgvector_dsn_from(env: Mapping[str, str]) -> str | None:
-    from scribeflow.index.store import pgvector_dsn_from_env
-
-    conn = connection("scribeflow_pgvector", env)
-    if conn is None:
-        return pgvector_dsn_from_env()
-    if conn.origin != connections.variable("scribeflow_pgvector"):
+    conn = connection(connections.PGVECTOR_CONN_ID, env)
+    if conn is not None and conn.origin != connections.variable(connections.PGVECTOR_CONN_ID):
         raise Unknown("the pgvector connection is in the metadata database")
-    login = conn.login or ""
-    auth = f"{login}:{conn.password}@" if conn.password else (f"{login}@" if login else "")
-    port = f":{conn.port}" if conn.port else ""
-    return f"postgresql://{auth}{conn.host or ''}{port}/{conn.schema or ''}"
-
+    return connections.pgvector_dsn(conn, DeploymentSettings.from_env(env).pgvector_dsn)

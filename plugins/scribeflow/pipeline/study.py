@@ -33,11 +33,11 @@ def _study_inputs(video_dir: str) -> tuple[VideoPaths, dict, list[dict]]:
 
 def write_chapters(video_dir: str, llm: LLMSettings, settings: PipelineSettings
                    ) -> ChaptersWritten:
-    """``chapters.json``, ``chapters.txt`` (``00:00 Title`` lines) and chapter headings in
-    ``document.md``. Chapters are proposed over groups of the raw transcript chunks, whose
+    """``chapters.json`` and ``chapters.txt`` (``00:00 Title`` lines); ``render_outputs`` puts
+    their headings in ``document.md``. Chapters are proposed over groups of the raw transcript chunks, whose
     sentences the model quotes back. Without an LLM or speech there are none, and it says so."""
     from scribeflow.core.links import clock
-    from scribeflow.writing.chapters import with_chapter_headings, youtube_list
+    from scribeflow.writing.chapters import youtube_list
     from scribeflow.writing.study import build_chapters
 
     video, meta, chunks = _study_inputs(video_dir)
@@ -59,7 +59,6 @@ def write_chapters(video_dir: str, llm: LLMSettings, settings: PipelineSettings
                                                     for c in chapters],
                                        "dropped": outcome.dropped})
     write_text_atomic(video.chapters_txt, youtube_list(chapters))
-    write_text_atomic(video.document, with_chapter_headings(meta["title"], chunks, chapters))
     for reason in outcome.dropped:
         log.warning("chapters: %s", reason)
     log.info("%d chapters (%d LLM requests, %d answers reused)", len(chapters), outcome.requests,

@@ -53,6 +53,9 @@ class DownloadOptions:
     sleep: tuple[float, float] = (0.0, 0.0)
     #: Longer inputs are refused (seconds), before downloading when the site says how long.
     max_duration: float | None = None
+    #: The id its listing gave the video (a feed entry's, keyed on its feed and guid); None:
+    #: the extractor's (``<extractor>-<id>``).
+    video_id: str | None = None
 
 
 def download_audio(url: str, data: DataPaths,
@@ -65,10 +68,22 @@ def download_audio(url: str, data: DataPaths,
         raise BadInputError("no URL or file given")
     local = local_path(url)
     if local is not None:
-        return _from_local_file(local, url, data, (options or DownloadOptions()).max_duration)
+        return _write_metadata(data, _from_local_file(
+            local, url, data, (options or DownloadOptions()).max_duration))
     if not re.match(r"^[a-z][a-z0-9+.-]*://", url, re.IGNORECASE):
         raise BadInputError(f"not a URL or an existing file: {url!r}")
-    return _from_ytdlp(url, data, options or DownloadOptions())
+    options = options or DownloadOptions()
+    if options.video_id is not None and (not options.video_id
+                                         or safe_name(options.video_id) != options.video_id):
+        raise BadInputError(f"video_id {options.video_id!r} is not a file-name-safe id: use "
+                            "letters, digits, '.', '-' and '_'")
+    return _write_metadata(data, _from_ytdlp(url, data, options))
+
+
+def _write_metadata(data: DataPaths, source: VideoSource) -> VideoSource:
+    """``metadata.json``: written here only, once the audio is in place."""
+    write_json_atomic(data.video(source.video_id).metadata, source.to_dict())
+    return source
 
 
 def local_path(url: str) -> Path | None:
@@ -115,7 +130,6 @@ def _from_local_file(path: Path, url: str, data: DataPaths,
         source = VideoSource(video_id=video_id, title=path.stem, channel=None, upload_date=None,
                              duration=decoded, webpage_url=path.as_uri(), source_url=url,
                              extractor="file")
-        write_json_atomic(video.metadata, source.to_dict())
         log.info("reused the decoded audio of %s", video_id)
         return source
     with tempfile.TemporaryDirectory(dir=_tmp_root(data)) as tmp:
@@ -127,7 +141,6 @@ def _from_local_file(path: Path, url: str, data: DataPaths,
             extractor="file",
         )
         _commit(Path(tmp) / "audio.wav", video.audio)
-    write_json_atomic(video.metadata, source.to_dict())
     return source
 
 
@@ -193,7 +206,8 @@ def _from_ytdlp(url: str, data: DataPaths, download: DownloadOptions) -> VideoSo
         if not files:
             raise BadInputError(f"download failed for {url}: no file was written")
         extractor = (info.get("extractor_key") or info.get("extractor") or "web").lower()
-        video_id = f"{safe_name(extractor)}-{safe_name(str(info.get('id') or 'video'))}"
+        video_id = (download.video_id
+                    or f"{safe_name(extractor)}-{safe_name(str(info.get('id') or 'video'))}")
         probe = media.to_pcm16k(files[0], Path(tmp) / "audio.wav", label=url,
                                 max_duration=download.max_duration)
         source = VideoSource(
@@ -207,7 +221,6 @@ def _from_ytdlp(url: str, data: DataPaths, download: DownloadOptions) -> VideoSo
             extractor=extractor,
         )
         _commit(Path(tmp) / "audio.wav", data.video(video_id).audio)
-    write_json_atomic(data.video(video_id).metadata, source.to_dict())
     return source
 
 

@@ -83,6 +83,17 @@ def generic_key(url: str) -> str:
     return f"generic-{safe_name(path)}"
 
 
+def feed_entry_key(feed_url: str, guid: str | None, media_url: str) -> str:
+    """The video id of a feed entry that is not a YouTube video: its media file's name (to
+    read) and a hash of what identifies the entry, its feed and ``guid`` as podcast apps key
+    episodes, or its media URL when it has no guid. Two feeds' ``episode1.mp3`` get two ids;
+    the same entry listed again gets the same one."""
+    import hashlib
+
+    identity = f"{feed_url}\x1f{guid}" if guid else media_url
+    return f"{generic_key(media_url)}-{hashlib.sha256(identity.encode()).hexdigest()[:10]}"
+
+
 def youtube_key(video_id: str) -> str:
     return f"youtube-{safe_name(video_id)}"
 
@@ -205,7 +216,7 @@ class Lister:
             first = None
             page = feeds.parse_feed(body, page_url)
             for item in page.items:
-                yield _feed_entry(item)
+                yield _feed_entry(item, url)
             dated = [item.published for item in page.items if item.published]
             if since is not None and dated:
                 newest_first = all(a >= b for a, b in zip(dated, dated[1:], strict=False))
@@ -287,7 +298,7 @@ def _feed_link(body: bytes, url: str) -> str | None:
     return None
 
 
-def _feed_entry(item: feeds.FeedItem) -> Entry:
+def _feed_entry(item: feeds.FeedItem, feed_url: str) -> Entry:
     if item.youtube_id and (item.link is None or is_youtube(item.link)):
         url = f"https://www.youtube.com/watch?v={item.youtube_id}"
         return Entry(key=youtube_key(item.youtube_id), url=url, title=item.title,
@@ -298,8 +309,9 @@ def _feed_entry(item: feeds.FeedItem) -> Entry:
         return Entry(key=f"generic-{safe_name(item.guid or item.title)}", url="",
                      title=item.title, published=item.published,
                      problem="the entry has no link or media file")
-    return Entry(key=generic_key(url), url=url, title=item.title, published=item.published,
-                 duration=item.duration, is_short="/shorts/" in (item.link or ""))
+    return Entry(key=feed_entry_key(feed_url, item.guid, url), url=url, title=item.title,
+                 published=item.published, duration=item.duration,
+                 is_short="/shorts/" in (item.link or ""))
 
 
 def _ytdlp_entry(raw: dict[str, Any]) -> Entry:

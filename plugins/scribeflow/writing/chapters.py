@@ -38,6 +38,12 @@ class Chapter:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Chapter:
+        """From ``chapters.json`` (whose entries also carry their ``clock``)."""
+        return cls(title=data["title"], start=float(data["start"]), sentence=data["sentence"],
+                   match=float(data["match"]))
+
 
 def parse_proposals(text: str) -> list[tuple[str, str]]:
     """``(title, starting sentence)`` pairs from a JSON list (possibly fenced or with chatter

@@ -43,14 +43,15 @@ class LLMStageFailed(ScribeflowError):
     """A chunk's stage got no usable answer; names the chunk, its time range and the cause."""
 
 
-def content_words(text: str) -> set[str]:
+def rewrite_words(text: str) -> set[str]:
+    """The words of ``text`` a rewrite must mostly keep: lower-cased, English stop words out."""
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
 def rewrite_check(source: str) -> Callable[[str], str | None]:
     """Why an answer is not a rewrite of ``source`` (too short, too long, or keeping too few
     of its content words), or None. Preambles count toward length only, not against it."""
-    words = content_words(source)
+    words = rewrite_words(source)
 
     def check(answer: str) -> str | None:
         kept_text = filter_preamble(answer).text
@@ -60,7 +61,7 @@ def rewrite_check(source: str) -> Callable[[str], str | None]:
         if len(kept_text) > MAX_GROWTH_RATIO * max(len(source), 50):
             return f"the answer is {len(kept_text) / len(source):.1f} times its input's length"
         if len(words) >= 4:
-            share = len(words & content_words(answer)) / len(words)
+            share = len(words & rewrite_words(answer)) / len(words)
             if share < MIN_WORDS_KEPT:
                 return (f"the answer keeps {share:.0%} of its input's content words (it is "
                         "not a rewrite of it)")

@@ -12,14 +12,15 @@ def test_precedence_default_env_params(monkeypatch, tmp_path):
     assert settings.data_dir == tmp_path.resolve()
     assert settings.chunk_words == 99 and settings.vad_filter is False
     assert settings.language == "de" and settings.whisper_model == "auto"
-    assert PipelineSettings.from_env({"chunk_words": 12}).chunk_words == 12
+    assert PipelineSettings.from_env({"chunk_words": 60}).chunk_words == 60
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
         ({"store": "mongo"}, "unknown store 'mongo'"),
-        ({"chunk_words": 0}, "chunk_words must be at least 1"),
+        ({"chunk_words": 0}, "chunk_words must be from 20 to 2000, not 0"),
+        ({"quiz_per_chunk": 11}, "quiz_per_chunk must be from 1 to 10, not 11"),
         ({"chunk_words": "many"}, "setting chunk_words='many' is not a whole number"),
         ({"quiz": "ture"}, "setting quiz='ture' is not true or false"),
         ({"whisper_device": "tpu"}, "whisper_device must be"),

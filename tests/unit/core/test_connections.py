@@ -88,3 +88,33 @@ def test_a_broken_storage_connection_is_named_before_the_bucket_is_reached(monke
     with pytest.raises(ConfigError, match=r"^AIRFLOW_CONN_SCRIBEFLOW_DATA is not a connection "
                                           r"\(its extra is not JSON\)"):
         open_bucket(settings)
+
+
+@pytest.mark.parametrize("value", [
+    "postgresql://scribe:p%40ss%2Fw@db.example:5433/vectors?sslmode=require",
+    '{"conn_type": "postgres", "host": "db.example", "login": "scribe", "password": "p@ss/w", '
+    '"port": 5433, "schema": "vectors", "extra": {"sslmode": "require"}}',
+])
+def test_every_reader_builds_one_dsn_from_the_pgvector_connection(monkeypatch, value):
+    """The tasks' hook, the CLI (``scribeflow run``'s reuse lookup, the store) and doctor read
+    the store's connection and write its DSN one way: the password percent-encoded, the
+    extra's options kept, the connection winning over SCRIBEFLOW_PGVECTOR_DSN."""
+    from airflow.models.connection import Connection as AirflowConnection
+
+    from scribeflow.core.connections import pgvector_dsn
+    from scribeflow.index.store import pgvector_dsn_from_env
+    from scribeflow.pipeline.reuse import pgvector_dsn_from
+    from scribeflow_airflow import hooks
+
+    want = "postgresql://scribe:p%40ss%2Fw@db.example:5433/vectors?sslmode=require"
+    env = {"AIRFLOW_CONN_SCRIBEFLOW_PGVECTOR": value,
+           "SCRIBEFLOW_PGVECTOR_DSN": "postgresql://fallback/db"}
+    assert pgvector_dsn_from_env(env) == want == pgvector_dsn_from(env)
+    monkeypatch.setenv("AIRFLOW_CONN_SCRIBEFLOW_PGVECTOR", value)
+    monkeypatch.setenv("SCRIBEFLOW_PGVECTOR_DSN", "postgresql://fallback/db")
+    assert hooks.pgvector_dsn() == want  # through Airflow's own connection lookup
+    airflow = AirflowConnection(conn_id="scribeflow_pgvector",
+                                uri=want.replace("postgresql://", "postgres://"))
+    assert from_env("x", {"AIRFLOW_CONN_X": airflow.get_uri()}).postgres_dsn() == want
+    assert pgvector_dsn(None, "postgresql://fallback/db") == "postgresql://fallback/db"
+    assert pgvector_dsn(None, "") is None

@@ -159,19 +159,22 @@ def test_a_block_backs_the_source_off_and_its_video_is_tried_again_later(site, t
         return ingest_source(src, window, data, lister=Lister(), now=now,
                              past_run=past.get, stored=lambda k: False)
 
+    def key(n: int) -> str:
+        return site.key("feed.xml", f"v{n}.mp3")
+
     first = ingest(NOW)
-    assert [d.entry.key for d in first.to_trigger] == ["generic-v0"]
-    past[video_run_id("generic-v0")] = PastRun("failed", kind="blocked", cause="429")
+    assert [d.entry.key for d in first.to_trigger] == [key(0)]
+    past[video_run_id(key(0))] = PastRun("failed", kind="blocked", cause="429")
     record_block(data, BlockedError("blocked by 127.0.0.1: HTTP Error 429", site="127.0.0.1"),
-                 url=site.url("v0.mp3"), run_id=video_run_id("generic-v0"), source="src", now=NOW)
+                 url=site.url("v0.mp3"), run_id=video_run_id(key(0)), source="src", now=NOW)
     during = ingest(NOW + dt.timedelta(hours=1))
     assert during.to_trigger == () and during.backoff is not None
     assert during.summary()["deferred"] == {"backoff": 3}
     assert "waiting until 2024-07-01 14:00 UTC" in during.decisions[-1].detail
     after = ingest(NOW + dt.timedelta(hours=3))
-    assert [(d.entry.key, d.action) for d in after.to_trigger] == [("generic-v0", "retry")]
+    assert [(d.entry.key, d.action) for d in after.to_trigger] == [(key(0), "retry")]
     state = SourceState.load(state_path(data, "src"))
-    assert set(state.pending) == {video_run_id("generic-v1"), video_run_id("generic-v2")}
+    assert set(state.pending) == {video_run_id(key(1)), video_run_id(key(2))}
     assert state.daily == {"2024-07-01": 2}
 
 

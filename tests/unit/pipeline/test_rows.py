@@ -92,16 +92,17 @@ def test_pdfs_are_made_only_when_their_page_changed(tmp_path):
     settings = PipelineSettings.from_env({"data_dir": tmp_path / "data"})
     video_dir = make_video(settings.data_dir, CHUNKS[:2])
     video = DataPaths(settings.data_dir).video("file-abc")
-    video.document.write_text("# Lesson\n\nThe sun heats the ocean.\n")
     write_json_atomic(video.quality, {"score": None})
     render_outputs(video_dir, settings, LLMSettings())
     made = video.document_pdf.stat().st_mtime_ns
     assert video.document_pdf.read_bytes().startswith(b"%PDF")
     render_outputs(video_dir, settings, LLMSettings())
     assert video.document_pdf.stat().st_mtime_ns == made  # the same page: no new PDF
-    video.document.write_text("# Lesson\n\nThe sun heats the ocean and the sea.\n")
+    make_video(settings.data_dir, [CHUNKS[0], "The sun heats the ocean and the sea."])
     render_outputs(video_dir, settings, LLMSettings())
     assert video.document_pdf.stat().st_mtime_ns != made
     assert "the sea" in video.document_html.read_text()
-    meta = json.loads(video.metadata.read_text())
-    assert meta["processing"]["embed_model"] == "auto"
+    assert video.document.read_text().startswith("# Lesson\n\nThe sun heats the ocean")
+    processing = json.loads(video.processing.read_text())
+    assert processing["embed_model"] == "auto" and "processing" not in json.loads(
+        video.metadata.read_text())  # metadata.json has one writer: the download

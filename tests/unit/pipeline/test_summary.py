@@ -69,3 +69,24 @@ def test_the_note_names_the_video_counts_in_words_and_links_its_results_page():
     # a failure before the video was known: only the outcome
     failed = {"status": "failed", "error": {"step": "download", "cause": "HTTP Error 404"}}
     assert run_note(failed, "failed") == "Result: failed at download: HTTP Error 404"
+
+
+def test_the_summary_has_one_typed_writer_and_reader(tmp_path):
+    """A field the summary does not declare fails at once (a renamed field cannot turn into
+    a key no reader looks for); what is written reads back typed, merged as declared."""
+    import pytest
+
+    from scribeflow.core.config import PipelineSettings
+    from scribeflow.pipeline.summary import RunSummary, read_run_summary
+
+    data = DataPaths(tmp_path)
+    update_run_summary(data, "r1", status="running", url="u", warnings=["a"],
+                       outputs={"folder": "/v"})
+    update_run_summary(data, "r1", chunks=3, warnings=["b"], outputs={"document": "/v/d.md"})
+    with pytest.raises(TypeError, match=r"RunSummary has no field\(s\) \['chapters'\]"):
+        update_run_summary(data, "r1", chapters=2)
+    found = read_run_summary(PipelineSettings.from_env({"data_dir": tmp_path}), "r1")
+    assert isinstance(found, RunSummary) and found.run_id == "r1" and found.chunks == 3
+    assert found.warnings == ["a", "b"]
+    assert found.outputs == {"folder": "/v", "document": "/v/d.md"}
+    assert RunSummary.from_dict(found.to_dict() | {"from_an_old_version": 1}) == found

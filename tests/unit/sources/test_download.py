@@ -4,7 +4,7 @@ import pytest
 
 from scribeflow.core.errors import BadInputError, ScribeflowError
 from scribeflow.core.files import DataPaths, read_json
-from scribeflow.sources.download import download_audio, file_video_id
+from scribeflow.sources.download import DownloadOptions, download_audio, file_video_id
 from scribeflow.sources.media import probe
 
 
@@ -19,6 +19,19 @@ def test_http_download_gives_pcm_and_metadata(media, tmp_path):
     meta = read_json(video.metadata)
     assert meta["webpage_url"] == media.url("talk.mp4") and meta["video_id"] == "generic-talk"
     assert not list((tmp_path / "downloads").iterdir())
+
+
+def test_a_listing_gives_the_video_its_id(media, tmp_path):
+    """A feed entry's key (its feed and guid) names the stored video, not the file's name;
+    an id that is not file-name safe is refused before anything is fetched."""
+    data = DataPaths(tmp_path)
+    key = "generic-talk-3fa2c9d1e0"
+    source = download_audio(media.url("talk.mp4"), data, DownloadOptions(video_id=key))
+    assert source.video_id == key and read_json(data.video(key).metadata)["video_id"] == key
+    assert not data.video("generic-talk").root.exists()
+    for bad in ("../talk", "", "a b"):
+        with pytest.raises(BadInputError, match="is not a file-name-safe id"):
+            download_audio(media.url("talk.mp4"), data, DownloadOptions(video_id=bad))
 
 
 def test_local_file_and_file_url_share_a_content_hash_id(media, tmp_path):

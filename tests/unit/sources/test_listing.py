@@ -7,11 +7,13 @@ import statistics
 import pytest
 
 from scribeflow.core.errors import BadInputError, BlockedError, ScribeflowError
+from scribeflow.core.files import safe_name
 from scribeflow.sources.listing import (
     STOP_AFTER_OLD,
     Entry,
     Lister,
     Throttle,
+    feed_entry_key,
     generic_key,
     youtube_tabs,
 )
@@ -49,10 +51,14 @@ def test_a_paged_feed_stops_once_a_page_is_older_than_the_window(site):
 
 def test_feed_entries_become_video_keys_and_urls(site):
     uploads = [Upload("talk one.mp3", "One", DAY0), Upload("b.mp4", "Two", None, short=True)]
-    atom = list(Lister().entries(site.feed("ch.xml", uploads, kind="atom")))
+    feed = site.feed("ch.xml", uploads, kind="atom")
+    atom = list(Lister().entries(feed))
     assert [(e.key, e.url, e.published, e.is_short) for e in atom] == [
-        ("generic-talk_one", site.url("talk one.mp3"), DAY0, False),
-        ("generic-b", site.url("shorts/b.mp4"), None, True)]
+        (feed_entry_key(feed, "yt:video:vid0000", site.url("talk one.mp3")),
+         site.url("talk one.mp3"), DAY0, False),
+        (feed_entry_key(feed, "yt:video:vid0001", site.url("b.mp4")), site.url("shorts/b.mp4"),
+         None, True)]
+    assert atom[0].key.startswith("generic-talk_one-") and len(atom[0].key) == 27
     rss = list(Lister().entries(site.feed("p.xml", uploads)))
     assert rss[0].url == site.url("talk one.mp3") and rss[0].duration is None
 
@@ -157,3 +163,19 @@ def test_entries_round_trip():
     entry = Entry(key="k", url="u", title="t", published=DAY0, release=DAY0, duration=3.0)
     assert Entry.from_dict(entry.to_dict()) == entry
     assert STOP_AFTER_OLD >= 3
+
+
+def test_two_feeds_whose_media_share_a_file_name_give_two_videos(site):
+    """Podcast apps key an episode on its feed and guid; two sites' episode1.mp3 are two
+    episodes. The same entry listed again keeps its id; an entry without a guid is keyed on
+    its media URL."""
+    first = site.feed("first.xml", [Upload("episode1.mp3", "First show", DAY0)])
+    second = site.feed("second.xml", [Upload("episode1.mp3", "Second show", DAY0)])
+    (a,), (b,) = list(Lister().entries(first)), list(Lister().entries(second))
+    assert a.url == b.url and a.key != b.key
+    assert a.key.startswith("generic-episode1-") and b.key.startswith("generic-episode1-")
+    assert [e.key for e in Lister().entries(first)] == [a.key]  # listed again: the same id
+    assert safe_name(a.key) == a.key
+    no_guid = feed_entry_key(first, None, site.url("episode1.mp3"))
+    assert no_guid == feed_entry_key(second, None, site.url("episode1.mp3")) != a.key
+    assert no_guid != feed_entry_key(first, None, site.url("other/episode1.mp3"))

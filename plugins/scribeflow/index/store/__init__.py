@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from scribeflow.core.config import DeploymentSettings, PipelineSettings
@@ -17,25 +18,15 @@ _OPEN: dict[tuple[str, str], ChunkStore] = {}
 _LOCK = threading.Lock()
 
 
-def pgvector_dsn_from_env() -> str | None:
+def pgvector_dsn_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """The pgvector database as the tasks find it, without Airflow: the connection
     ``scribeflow_pgvector`` from its environment variable ``AIRFLOW_CONN_SCRIBEFLOW_PGVECTOR``
     (a URI or Airflow's JSON form), else ``SCRIBEFLOW_PGVECTOR_DSN``."""
-    import json
-    from urllib.parse import quote
+    from scribeflow.core import connections
 
-    raw = (os.environ.get("AIRFLOW_CONN_SCRIBEFLOW_PGVECTOR") or "").strip()
-    if not raw:
-        return DeploymentSettings.from_env().pgvector_dsn or None
-    if not raw.startswith("{"):
-        return "postgresql://" + raw.split("://", 1)[1] if "://" in raw else raw
-    conn = json.loads(raw)
-    auth = quote(conn.get("login") or "", safe="")
-    if conn.get("password"):
-        auth += ":" + quote(conn["password"], safe="")
-    port = f":{conn['port']}" if conn.get("port") else ""
-    return (f"postgresql://{auth + '@' if auth else ''}{conn.get('host') or 'localhost'}{port}"
-            f"/{conn.get('schema') or ''}")
+    env = os.environ if env is None else env
+    return connections.pgvector_dsn(connections.from_env(connections.PGVECTOR_CONN_ID, env),
+                                    DeploymentSettings.from_env(env).pgvector_dsn)
 
 
 def open_store(settings: PipelineSettings, dsn: str | None = None) -> ChunkStore:
