@@ -199,8 +199,16 @@ class Api:
         return self.get(f"dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"]
 
 
-def keys(*media: str) -> set[str]:
-    return {video_run_id("generic-" + m.removesuffix(".mp3")) for m in media}
+def keys(site: FeedSite, feed: str, *media: str, atom: bool = False) -> set[str]:
+    """The run ids of ``media``'s entries in ``feed``: keyed on the feed and each entry's guid
+    (the Atom channel's ``yt:video:vidNNNN`` in upload order, the podcast's the file name)."""
+    from scribeflow.sources.listing import feed_entry_key
+
+    if atom:
+        order = ["ice", "rain", "wind", "soil"]
+        return {video_run_id(feed_entry_key(site.url(feed), f"yt:video:vid{order.index(m):04d}",
+                                            site.url(m + ".mp3"))) for m in media}
+    return {video_run_id(site.key(feed, m + ".mp3")) for m in media}
 
 
 def assert_processed(data: DataPaths, api: Api, run_ids: set[str]) -> None:
@@ -213,14 +221,14 @@ def assert_processed(data: DataPaths, api: Api, run_ids: set[str]) -> None:
         assert run_id.removeprefix("ingest__") in stored
 
 
-def test_a_scheduled_run_triggers_its_interval_once(airflow):
+def test_a_scheduled_run_triggers_its_interval_once(airflow, site):
     api, data = airflow["api"], airflow["data"]
     api.call("PATCH", "dags/channel__science", {"is_paused": False})
     (run,) = api.wait_for_runs("channel__science", count=1)
     assert run["run_type"] == "scheduled" and run["state"] == "success", run
     assert run["data_interval_start"].startswith(str(YESTERDAY.date()))
     summary = read_json(ingest_summary_path(data, "science", run["dag_run_id"]))
-    expected = keys("rain", "wind")
+    expected = keys(site, "channel.xml", "rain", "wind", atom=True)
     assert set(summary["triggered"]) == expected and summary["status"] == "success"
     assert summary["outside_window"] == 2 and summary["found"] == 4
     assert_processed(data, api, expected)
@@ -231,11 +239,13 @@ def test_a_scheduled_run_triggers_its_interval_once(airflow):
     notes = {r["dag_run_id"]: r["note"] for r in api.runs("video_pipeline")}
     # the trigger's note, then the outcome the listener added when the scheduler ended the run
     # (no title line: the trigger's note names the video), and its results page
-    trigger, outcome, page = notes[video_run_id("generic-rain")].split("\n")
+    (rain,) = keys(site, "channel.xml", "rain", atom=True)
+    trigger, outcome, page = notes[rain].split("\n")
     assert trigger == f"channel__science: How rain forms (published {YESTERDAY.date()} 18:00 UTC)"
     assert re.fullmatch(r"Result: success: \d+ chunks?, \d+ rows? stored", outcome), outcome
-    assert page.startswith("Results page: [/scribeflow/videos/generic-rain](/scribeflow/videos/"
-                           "generic-rain?run="), page
+    rain_id = rain.removeprefix("ingest__")
+    assert page.startswith(f"Results page: [/scribeflow/videos/{rain_id}](/scribeflow/videos/"
+                           f"{rain_id}?run="), page
     # the trigger task's instances are labelled by the run they triggered
     labels = {t["rendered_map_index"] for t in api.task_instances(
         "channel__science", run["dag_run_id"]) if t["task_id"] == "trigger_video_pipeline"}
@@ -257,7 +267,7 @@ def test_a_scheduled_run_triggers_its_interval_once(airflow):
     assert len(api.runs("video_pipeline")) == 2
 
 
-def test_a_backfill_triggers_exactly_its_window(airflow):
+def test_a_backfill_triggers_exactly_its_window(airflow, site):
     api, data, env = airflow["api"], airflow["data"], airflow["env"]
     api.call("PATCH", "dags/channel__podcast", {"is_paused": False})
     # The REST API (and the UI's Backfill dialog, which calls it) plans the same runs.
@@ -287,8 +297,9 @@ def test_a_backfill_triggers_exactly_its_window(airflow):
         requests.append(summary["listing_requests"])
         for reason, n in summary["skipped"].items():
             skipped[reason] = skipped.get(reason, 0) + n
-    # wind.mp3 was triggered through the channel source already: skipped, not run twice
-    assert triggered == keys("tides", "stars") and skipped == {"triggered": 1}
+    # wind.mp3 is an episode of this podcast too: keyed on this feed and its guid, it is a
+    # video of its own (as podcast apps see it), not the channel's entry
+    assert triggered == keys(site, "podcast.xml", "tides", "stars", "wind") and skipped == {}
     # three pages of two; every run stops paging once it is past its day
     assert max(requests) <= 3, requests
     assert_processed(data, api, triggered)

@@ -262,8 +262,9 @@ def test_bad_feeds_get_a_one_line_cause_and_lose_nothing(site, ingest, tmp_path,
         assert read_json(summary)["error"]["cause"] in line
     if name == "media-404":
         (summary,) = summaries
-        assert read_json(summary)["failed"] == [video_run_id("generic-missing")]
-        run = read_json(data.run_summary(video_run_id("generic-missing")))
+        missing = video_run_id(site.key("gone.xml", "missing.mp3"))
+        assert read_json(summary)["failed"] == [missing]
+        run = read_json(data.run_summary(missing))
         assert "HTTP Error 404" in run["error"]["cause"] and run["error"]["kind"] == "bad_input"
     assert digests(data.store_dir) == before
 

@@ -139,7 +139,7 @@ def test_run_summaries_and_llm_answers_live_in_the_bucket(s3, bucket, tmp_path):
     for t in threads:
         t.join()
     summary = read_run_summary(settings, "manual__1")
-    assert sorted(summary["warnings"]) == [f"w{i}" for i in range(6)]  # no update was lost
+    assert sorted(summary.warnings) == [f"w{i}" for i in range(6)]  # no update was lost
     assert list((tmp_path / "work").iterdir()) == []
     cache = LLMCache(tmp_path / "unused", shared=storage)
     key = LLMCache.key("polish", "1", "m", "text")
