@@ -35,9 +35,9 @@ def main() -> None:
     from scribeflow.speech.whisper import (
         compute_type_for,
         load_model,
-        model_label,
         resolve_device,
-        resolve_model,
+        resolve_whisper_model,
+        whisper_model_label,
     )
 
     work = Path(tempfile.mkdtemp(prefix="bench-p1-"))
@@ -49,7 +49,7 @@ def main() -> None:
     write_json_atomic(video.metadata, {"video_id": "bench", "title": "bench"})
 
     device = resolve_device(settings.whisper_device)
-    model_name = resolve_model(settings.whisper_model, device)
+    model_name = resolve_whisper_model(settings.whisper_model, device)
     model = load_model(model_name, device, compute_type_for(device), settings.whisper_threads)
     kwargs = {"language": None, "beam_size": settings.beam_size,
               "vad_filter": settings.vad_filter, "word_timestamps": True}
@@ -82,7 +82,7 @@ def main() -> None:
         words_seen["step"].add(sum(len(s["words"]) for s in segments))
     duration = json.loads(video.transcript.read_text())["duration"]
     result = {
-        "audio_s": round(duration, 1), "device": device, "model": model_label(model_name),
+        "audio_s": round(duration, 1), "device": device, "model": whisper_model_label(model_name),
         "bare_median_s": round(median(bare_s), 3), "step_median_s": round(median(step_s), 3),
         "bare_rtf": round(median(bare_s) / duration, 4),
         "step_rtf": round(median(step_s) / duration, 4),

@@ -64,14 +64,19 @@ def main() -> None:
 
     from scribeflow.core.config import PipelineSettings
     from scribeflow.pipeline.transcription import transcribe_options
-    from scribeflow.speech.whisper import cpu_threads_for, load_model, resolve_model, transcribe
+    from scribeflow.speech.whisper import (
+        cpu_threads_for,
+        load_model,
+        resolve_whisper_model,
+        transcribe,
+    )
 
     path, reference = speech(ROOT / "data" / "bench" / f"unique-{args.minutes:g}min.wav",
                              args.minutes)
     with wave.open(str(path)) as wav:
         samples = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32) / 32768
     audio_s = len(samples) / 16000
-    model_path = resolve_model("auto", "cpu")
+    model_path = resolve_whisper_model("auto", "cpu")
     threads = [int(t) for t in args.threads.split(",")]
     # the configuration with the product's threads runs on the very model the product's path
     # loads (as P1 does): two instances of one model differed by 8 % here, whichever was timed

@@ -148,7 +148,8 @@ def _record_triggers(context: Any, source: str, data: DataPaths) -> dict[str, An
     states = context["ti"].get_task_states(dag_id=dag_id, task_ids=[LIST_TASK, TRIGGER_TASK],
                                            run_ids=[run_id]).get(run_id, {})
     if str(states.get(LIST_TASK)) != "success":
-        cause = ((read_ingest_summary(data, source, run_id).get("error") or {}).get("cause")
+        recorded = read_ingest_summary(data, source, run_id)
+        cause = (((recorded.error if recorded else None) or {}).get("cause")
                  or f"{LIST_TASK} ended {states.get(LIST_TASK)}")
         write_ingest_summary(data, source, run_id, status="failed",
                              error={"cause": cause, "kind": "error"})

@@ -211,10 +211,10 @@ def _data(settings: PipelineSettings) -> Check:
 
 
 def _whisper(settings: PipelineSettings) -> Check:
-    from scribeflow.speech.whisper import resolve_device, resolve_model
+    from scribeflow.speech.whisper import resolve_device, resolve_whisper_model
 
     device = resolve_device(settings.whisper_device)
-    model = resolve_model(settings.whisper_model, device)
+    model = resolve_whisper_model(settings.whisper_model, device)
     if Path(model).is_absolute() or model.startswith("."):
         if not (Path(model) / "model.bin").is_file():
             return Check("whisper", False, f"{model} holds no CTranslate2 model (model.bin)",

@@ -212,12 +212,12 @@ class ModelHost:
         from scribeflow.speech import whisper
 
         device = whisper.resolve_device(options.device)
-        name = whisper.resolve_model(options.model, device)
+        name = whisper.resolve_whisper_model(options.model, device)
         compute = whisper.compute_type_for(device)
         threads = whisper.cpu_threads_for(options.cpu_threads) if device == "cpu" else 0
         key = ("whisper", name, device, compute, threads)
         return self._model(
-            key, f"whisper {whisper.model_label(name)} ({device}/{compute})",
+            key, f"whisper {whisper.whisper_model_label(name)} ({device}/{compute})",
             lambda: whisper.load_model(name, device, compute, options.cpu_threads),
             lambda: whisper.unload_model(name, device, compute, options.cpu_threads))
 

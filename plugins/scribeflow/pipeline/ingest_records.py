@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -90,14 +90,59 @@ def failure(error: BaseException) -> dict[str, str]:
     return {"cause": describe(error), "kind": error_kind(error)}
 
 
-def read_ingest_summary(data: DataPaths, source: str, run_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ChannelRunSummary:
+    """A channel run's ``summary.json`` (``runs/channel__<source>/<run>/``): every field
+    declared, written only by :func:`write_ingest_summary` (which refuses any other), read
+    only by :func:`read_ingest_summary`. Both the channel DAGs and ``scribeflow ingest``
+    write it: the listing's figures the same way (``pipeline.ingest.list_source``); what
+    became of the videos as triggered (the DAG) or as run (the CLI)."""
+
+    source: str | None = None
+    run_id: str | None = None
+    updated_at: str | None = None
+    dag_id: str | None = None
+    #: ``running``, ``triggering`` or ``processing``, then ``success`` or ``failed``.
+    status: str = "running"
+    url: str | None = None
+    window: dict[str, Any] = field(default_factory=dict)
+    #: ``{"cause", "kind"}`` of a failed run.
+    error: dict[str, str] | None = None
+    found: int = 0
+    listing_requests: int = 0
+    outside_window: int = 0
+    new: int = 0
+    retried: list[str] = field(default_factory=list)
+    #: Reason -> how many entries.
+    skipped: dict[str, int] = field(default_factory=dict)
+    deferred: dict[str, int] = field(default_factory=dict)
+    to_trigger: list[str] = field(default_factory=list)
+    backoff: dict[str, str] | None = None
+    warnings: list[str] = field(default_factory=list)
+    #: Video run ids, as the DAG's triggers ended.
+    triggered: list[str] = field(default_factory=list)
+    already_there: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    #: Video run ids, as ``scribeflow ingest`` ran them.
+    succeeded: list[str] = field(default_factory=list)
+    already_done: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChannelRunSummary:
+        return cls(**{k: v for k, v in data.items() if k in CHANNEL_FIELDS})
+
+
+CHANNEL_FIELDS = frozenset(f.name for f in fields(ChannelRunSummary))
+
+
+def read_ingest_summary(data: DataPaths, source: str, run_id: str) -> ChannelRunSummary | None:
     path = ingest_summary_path(data, source, run_id)
-    return read_json(path) if path.exists() else {}
+    return ChannelRunSummary.from_dict(read_json(path)) if path.exists() else None
 
 
-def ingest_summary_of(settings: Any, source: str, run_id: str) -> dict[str, Any]:
-    """The ingest run's summary from the local data folder or, with the data on object
-    storage, from the bucket ({} when there is none)."""
+def ingest_summary_of(settings: Any, source: str, run_id: str) -> ChannelRunSummary | None:
+    """The channel run's summary from the local data folder or, with the data on object
+    storage, from the bucket (None when there is none)."""
     if settings.data_url:
         import json
 
@@ -105,41 +150,46 @@ def ingest_summary_of(settings: Any, source: str, run_id: str) -> dict[str, Any]
 
         key = ingest_summary_path(DataPaths(Path(".")), source, run_id).as_posix()
         raw = open_storage(settings.data_url).read_bytes(key.removeprefix("./"))
-        return json.loads(raw) if raw else {}
+        return ChannelRunSummary.from_dict(json.loads(raw)) if raw else None
     return read_ingest_summary(DataPaths(settings.data_dir), source, run_id)
 
 
-def ingest_note(summary: dict[str, Any] | None, state: str) -> str:
+def ingest_note(summary: ChannelRunSummary | dict[str, Any] | None, state: str) -> str:
     """A channel run's note in the UI: what its listing found and what became of it
     ("Result: success: 12 listed, 3 triggered, 2 already there, 6 skipped (5 stored,
     1 short), 1 deferred (daily cap)"), or the one-line cause of its failure."""
     from scribeflow.pipeline.summary import NOTE_PREFIX
 
-    summary = summary or {}
-    if state == "failed" or summary.get("status") == "failed":
-        cause = (summary.get("error") or {}).get("cause") or "a task failed; see its log"
+    if not isinstance(summary, ChannelRunSummary):
+        summary = ChannelRunSummary.from_dict({"status": state} | (summary or {}))
+    if state == "failed" or summary.status == "failed":
+        cause = (summary.error or {}).get("cause") or "a task failed; see its log"
         return one_line(f"{NOTE_PREFIX}failed: {cause}", limit=1000)
-    parts = [f"{summary.get('found', 0)} listed"]
-    for key, label in (("triggered", "triggered"), ("already_there", "already there")):
-        if summary.get(key):
-            parts.append(f"{len(summary[key])} {label}")
-    for key in ("skipped", "deferred"):
-        reasons = summary.get(key) or {}
+    parts = [f"{summary.found} listed"]
+    for runs, label in ((summary.triggered, "triggered"), (summary.already_there,
+                                                            "already there")):
+        if runs:
+            parts.append(f"{len(runs)} {label}")
+    for key, reasons in (("skipped", summary.skipped), ("deferred", summary.deferred)):
         if reasons:
             why = ", ".join(f"{n} {reason.replace('_', ' ')}"
                             for reason, n in sorted(reasons.items()))
             parts.append(f"{sum(reasons.values())} {key} ({why})")
-    if summary.get("outside_window"):
-        parts.append(f"{summary['outside_window']} outside the window")
+    if summary.outside_window:
+        parts.append(f"{summary.outside_window} outside the window")
     return one_line(f"{NOTE_PREFIX}{state}: {', '.join(parts)}", limit=1000)
 
 
-def write_ingest_summary(data: DataPaths, source: str, run_id: str, /, **fields: Any) -> Path:
-    """Merge ``fields`` into the ingest run's summary (atomic, locked)."""
+def write_ingest_summary(data: DataPaths, source: str, run_id: str, /, **values: Any) -> Path:
+    """Merge ``values`` into the channel run's summary (atomic, locked); a name
+    :class:`ChannelRunSummary` does not declare is a TypeError."""
+    unknown = sorted(set(values) - CHANNEL_FIELDS)
+    if unknown:
+        raise TypeError(f"ChannelRunSummary has no field(s) {unknown}")
     path = ingest_summary_path(data, source, run_id)
     with locked(path):
         summary = read_json(path) if path.exists() else {"source": source, "run_id": run_id}
-        summary.update(fields)
+        summary.update(values)
         summary["updated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         write_json_atomic(path, summary)
     return path

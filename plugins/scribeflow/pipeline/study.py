@@ -99,7 +99,7 @@ def score_document_quality(video_dir: str, llm: LLMSettings, settings: PipelineS
                   ) -> QualityScored:
     """``quality.json``: the LLM's 0-100 rating of the document's start against the raw
     transcript's start, or why there is none."""
-    from scribeflow.writing.study import score_quality as rate
+    from scribeflow.writing.study import rate_quality as rate
 
     video, _, chunks = _study_inputs(video_dir)
     transcript = Transcript.from_dict(read_json(video.transcript)).text

@@ -47,12 +47,12 @@ def transcribe_video(video_dir: str, settings: PipelineSettings,
             return transcribe_endpoint(video.audio, meta["video_id"], endpoint, settings.language,
                                        llm_cache(settings))
     else:
-        from scribeflow.speech.whisper import resolve_device, resolve_model
+        from scribeflow.speech.whisper import resolve_device, resolve_whisper_model
         from scribeflow.speech.whisper import transcribe as run_whisper
 
         options = transcribe_options(settings)
         device = resolve_device(options.device)
-        key = digest(file_digest(video.audio), resolve_model(options.model, device), device,
+        key = digest(file_digest(video.audio), resolve_whisper_model(options.model, device), device,
                      repr(sorted(vars(options).items())))
 
         def run() -> Transcript:

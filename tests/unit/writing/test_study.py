@@ -10,7 +10,7 @@ from scribeflow.core.cache import LLMCache
 from scribeflow.core.config import LLMSettings
 from scribeflow.core.records import Segment, Word
 from scribeflow.writing import llm
-from scribeflow.writing.study import build_chapters, build_quiz, score_quality
+from scribeflow.writing.study import build_chapters, build_quiz, rate_quality
 from support.openai_server import EditorScript, Reply, ScriptedOpenAI
 
 CHUNKS = [
@@ -87,10 +87,10 @@ def test_chapters_are_located_in_the_transcript(tmp_path, schemas):
 @pytest.mark.parametrize("schemas", SCHEMAS)
 def test_quality_score_parsed_and_out_of_range_rejected(tmp_path, schemas):
     with ScriptedOpenAI(EditorScript(rate_limit_first=False, error_at=0), schemas=schemas) as server:
-        assert score_quality("raw text", "doc text", settings(server)).value == 87
+        assert rate_quality("raw text", "doc text", settings(server)).value == 87
         assert asked_with_schema(server)[-1] == (schemas == "json_schema")
     with ScriptedOpenAI(lambda r: Reply("Score: 140/100")) as server:
-        outcome = score_quality("raw", "doc", settings(server), attempts=2)
+        outcome = rate_quality("raw", "doc", settings(server), attempts=2)
     assert outcome.value is None
     assert outcome.dropped == ["quality score, attempt 1: score 140 is outside 0-100",
                                "quality score, attempt 2: score 140 is outside 0-100"]
@@ -109,7 +109,7 @@ def test_an_endpoint_that_rejects_schemas_is_learned_once_and_remembered(tmp_pat
     script = EditorScript(refuse_word=None, error_at=0, rate_limit_first=False)
     with ScriptedOpenAI(script, schemas="reject") as server:
         one = LLMSettings(base_url=server.base_url, api_key="k", model="m", concurrency=1)
-        assert score_quality("raw", "doc", one, cache=LLMCache(tmp_path)).value == 87
+        assert rate_quality("raw", "doc", one, cache=LLMCache(tmp_path)).value == 87
         # the rejected request is not among the answered ones
         assert server.rejected_formats == 1 and asked_with_schema(server) == [False]
         # another task (another process: nothing in memory) reads it from the cache's folder
