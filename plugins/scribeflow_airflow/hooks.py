@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from scribeflow.core import connections
 from scribeflow.core.config import (
     LLMSettings,
     TranscriptionSettings,
@@ -30,7 +31,7 @@ class LLMHook(BaseHook):
     """
 
     conn_name_attr = "llm_conn_id"
-    default_conn_name = "openai_default"
+    default_conn_name = connections.LLM_CONN_ID
     conn_type = "openai"
     hook_name = "Scribeflow LLM"
 
@@ -60,7 +61,7 @@ def _named_connection(variable: str, default_id: str, label: str) -> Any | None:
         return None
 
 
-TRANSCRIPTION_CONN_ID = "openai_transcription"
+TRANSCRIPTION_CONN_ID = connections.TRANSCRIPTION_CONN_ID
 
 
 def transcription_settings() -> TranscriptionSettings:
@@ -76,14 +77,13 @@ def transcription_settings() -> TranscriptionSettings:
                                                   conn.extra_dejson or {}, conn.schema, conn.port)
 
 
-PGVECTOR_CONN_ID = "scribeflow_pgvector"  # scribeflow.core.connections.PGVECTOR_CONN_ID
+PGVECTOR_CONN_ID = connections.PGVECTOR_CONN_ID
 
 
 def pgvector_dsn(conn_id: str = PGVECTOR_CONN_ID) -> str | None:
     """The pgvector database's URI from the ``scribeflow_pgvector`` connection, else
     ``SCRIBEFLOW_PGVECTOR_DSN``; ``None`` when neither is set (one DSN builder:
     :func:`scribeflow.core.connections.pgvector_dsn`)."""
-    from scribeflow.core import connections
     from scribeflow.core.config import DeploymentSettings
 
     try:

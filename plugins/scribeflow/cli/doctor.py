@@ -17,8 +17,6 @@ from scribeflow.core.config import (
     LLMSettings,
     PipelineSettings,
     TranscriptionSettings,
-    llm_settings_from_connection,
-    transcription_settings_from_connection,
 )
 from scribeflow.core.errors import ScribeflowError, describe
 
@@ -88,31 +86,17 @@ def stored(conn_id: str) -> connections.Connection | None:
 
 
 def llm_settings_from_env(env: Mapping[str, str] = os.environ) -> tuple[LLMSettings, str]:
-    """The LLM settings the tasks would use, where the tasks look: the ``openai_default``
-    connection from ``AIRFLOW_CONN_OPENAI_DEFAULT`` (JSON or URI), then from the metadata database,
-    else the ``OPENAI_*`` variables. Returns them and where they came from."""
-    conn = find_connection("openai_default", env)
-    if conn is None:
-        return LLMSettings.from_env(), "OPENAI_* variables"
-    return llm_settings_from_connection(conn.host, conn.password, conn.extra, conn.schema,
-                                        conn.port), conn.origin
+    """The LLM settings the tasks would use, where the tasks look: ``openai_default`` from
+    ``AIRFLOW_CONN_OPENAI_DEFAULT`` (JSON or URI), then from the metadata database, else the
+    ``OPENAI_*`` variables. Returns them and where they came from."""
+    return connections.llm_settings(env, stored)
 
 
 def transcription_settings_from_env(env: Mapping[str, str] = os.environ
                                     ) -> tuple[TranscriptionSettings, str]:
-    """The transcription endpoint the tasks would use (``transcriber=endpoint``): the
-    connection ``$SCRIBEFLOW_TRANSCRIPTION_CONN_ID`` (``openai_transcription``), else the
-    ``SCRIBEFLOW_TRANSCRIPTION_*`` variables and ``OPENAI_API_KEY``."""
-    named = DeploymentSettings.from_env(env).transcription_conn_id
-    conn_id = named or "openai_transcription"
-    conn = find_connection(conn_id, env)
-    if conn is None:
-        if named:
-            raise ScribeflowError(f"transcription connection {conn_id!r} "
-                                  "(SCRIBEFLOW_TRANSCRIPTION_CONN_ID) not found")
-        return TranscriptionSettings.from_env(), "SCRIBEFLOW_TRANSCRIPTION_* variables"
-    return transcription_settings_from_connection(
-        conn.host, conn.password, conn.extra, conn.schema, conn.port), conn.origin
+    """The transcription endpoint the tasks would use (``transcriber=endpoint``), and where
+    it came from (:func:`scribeflow.core.connections.transcription_settings`)."""
+    return connections.transcription_settings(env, stored)
 
 
 def checks(env: Mapping[str, str] = os.environ) -> Iterator[Check]:

@@ -12,10 +12,13 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from scribeflow.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from scribeflow.core.config import LLMSettings, TranscriptionSettings
 
 #: The query key of a URI whose whole extra is one JSON object (Airflow's ``EXTRA_KEY``).
 EXTRA_KEY = "__extra__"
@@ -114,6 +117,49 @@ def resolve(conn_id: str, env: Mapping[str, str],
     if found is None and stored is not None:
         found = stored(conn_id)
     return found
+
+
+#: The LLM endpoint's connection, and the transcription endpoint's default one.
+LLM_CONN_ID = "openai_default"
+TRANSCRIPTION_CONN_ID = "openai_transcription"
+
+
+def llm_settings(env: Mapping[str, str],
+                 stored: Callable[[str], Connection | None] | None = None
+                 ) -> tuple[LLMSettings, str]:
+    """The LLM settings the tasks would use and where they came from: the connection
+    ``openai_default`` (:func:`resolve`), else the ``OPENAI_*`` variables."""
+    from scribeflow.core.config import LLMSettings, llm_settings_from_connection
+
+    conn = resolve(LLM_CONN_ID, env, stored)
+    if conn is None:
+        return LLMSettings.from_env(), "OPENAI_* variables"
+    return llm_settings_from_connection(conn.host, conn.password, conn.extra, conn.schema,
+                                        conn.port), conn.origin
+
+
+def transcription_settings(env: Mapping[str, str],
+                           stored: Callable[[str], Connection | None] | None = None
+                           ) -> tuple[TranscriptionSettings, str]:
+    """The transcription endpoint the tasks would use (``transcriber=endpoint``) and where it
+    came from: the connection ``$SCRIBEFLOW_TRANSCRIPTION_CONN_ID`` (default
+    ``openai_transcription``), else the ``SCRIBEFLOW_TRANSCRIPTION_*`` variables. A connection
+    the variable names must exist: its absence is a :class:`ConfigError`."""
+    from scribeflow.core.config import (
+        DeploymentSettings,
+        TranscriptionSettings,
+        transcription_settings_from_connection,
+    )
+
+    named = DeploymentSettings.from_env(env).transcription_conn_id
+    conn = resolve(named or TRANSCRIPTION_CONN_ID, env, stored)
+    if conn is None:
+        if named:
+            raise ConfigError(f"transcription connection {named!r} "
+                              "(SCRIBEFLOW_TRANSCRIPTION_CONN_ID) not found")
+        return TranscriptionSettings.from_env(), "SCRIBEFLOW_TRANSCRIPTION_* variables"
+    return transcription_settings_from_connection(
+        conn.host, conn.password, conn.extra, conn.schema, conn.port), conn.origin
 
 
 def from_json(raw: str) -> Connection:

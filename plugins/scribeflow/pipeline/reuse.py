@@ -33,8 +33,6 @@ from scribeflow.core.config import (
     LLMSettings,
     PipelineSettings,
     TranscriptionSettings,
-    llm_settings_from_connection,
-    transcription_settings_from_connection,
 )
 from scribeflow.core.connections import Connection
 from scribeflow.core.errors import ScribeflowError
@@ -192,23 +190,21 @@ def _sqlite_connection(conn_id: str, database: str) -> Connection | None:
 
 def llm_from(env: Mapping[str, str]) -> LLMSettings:
     """The LLM settings a task would use: ``openai_default``, else the ``OPENAI_*`` env."""
-    conn = connection("openai_default", env)
-    if conn is None:
-        return LLMSettings.from_env()
-    return llm_settings_from_connection(conn.host, "key" if conn.password else None, conn.extra,
-                                        conn.schema, conn.port)
+    return _settings(connections.llm_settings, env)
 
 
 def endpoint_from(env: Mapping[str, str]) -> TranscriptionSettings:
-    named = DeploymentSettings.from_env(env).transcription_conn_id
-    conn_id = named or "openai_transcription"
-    conn = connection(conn_id, env)
-    if conn is None:
-        if named:
-            raise Unknown(f"connection {conn_id!r} is not in the environment")
-        return TranscriptionSettings.from_env()
-    return transcription_settings_from_connection(
-        conn.host, "key" if conn.password else None, conn.extra, conn.schema, conn.port)
+    return _settings(connections.transcription_settings, env)
+
+
+def _settings(read: Any, env: Mapping[str, str]) -> Any:
+    """``read(env, stored)`` with the metadata database's SQLite file as ``stored``; what only
+    Airflow could read (or a connection named but missing) is :class:`Unknown`."""
+    database = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    try:
+        return read(env, lambda c: _sqlite_connection(c, database))[0]
+    except ScribeflowError as exc:
+        raise Unknown(str(exc)) from None
 
 
 def pgvector_dsn_from(env: Mapping[str, str]) -> str | None:
