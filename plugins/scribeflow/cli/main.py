@@ -35,7 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--transcriber", choices=TRANSCRIBERS,
                      help="local (faster-whisper, default) or endpoint (an OpenAI-compatible "
                           "transcription endpoint: the openai_transcription connection)")
-    run.add_argument("--whisper-model", dest="whisper_model", help="auto, a model name or a path")
+    run.add_argument("--whisper-model", dest="whisper_model",
+                     help="auto (default), tiny.en or base (both bundled), another "
+                          "faster-whisper name, or a model folder")
+    run.add_argument("--translate-to", dest="translate_to", metavar="LANGS",
+                     help="also make subtitles and the document in these languages (codes, "
+                          "comma-separated: de,fr)")
+    run.add_argument("--subtitle-chars", dest="subtitle_chars", type=int,
+                     help="subtitle characters per line (default 42; 16 in Chinese or Japanese)")
+    run.add_argument("--subtitle-lines", dest="subtitle_lines", type=int,
+                     help="subtitle lines per cue (default 2)")
     run.add_argument("--chunk-words", dest="chunk_words", type=int, help="words per chunk")
     run.add_argument("--store", choices=STORES, help="vector store (default parquet)")
     run.add_argument("--quiz", action="store_true", help="also generate a quiz")
@@ -60,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--cookies", metavar="FILE", help="a Netscape cookies file for the site")
     ingest.add_argument("--language")
     ingest.add_argument("--whisper-model", dest="whisper_model")
+    ingest.add_argument("--translate-to", dest="translate_to", metavar="LANGS")
     ingest.add_argument("--store", choices=STORES)
     ingest.add_argument("--quiz", action="store_true")
     ingest.add_argument("--data-dir", dest="data_dir")

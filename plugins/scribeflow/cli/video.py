@@ -77,9 +77,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     open_bucket(settings)
     conf = {"url": args.url}
     for key in ("language", "transcriber", "whisper_model", "chunk_words", "store",
-                "quiz_per_chunk"):
+                "quiz_per_chunk", "subtitle_chars", "subtitle_lines"):
         if getattr(args, key) is not None:
             conf[key] = getattr(args, key)
+    if args.translate_to is not None:
+        conf["translate_to"] = args.translate_to.replace(",", " ").split()
     if args.quiz:
         conf["quiz"] = True
     if not args.force and _print_reused(conf, env, data):

@@ -15,20 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from scribeflow.core.errors import ConfigError
+from scribeflow.core.languages import LANGUAGES, language_codes
+from scribeflow.core.typed import coerce
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 STORES = ("parquet", "pgvector")
 TRANSCRIBERS = ("local", "endpoint")
-#: Whisper's language codes (faster_whisper.tokenizer._LANGUAGE_CODES; a test keeps them equal).
-LANGUAGES = (
-    "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy",
-    "da", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "gl", "gu", "ha", "haw",
-    "he", "hi", "hr", "ht", "hu", "hy", "id", "is", "it", "ja", "jw", "ka", "kk", "km", "kn",
-    "ko", "la", "lb", "ln", "lo", "lt", "lv", "mg", "mi", "mk", "ml", "mn", "mr", "ms", "mt",
-    "my", "ne", "nl", "nn", "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd", "si",
-    "sk", "sl", "sn", "so", "sq", "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl",
-    "tr", "tt", "uk", "ur", "uz", "vi", "yi", "yo", "zh", "yue",
-)
 
 
 def is_url(location: str | os.PathLike[str] | None) -> bool:
@@ -68,11 +60,12 @@ def default_prompts_dir() -> Path:
 #: settings (:func:`run_param_defaults`, read when the DAG file is parsed) and a run's params
 #: are all set, so a run uses what it was triggered with, else what the deployment sets.
 RUN_PARAMS = ("language", "transcriber", "whisper_model", "chunk_words", "quiz",
-              "quiz_per_chunk", "store")
+              "quiz_per_chunk", "store", "translate_to", "subtitle_chars", "subtitle_lines")
 
 
 #: The bounds of the numeric run params, which the form, the settings and so the CLI share.
-RUN_PARAM_BOUNDS = {"chunk_words": (20, 2000), "quiz_per_chunk": (1, 10)}
+RUN_PARAM_BOUNDS = {"chunk_words": (20, 2000), "quiz_per_chunk": (1, 10),
+                    "subtitle_chars": (0, 80), "subtitle_lines": (1, 3)}
 
 
 def run_param_defaults() -> dict[str, Any]:
@@ -97,7 +90,9 @@ class PipelineSettings:
     #: ``local`` (faster-whisper in the worker) or ``endpoint`` (an OpenAI-compatible
     #: transcription endpoint: the ``openai_transcription`` connection).
     transcriber: str = "local"
-    #: ``auto`` (GPU: large-v3, CPU: the bundled tiny.en), a model name or a local path.
+    #: ``auto`` (GPU: large-v3; CPU: the bundled tiny.en for English, the bundled
+    #: multilingual base otherwise), a model name (``tiny.en`` and ``base`` are bundled) or a
+    #: local path.
     whisper_model: str = "auto"
     #: ``auto``, ``cpu`` or ``cuda``.
     whisper_device: str = "auto"
@@ -138,6 +133,13 @@ class PipelineSettings:
     allow_degraded: bool = False
     #: Longer inputs are refused before they are decoded (seconds; 6 hours by default).
     max_duration: float = 6 * 3600.0
+    #: Languages the subtitles and the document are translated into (codes): into English by
+    #: whisper's own translation where the local model is multilingual, else by the LLM.
+    translate_to: tuple[str, ...] = ()
+    #: Subtitle line length in characters (0: 42, or 16 in languages written without spaces).
+    subtitle_chars: int = 0
+    #: Subtitle lines per cue.
+    subtitle_lines: int = 2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
@@ -147,6 +149,12 @@ class PipelineSettings:
         if self.language not in ("auto", *LANGUAGES):
             raise ConfigError(f"unknown language {self.language!r}: use auto or one of "
                               f"{' '.join(LANGUAGES)}")
+        object.__setattr__(self, "translate_to", language_codes(self.translate_to, "translate_to"))
+        if (self.whisper_model.rstrip("/").endswith(".en")
+                and self.language not in ("auto", "en")):
+            raise ConfigError(f"language {self.language} needs a multilingual whisper model: "
+                              f"{self.whisper_model} hears English only; set whisper_model to "
+                              "auto or base (bundled, 99 languages)")
         if self.transcriber not in TRANSCRIBERS:
             raise ConfigError(f"unknown transcriber {self.transcriber!r}; choose one of "
                               f"{', '.join(TRANSCRIBERS)}")
@@ -174,7 +182,7 @@ class PipelineSettings:
             env_name = f"SCRIBEFLOW_{name.upper()}"
             raw = os.environ.get(env_name)
             if raw not in (None, ""):
-                values[name] = _coerce(f, raw, env_name)
+                values[name] = coerce(f, raw, env_name)
         for key, value in (overrides or {}).items():
             if key == "data_dir" and value is not None:  # a folder, or a URL (--data-dir s3://…)
                 if is_url(str(value)):
@@ -182,7 +190,7 @@ class PipelineSettings:
                     continue
                 values["data_url"] = None
             if value is not None and key in by_name:
-                values[key] = _coerce(by_name[key], value)
+                values[key] = coerce(by_name[key], value)
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
@@ -235,8 +243,8 @@ class LLMSettings:
         for name in ("concurrency", "timeout_s", "max_attempts"):
             env_name = f"SCRIBEFLOW_LLM_{name.upper()}"
             if raw := env.get(env_name):
-                values[name] = _coerce(by_name[name], raw, env_name)
-        values.update({k: _coerce(by_name[k], v, f"the connection's {k}")
+                values[name] = coerce(by_name[name], raw, env_name)
+        values.update({k: coerce(by_name[k], v, f"the connection's {k}")
                        for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)
 
@@ -288,8 +296,8 @@ class TranscriptionSettings:
         for name in ("model", "max_upload_mb", "concurrency", "timeout_s", "max_attempts"):
             env_name = f"SCRIBEFLOW_TRANSCRIPTION_{name.upper()}"
             if raw := env.get(env_name):
-                values[name] = _coerce(by_name[name], raw, env_name)
-        values.update({k: _coerce(by_name[k], v, f"the transcription connection's {k}")
+                values[name] = coerce(by_name[name], raw, env_name)
+        values.update({k: coerce(by_name[k], v, f"the transcription connection's {k}")
                        for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)
 
@@ -353,7 +361,7 @@ class DeploymentSettings:
             name = f"SCRIBEFLOW_{f.name.upper()}"
             raw = env.get(name)
             if raw is not None and raw.strip() != "":
-                values[f.name] = _coerce(f, raw, name)
+                values[f.name] = coerce(f, raw, name)
         return cls(**values)
 
 
@@ -375,24 +383,3 @@ def _base_url(host: str | None, schema: str | None, port: int | None) -> str | N
     if host and "://" not in host:
         return f"{schema or 'https'}://{host}{f':{port}' if port else ''}"
     return host or None
-
-
-def _coerce(f: dataclasses.Field, value: Any, source: str | None = None) -> Any:
-    """``value`` as the field's type, strictly (``SCRIBEFLOW_QUIZ=ture`` is an error naming
-    the variable, not False): pydantic's lax mode, which reads ``true/false/1/0/yes/no/on/off``
-    as booleans and whole numbers as integers."""
-    from pydantic import TypeAdapter, ValidationError
-
-    name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-    kind = {"bool": bool, "int": int, "float": float, "Path": Path, "str": str}.get(
-        name.removesuffix(" | None"), None)
-    if kind is None or (kind is str and isinstance(value, str)):
-        return value
-    try:
-        return TypeAdapter(kind).validate_python(value.strip() if isinstance(value, str) else value)
-    except ValidationError as exc:
-        expected = {bool: "true or false", int: "a whole number", float: "a number",
-                    Path: "a path", str: "text"}[kind]
-        where = source or f"setting {f.name}"
-        raise ConfigError(f"{where}={value!r} is not {expected} "
-                          f"({exc.errors()[0]['msg'].lower()})") from None

@@ -230,6 +230,27 @@ class VideoPaths:
     def document_chunks(self) -> Path:
         return self.root / "document_chunks.json"
 
+    # a translation's files: the same names with the language before the suffix
+
+    def transcript_in(self, language: str) -> Path:
+        """Whisper's own translation of the speech (``transcript.en.json``)."""
+        return self.root / f"transcript.{language}.json"
+
+    def srt_in(self, language: str) -> Path:
+        return self.root / f"transcript.{language}.srt"
+
+    def vtt_in(self, language: str) -> Path:
+        return self.root / f"transcript.{language}.vtt"
+
+    def document_in(self, language: str) -> Path:
+        return self.root / f"document.{language}.md"
+
+    def document_html_in(self, language: str) -> Path:
+        return self.root / f"document.{language}.html"
+
+    def document_chunks_in(self, language: str) -> Path:
+        return self.root / f"document_chunks.{language}.json"
+
 
 @dataclass(frozen=True)
 class DataPaths:

@@ -43,6 +43,16 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class HeardLanguage:
+    """The language whisper heard in a piece of the speech, checked apart from the rest."""
+
+    #: Where the piece starts (s).
+    start: float
+    language: str
+    probability: float
+
+
+@dataclass(frozen=True)
 class Transcript:
     video_id: str
     language: str
@@ -60,6 +70,11 @@ class Transcript:
     timestamps: str = "word"
     #: ``local`` (faster-whisper in the worker) or ``endpoint``.
     backend: str = "local"
+    #: ``transcribe``, or ``translate``: whisper's English translation of the speech.
+    task: str = "transcribe"
+    #: The language heard in pieces of the speech after its first 30 s, when it was detected
+    #: (speech that changes language shows here).
+    languages: tuple[HeardLanguage, ...] = ()
 
     @property
     def text(self) -> str:
@@ -96,8 +111,11 @@ class Transcript:
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> Transcript:
         names = cls.__dataclass_fields__
-        values = {k: v for k, v in row.items() if k in names and k != "segments"}
-        return cls(segments=tuple(Segment.from_dict(s) for s in row["segments"]), **values)
+        values = {k: v for k, v in row.items()
+                  if k in names and k not in ("segments", "languages")}
+        return cls(segments=tuple(Segment.from_dict(s) for s in row["segments"]),
+                   languages=tuple(HeardLanguage(**h) for h in row.get("languages", ())),
+                   **values)
 
 
 @dataclass(frozen=True)

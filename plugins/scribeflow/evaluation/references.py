@@ -116,7 +116,7 @@ def _entry(path: Path, key: str, index: int, entry: Any, allowed: set[str],
 
 def load_references(path: Path | None = None) -> list[ReferenceItem]:
     """The reference items of ``path`` (YAML), their files read; one-line causes."""
-    from scribeflow.core.config import LANGUAGES
+    from scribeflow.core.languages import LANGUAGES
 
     path = Path(path or default_references_path()).resolve()
     items: list[ReferenceItem] = []
@@ -233,7 +233,7 @@ def load_floors(path: Path | str | None = None) -> Floors:
         floors:
           wer: {default: 0.35, es: 0.4}
     """
-    from scribeflow.core.config import LANGUAGES
+    from scribeflow.core.languages import LANGUAGES
 
     path = Path(path or default_configs_path()).resolve()
     raw = _document(path, "configs", ("floors",)).get("floors")

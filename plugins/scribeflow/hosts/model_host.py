@@ -210,14 +210,15 @@ class ModelHost:
 
     def _whisper(self, options: Any) -> tuple[Any, threading.Lock]:
         from scribeflow.speech import whisper
+        from scribeflow.speech.models import resolve_whisper_model, whisper_model_label
 
         device = whisper.resolve_device(options.device)
-        name = whisper.resolve_whisper_model(options.model, device)
+        name = resolve_whisper_model(options.model, device, options.language)
         compute = whisper.compute_type_for(device)
         threads = whisper.cpu_threads_for(options.cpu_threads) if device == "cpu" else 0
         key = ("whisper", name, device, compute, threads)
         return self._model(
-            key, f"whisper {whisper.whisper_model_label(name)} ({device}/{compute})",
+            key, f"whisper {whisper_model_label(name)} ({device}/{compute})",
             lambda: whisper.load_model(name, device, compute, options.cpu_threads),
             lambda: whisper.unload_model(name, device, compute, options.cpu_threads))
 

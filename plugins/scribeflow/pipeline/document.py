@@ -57,11 +57,9 @@ def write_document_group(group: ChunkGroup, llm: LLMSettings,
                         degraded=tuple(d for c in result.chunks for d in c.degraded))
 
 
-def assemble_video_document(video_dir: str, groups: list[GroupWritten],
-                            degraded: tuple[str, ...] = ()) -> Assembled:
+def assemble_video_document(video_dir: str, groups: list[GroupWritten]) -> Assembled:
     """Reassemble the groups' chunk texts in order into ``document_chunks.json`` (what the
-    study stages, the rows and ``document.md`` are made from); ``degraded`` (the transcript's
-    causes) comes first in the result's."""
+    study stages, the rows and ``document.md`` are made from)."""
     video = VideoPaths(Path(video_dir))
     chunks = [Chunk.from_dict(c) for c in read_json(video.chunks)]
     texts: dict[int, str] = {}
@@ -83,7 +81,7 @@ def assemble_video_document(video_dir: str, groups: list[GroupWritten],
         llm_used=any(g.llm_used for g in groups), usage=replace(usage, seconds=round(usage.seconds, 3)),
         removed_pct=round(100.0 * removed_chars / answer_chars, 2) if answer_chars else 0.0,
         warnings=tuple(w for g in groups for w in g.warnings),
-        degraded=tuple(degraded) + tuple(d for g in groups for d in g.degraded))
+        degraded=tuple(d for g in groups for d in g.degraded))
 
 
 

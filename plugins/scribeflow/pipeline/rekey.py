@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from scribeflow.core.files import DataPaths, read_json, write_json_atomic
+from scribeflow.core.files import DataPaths, VideoPaths, read_json, write_json_atomic
 from scribeflow.pipeline.rows import chunk_id
 from scribeflow.sources.listing import Entry, generic_key
 
@@ -73,8 +73,11 @@ def move_video(rekey: Rekey, data: DataPaths, store: Any) -> Rekey:
         for path in scratch.rglob("*.json"):
             _rename_inside(path, rekey.old, rekey.new)
         scratch.rename(new)
-    rows = [replace(r, video_id=rekey.new, id=chunk_id(rekey.new, r.chunk_index, r.unit_index))
-            for r in store.video_rows(rekey.old, vectors=True)]
+    transcript = VideoPaths(new).transcript
+    spoken = read_json(transcript).get("language") if transcript.exists() else None
+    rows = [replace(r, video_id=rekey.new, id=chunk_id(
+        rekey.new, r.chunk_index, r.unit_index, None if r.language == spoken else r.language))
+        for r in store.video_rows(rekey.old, vectors=True)]
     if rows:  # one write: pgvector's is one transaction, Parquet's one locked update
         store.upsert_videos({rekey.new: rows, rekey.old: []})
     shutil.rmtree(old)

@@ -51,6 +51,13 @@ class LLMUsage(StageResult):
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
+    @classmethod
+    def of(cls, outcome: Any) -> LLMUsage:
+        """The usage an LLM outcome (``scribeflow.writing.study.Outcome``) counted."""
+        return cls(requests=outcome.requests, reused=outcome.reused, seconds=outcome.seconds,
+                   prompt_tokens=outcome.prompt_tokens,
+                   completion_tokens=outcome.completion_tokens)
+
     def __add__(self, other: LLMUsage) -> LLMUsage:
         return LLMUsage(*(a + b for a, b in zip(dataclasses.astuple(self),
                                                 dataclasses.astuple(other), strict=True)))
@@ -73,6 +80,9 @@ class Transcribed(StageResult):
     video_dir: str
     transcript: str
     language: str | None
+    #: How sure whisper's language detection was (None: the run named the language, or the
+    #: endpoint did not say).
+    language_probability: float | None
     confidence: float | None
     segments: int
     real_time_factor: float
@@ -82,8 +92,7 @@ class Transcribed(StageResult):
     backend: str
     timestamps: str
     reused: bool
-    #: The one-line causes the run ends ``degraded`` for, and those it only warns of.
-    degraded: tuple[str, ...] = ()
+    #: What the summary warns of: low confidence, an unsure or changing language.
     speech_warnings: tuple[str, ...] = ()
 
     @property
@@ -157,6 +166,20 @@ class QualityScored(StageResult):
     quality: int | None
     usage: LLMUsage = field(default_factory=LLMUsage)
     dropped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Translated(StageResult):
+    """``translate``: the languages the video's subtitles and document were translated into,
+    and how each was made (``whisper`` subtitles and an ``llm`` document, ``llm`` both, or
+    ``whisper`` both without an LLM); the languages left out, with why."""
+
+    video_dir: str
+    languages: tuple[str, ...] = ()
+    methods: dict[str, str] = field(default_factory=dict)
+    skipped: tuple[str, ...] = ()
+    outputs: dict[str, str] = field(default_factory=dict)
+    usage: LLMUsage = field(default_factory=LLMUsage)
 
 
 @dataclass(frozen=True)

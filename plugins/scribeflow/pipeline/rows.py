@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,14 @@ from scribeflow.pipeline.results import Stored
 log = logging.getLogger(__name__)
 
 
-def chunk_id(video_id: str, chunk_index: int, unit_index: int) -> str:
-    """Deterministic row id: the same video, chunk and unit always give the same id."""
-    return hashlib.sha256(f"{video_id}\x1f{chunk_index}\x1f{unit_index}".encode()).hexdigest()[:32]
+def chunk_id(video_id: str, chunk_index: int, unit_index: int,
+             translation: str | None = None) -> str:
+    """Deterministic row id: the same video, chunk and unit (in the same translation, or the
+    spoken language's document) always give the same id."""
+    key = f"{video_id}\x1f{chunk_index}\x1f{unit_index}"
+    if translation:
+        key += f"\x1f{translation}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def content_hash(chunk: dict[str, Any], meta: dict[str, Any], language: str | None,
@@ -39,10 +45,29 @@ def content_hash(chunk: dict[str, Any], meta: dict[str, Any], language: str | No
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:32]
 
 
-def _video_inputs(video_dir: str) -> tuple[VideoPaths, dict, list[dict], str | None]:
+@dataclass(frozen=True)
+class _Document:
+    """One language's chunks of a video: the spoken language's document, or a translation."""
+
+    language: str | None
+    chunks: list[dict]
+    translation: bool
+
+    def key(self, chunk: dict) -> tuple[str | None, int]:
+        return (self.language, chunk["index"])
+
+
+def _video_inputs(video_dir: str) -> tuple[VideoPaths, dict, list[_Document]]:
+    """The video's folder, metadata, and every document it holds: the spoken language's
+    (``document_chunks.json``), then each translation's (``document_chunks.<lang>.json``)."""
     video = VideoPaths(Path(video_dir))
     language = read_json(video.transcript).get("language") if video.transcript.exists() else None
-    return video, read_json(video.metadata), read_json(video.document_chunks), language
+    documents = [_Document(language, read_json(video.document_chunks), False)]
+    for path in sorted(video.root.glob("document_chunks.*.json")):
+        code = path.name.split(".")[1]
+        if code != language:
+            documents.append(_Document(code, read_json(path), True))
+    return video, read_json(video.metadata), documents
 
 
 def _spoken_words(video: VideoPaths) -> list[tuple[float, str]]:
@@ -59,24 +84,25 @@ def _spoken_words(video: VideoPaths) -> list[tuple[float, str]]:
     return words
 
 
-def embed_video(video_dir: str, settings: PipelineSettings, keep: Collection[int] = ()
-                ) -> tuple[str, list[ChunkRow]]:
-    """The video's rows: each chunk's final text embedded in units that fit the model, but
-    for the chunks in ``keep`` (whose stored rows are current).
+def embed_video(video_dir: str, settings: PipelineSettings,
+                keep: Collection[tuple[str | None, int]] = ()) -> tuple[str, list[ChunkRow]]:
+    """The video's rows: each chunk's final text, in the spoken language and in each
+    translation, embedded in units that fit the model, but for the ``(language, chunk index)``
+    in ``keep`` (whose stored rows are current).
 
     Reads only files in the video's folder, so it also rebuilds a lost store (``reindex``).
     """
     from scribeflow.core.links import deep_link
     from scribeflow.index.embedding import model_label
 
-    video, meta, chunks, language = _video_inputs(video_dir)
+    video, meta, documents = _video_inputs(video_dir)
     label = model_label(settings.embed_model)
-    chunks = [c for c in chunks if c["index"] not in keep]
-    if not chunks:
+    todo = [(doc, c) for doc in documents for c in doc.chunks if doc.key(c) not in keep]
+    if not todo:
         return meta["video_id"], []
     spoken = _spoken_words(video)
     started = time.perf_counter()
-    texts = [c["text"] for c in chunks]
+    texts = [c["text"] for _, c in todo]
     if settings.model_host:  # split and embedded where the model stays loaded
         from scribeflow.hosts.model_host import ModelHostClient
 
@@ -87,25 +113,28 @@ def embed_video(video_dir: str, settings: PipelineSettings, keep: Collection[int
 
         embedded = embed_chunks(load_embedder(settings.embed_model), texts,
                                 settings.embed_batch_size)
-    units = [(chunk, u, unit) for chunk, pieces in zip(chunks, embedded, strict=True)
+    units = [(doc, chunk, u, unit) for (doc, chunk), pieces in zip(todo, embedded, strict=True)
              for u, unit in enumerate(pieces)]
-    during = {c["index"]: _spoken_in(spoken, c) for c in chunks}  # once a chunk, not a unit
-    unit_moments = [moments.make(unit.text, during[chunk["index"]], chunk["start"],
-                                 unit.windows) for chunk, _, unit in units]
-    log.info("embedded %d units of %s (%d moments) with %s in %.2f s%s", len(units),
-             meta["video_id"], sum(len(m) for m in unit_moments), label,
-             time.perf_counter() - started, " (model host)" if settings.model_host else "")
-    hashes = {c["index"]: content_hash(c, meta, language, label) for c in chunks}
+    # the spoken words place a hit's moment; a translation's words were not spoken
+    during = {doc.key(c): [] if doc.translation else _spoken_in(spoken, c) for doc, c in todo}
+    unit_moments = [moments.make(unit.text, during[doc.key(chunk)], chunk["start"],
+                                 unit.windows) for doc, chunk, _, unit in units]
+    log.info("embedded %d units of %s in %d language(s) (%d moments) with %s in %.2f s%s",
+             len(units), meta["video_id"], len({doc.language for doc, _ in todo}),
+             sum(len(m) for m in unit_moments), label, time.perf_counter() - started,
+             " (model host)" if settings.model_host else "")
     return meta["video_id"], [
         ChunkRow(
-            id=chunk_id(meta["video_id"], chunk["index"], u), video_id=meta["video_id"],
-            chunk_index=chunk["index"], unit_index=u, start=chunk["start"], end=chunk["end"],
-            text=unit.text, title=meta["title"], channel=meta.get("channel"),
-            upload_date=meta.get("upload_date"), language=language,
-            url=deep_link(meta["webpage_url"], chunk["start"]), model=label, vector=unit.vector,
-            content_hash=hashes[chunk["index"]], moments=found,
+            id=chunk_id(meta["video_id"], chunk["index"], u,
+                        doc.language if doc.translation else None),
+            video_id=meta["video_id"], chunk_index=chunk["index"], unit_index=u,
+            start=chunk["start"], end=chunk["end"], text=unit.text, title=meta["title"],
+            channel=meta.get("channel"), upload_date=meta.get("upload_date"),
+            language=doc.language, url=deep_link(meta["webpage_url"], chunk["start"]),
+            model=label, vector=unit.vector,
+            content_hash=content_hash(chunk, meta, doc.language, label), moments=found,
         )
-        for (chunk, u, unit), found in zip(units, unit_moments, strict=True)
+        for (doc, chunk, u, unit), found in zip(units, unit_moments, strict=True)
     ]
 
 
@@ -123,14 +152,15 @@ def upsert_video_rows(video_dir: str, settings: PipelineSettings, dsn: str | Non
     from scribeflow.index.store import open_store
     from scribeflow.pipeline.reuse import rows_digest
 
-    video, meta, chunks, language = _video_inputs(video_dir)
+    _, meta, documents = _video_inputs(video_dir)
     label = model_label(settings.embed_model)
-    wanted = {c["index"]: content_hash(c, meta, language, label) for c in chunks}
+    wanted = {doc.key(c): content_hash(c, meta, doc.language, label)
+              for doc in documents for c in doc.chunks}
     store = open_store(settings, dsn)
     stored_rows = store.video_rows(meta["video_id"])
-    stored: dict[int, set[str | None]] = {}
+    stored: dict[tuple[str | None, int], set[str | None]] = {}
     for row in stored_rows:
-        stored.setdefault(row.chunk_index, set()).add(row.content_hash)
+        stored.setdefault((row.language, row.chunk_index), set()).add(row.content_hash)
     current = {i for i, h in wanted.items() if stored.get(i) == {h}}
     if current == set(wanted) == set(stored):
         log.info("%s store: the %d rows of %s are current (%d chunks unchanged): nothing "
@@ -139,9 +169,10 @@ def upsert_video_rows(video_dir: str, settings: PipelineSettings, dsn: str | Non
         return Stored(store=store.name, embed_model=label, rows=len(stored_rows), replaced=0,
                       embedded=0, total_rows=store.count(), rows_digest=rows_digest(stored_rows))
     kept = [r for r in store.video_rows(meta["video_id"], vectors=True)
-            if r.chunk_index in current] if current else []
+            if (r.language, r.chunk_index) in current] if current else []
     video_id, rows = embed_video(video_dir, settings, keep=current)
-    rows = sorted(kept + rows, key=lambda r: (r.chunk_index, r.unit_index))
+    rows = sorted(kept + rows, key=lambda r: (r.language != documents[0].language,
+                                              r.language or "", r.chunk_index, r.unit_index))
     upserted = store.upsert_video(video_id, rows)
     log.info("%s store: %d rows for %s (was %d; %d chunks embedded, %d unchanged), %d in all",
              store.name, upserted.after, video_id, upserted.before, len(wanted) - len(current),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from scribeflow.core.cache import llm_cache
 from scribeflow.core.config import LLMSettings, PipelineSettings
@@ -18,12 +17,6 @@ from scribeflow.core.records import Transcript
 from scribeflow.pipeline.results import ChaptersWritten, LLMUsage, QualityScored, QuizWritten
 
 log = logging.getLogger(__name__)
-
-
-def _usage(outcome: Any) -> LLMUsage:
-    return LLMUsage(requests=outcome.requests, reused=outcome.reused, seconds=outcome.seconds,
-                    prompt_tokens=outcome.prompt_tokens,
-                    completion_tokens=outcome.completion_tokens)
 
 
 def _study_inputs(video_dir: str) -> tuple[VideoPaths, dict, list[dict]]:
@@ -63,7 +56,7 @@ def write_chapters(video_dir: str, llm: LLMSettings, settings: PipelineSettings
         log.warning("chapters: %s", reason)
     log.info("%d chapters (%d LLM requests, %d answers reused)", len(chapters), outcome.requests,
              outcome.reused)
-    return ChaptersWritten(chapters=len(chapters), usage=_usage(outcome),
+    return ChaptersWritten(chapters=len(chapters), usage=LLMUsage.of(outcome),
                            dropped=tuple(outcome.dropped))
 
 
@@ -91,7 +84,7 @@ def write_quiz(video_dir: str, llm: LLMSettings, settings: PipelineSettings) -> 
         log.warning("quiz: dropped %s", reason)
     log.info("quiz: %d questions, %d attempts dropped (%d LLM requests, %d answers reused)",
              len(questions), len(outcome.dropped), outcome.requests, outcome.reused)
-    return QuizWritten(quiz="on", questions=len(questions), usage=_usage(outcome),
+    return QuizWritten(quiz="on", questions=len(questions), usage=LLMUsage.of(outcome),
                        dropped=tuple(outcome.dropped))
 
 
@@ -113,7 +106,7 @@ def score_document_quality(video_dir: str, llm: LLMSettings, settings: PipelineS
     write_json_atomic(video.quality, {"score": outcome.value, "chars": settings.quality_chars,
                                       "dropped": outcome.dropped})
     log.info("quality score: %s", outcome.value)
-    return QualityScored(quality=outcome.value, usage=_usage(outcome),
+    return QualityScored(quality=outcome.value, usage=LLMUsage.of(outcome),
                          dropped=tuple(outcome.dropped))
 
 

@@ -37,6 +37,8 @@ class RunSummary:
     title: str | None = None
     duration: float | None = None
     language: str | None = None
+    #: How sure whisper was of the detected language (None: named by the run).
+    language_probability: float | None = None
     segments: int | None = None
     real_time_factor: float | None = None
     peak_memory_mb: float | None = None
@@ -49,6 +51,8 @@ class RunSummary:
     chapters_found: int | None = None
     quiz: str | None = None
     quality: int | None = None
+    #: How each language of ``translate_to`` was made (``llm``, ``whisper``, …), by code.
+    translations: dict[str, str] = field(default_factory=dict)
     rows: int | None = None
     store: str | None = None
     embedding: str | None = None
@@ -78,7 +82,7 @@ class RunSummary:
 
 FIELDS = frozenset(f.name for f in dataclasses.fields(RunSummary))
 #: Fields whose updates merge into what is there (dicts by key, lists appended).
-_MERGED = ("outputs", "timings", "warnings")
+_MERGED = ("outputs", "timings", "warnings", "translations")
 
 
 def summary_key(run_id: str) -> str:
@@ -154,6 +158,8 @@ def format_summary(summary: RunSummary | dict[str, Any]) -> str:
     for label, key, fmt in fields:
         if summary.get(key) is not None:
             lines.append(f"{label + ':':<18}{fmt.format(summary.get(key))}")
+            if key == "language" and summary.language_probability is not None:
+                lines[-1] += f" (detected, probability {summary.language_probability:.2f})"
     if summary.status == "success" and summary.quality is None:
         lines.append(f"{'quality:':<18}not scored")
     for name, path in summary.outputs.items():

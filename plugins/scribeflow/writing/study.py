@@ -74,8 +74,8 @@ async def _ask(llm: LLMClient, prompt: Prompt, form: AnswerFormat[T], attempts: 
     return None, reasons
 
 
-def _run(settings: LLMSettings, cache: LLMCache | None,
-         work: Callable[[LLMClient], Awaitable[Outcome]]) -> Outcome:
+def run_llm_work(settings: LLMSettings, cache: LLMCache | None,
+                 work: Callable[[LLMClient], Awaitable[Outcome]]) -> Outcome:
     async def main() -> Outcome:
         started = time.perf_counter()
         llm = LLMClient(settings, cache=cache)
@@ -115,7 +115,7 @@ def build_chapters(groups: Sequence[tuple[str, float, float]], segments: Sequenc
                                      match=where[1]))
         return Outcome(value=merge(found), dropped=dropped)
 
-    return _run(settings, cache, work)
+    return run_llm_work(settings, cache, work)
 
 
 def build_quiz(chunks: Sequence[dict], per_chunk: int, settings: LLMSettings, seed: str,
@@ -144,7 +144,7 @@ def build_quiz(chunks: Sequence[dict], per_chunk: int, settings: LLMSettings, se
         dropped = [r for _, reasons in results for r in reasons]
         return Outcome(value=finalise(questions, seed), dropped=dropped)
 
-    return _run(settings, cache, work)
+    return run_llm_work(settings, cache, work)
 
 
 def rate_quality(transcript: str, document: str, settings: LLMSettings,
@@ -158,5 +158,5 @@ def rate_quality(transcript: str, document: str, settings: LLMSettings,
                                     transcript=transcript[:n_chars], document=document[:n_chars])
         return Outcome(value=score, dropped=reasons)
 
-    return _run(settings, cache, work)
+    return run_llm_work(settings, cache, work)
 

