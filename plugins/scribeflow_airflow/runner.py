@@ -306,11 +306,12 @@ def _invalid(dag, conf: dict) -> str | None:
     from scribeflow_airflow.tasks import settings_from_params
 
     try:
+        if dag.dag_id == "video_pipeline":  # the settings' causes first: they name the fix
+            settings_from_params({k: conf[k] if k in conf else dag.params.get(k)
+                                  for k in RUN_PARAMS})
         params = copy.deepcopy(dag.params)  # setting a value resolves (validates) its Param
         params.update(conf)
-        resolved = params.validate()
-        if dag.dag_id == "video_pipeline":
-            settings_from_params({k: resolved.get(k) for k in RUN_PARAMS})
+        params.validate()
     except ConfigError as exc:
         return str(exc)
     except Exception as exc:  # Airflow's ParamValidationError: the first line is the cause

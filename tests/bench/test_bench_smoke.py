@@ -17,7 +17,8 @@ EXPECTED = {
     "store_bench": "P6",
     "pipeline_overhead": "ratio_pipeline_over_bare",
     "mapped_task_overhead": "overhead_per_mapped_instance_s",
-    "transcribe_sweep": "P10",
+    "transcribe_sweep:settings": "P10",
+    "transcribe_sweep:models": "P16",
     "search_load": "pgvector",
     "object_storage": "ratio_object_storage_over_local",
     "split_transcription": "wer_split_vs_whole",
@@ -91,6 +92,22 @@ def _swept(f: dict) -> None:  # every configuration, and the product, heard the 
     assert [len(t) for t in f["head_to_head_s"].values()] == [1, 1], f
 
 
+def _swept_models(f: dict) -> None:  # both models transcribed every input, timed
+    rows = f["models"]
+    assert len(rows) == 8 and all(set(r) == {"tiny.en", "base"} for r in rows.values())
+    assert all(r[m]["median_s"] > 0 for r in rows.values() for m in r)
+    # base heard each language as what it is, and read it; tiny.en could not
+    for name, language in (("espeak-ng German", "de"), ("espeak-ng Spanish", "es"),
+                           ("real basic_ref_zh.wav", "zh")):
+        base = rows[name]["base"]
+        assert base["detected"] == language and base["words"] > 0, base
+        assert base.get("wer", base.get("cer")) < 0.5, base
+    assert all(r["base"]["words"] > 0 and r["base"]["wer"] < 0.3
+               for n, r in rows.items() if r["base"]["detected"] == "en")
+    breaking = f["P16"]["subtitle_cues_breaking_rules"]
+    assert breaking["after"] < breaking["before"], breaking
+
+
 def _scheduled(f: dict) -> None:  # every timed run did its work under the scheduler
     assert f["task_instances"] == {"bench_single": 3, "bench_mapped": f["items"] + 2}
 
@@ -147,7 +164,8 @@ DID_THE_WORK = {
     "embed_throughput": _embedded,
     "store_bench": _stored_and_found,
     "retrieval_eval": _asked_over_the_real_library,
-    "transcribe_sweep": _swept,
+    "transcribe_sweep:settings": _swept,
+    "transcribe_sweep:models": _swept_models,
     "search_load": _served,
     "object_storage": _went_through_the_bucket,
     "split_transcription": _split_and_sent,

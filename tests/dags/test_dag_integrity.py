@@ -45,10 +45,13 @@ def test_video_pipeline_shape(dagbag):
     order = [t.task_id for t in dag.topological_sort()]
     assert order[:5] == ["download", "transcribe", "split_into_chunks", "write_document",
                          "assemble_document"]
-    assert set(order[5:8]) == {"write_chapters", "write_quiz", "score_quality"}
-    assert order[8:] == ["render_outputs", "embed_and_upsert"]
+    assert set(order[5:9]) == {"write_chapters", "write_quiz", "score_quality", "translate"}
+    assert order[9:] == ["render_outputs", "embed_and_upsert"]
+    # every language's rows are written at once, after the translations
+    assert "translate" in dag.get_task("embed_and_upsert").upstream_task_ids
     assert dag.get_task("transcribe").queue == "cuda"
-    for task_id in ("write_document", "write_chapters", "write_quiz", "score_quality"):
+    for task_id in ("write_document", "write_chapters", "write_quiz", "score_quality",
+                    "translate"):
         assert dag.get_task(task_id).pool == "llm"
     url = dag.params.get_param("url")
     assert url.schema["type"] == "string" and url.schema["minLength"] == 1
@@ -193,7 +196,7 @@ def test_every_run_setting_defaults_to_the_deployments_and_a_runs_param_wins(tmp
     assert seen["run"] == DEPLOYED  # and a run triggered without them uses it
     assert seen["explicit"] == [80, "fr"]  # a run's own params still win
     assert seen["model_host_agrees"]  # the model host preloads the model the runs load
-    assert seen["doctor"].startswith("base ")  # doctor reports it
+    assert seen["doctor"] == "bundled base on cpu"  # doctor reports it
 
 
 def test_a_bad_deployment_setting_is_the_dag_files_one_line_import_error(tmp_path):
@@ -212,15 +215,20 @@ def test_the_form_explains_every_param_and_tucks_away_the_rare_ones(dagbag):
         assert field.get("title") and len(params.get_param(name).description or "") > 30, name
     sections = {name: field.get("section") for name, field in schema.items()}
     assert [n for n, s in sections.items() if s is None] == [
-        "url", "language", "chunk_words", "quiz", "quiz_per_chunk"]
+        "url", "language", "translate_to", "chunk_words", "quiz", "quiz_per_chunk"]
     assert {n for n, s in sections.items() if s == "Advanced"} == {
-        "transcriber", "whisper_model", "store", "download_sleep_min", "download_sleep_max"}
+        "transcriber", "whisper_model", "subtitle_chars", "subtitle_lines", "store",
+        "download_sleep_min", "download_sleep_max"}
+    # languages are picked from whisper's codes, so a typo cannot be triggered
+    assert schema["translate_to"]["items"]["enum"][:3] == ["af", "am", "ar"]
+    assert schema["language"]["enum"][:2] == ["auto", "af"]
     assert {n for n, s in sections.items() if s == "Set by channel runs"} == {
         "source", "video_id", "cookies_conn_id"}
     # the pause is two numbers, not a JSON list to edit
     assert schema["download_sleep_min"]["type"] == schema["download_sleep_max"]["type"] == "number"
-    # the language help is true for the CPU default: it names tiny.en as English only
-    assert "tiny.en, hears English only" in params.get_param("language").description
+    # the language help is true for the CPU default: tiny.en for English, base otherwise
+    assert "the bundled tiny.en and any other language (or one to detect) with the bundled " \
+        "multilingual base" in params.get_param("language").description
     assert download_pause({"download_sleep_min": 2, "download_sleep_max": 9}) == (2.0, 9.0)
     assert download_pause({}) == (0.0, 0.0)
     with pytest.raises(ConfigError, match="^the pause before download cannot be at least 9 s "

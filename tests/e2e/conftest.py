@@ -83,13 +83,17 @@ def run_pipeline(airflow_home: Path, request: pytest.FixtureRequest):
     """``scribeflow run`` against the session's metadata database. A module that sets
     ``WARM_HOSTS = True`` sends its runs to :func:`warm_hosts`; the others (the main pipeline
     test among them) run each in a process of its own that loads its own models, as a plain
-    ``scribeflow run`` does."""
+    ``scribeflow run`` does. Runs are told the speech is English unless the module sets
+    ``LANGUAGE``."""
     hosts = (request.getfixturevalue("warm_hosts")
              if getattr(request.module, "WARM_HOSTS", False) else {})
+    # the test media speak English, which the CPU's auto reads with tiny.en when it is told
+    # so; a module that sets LANGUAGE = "auto" runs with the product's own default
+    language = {"SCRIBEFLOW_LANGUAGE": getattr(request.module, "LANGUAGE", "en")}
 
     def run(url: str, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> RunOutcome:
         full_env = run_host_env(airflow_home) | {"SCRIBEFLOW_DATA": str(data_dir)} | hosts \
-            | (env or {})
+            | language | (env or {})
         proc = subprocess.run([SCRIBEFLOW, "run", url, *args], env=full_env,
                               capture_output=True, text=True, timeout=600)
         return RunOutcome(code=proc.returncode, output=proc.stdout + proc.stderr)

@@ -3,6 +3,7 @@ table, HTML report, reuse of transcripts and LLM answers, and the regression gat
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,9 +84,10 @@ def test_first_evaluation_records_every_measure(first, evaluate, judge):
     assert english["wer"].max() < 0.2 and english["cer"].max() < 0.15
     assert english["quality"].min() >= 80 and english["content_kept"].min() >= 0.8
     assert (english["transcribe_s_per_min"] > 0).all() and (english["prompt_tokens"] > 0).all()
-    # tiny.en is English-only: the Spanish item is measured as what it is, not hidden
+    # the Spanish item is read by the bundled multilingual base (the English ones by
+    # tiny.en): 0.107 batched, 0.161 sequential at beam 1
     spanish = table.filter(pl.col("language") == "es")
-    assert spanish["wer"].min() >= 0.8
+    assert spanish["wer"].max() < 0.3
     assert judge[1].by_stage["quality_score"] >= 4  # each English item; Spanish may be empty
     summary = read_evaluation_summary(evaluate.root, first.run_id)
     assert summary["failed"] is None and [c["baseline"] for c in summary["configs"]] == [None, None]
@@ -151,21 +153,21 @@ def test_bad_reference_and_configuration_files_are_one_line(evaluate, tmp_path):
 
 
 def test_a_configuration_that_never_worked_fails_its_floors(first, evaluate, airflow_home):
-    """tiny.en has never read the Spanish item (WER 1.0): with floors, that fails the gate
-    whatever the baseline says, and the note, the report and the exit code say so."""
-    floored = "floors:\n  wer: {default: 0.35}\n" + CONFIGS.format(prompts="")
+    """A floor no configuration meets (Spanish WER 0.05) fails the gate whatever the
+    baseline says, and the note, the report and the exit code say so."""
+    floored = "floors:\n  wer: {default: 0.35, es: 0.05}\n" + CONFIGS.format(prompts="")
     run = evaluate(configs=floored)
     assert run.code == 1, run.stdout + run.stderr
     cause = run.stderr.strip().splitlines()[-1]
-    assert "below its floors: default: es WER 1 above its floor 0.35 | sequential-beam1: es " \
-           "WER 1 above its floor 0.35" in cause, cause
+    assert re.search(r"below its floors: default: es WER 0\.\d+ above its floor 0\.05 \| "
+                     r"sequential-beam1: es WER 0\.\d+ above its floor 0\.05", cause), cause
     summary = read_evaluation_summary(evaluate.root, run.run_id)
-    assert [c["below_floors"] for c in summary["configs"]] == [
-        ["es WER 1 above its floor 0.35"]] * 2
+    assert [len(c["below_floors"]) for c in summary["configs"]] == [1, 1]
+    assert all(f[0].startswith("es WER 0.") for f in (c["below_floors"]
+                                                      for c in summary["configs"]))
     assert "below its floors" in Path(summary["report"]).read_text()
-    assert "below its floors: default: es WER 1" in _note(airflow_home, run.run_id)
-    looser = evaluate(configs="floors:\n  wer: {default: 0.35, es: 1.0}\n"
-                      + CONFIGS.format(prompts=""))
+    assert "below its floors: default: es WER 0." in _note(airflow_home, run.run_id)
+    looser = evaluate(configs="floors:\n  wer: {default: 0.35}\n" + CONFIGS.format(prompts=""))
     assert "below its floors" not in looser.stdout + looser.stderr
 
 

@@ -161,7 +161,9 @@ def stage_of(prompt: str) -> str:
                          ("Task: clean up", "cleanup_markdown"),
                          ("Task: write ONE multiple-choice", "quiz_question"),
                          ("Task: divide a transcript", "chapters"),
-                         ("Task: rate how well", "quality_score")):
+                         ("Task: rate how well", "quality_score"),
+                         ("Task: translate numbered subtitle lines", "translate_lines"),
+                         ("Task: translate a passage", "translate_text")):
         if prompt.startswith(start):
             return stage
     return "unknown"
@@ -238,6 +240,17 @@ PREAMBLES = (
 POSTAMBLE = "\n\nLet me know if you need any further changes!"
 
 
+def translation(request: Request, first: bool = False) -> str:
+    """A scripted translator's answer (:mod:`support.translator`); ``first``: the script's
+    first translation request, whose numbered lines come back one short."""
+    from support.translator import translate_answer
+
+    target = re.search(r" into ([A-Z][a-z]+)", request.prompt)[1]
+    lines = stage_of(request.prompt) == "translate_lines"
+    return translate_answer(request.number, target,
+                            tagged(request.prompt, "lines" if lines else "text"), lines, first)
+
+
 def sentence_case(text: str) -> str:
     """A deterministic 'polish': capitalised sentences that end with a full stop."""
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
@@ -265,6 +278,7 @@ class EditorScript:
         self.rate_limit_first = rate_limit_first
         self.preambles_sent = 0
         self.refusals_sent = 0
+        self.translations = 0
         self._lock = threading.Lock()
 
     def __call__(self, request: Request) -> Reply:
@@ -279,6 +293,11 @@ class EditorScript:
             return Reply(chapters_answer(request.prompt, structured(request)))
         if stage == "quality_score":
             return Reply('{"score": 87}' if structured(request) else "I'd rate it 87 out of 100.")
+        if stage.startswith("translate_"):
+            with self._lock:
+                self.translations += 1
+                first = self.translations == 1
+            return Reply(translation(request, first))
         text = tagged(request.prompt, "transcript") or tagged(request.prompt, "text")
         if (self.refuse_word and request.model == self.primary
                 and stage == "cleanup_markdown" and self.refuse_word in text.lower()):

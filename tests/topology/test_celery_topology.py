@@ -55,6 +55,8 @@ def topology(tmp_path_factory, media, pg_server, s3):
         AIRFLOW_CONN_SCRIBEFLOW_DATA=s3.connection(),
         SCRIBEFLOW_STORE="pgvector",
         SCRIBEFLOW_PGVECTOR_DSN=vectors,
+        # a deployment of English channels: auto reads them with the bundled tiny.en
+        SCRIBEFLOW_LANGUAGE="en",
         # a task whose worker died is failed (and retried) after 15 s without a heartbeat,
         # not the default 5 minutes
         AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="15",

@@ -337,6 +337,9 @@ class DeploymentSettings:
     transcription_conn_id: str = ""
     #: The sources file (default ``include/channels.yaml``).
     channels: str = ""
+    #: Where the bundled multilingual whisper model is joined from its packages (default
+    #: ``~/.cache/scribeflow/models``).
+    models: str = ""
     #: USD per million prompt / completion tokens, for the run summary's cost (unset: none).
     price_prompt_per_mtok: float | None = None
     price_completion_per_mtok: float | None = None

@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 RESULT_SETTINGS = ("language", "transcriber", "whisper_model", "whisper_device", "beam_size",
                    "whisper_batched", "whisper_batch_size", "vad_filter", "chunk_words",
                    "embed_model", "store", "quiz", "quiz_per_chunk", "chapter_chunks",
-                   "quality_chars", "allow_degraded", "max_duration")
+                   "quality_chars", "allow_degraded", "max_duration", "translate_to",
+                   "subtitle_chars", "subtitle_lines")
 #: Files a finished run leaves in the video's folder (the quiz's too when it made one).
 OUTPUTS = ("metadata.json", "transcript.json", "document.md", "document_chunks.json",
            "document.html", "document.pdf")

@@ -61,15 +61,13 @@ def unreadable_speech(transcript: Transcript) -> SpeechProblem | None:
     if (score >= MIN_AVG_LOGPROB and share < MAX_GUESSED_SHARE
             and word_probability >= MIN_WORD_PROBABILITY):
         return None
-    figures = (f"average log-probability {score:.2f}, mean word probability "
-               f"{word_probability:.2f}; the decoder's first try failed on {share:.0%} of the "
-               "speech")
-    if english_only(transcript.model):
+    figures = (f"log-probability {score:.2f}, word probability {word_probability:.2f}, first "
+               f"try failed on {share:.0%}")
+    if english_only(transcript.model):  # the fix first: a UI note may cut the figures off
         return SpeechProblem(
-            f"the English-only model {transcript.model} could not read this speech, which is "
-            "probably not English: run it again with whisper_model base (the bundled "
-            "multilingual model; Advanced in the form, --whisper-model base in the CLI) or "
-            f"auto; nothing was written from it ({figures})", degrades=True)
+            f"the English-only model {transcript.model} could not read this speech, probably "
+            "not English: set whisper_model to base (bundled, 99 languages; --whisper-model "
+            f"base) or auto and run again; nothing was kept ({figures})", degrades=True)
     return SpeechProblem(
         f"low transcript confidence ({figures}): the audio may be noisy, music, or in another "
         f"language than {transcript.language}", degrades=False)

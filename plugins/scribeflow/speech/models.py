@@ -71,7 +71,9 @@ def english_only(model: str) -> bool:
 
 def models_dir() -> Path:
     """Where assembled models live (``SCRIBEFLOW_MODELS``)."""
-    return Path(os.environ.get("SCRIBEFLOW_MODELS")
+    from scribeflow.core.config import DeploymentSettings
+
+    return Path(DeploymentSettings.from_env().models
                 or Path.home() / ".cache" / "scribeflow" / "models")
 
 

@@ -19,7 +19,8 @@ TELLS: tuple[tuple[re.Pattern[str], int], ...] = tuple(
     for pattern, weight in (
         (r"^\W*(certainly|absolutely|of course|sure)\s*[!.]", 3),
         (r"\bhere(?:'s| is| are)\b.{0,40}\b(refined|revised|polished|rewritten|cleaned|"
-         r"improved|corrected|formatted|edited|markdown|version|text|transcript|passage)\b", 4),
+         r"improved|corrected|formatted|edited|markdown|version|text|transcript|passage|"
+         r"translation|translated)\b", 4),
         (r"\bthis (refined|revised|polished|rewritten|cleaned|formatted) (text|version)\b", 3),
         (r"\bensuring consistency\b", 3),
         (r"\bi(?:'ve| have) (formatted|rewritten|refined|cleaned|revised|polished|corrected|"

@@ -89,12 +89,38 @@ def test_booleans_read_the_usual_spellings(monkeypatch, value, expected):
 def test_language_codes_are_whisper_s_and_unknown_ones_are_refused():
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 
-    from scribeflow.core.languages import LANGUAGES, PipelineSettings
+    from scribeflow.core.languages import LANGUAGES, language_name
 
     assert LANGUAGES == tuple(_LANGUAGE_CODES)
+    assert language_name("de") == "German" and language_name("zh") == "Chinese"
     assert PipelineSettings(language="de").language == "de"
     with pytest.raises(ConfigError, match=r"unknown language 'xx': use auto or one of af am ar"):
         PipelineSettings(language="xx")
+
+
+def test_translation_targets_are_known_codes(monkeypatch):
+    assert PipelineSettings(translate_to=["DE", "fr", "de"]).translate_to == ("de", "fr")
+    monkeypatch.setenv("SCRIBEFLOW_TRANSLATE_TO", "es, zh")
+    assert PipelineSettings.from_env().translate_to == ("es", "zh")
+    assert PipelineSettings.from_env({"translate_to": []}).translate_to == ()
+    with pytest.raises(ConfigError, match=r"^unknown language 'german' in translate_to: use "
+                                          r"whisper's codes \(af am"):
+        PipelineSettings(translate_to=["german"])
+
+
+def test_another_language_with_an_english_only_model_is_refused_before_a_run():
+    with pytest.raises(ConfigError, match=r"^language de needs a multilingual whisper model: "
+                                          r"tiny.en hears English only; set whisper_model to "
+                                          r"auto or base \(bundled, 99 languages\)$"):
+        PipelineSettings(language="de", whisper_model="tiny.en")
+    assert PipelineSettings(language="en", whisper_model="tiny.en").language == "en"
+    assert PipelineSettings(language="auto", whisper_model="small.en").whisper_model == "small.en"
+
+
+def test_subtitle_settings_are_bounded():
+    assert PipelineSettings(subtitle_chars=32, subtitle_lines=1).subtitle_lines == 1
+    with pytest.raises(ConfigError, match="subtitle_lines must be from 1 to 3, not 4"):
+        PipelineSettings(subtitle_lines=4)
 
 
 def test_transcription_endpoint_settings_from_env_and_connection(monkeypatch):

@@ -20,7 +20,8 @@ def stored_video(data: DataPaths, store, video_id: str, url: str, units: int = 3
     video = data.video(video_id)
     write_json_atomic(video.metadata, {"video_id": video_id, "title": "Episode 1",
                                        "webpage_url": url, "source_url": url})
-    write_json_atomic(video.transcript, {"video_id": video_id, "segments": []})
+    write_json_atomic(video.transcript, {"video_id": video_id, "language": "en",
+                                         "segments": []})
     video.document.write_text("# Episode 1\n\nBees make honey.\n")
     rng = np.random.default_rng(7)
     rows = []

@@ -106,3 +106,32 @@ def test_pdfs_are_made_only_when_their_page_changed(tmp_path):
     processing = json.loads(video.processing.read_text())
     assert processing["embed_model"] == "auto" and "processing" not in json.loads(
         video.metadata.read_text())  # metadata.json has one writer: the download
+
+
+def test_each_translation_is_rows_of_its_language_embedded_once(settings, loads):
+    """A translation's chunks are rows of their own language with their own ids; adding one
+    embeds only it, running again embeds nothing, and removing it removes its rows."""
+    from scribeflow.core.files import VideoPaths
+    from scribeflow.pipeline.rows import chunk_id
+
+    video_dir = make_video(settings.data_dir, CHUNKS[:2])
+    first = upsert_video_rows(video_dir, settings)
+    german = ["Die Sonne erwärmt den Ozean, und das Wasser steigt als Dampf in den Himmel.",
+              "Heißes geschmolzenes Gestein, Magma genannt, drückt durch die Kruste."]
+    write_json_atomic(VideoPaths(Path(video_dir)).document_chunks_in("de"), [
+        {"index": i, "start": 10.0 * i, "end": 10.0 * i + 9, "text": t}
+        for i, t in enumerate(german)])
+    second = upsert_video_rows(video_dir, settings)
+    assert second.rows == first.rows + 2 and second.embedded == 2  # only the German chunks
+    rows = open_store(settings).video_rows("file-abc")
+    assert sorted((r.language, r.chunk_index) for r in rows) == [
+        ("de", 0), ("de", 1), ("en", 0), ("en", 1)]
+    assert {r.id for r in rows if r.language == "de"} == {
+        chunk_id("file-abc", i, 0, "de") for i in range(2)}
+    assert {r.id for r in rows if r.language == "en"} == {
+        chunk_id("file-abc", i, 0) for i in range(2)}
+    assert upsert_video_rows(video_dir, settings).embedded == 0  # nothing changed
+    VideoPaths(Path(video_dir)).document_chunks_in("de").unlink()
+    third = upsert_video_rows(video_dir, settings)
+    assert third.rows == first.rows and third.embedded == 0
+    assert {r.language for r in open_store(settings).video_rows("file-abc")} == {"en"}

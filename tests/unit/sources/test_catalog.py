@@ -40,6 +40,10 @@ def test_a_valid_file_loads_with_defaults_applied(tmp_path):
     ({"store": "sqlite"}, "store: unknown store 'sqlite'"),
     ({"cooldown": "soon"}, "cooldown: not a duration: 'soon'"),
     ({"kind": "podcast"}, "kind: Input should be 'auto', 'feed' or 'playlist'"),
+    ({"translate_to": ["de", "klingon"]}, "translate_to: unknown language 'klingon' in "
+                                          "translate_to"),
+    ({"language": "german"}, "language: unknown language 'german': use auto or a code"),
+    ({"subtitle_lines": 5}, "subtitle_lines: Input should be less than or equal to 3"),
 ])
 def test_a_bad_entry_is_one_line_naming_entry_and_field_and_the_rest_loads(change, message):
     bad = {**GOOD, "name": "bad"} | change
@@ -93,6 +97,10 @@ def test_run_conf_carries_the_per_source_settings():
     assert source.run_conf() == {"source": "good", "language": "de", "whisper_model": "small",
                                  "quiz": True, "store": "pgvector", "cookies_conn_id": "yt",
                                  "download_sleep_min": 2.0, "download_sleep_max": 9.0}
+    translated = Source.model_validate({**GOOD, "translate_to": "de, fr", "subtitle_chars": 32,
+                                        "subtitle_lines": 1})
+    assert translated.run_conf() == {"source": "good", "translate_to": ["de", "fr"],
+                                     "subtitle_chars": 32, "subtitle_lines": 1}
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(90, 90), ("90s", 90), ("15m", 900),
