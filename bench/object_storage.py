@@ -76,6 +76,7 @@ def main() -> None:
                     [scribeflow, "run", "--verbose", files.url(name)], env=airflow | {
                         "AIRFLOW_CONN_SCRIBEFLOW_DATA": s3.connection(),
                         "SCRIBEFLOW_DATA": data, "SCRIBEFLOW_WORKDIR": str(work / f"host-{i}"),
+                        "SCRIBEFLOW_LANGUAGE": "en",  # English speech: tiny.en, as measured
                         "SCRIBEFLOW_PGVECTOR_DSN": pg.get_uri(database)},
                     capture_output=True, text=True)
                 assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -8,7 +8,6 @@ is itself too long is split at word boundaries. Nothing is ever truncated by the
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Sequence
@@ -46,8 +45,6 @@ def model_label(name: str) -> str:
 
 def load_embedder(name: str = "auto", device: str | None = None) -> Any:
     """The process-wide ``SentenceTransformer`` for ``name``, loaded on first use."""
-    if name == "auto":
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     path = resolve_model(name)
     if device is None:
         with phase("imports"):
@@ -64,7 +61,10 @@ def load_embedder(name: str = "auto", device: str | None = None) -> Any:
             transformers.utils.logging.disable_progress_bar()
             try:
                 with phase("model_load"):
-                    _MODELS[key] = SentenceTransformer(path, device=device)
+                    # the bundled model is read from its folder only; no other process
+                    # setting changes, so a whisper model can still be downloaded
+                    _MODELS[key] = SentenceTransformer(path, device=device,
+                                                       local_files_only=name == "auto")
             except (OSError, ValueError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ConfigError(f"cannot load embedding model {name!r}: {first}") from None

@@ -29,6 +29,27 @@ ARTIFACTS: dict[str, tuple[str, str]] = {
     "transcript.txt": ("Transcript (text)", "text/plain; charset=utf-8"),
     "chapters.txt": ("Chapters (text)", "text/plain; charset=utf-8"),
 }
+#: A translation's files (``translate_to``): the same kinds, named by their language.
+TRANSLATED: dict[str, tuple[str, str]] = {
+    "document.{}.html": ("Document in {} (web page)", "text/html; charset=utf-8"),
+    "document.{}.md": ("Document in {} (Markdown)", "text/markdown; charset=utf-8"),
+    "transcript.{}.srt": ("Subtitles in {} (SRT)", "application/x-subrip; charset=utf-8"),
+    "transcript.{}.vtt": ("Subtitles in {} (WebVTT)", "text/vtt; charset=utf-8"),
+}
+
+
+def artifact_kind(name: str) -> tuple[str, str] | None:
+    """A results file's label and media type, or None for a name that is not one."""
+    from scribeflow.core.languages import LANGUAGES, language_name
+
+    if name in ARTIFACTS:
+        return ARTIFACTS[name]
+    stem, _, rest = name.partition(".")
+    code, _, suffix = rest.partition(".")
+    kind = TRANSLATED.get(f"{stem}.{{}}.{suffix}")
+    if kind is None or code not in LANGUAGES:
+        return None
+    return kind[0].format(language_name(code)), kind[1]
 
 
 @dataclass(frozen=True)
@@ -71,13 +92,14 @@ class VideoFiles:
     def artifact(self, name: str) -> tuple[bytes, str]:
         """An artifact's bytes and media type; :class:`NotFoundError` for any other name, or
         one this video does not have."""
-        if name not in ARTIFACTS:
+        kind = artifact_kind(name)
+        if kind is None:
             raise NotFoundError(f"{name!r} is not a file of a video's results")
         self.metadata()
         data = self.read(name)
         if data is None:
             raise NotFoundError(f"video {self.video_id!r} has no {name}")
-        return data, ARTIFACTS[name][1]
+        return data, kind[1]
 
 
 def results_page(files: VideoFiles, run_id: str | None = None, playable: bool = False) -> str:
@@ -89,6 +111,8 @@ def results_page(files: VideoFiles, run_id: str | None = None, playable: bool = 
     source = meta.get("webpage_url") or ""
     stored = files.names()
     present = [(name, label) for name, (label, _) in ARTIFACTS.items() if name in stored]
+    present += sorted((name, kind[0]) for name in stored if name not in ARTIFACTS
+                      and (kind := artifact_kind(name)) is not None)
     quote_id = quote(files.video_id, safe="")
     return template("results.html.j2").render(
         meta=meta, source=source if source.startswith(("http://", "https://")) else None,

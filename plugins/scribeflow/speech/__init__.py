@@ -1,5 +1,7 @@
-"""Speech to text: faster-whisper (``whisper``), an OpenAI-compatible transcription endpoint
-(``endpoint``), and the subtitle renderings of a transcript (``subtitles``).
+"""Speech to text: faster-whisper (``whisper``) with the bundled models and ``auto``'s choice
+(``models``), whether a transcript and its detected language can be trusted
+(``confidence``), an OpenAI-compatible transcription endpoint (``endpoint``), and subtitles
+cut from a transcript's word times by the broadcast rules (``subtitles``).
 
 May import: core.
 """

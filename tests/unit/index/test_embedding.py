@@ -149,3 +149,18 @@ def test_a_query_over_the_input_limit_is_refused_by_the_batcher(embedder):
     with pytest.raises(BadInputError, match="at most 254"):
         embed_query(embedder, "x7q9z " * 160)
     assert embed_query(embedder, "a short query").shape == (384,)  # the batcher goes on
+
+
+def test_the_bundled_model_loads_offline_without_turning_the_hub_off_for_the_process():
+    """A worker's transcription may still download a configured whisper model: loading the
+    bundled embedding model reads its folder only and leaves HF_HUB_OFFLINE alone."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os; from scribeflow.index.embedding import load_embedder; "
+            "load_embedder('auto', 'cpu'); print(os.environ.get('HF_HUB_OFFLINE'))")
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, timeout=300).stdout
+    assert out.strip().splitlines()[-1] == "None"

@@ -346,6 +346,9 @@ def test_a_videos_results_page_lists_its_files_plays_it_and_names_its_run(local_
     video.root.joinpath("document.html").write_text("<h1>Glaciers</h1><p>The ice moves.</p>")
     video.root.joinpath("document.pdf").write_bytes(b"%PDF-1.7 glaciers")
     video.root.joinpath("transcript.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nIce\n")
+    video.root.joinpath("transcript.de.vtt").write_text("WEBVTT\n\n00:00:01.000 --> "
+                                                         "00:00:02.000\nEis\n")
+    video.root.joinpath("document.xx.md").write_text("# not a language")  # not served
     video.root.joinpath("chunks.json").write_text("[]")  # not a user's file: not served
     run_id = "manual__2026-12-03T18:02:39.097546+00:00"
     page = client.get(f"/videos/{video_id}", params={"run": run_id})
@@ -353,7 +356,10 @@ def test_a_videos_results_page_lists_its_files_plays_it_and_names_its_run(local_
     links = dict(re.findall(r'<li><a href="([^"]+)">([^<]+)</a>', page.text))
     assert links == {f"{video_id}/files/document.html": "Document (web page)",
                      f"{video_id}/files/document.pdf": "Document (PDF)",
-                     f"{video_id}/files/transcript.srt": "Subtitles (SRT)"}
+                     f"{video_id}/files/transcript.srt": "Subtitles (SRT)",
+                     f"{video_id}/files/transcript.de.vtt": "Subtitles in German (WebVTT)"}
+    german = client.get(f"/videos/{video_id}/files/transcript.de.vtt")
+    assert german.text.endswith("Eis\n") and german.headers["content-type"].startswith("text/vtt")
     assert f'href="../watch/{video_id}?t=0"' in page.text  # the player
     assert 'href="../../dags/video_pipeline/runs/manual__2026-12-03T18%3A02%3A39.097546%2B00%3A00"' \
         in page.text and "window.parent.history.pushState" in page.text  # shown by the UI
@@ -375,6 +381,8 @@ def test_results_pages_refuse_what_is_not_a_videos_result_in_one_line(local_vide
     assert client.get("/videos/nope").json()["detail"] == "no video 'nope' is stored"
     for name, detail in (("chunks.json", "'chunks.json' is not a file of a video's results"),
                          ("metadata.json", "'metadata.json' is not a file of a video's results"),
+                         ("document.xx.md", "'document.xx.md' is not a file of a video's results"),
+                         ("transcript.de.srt", f"video {video_id!r} has no transcript.de.srt"),
                          ("quiz.pdf", f"video {video_id!r} has no quiz.pdf")):
         response = client.get(f"/videos/{video_id}/files/{name}")
         assert response.status_code == 404 and response.json()["detail"] == detail, name
