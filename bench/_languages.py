@@ -52,8 +52,8 @@ REAL_TEXTS = {
 
 def language_inputs(folder: Path, english: str) -> list[tuple[str, str, Path, str]]:
     """``(name, language, audio, reference text)`` of every input of the model sweep."""
-    inputs = [("espeak-ng English", "en", spoken(folder / "sweep-en.wav", english, *WAV_16K),
-               english),
+    english_wav = folder / f"sweep-en-{len(english.split())}w.wav"  # one file per text
+    inputs = [("espeak-ng English", "en", spoken(english_wav, english, *WAV_16K), english),
               ("espeak-ng German", "de",
                spoken(folder / "sweep-de.wav", GERMAN, *WAV_16K, voice="de"), GERMAN),
               ("espeak-ng Spanish", "es",

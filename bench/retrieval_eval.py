@@ -167,9 +167,7 @@ def main() -> None:
     media = ROOT / "data" / "bench" / "retrieval"
     files = real_recordings(media) + distractors(media)
     work = Path(tempfile.mkdtemp(prefix="bench-retrieval-"))
-    # tiny.en, the model the figures below were measured with (one clip is Chinese)
-    settings = PipelineSettings.from_env({"data_dir": str(work), "store": args.store,
-                                          "whisper_model": "tiny.en"})
+    settings = PipelineSettings.from_env({"data_dir": str(work), "store": args.store})
     ids, build_s = build_library(files, settings)
     result = evaluate(ids, settings)
     store = open_store(settings)

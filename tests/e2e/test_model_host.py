@@ -69,7 +69,8 @@ def test_tasks_send_their_models_work_to_the_host(host, run_host, media, run_pip
 
     # the host's transcript is the one this process makes from the same audio and options
     video = data.video(json.loads(Path(outcomes[0].line("summary")).read_text())["video_id"])
-    options = transcribe_options(PipelineSettings.from_env({"data_dir": data.root}))
+    options = transcribe_options(PipelineSettings.from_env({"data_dir": data.root,
+                                                            "language": "en"}))  # as run
     in_task = transcribe(video.audio, "talk", options)
     as_stored = json.loads(json.dumps(in_task.to_dict()["segments"]))
     assert read_json(video.transcript)["segments"] == as_stored

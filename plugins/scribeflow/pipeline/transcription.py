@@ -90,7 +90,8 @@ def transcribe_video(video_dir: str, settings: PipelineSettings,
         log.warning("%s", warning)
     return Transcribed(
         video_dir=video_dir, transcript=str(video.transcript), language=transcript.language,
-        language_probability=transcript.language_probability,
+        language_probability=(transcript.language_probability  # detected, not named
+                              if settings.language == "auto" else None),
         confidence=transcript.confidence, segments=len(transcript.segments),
         real_time_factor=round(transcript.real_time_factor, 4), peak_memory_mb=peak_memory_mb(),
         model=transcript.model, device=transcript.device, backend=transcript.backend,

@@ -77,8 +77,17 @@ def translate_video(video_dir: str, settings: PipelineSettings, llm: LLMSettings
 
 
 def _whisper_translation(video: VideoPaths, target: str) -> Transcript | None:
+    """Whisper's translation into ``target``, when the transcribe stage made it from the
+    transcript there is now (one left from other audio or settings is not used)."""
+    from scribeflow.core.cache import digest
+
     path = video.transcript_in(target)
-    return Transcript.from_dict(read_json(path)) if path.exists() else None
+    if not path.exists():
+        return None
+    made = read_json(path)
+    key = read_json(video.transcript).get("cache_key")
+    return Transcript.from_dict(made) if key and made.get("cache_key") == digest(
+        key, "translate") else None
 
 
 def _spoken_during(transcript: Transcript, start: float, end: float) -> str:
@@ -97,9 +106,9 @@ def _write_document(video: VideoPaths, target: str, title: str, chunks: list[dic
     from scribeflow.writing import render
     from scribeflow.writing.document import assemble_document
 
-    write_json_atomic(video.document_chunks_in(target), [
+    write_json_atomic(video.document_chunks_in(target), [  # what its rows are made from
         {"index": c["index"], "start": c["start"], "end": c["end"], "text": text}
-        for c, text in zip(chunks, passages, strict=True)])
+        for c, text in zip(chunks, passages, strict=True) if text.strip()])
     markdown = assemble_document(title, [(c["index"], text)
                                          for c, text in zip(chunks, passages, strict=True)])
     write_text_atomic(video.document_in(target), markdown)

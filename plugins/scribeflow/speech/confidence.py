@@ -23,13 +23,19 @@ MAX_COMPRESSION_RATIO = 2.4
 #: Spanish -1.44, German -2.30.
 MIN_AVG_LOGPROB = -1.0
 #: A transcript whose decoder's first try failed (``Segment.fallback``, or a mean
-#: log-probability under ``MIN_AVG_LOGPROB``) for this share of the speech cannot be trusted.
+#: log-probability under ``MIN_AVG_LOGPROB``) for this share of the speech, with words it is
+#: not sure of, cannot be trusted.
 MAX_GUESSED_SHARE = 0.5
 #: Under this mean word probability the model is guessing most words. Measured on tiny.en,
 #: batched: espeak-ng English 0.86 (its least sure sentence 0.64), Spanish 0.50, German
 #: 0.54; Spanish can pass both checks above ("I'm not sure if it's possible" three times,
 #: log-probability -0.98, compression ratio 2.15).
 MIN_WORD_PROBABILITY = 0.6
+#: Fewer words than this say little by their probabilities (a 1.5 s English clip through
+#: tiny.en: "A warm-up clip.", mean word probability 0.52).
+MIN_WORDS_TO_JUDGE = 8
+#: Speech mostly from the fallback is unreadable unless the fallback is this sure of its words.
+MAX_FALLBACK_WORD_PROBABILITY = 0.8
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,11 @@ def unreadable_speech(transcript: Transcript) -> SpeechProblem | None:
     words = [w.probability for s in transcript.segments for w in s.words
              if w.probability is not None]
     word_probability = sum(words) / len(words) if words else 1.0
-    if (score >= MIN_AVG_LOGPROB and share < MAX_GUESSED_SHARE
-            and word_probability >= MIN_WORD_PROBABILITY):
+    guessing = len(words) >= MIN_WORDS_TO_JUDGE and word_probability < MIN_WORD_PROBABILITY
+    # a fallback that is sure of its words read the speech (a real English recording: 69%
+    # of it from the fallback, word probability 0.94, log-probability -0.18)
+    fell_back = share >= MAX_GUESSED_SHARE and word_probability < MAX_FALLBACK_WORD_PROBABILITY
+    if score >= MIN_AVG_LOGPROB and not guessing and not fell_back:
         return None
     figures = (f"log-probability {score:.2f}, word probability {word_probability:.2f}, first "
                f"try failed on {share:.0%}")
