@@ -95,6 +95,9 @@ def model_sweep(args: argparse.Namespace) -> dict:
 
     english = unique_speech(min(args.minutes, 1.5))
     inputs = language_inputs(ROOT / "data" / "bench" / "languages", english)
+    if args.quick:  # one input of each kind: espeak-ng English and German, a real recording
+        inputs = [i for i in inputs if i[0] in ("espeak-ng English", "espeak-ng German",
+                                                 "real basic_ref_zh.wav", "real town.flac")]
     results: dict[str, dict[str, dict]] = {}
     for model in ("tiny.en", "base"):
         options = TranscribeOptions(model=model, device="cpu", language="auto")

@@ -131,16 +131,18 @@ def test_a_translation_in_the_wrong_language_fails_the_run_and_stores_nothing(
     the cause, the store and the German translation stay as they were."""
     data, _, server = translated
     before = digests(data.store_dir)
+    asked = len(server.requests)
     outcome = run_pipeline(media.url("talk.mp4"), data.root, "--translate-to", "fr",
                            env=llm_env(server))
     assert outcome.code == 1, outcome.output
     cause = ("no usable answer after 4 tries; last: fallback-model: it is in English (en), "
-             "not French")
-    assert outcome.line("error").startswith(cause) and outcome.line("error").endswith(
-        "(step translate)")
+             "not French: the LLM cannot translate into French; choose another model or leave "
+             "fr out of translate_to")
+    assert outcome.line("error") == f"{cause} (step translate)"
+    assert len(server.requests) - asked == 4  # failed at once: not retried by Airflow
     summary = read_json(Path(outcome.line("summary")))
-    assert result_line(run_note(airflow_home, summary["run_id"])).startswith(
-        f"Result: failed at translate: {cause}")
+    assert result_line(run_note(airflow_home, summary["run_id"])) == \
+        f"Result: failed at translate: {cause}"
     assert digests(data.store_dir) == before
     video = data.video(summary["video_id"])
     assert not video.document_in("fr").exists() and video.document_in("de").exists()

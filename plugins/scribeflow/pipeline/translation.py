@@ -50,11 +50,17 @@ def translate_video(video_dir: str, settings: PipelineSettings, llm: LLMSettings
                 + (" or a multilingual whisper model for English" if target == "en" else ""))
         source_cues = subtitles.cues(transcript.segments, subtitle_style(settings, source))
         if llm.configured:
+            from scribeflow.writing.llm import Unusable
             from scribeflow.writing.translation import translate
 
-            outcome = translate([] if heard else [" ".join(c.lines) for c in source_cues],
-                                [c["text"] for c in chunks], source, target, llm,
-                                llm_cache(settings), settings.prompts)
+            try:
+                outcome = translate([] if heard else [" ".join(c.lines) for c in source_cues],
+                                    [c["text"] for c in chunks], source, target, llm,
+                                    llm_cache(settings), settings.prompts)
+            except Unusable as exc:  # every try of both models: running again would not help
+                raise ConfigError(f"{exc}: the LLM cannot translate into {language_name(target)}"
+                                  f"; choose another model or leave {target} out of "
+                                  "translate_to") from None
             usage += LLMUsage.of(outcome)
             passages = list(outcome.value.passages)
             if heard is None:
