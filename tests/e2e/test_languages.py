@@ -139,7 +139,8 @@ def test_a_translation_in_the_wrong_language_fails_the_run_and_stores_nothing(
              "not French: the LLM cannot translate into French; choose another model or leave "
              "fr out of translate_to")
     assert outcome.line("error") == f"{cause} (step translate)"
-    assert len(server.requests) - asked == 4  # failed at once: not retried by Airflow
+    # the subtitle lines and the passage, 4 tries each, once: not retried by Airflow
+    assert len(server.requests) - asked == 8
     summary = read_json(Path(outcome.line("summary")))
     assert result_line(run_note(airflow_home, summary["run_id"])) == \
         f"Result: failed at translate: {cause}"
