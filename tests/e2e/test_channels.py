@@ -109,6 +109,7 @@ sources:
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
         SCRIBEFLOW_DATA=str(work / "data"),
         SCRIBEFLOW_CHANNELS=str(sources),
+        SCRIBEFLOW_LANGUAGE="en",  # English channels: the bundled tiny.en
         SCRIBEFLOW_TRANSCRIBE_QUEUE="default",
         SCRIBEFLOW_DOWNLOAD_POOLS="127.0.0.1=downloads_local",
         SCRIBEFLOW_CHUNK_WORDS="40",

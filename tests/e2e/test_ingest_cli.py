@@ -56,7 +56,8 @@ def ingest(airflow_home):
     def run(*args: str, data: Path, extra_env: dict | None = None) -> Outcome:
         env = clean_env(AIRFLOW_HOME=str(airflow_home),
                         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{airflow_home}/airflow.db?timeout=30",
-                        SCRIBEFLOW_DATA=str(data)) | (extra_env or {})
+                        SCRIBEFLOW_DATA=str(data),
+                        SCRIBEFLOW_LANGUAGE="en") | (extra_env or {})  # English feeds
         proc = subprocess.run([SCRIBEFLOW, "ingest", *args], env=env, capture_output=True,
                               text=True, timeout=900)
         return Outcome(proc.returncode, proc.stdout + proc.stderr)

@@ -42,7 +42,8 @@ def test_scribeflow_run_refuses_a_bucket_it_cannot_use_in_one_line(case, s3, med
     env = clean_env(AIRFLOW_HOME=str(airflow_home),
                     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{airflow_home}/airflow.db",
                     SCRIBEFLOW_DATA=f"s3://{bucket}/data", SCRIBEFLOW_STORE="pgvector",
-                    SCRIBEFLOW_WORKDIR=str(tmp_path / "host"), AIRFLOW_CONN_SCRIBEFLOW_DATA=conn)
+                    SCRIBEFLOW_WORKDIR=str(tmp_path / "host"), AIRFLOW_CONN_SCRIBEFLOW_DATA=conn,
+                    SCRIBEFLOW_LANGUAGE="en")
     proc = subprocess.run([SCRIBEFLOW, "run", media.url("talk.mp4")], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -69,7 +70,8 @@ def test_a_run_on_object_storage_fails_at_once_without_the_credentials_or_with_p
     base = airflow_env() | clean_env(AIRFLOW_HOME=str(airflow_home),
                                  AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{airflow_home}/airflow.db",
                                  SCRIBEFLOW_DATA=f"s3://{bucket}/data",
-                                 SCRIBEFLOW_WORKDIR=str(tmp_path / "host"))
+                                 SCRIBEFLOW_WORKDIR=str(tmp_path / "host"),
+                                 SCRIBEFLOW_LANGUAGE="en")
     data = DataPaths(tmp_path / "host")
     open_storage(f"s3://{bucket}/data", {  # this process reads the summary as the CLI does
         "key": s3.key, "secret": s3.secret, "client_kwargs": {"endpoint_url": s3.endpoint}})
@@ -117,7 +119,7 @@ def test_a_fresh_airflow_home_with_the_data_on_object_storage_runs(s3, media, pg
     bucket = s3.new_bucket()
     env = clean_env(AIRFLOW_HOME=str(home), SCRIBEFLOW_DATA=f"s3://{bucket}/data",
                     SCRIBEFLOW_WORKDIR=str(tmp_path / "host"), SCRIBEFLOW_STORE="pgvector",
-                    SCRIBEFLOW_PGVECTOR_DSN=pgvector_dsn)
+                    SCRIBEFLOW_PGVECTOR_DSN=pgvector_dsn, SCRIBEFLOW_LANGUAGE="en")
     env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
     env.pop("AIRFLOW_CONN_SCRIBEFLOW_DATA", None)
     doctor = subprocess.run([sys.executable, "-m", "scribeflow.cli.main", "doctor"], env=env,
