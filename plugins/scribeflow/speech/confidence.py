@@ -34,6 +34,10 @@ MIN_WORD_PROBABILITY = 0.6
 #: Fewer words than this say little by their probabilities (a 1.5 s English clip through
 #: tiny.en: "A warm-up clip.", mean word probability 0.52).
 MIN_WORDS_TO_JUDGE = 8
+#: Unsure words alone are not enough: they must come with a log-probability under this. A
+#: 9-word English sentence through tiny.en had word probability 0.58 at -0.67 (8 words
+#: right); Spanish through it, 0.4 at -0.98.
+GUESSING_LOGPROB = -0.8
 #: Speech mostly from the fallback is unreadable unless the fallback is this sure of its words.
 MAX_FALLBACK_WORD_PROBABILITY = 0.8
 
@@ -64,7 +68,8 @@ def unreadable_speech(transcript: Transcript) -> SpeechProblem | None:
     words = [w.probability for s in transcript.segments for w in s.words
              if w.probability is not None]
     word_probability = sum(words) / len(words) if words else 1.0
-    guessing = len(words) >= MIN_WORDS_TO_JUDGE and word_probability < MIN_WORD_PROBABILITY
+    guessing = (len(words) >= MIN_WORDS_TO_JUDGE and word_probability < MIN_WORD_PROBABILITY
+                and score < GUESSING_LOGPROB)
     # a fallback that is sure of its words read the speech (a real English recording: 69%
     # of it from the fallback, word probability 0.94, log-probability -0.18)
     fell_back = share >= MAX_GUESSED_SHARE and word_probability < MAX_FALLBACK_WORD_PROBABILITY

@@ -156,9 +156,9 @@ def test_text_only_the_decoders_fallback_could_read_is_not_trusted():
     from scribeflow.core.records import Segment, Transcript, Word
     from scribeflow.speech.confidence import unreadable_speech
 
-    def transcript(*fallbacks, p=0.7, words=4):
+    def transcript(*fallbacks, p=0.7, words=4, lp=-0.8):
         segments = tuple(Segment(
-            id=i, start=i * 2.0, end=i * 2.0 + 2, text="the " * words, avg_logprob=-0.8,
+            id=i, start=i * 2.0, end=i * 2.0 + 2, text="the " * words, avg_logprob=lp,
             fallback=f, words=tuple(Word(i * 2.0, i * 2.0 + 0.5, " the", probability=p)
                                     for _ in range(words)))
             for i, f in enumerate(fallbacks))
@@ -170,8 +170,10 @@ def test_text_only_the_decoders_fallback_could_read_is_not_trusted():
     problem = unreadable_speech(transcript(True, True, False, False))
     assert problem.degrades and "first try failed on 50%" in problem.message
     assert unreadable_speech(transcript(True, True, True, False, p=0.94)) is None
-    problem = unreadable_speech(transcript(False, False, p=0.53))
+    problem = unreadable_speech(transcript(False, False, p=0.53, lp=-0.95))
     assert problem.degrades and "word probability 0.53" in problem.message
+    # English read right (8 of 9 words), its words unsure but its tokens likely
+    assert unreadable_speech(transcript(False, False, p=0.58, lp=-0.67)) is None
     assert unreadable_speech(transcript(False, p=0.52, words=3)) is None
     restored = Transcript.from_dict(transcript(True, False).to_dict())
     assert [s.fallback for s in restored.segments] == [True, False]
