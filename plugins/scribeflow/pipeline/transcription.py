@@ -63,28 +63,25 @@ def transcribe_video(video_dir: str, settings: PipelineSettings,
         def run() -> Transcript:
             return _whisper(video, meta, settings, options)
     previous = read_json(video.transcript) if video.transcript.exists() else {}
-    if previous.get("cache_key") == key:
-        transcript = Transcript.from_dict(previous)
+    reused = previous.get("cache_key") == key
+    transcript = Transcript.from_dict(previous) if reused else run()
+    problem = unreadable_speech(transcript)
+    if problem and problem.degrades:  # stored nothing: a transcript made before stays
+        raise BadInputError(problem.message)
+    if reused:
         log.info("reused the transcript of %s (same audio, model and settings)", meta["video_id"])
-        reused = True
     else:
-        transcript = run()
-        problem = unreadable_speech(transcript)
-        if problem and problem.degrades:  # stored nothing: a transcript made before stays
-            raise BadInputError(problem.message)
         write_json_atomic(video.transcript, transcript.to_dict() | {"cache_key": key})
         write_text_atomic(video.txt, subtitles.to_text(transcript.segments))
         log.info("transcribed %.1f s of audio in %.2f s: real-time factor %.3f (%s on %s/%s)",
                  transcript.duration, transcript.processing_s, transcript.real_time_factor,
                  transcript.model, transcript.device, transcript.compute_type)
-        reused = False
     style = subtitle_style(settings, transcript.language)
     write_subtitles(video.srt, video.vtt, transcript.segments, style)
     if options is not None and _whisper_translates(settings, transcript):
         _translate_speech(video, meta, settings, options, transcript, digest(key, "translate"))
     if not transcript.segments:
         log.warning("no speech detected in %s: the transcript is empty", meta["video_id"])
-    problem = unreadable_speech(transcript)
     warnings = ([problem.message] if problem else []) + language_warnings(transcript)
     for warning in warnings:
         log.warning("%s", warning)
