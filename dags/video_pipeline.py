@@ -2,7 +2,8 @@
 ### video_pipeline
 
 One run per video: **download** (yt-dlp, any yt-dlp URL, `file://` or a local path) →
-**transcribe** (faster-whisper, on the `cuda` queue) → **split into chunks** → per-group
+**transcribe** (faster-whisper, on the `cuda` queue) → **find speakers** (who spoke when,
+on the same queue; subtitles) → **split into chunks** → per-group
 **LLM document stages** (polished sentences → Markdown → cleanup, mapped with `.expand`) →
 **assemble** `document.md` → **chapters**, **quiz** (when `quiz` is on), **quality
 score** and **translate** (into the languages of `translate_to`) → **render** HTML and PDF
@@ -121,6 +122,25 @@ CHANNEL_RUNS = "Set by channel runs"
                                 description="At most this many lines on screen at once (1 for "
                                             "a compact player; 2, the broadcast rule).",
                                 section=ADVANCED),
+        "diarize": Param(DEFAULTS["diarize"], type="boolean", title="Find who spoke when",
+                         description="Speaker labels in the subtitles, the document and search "
+                                     "(speakers.json), found on the transcribe queue.",
+                         section=ADVANCED),
+        "num_speakers": Param(DEFAULTS["num_speakers"], type="integer",
+                              minimum=RUN_PARAM_BOUNDS["num_speakers"][0],
+                              maximum=RUN_PARAM_BOUNDS["num_speakers"][1],
+                              title="Number of speakers",
+                              description="How many people speak, when you know (0: find "
+                                          "out, between the two bounds below).",
+                              section=ADVANCED),
+        "min_speakers": Param(DEFAULTS["min_speakers"], type="integer",
+                              minimum=RUN_PARAM_BOUNDS["min_speakers"][0],
+                              maximum=RUN_PARAM_BOUNDS["min_speakers"][1],
+                              title="At least this many speakers", section=ADVANCED),
+        "max_speakers": Param(DEFAULTS["max_speakers"], type="integer",
+                              minimum=RUN_PARAM_BOUNDS["max_speakers"][0],
+                              maximum=RUN_PARAM_BOUNDS["max_speakers"][1],
+                              title="At most this many speakers", section=ADVANCED),
         "store": Param(DEFAULTS["store"], type="string",
                        enum=list(STORES), title="Vector store",
                        description="parquet (a local folder) or pgvector (connection "
@@ -152,6 +172,7 @@ CHANNEL_RUNS = "Set by channel runs"
 def video_pipeline():
     audio = task(tasks.download_audio, task_id="download", pool=DOWNLOAD_POOL)()
     transcript = task(tasks.transcribe, queue=TRANSCRIBE_QUEUE)(audio)
+    transcript = task(tasks.find_speakers, queue=TRANSCRIBE_QUEUE)(transcript)
     groups = task(tasks.split_into_chunks)(transcript)
     # the grid labels each mapped instance by the part of the video it holds
     parts = task(tasks.write_document, pool=LLM_POOL,

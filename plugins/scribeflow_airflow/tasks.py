@@ -50,6 +50,7 @@ from scribeflow.pipeline.results import (
     GroupWritten,
     QualityScored,
     QuizWritten,
+    SpeakersFound,
     Stored,
     Transcribed,
 )
@@ -291,10 +292,23 @@ def transcribe(audio: dict[str, Any]) -> dict[str, Any]:
     return result.to_xcom()
 
 
+@recorded("find_speakers", media=True)
+def find_speakers(transcript: dict[str, Any]) -> dict[str, Any]:
+    from scribeflow.pipeline.speakers import find_speakers as find_video_speakers
+
+    run_id, settings, _ = _run()
+    result = find_video_speakers(Transcribed.from_xcom(transcript).video_dir, settings)
+    if result.count is not None:
+        _summarize(run_id, settings, speakers=result.count, speaker_turns=result.turns,
+                   speakers_found="reused" if result.reused else "done",
+                   outputs={"speakers": result.speakers})
+    return result.to_xcom()
+
+
 @recorded("split_into_chunks")
 def split_into_chunks(transcript: dict[str, Any]) -> list[dict[str, Any]]:
     _, settings, _ = _run()
-    groups = split_transcript(Transcribed.from_xcom(transcript).video_dir, settings)
+    groups = split_transcript(SpeakersFound.from_xcom(transcript).video_dir, settings)
     return [g.to_xcom() for g in groups]
 
 
@@ -312,7 +326,7 @@ def write_document(group: dict[str, Any]) -> dict[str, Any]:
 @recorded("assemble_document")
 def assemble_document(transcript: dict[str, Any], groups: list[dict[str, Any]]) -> dict[str, Any]:
     run_id, settings, _ = _run()
-    transcribed = Transcribed.from_xcom(transcript)
+    transcribed = SpeakersFound.from_xcom(transcript)
     # one slice read of the mapped results (iterating reads one past the end, which the
     # task log reports as an error: "XCom not found")
     result = assemble_video_document(transcribed.video_dir,

@@ -23,6 +23,7 @@ EXPECTED = {
     "object_storage": "ratio_object_storage_over_local",
     "split_transcription": "wer_split_vs_whole",
     "retrieval_eval": "moment_within_8s",
+    "diarization_eval": "D1",
     # its two paths run as two tests, so pytest-xdist runs them side by side
     "per_video_overhead:in_process": "ratio_first_run_host_over_model_host",
     "per_video_overhead:scheduler": "ratio_videos_model_host_over_tasks",
@@ -155,6 +156,13 @@ def _paid_per_video_through_the_scheduler(f: dict) -> None:  # each deployment's
     assert host["requests"] == 2 * runs  # a transcription and an embedding a run
 
 
+def _told_the_speakers_apart(f: dict) -> None:  # every input's speech went through the model
+    runs = f["D1"]["campplus"]
+    assert all(run["found"]["windows"] > 10 for run in runs.values())
+    assert runs["call"]["given"]["speakers_found"] == 2
+    assert runs["one reader"]["found"]["speakers_found"] == 1
+
+
 DID_THE_WORK = {
     "transcribe_overhead": _transcribed,
     "llm_stages": _asked,
@@ -163,6 +171,7 @@ DID_THE_WORK = {
     "embed_throughput": _embedded,
     "store_bench": _stored_and_found,
     "retrieval_eval": _asked_over_the_real_library,
+    "diarization_eval": _told_the_speakers_apart,
     "transcribe_sweep:settings": _swept,
     "transcribe_sweep:models": _swept_models,
     "search_load": _served,

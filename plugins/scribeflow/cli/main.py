@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="subtitle characters per line (default 42; 16 in Chinese or Japanese)")
     run.add_argument("--subtitle-lines", dest="subtitle_lines", type=int,
                      help="subtitle lines per cue (default 2)")
+    run.add_argument("--no-diarize", dest="diarize", action="store_false", default=None,
+                     help="do not find who spoke when")
+    run.add_argument("--num-speakers", dest="num_speakers", type=int,
+                     help="how many people speak, when known (default: find out)")
+    run.add_argument("--min-speakers", dest="min_speakers", type=int,
+                     help="at least this many speakers (default 1)")
+    run.add_argument("--max-speakers", dest="max_speakers", type=int,
+                     help="at most this many speakers (default 20)")
     run.add_argument("--chunk-words", dest="chunk_words", type=int, help="words per chunk")
     run.add_argument("--store", choices=STORES, help="vector store (default parquet)")
     run.add_argument("--quiz", action="store_true", help="also generate a quiz")

@@ -77,7 +77,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     open_bucket(settings)
     conf = {"url": args.url}
     for key in ("language", "transcriber", "whisper_model", "chunk_words", "store",
-                "quiz_per_chunk", "subtitle_chars", "subtitle_lines"):
+                "quiz_per_chunk", "subtitle_chars", "subtitle_lines", "diarize",
+                "num_speakers", "min_speakers", "max_speakers"):
         if getattr(args, key) is not None:
             conf[key] = getattr(args, key)
     if args.translate_to is not None:

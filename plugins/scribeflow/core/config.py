@@ -60,12 +60,14 @@ def default_prompts_dir() -> Path:
 #: settings (:func:`run_param_defaults`, read when the DAG file is parsed) and a run's params
 #: are all set, so a run uses what it was triggered with, else what the deployment sets.
 RUN_PARAMS = ("language", "transcriber", "whisper_model", "chunk_words", "quiz",
-              "quiz_per_chunk", "store", "translate_to", "subtitle_chars", "subtitle_lines")
+              "quiz_per_chunk", "store", "translate_to", "subtitle_chars", "subtitle_lines",
+              "diarize", "num_speakers", "min_speakers", "max_speakers")
 
 
 #: The bounds of the numeric run params, which the form, the settings and so the CLI share.
 RUN_PARAM_BOUNDS = {"chunk_words": (20, 2000), "quiz_per_chunk": (1, 10),
-                    "subtitle_chars": (0, 80), "subtitle_lines": (1, 3)}
+                    "subtitle_chars": (0, 80), "subtitle_lines": (1, 3),
+                    "num_speakers": (0, 20), "min_speakers": (1, 20), "max_speakers": (1, 20)}
 
 
 def run_param_defaults() -> dict[str, Any]:
@@ -140,6 +142,12 @@ class PipelineSettings:
     subtitle_chars: int = 0
     #: Subtitle lines per cue.
     subtitle_lines: int = 2
+    #: Find who spoke when (``speakers.json``), and how many people speak when known (0: find
+    #: out, between ``min_speakers`` and ``max_speakers``).
+    diarize: bool = True
+    num_speakers: int = 0
+    min_speakers: int = 1
+    max_speakers: int = 20
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
@@ -170,6 +178,9 @@ class PipelineSettings:
             if not low <= getattr(self, name) <= high:
                 raise ConfigError(f"{name} must be from {low} to {high}, not "
                                   f"{getattr(self, name)}")
+        if self.min_speakers > self.max_speakers:
+            raise ConfigError(f"min_speakers {self.min_speakers} is more than max_speakers "
+                              f"{self.max_speakers}")
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None) -> PipelineSettings:
@@ -324,8 +335,9 @@ class DeploymentSettings:
     api_token: str = ""
     #: The run host's socket (``scribeflow runs serve``): ``scribeflow run`` forks runs there.
     run_host: str = ""
-    #: Models a model host keeps loaded at once (least recently used unloaded first).
-    model_host_max_models: int = 2
+    #: Models a model host keeps loaded at once (least recently used unloaded first): whisper,
+    #: the speaker model and the embedding model.
+    model_host_max_models: int = 3
     #: The evaluation's references and configurations (default ``include/evaluation/``), and
     #: where evaluations keep their work (default ``<data>/evaluation``).
     eval_references: str = ""

@@ -4,7 +4,9 @@ Layout under the data folder (``./data`` or ``$SCRIBEFLOW_DATA``)::
 
     videos/<video_id>/metadata.json     source metadata (id, title, channel, upload date, …)
     videos/<video_id>/audio.wav         16 kHz mono PCM
-    videos/<video_id>/transcript.json   segments + words + settings (+ .srt .vtt .txt)
+    videos/<video_id>/transcript.json   segments + words + settings (whisper's)
+    videos/<video_id>/speakers.json     who spoke when: turns, each speaker's talk time
+    videos/<video_id>/transcript.srt .vtt .txt  subtitles and text, with the speakers
     videos/<video_id>/chunks.json       chunks with start/end times
     videos/<video_id>/llm/group-NNN.json  per-group LLM stage outputs
     videos/<video_id>/document.md       the reassembled document
@@ -158,6 +160,10 @@ class VideoPaths:
     @property
     def transcript(self) -> Path:
         return self.root / "transcript.json"
+
+    @property
+    def speakers(self) -> Path:
+        return self.root / "speakers.json"
 
     @property
     def srt(self) -> Path:

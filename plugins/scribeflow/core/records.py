@@ -14,6 +14,8 @@ class Word:
     word: str
     #: None when the transcriber does not give one (most transcription endpoints).
     probability: float | None = None
+    #: Who said it ("Speaker 1", …), when speakers were found.
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class Segment:
     #: is its fallback's text: sampled at a higher temperature, or a failed batch decoded
     #: again sequentially.
     fallback: bool = False
+    #: Who said it, when speakers were found (a segment holds one speaker's words).
+    speaker: str | None = None
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> Segment:
@@ -39,7 +43,47 @@ class Segment:
         return cls(id=row["id"], start=row["start"], end=row["end"], text=row["text"], words=words,
                    avg_logprob=row.get("avg_logprob"), no_speech_prob=row.get("no_speech_prob"),
                    compression_ratio=row.get("compression_ratio"),
-                   fallback=row.get("fallback", False))
+                   fallback=row.get("fallback", False), speaker=row.get("speaker"))
+
+
+@dataclass(frozen=True)
+class SpeakerTurn:
+    """One speaker talking from ``start`` to ``end`` (s), without another in between."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass(frozen=True)
+class SpeakerStats:
+    speaker: str
+    #: Seconds of speech in this speaker's turns.
+    talk_s: float
+    turns: int
+    #: When the speaker is first heard (s).
+    first_s: float
+
+
+@dataclass(frozen=True)
+class Diarization:
+    """Who spoke when (``speakers.json``): the turns in order and each speaker's figures."""
+
+    turns: tuple[SpeakerTurn, ...]
+    speakers: tuple[SpeakerStats, ...]
+    #: The speaker-embedding model, and how many windows of speech it embedded.
+    model: str
+    windows: int
+    processing_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> Diarization:
+        return cls(turns=tuple(SpeakerTurn(**t) for t in row["turns"]),
+                   speakers=tuple(SpeakerStats(**s) for s in row["speakers"]),
+                   model=row["model"], windows=row["windows"], processing_s=row["processing_s"])
 
 
 @dataclass(frozen=True)

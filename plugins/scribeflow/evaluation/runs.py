@@ -80,7 +80,6 @@ def _evaluate_item(candidate: Candidate, item: ReferenceItem, work: Path, prompt
                    llm: LLMSettings, endpoint: TranscriptionSettings | None) -> dict[str, Any]:
     from scribeflow.core.config import PipelineSettings
     from scribeflow.core.files import VideoPaths, read_json, write_json_atomic
-    from scribeflow.core.records import Transcript
     from scribeflow.pipeline.audio import download_video
     from scribeflow.pipeline.chunks import split_transcript
     from scribeflow.pipeline.document import (
@@ -90,6 +89,7 @@ def _evaluate_item(candidate: Candidate, item: ReferenceItem, work: Path, prompt
     )
     from scribeflow.pipeline.outputs import estimated_cost
     from scribeflow.pipeline.results import LLMUsage
+    from scribeflow.pipeline.speakers import find_speakers, read_transcript
     from scribeflow.pipeline.study import score_document_quality
     from scribeflow.pipeline.transcription import transcribe_video
     from scribeflow.writing.prompts import load_prompt
@@ -100,13 +100,14 @@ def _evaluate_item(candidate: Candidate, item: ReferenceItem, work: Path, prompt
     got = download_video(item.media, settings)
     video = VideoPaths(Path(got.video_dir))
     heard = transcribe_video(got.video_dir, settings, endpoint)
+    found = find_speakers(got.video_dir, settings)
     started = time.perf_counter()
     parts = [write_document_group(g, llm, settings)
              for g in split_transcript(got.video_dir, settings)]
     assemble_video_document(got.video_dir, parts)
     quality = score_document_quality(got.video_dir, llm, settings)
     llm_s = time.perf_counter() - started
-    transcript = Transcript.from_dict(read_json(video.transcript))
+    transcript = read_transcript(video)
     document = document_markdown(video) if video.document_chunks.exists() else ""
     usage = sum((p.usage for p in parts), quality.usage)
     spent = {"requests": usage.requests, "prompt_tokens": usage.prompt_tokens,
@@ -120,6 +121,7 @@ def _evaluate_item(candidate: Candidate, item: ReferenceItem, work: Path, prompt
     minutes = transcript.duration / 60 if transcript.duration else 0.0
     return {
         "audio_s": round(transcript.duration, 2),
+        "speakers": found.count,
         **error_rates(item.transcript, transcript.text),
         "quality": quality.quality,
         "content_kept": content_kept(item.document or item.transcript, document, item.language)

@@ -23,8 +23,9 @@ whisper, infinity-emb for embeddings), which the ``endpoint`` transcriber alread
 
 Protocol: ``multiprocessing.connection`` on a Unix socket (mode 0600), one request per
 connection; each message is JSON, vectors follow as raw float32 bytes, so nothing is
-unpickled. Requests: ``transcribe`` (audio path, video id, options), ``embed`` (model, texts,
-batch size), ``status`` (models resident, loads per model, requests, memory). Errors come back
+unpickled. Requests: ``transcribe`` (audio path, video id, options), ``speakers`` (audio and
+transcript paths, speaker counts: who spoke when), ``embed`` (model, texts, batch size),
+``status`` (models resident, loads per model, requests, memory). Errors come back
 as one line with their kind (``bad_input``, ``config``, ``error``) and are raised in the task as
 the same :class:`~scribeflow.core.errors.ScribeflowError` subclass.
 
@@ -50,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from scribeflow.core.errors import BadInputError, ConfigError, ScribeflowError, one_line
-from scribeflow.core.records import EmbeddedUnit, Transcript
+from scribeflow.core.records import Diarization, EmbeddedUnit, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,13 @@ class ModelHostClient:
                                "video_id": video_id, "options": dataclasses.asdict(options)},
                               progress)
         return Transcript.from_dict(answer["transcript"])
+
+    def find_speakers(self, audio: Path, transcript: Path, options: Any) -> Diarization:
+        """:func:`scribeflow.speech.speakers.diarize` on the host."""
+        answer, _ = self.call({"op": "speakers", "audio": str(Path(audio).resolve()),
+                               "transcript": str(Path(transcript).resolve()),
+                               "options": dataclasses.asdict(options)})
+        return Diarization.from_dict(answer["diarization"])
 
     def embed(self, model: str, texts: list[str], batch_size: int
               ) -> list[list[EmbeddedUnit]]:
@@ -230,6 +238,12 @@ class ModelHost:
                            lambda: embedding.load_embedder(name),
                            lambda: embedding.unload_embedder(name))
 
+    def _speaker_encoder(self) -> tuple[Any, threading.Lock]:
+        from scribeflow.speech import speaker_model as model
+
+        return self._model(("speakers", model.MODEL), f"speakers {model.MODEL}",
+                           model.encoder, model.unload_encoder)
+
     def preload(self, whisper_options: Any | None, embed_model: str | None) -> None:
         if whisper_options is not None:
             self._whisper(whisper_options)
@@ -251,6 +265,8 @@ class ModelHost:
             return self._transcribe(request, progress), None
         if op == "embed":
             return self._embed(request)
+        if op == "speakers":
+            return self._speakers(request), None
         raise BadInputError(f"unknown model host request {op!r}")
 
     def _transcribe(self, request: dict[str, Any],
@@ -270,6 +286,24 @@ class ModelHost:
             transcript = transcribe(audio, str(request.get("video_id") or audio.stem), options,
                                     progress)
         return {"ok": True, "transcript": transcript.to_dict()}
+
+    def _speakers(self, request: dict[str, Any]) -> dict[str, Any]:
+        from scribeflow.core.files import read_json
+        from scribeflow.speech.speakers import SpeakerOptions, diarize
+
+        try:
+            options = SpeakerOptions(**request["options"])
+        except (KeyError, TypeError) as exc:
+            raise BadInputError(f"bad speakers request: {one_line(exc)}") from None
+        audio, transcript = (Path(request.get(k) or "") for k in ("audio", "transcript"))
+        if missing := [str(p) for p in (audio, transcript) if not p.is_file()]:
+            raise BadInputError(f"not found on the model host: {', '.join(missing)} (the tasks "
+                                "and the host must share this host's disk)")
+        segments = Transcript.from_dict(read_json(transcript)).segments
+        model, lock = self._speaker_encoder()
+        with lock:
+            return {"ok": True,
+                    "diarization": diarize(audio, segments, options, model).to_dict()}
 
     def _embed(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         import numpy as np

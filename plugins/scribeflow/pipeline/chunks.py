@@ -8,11 +8,11 @@ from pathlib import Path
 from scribeflow.core.config import PipelineSettings
 from scribeflow.core.files import (
     VideoPaths,
-    read_json,
     write_json_atomic,
 )
-from scribeflow.core.records import Chunk, Transcript
+from scribeflow.core.records import Chunk
 from scribeflow.pipeline.results import ChunkGroup
+from scribeflow.pipeline.speakers import read_transcript
 from scribeflow.writing.chunking import group_chunks, split_into_chunks
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def split_transcript(video_dir: str, settings: PipelineSettings) -> list[ChunkGroup]:
     """Write ``chunks.json`` and return the groups of chunk indices the LLM task maps over."""
     video = VideoPaths(Path(video_dir))
-    transcript = Transcript.from_dict(read_json(video.transcript))
+    transcript = read_transcript(video)
     chunks = split_into_chunks(transcript.segments, settings.chunk_words)
     write_json_atomic(video.chunks, [c.to_dict() for c in chunks])
     groups = group_chunks(len(chunks), settings.max_llm_groups, settings.min_chunks_per_group)

@@ -101,6 +101,20 @@ class Transcribed(StageResult):
 
 
 @dataclass(frozen=True)
+class SpeakersFound(StageResult):
+    """``find_speakers``: ``speakers.json`` (None when the run did not look for speakers) and
+    the subtitles and text written with them."""
+
+    video_dir: str
+    speakers: str | None
+    #: Speakers found (None: not looked for).
+    count: int | None
+    turns: int
+    processing_s: float
+    reused: bool
+
+
+@dataclass(frozen=True)
 class ChunkGroup(StageResult):
     """One mapped ``write_document`` task's share: chunk indices of ``chunks.json``."""
 

@@ -45,7 +45,8 @@ RESULT_SETTINGS = ("language", "transcriber", "whisper_model", "whisper_device",
                    "whisper_batched", "whisper_batch_size", "vad_filter", "chunk_words",
                    "embed_model", "store", "quiz", "quiz_per_chunk", "chapter_chunks",
                    "quality_chars", "allow_degraded", "max_duration", "translate_to",
-                   "subtitle_chars", "subtitle_lines")
+                   "subtitle_chars", "subtitle_lines", "diarize", "num_speakers",
+                   "min_speakers", "max_speakers")
 #: Files a finished run leaves in the video's folder (the quiz's too when it made one).
 OUTPUTS = ("metadata.json", "transcript.json", "document.md", "document_chunks.json",
            "document.html", "document.pdf")

@@ -13,8 +13,8 @@ from scribeflow.core.files import (
     write_json_atomic,
     write_text_atomic,
 )
-from scribeflow.core.records import Transcript
 from scribeflow.pipeline.results import ChaptersWritten, LLMUsage, QualityScored, QuizWritten
+from scribeflow.pipeline.speakers import read_transcript
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def write_chapters(video_dir: str, llm: LLMSettings, settings: PipelineSettings
         log.info("chapters skipped: %s", why)
         write_json_atomic(video.chapters, {"chapters": [], "skipped": why})
         return ChaptersWritten(chapters=0)
-    segments = Transcript.from_dict(read_json(video.transcript)).segments
+    segments = read_transcript(video).segments
     raw = read_json(video.chunks)  # the transcript's own words: their sentences match back best
     groups = []
     for start in range(0, len(raw), settings.chapter_chunks):
@@ -95,7 +95,7 @@ def score_document_quality(video_dir: str, llm: LLMSettings, settings: PipelineS
     from scribeflow.writing.study import rate_quality as rate
 
     video, _, chunks = _study_inputs(video_dir)
-    transcript = Transcript.from_dict(read_json(video.transcript)).text
+    transcript = read_transcript(video).text
     if not llm.configured or not chunks:
         why = "no LLM configured" if not llm.configured else "no speech"
         write_json_atomic(video.quality, {"score": None, "why": why})

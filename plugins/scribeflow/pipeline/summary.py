@@ -45,6 +45,10 @@ class RunSummary:
     confidence: float | None = None
     transcription: str | None = None
     transcriber: str | None = None
+    #: Speakers found and their turns (None: the run did not look), ``done`` or ``reused``.
+    speakers: int | None = None
+    speaker_turns: int | None = None
+    speakers_found: str | None = None
     chunks: int | None = None
     llm: str | None = None
     removed_pct: float | None = None

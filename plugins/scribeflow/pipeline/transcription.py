@@ -1,4 +1,5 @@
-"""The ``transcribe`` stage: the video's transcript and subtitles, made or reused."""
+"""The ``transcribe`` stage: the video's transcript, made or reused (its subtitles and text
+are written with the speakers, by ``find_speakers``), and whisper's English translation."""
 
 from __future__ import annotations
 
@@ -72,12 +73,9 @@ def transcribe_video(video_dir: str, settings: PipelineSettings,
         log.info("reused the transcript of %s (same audio, model and settings)", meta["video_id"])
     else:
         write_json_atomic(video.transcript, transcript.to_dict() | {"cache_key": key})
-        write_text_atomic(video.txt, subtitles.to_text(transcript.segments))
         log.info("transcribed %.1f s of audio in %.2f s: real-time factor %.3f (%s on %s/%s)",
                  transcript.duration, transcript.processing_s, transcript.real_time_factor,
                  transcript.model, transcript.device, transcript.compute_type)
-    style = subtitle_style(settings, transcript.language)
-    write_subtitles(video.srt, video.vtt, transcript.segments, style)
     if options is not None and _whisper_translates(settings, transcript):
         _translate_speech(video, meta, settings, options, transcript, digest(key, "translate"))
     if not transcript.segments:

@@ -21,6 +21,7 @@ from scribeflow.core.files import VideoPaths, read_json, write_json_atomic, writ
 from scribeflow.core.languages import language_name
 from scribeflow.core.records import Transcript
 from scribeflow.pipeline.results import LLMUsage, Translated
+from scribeflow.pipeline.speakers import read_transcript
 from scribeflow.pipeline.transcription import subtitle_style
 from scribeflow.speech import subtitles
 
@@ -32,7 +33,7 @@ def translate_video(video_dir: str, settings: PipelineSettings, llm: LLMSettings
     video = VideoPaths(Path(video_dir))
     if not settings.translate_to:
         return Translated(video_dir=video_dir)
-    transcript = Transcript.from_dict(read_json(video.transcript))
+    transcript = read_transcript(video)
     source = transcript.language
     chunks = read_json(video.document_chunks)
     title = read_json(video.metadata)["title"]

@@ -92,6 +92,11 @@ class Source(BaseModel):
     #: Subtitle characters per line (0: 42, or 16 without spaces) and lines per cue.
     subtitle_chars: int | None = Field(default=None, ge=0, le=80)
     subtitle_lines: int | None = Field(default=None, ge=1, le=3)
+    #: Find who spoke when, and how many people speak (0: find out) or at least / at most.
+    diarize: bool | None = None
+    num_speakers: int | None = Field(default=None, ge=0, le=20)
+    min_speakers: int | None = Field(default=None, ge=1, le=20)
+    max_speakers: int | None = Field(default=None, ge=1, le=20)
     #: An Airflow connection whose password (or extra ``cookies``) holds a Netscape cookies file.
     cookies_conn_id: str | None = None
     #: ``[min, max]`` seconds slept before each listing request and each download, drawn
@@ -195,7 +200,8 @@ class Source(BaseModel):
         """The ``video_pipeline`` params this source sets (the url is added per video)."""
         conf: dict[str, Any] = {"source": self.name}
         for key in ("language", "whisper_model", "quiz", "store", "cookies_conn_id",
-                    "subtitle_chars", "subtitle_lines"):
+                    "subtitle_chars", "subtitle_lines", "diarize", "num_speakers",
+                    "min_speakers", "max_speakers"):
             if getattr(self, key) is not None:
                 conf[key] = getattr(self, key)
         if self.translate_to is not None:

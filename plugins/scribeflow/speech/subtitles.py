@@ -8,6 +8,11 @@ near, else at a clause's (a comma), else before a word that starts a phrase (``a
 ``which``, ``to``, …), never inside a word; its lines break the same way, as evenly as they
 can. A cue whose speech is too fast to read is held longer, into the pause after it and
 from up to ``LEAD_IN_S`` before its first word, never into another cue.
+
+With speakers (segments labelled by ``speech.speakers.labelled``), a cue holds one speaker's
+words: a change of speaker ends it, and the first cue of each turn starts with the speaker's
+name (``Speaker 2: …``, counted in its line like any word). WebVTT gives every cue its voice
+tag instead (``<v Speaker 2>``).
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ class Cue:
     start: float
     end: float
     lines: tuple[str, ...]
+    #: Whose words these are (None: speakers were not found, or only one).
+    speaker: str | None = None
 
     @property
     def chars(self) -> int:
@@ -78,6 +85,7 @@ class _Token:
     text: str
     #: 3 after a sentence's end, 2 after a clause's, 1 before a phrase's start, else 0.
     after: int = 0
+    speaker: str | None = None
 
 
 def cues(segments: Iterable[Segment], style: SubtitleStyle | None = None) -> list[Cue]:
@@ -88,6 +96,7 @@ def cues(segments: Iterable[Segment], style: SubtitleStyle | None = None) -> lis
     current: list[_Token] = []
     for token in tokens:
         if current and (token.start - current[-1].end > PAUSE_S
+                        or token.speaker != current[-1].speaker
                         or (current[-1].after == 3 and _duration(current) >= style.min_s)):
             groups.append(current)
             current = []
@@ -103,7 +112,8 @@ def cues(segments: Iterable[Segment], style: SubtitleStyle | None = None) -> lis
         # too short even held into the pauses around it: one with a neighbour, if they fit
         i = short[0]
         for j in (i - 1, i):
-            if 0 <= j and j + 1 < len(groups) and _fits(groups[j] + groups[j + 1], style):
+            if (0 <= j and j + 1 < len(groups) and groups[j][-1].speaker == groups[j + 1][0].speaker
+                    and _fits(groups[j] + groups[j + 1], style)):
                 groups[j:j + 2] = [groups[j] + groups[j + 1]]
                 break
         else:
@@ -115,6 +125,9 @@ def cues(segments: Iterable[Segment], style: SubtitleStyle | None = None) -> lis
 def _tokens(segments: Iterable[Segment], spaced: bool) -> list[_Token]:
     tokens: list[_Token] = []
     for seg in segments:
+        if seg.speaker and (not tokens or tokens[-1].speaker != seg.speaker) and (
+                seg.words or seg.text.strip()):  # a new turn starts with its speaker's name
+            tokens.append(_Token(seg.start, seg.start, f"{seg.speaker}:", 0, seg.speaker))
         words = [(w.start, w.end, w.word.strip()) for w in seg.words if w.word.strip()]
         if not words and seg.text.strip():  # no word times: spread the text over the segment
             parts = seg.text.split() if spaced else list("".join(seg.text.split()))
@@ -128,10 +141,10 @@ def _tokens(segments: Iterable[Segment], spaced: bool) -> list[_Token]:
             last = i == len(words) - 1
             after = 3 if text.endswith(_SENTENCE) or last else (
                 2 if text.endswith(_CLAUSE) else 0)
-            tokens.append(_Token(start, max(end, start), text, after))
+            tokens.append(_Token(start, max(end, start), text, after, seg.speaker))
     # a break before a phrase's first word ("back | to the sea", not "back to | the sea")
     starts = [_starts_phrase(t) for t in tokens]
-    return [_Token(t.start, t.end, t.text, 1)
+    return [_Token(t.start, t.end, t.text, 1, t.speaker)
             if not t.after and i + 1 < len(tokens) and starts[i + 1] and not starts[i] else t
             for i, t in enumerate(tokens)]
 
@@ -219,8 +232,8 @@ def _timed(groups: list[list[_Token]], style: SubtitleStyle) -> list[Cue]:
             take = max(min(short, prev[1] - prev[0] - need[i - 1]), 0.0)
             span[0] -= take
             prev[1] -= take
-    return [Cue(round(float(a), 3), round(float(b), 3), ls)
-            for (a, b), ls in zip(spans, lines, strict=True)]
+    return [Cue(round(float(a), 3), round(float(b), 3), ls, g[0].speaker)
+            for (a, b), ls, g in zip(spans, lines, groups, strict=True)]
 
 
 def translated_cues(source: Sequence[Cue], texts: Sequence[str],
@@ -230,7 +243,8 @@ def translated_cues(source: Sequence[Cue], texts: Sequence[str],
     out: list[Cue] = []
     for cue, text in zip(source, texts, strict=True):
         parts = cues([Segment(id=0, start=cue.start, end=cue.end, text=text)], style)
-        out += [Cue(max(p.start, cue.start), min(p.end, cue.end), p.lines) for p in parts]
+        out += [Cue(max(p.start, cue.start), min(p.end, cue.end), p.lines, cue.speaker)
+                for p in parts]
     return out
 
 
@@ -260,11 +274,31 @@ def to_srt(subtitles: Iterable[Cue]) -> str:
 
 def to_vtt(subtitles: Iterable[Cue]) -> str:
     blocks = [f"{timestamp(c.start, '.')} --> {timestamp(c.end, '.')}\n"
-              + "\n".join(line.replace("-->", "->") for line in c.lines) + "\n"
-              for c in subtitles]
+              + "\n".join(_voiced(c)) + "\n" for c in subtitles]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
+def _voiced(cue: Cue) -> list[str]:
+    """A cue's WebVTT lines: the speaker as a voice tag, not as words."""
+    lines = [line.replace("-->", "->") for line in cue.lines]
+    if not cue.speaker:
+        return lines
+    name = f"{cue.speaker}:"
+    if lines and lines[0].startswith(name):
+        lines[0] = lines[0][len(name):].lstrip()
+    lines = [line for line in lines if line] or [""]
+    return [f"<v {cue.speaker}>{lines[0]}", *lines[1:]]
+
+
 def to_text(segments: Iterable[Segment]) -> str:
-    lines = [" ".join(seg.text.split()) for seg in segments]
-    return "\n".join(line for line in lines if line) + "\n"
+    """One line per segment; with speakers, a turn's first line starts with its speaker."""
+    lines, speaker = [], None
+    for seg in segments:
+        text = " ".join(seg.text.split())
+        if not text:
+            continue
+        if seg.speaker and seg.speaker != speaker:
+            text = f"{seg.speaker}: {text}"
+        speaker = seg.speaker
+        lines.append(text)
+    return "\n".join(lines) + "\n"

@@ -8,6 +8,22 @@ from collections.abc import Sequence
 from scribeflow.core.records import Chunk, Segment
 
 
+def spoken_text(segments: Sequence[Segment]) -> str:
+    """The segments' text, one line; with speakers, each turn a paragraph that starts with
+    its speaker (``Speaker 2: …``)."""
+    out, speaker = "", None
+    for seg in segments:
+        text = seg.text.strip()
+        if not text:
+            continue
+        if seg.speaker and seg.speaker != speaker:
+            out += ("\n\n" if out else "") + f"{seg.speaker}: {text}"
+        else:
+            out += (" " if out else "") + text
+        speaker = seg.speaker
+    return out
+
+
 def split_into_chunks(segments: Sequence[Segment], chunk_words: int) -> list[Chunk]:
     """Consecutive segments packed into chunks of about ``chunk_words`` words.
 
@@ -26,7 +42,7 @@ def split_into_chunks(segments: Sequence[Segment], chunk_words: int) -> list[Chu
         if current:
             chunks.append(Chunk(
                 index=len(chunks), start=current[0].start, end=current[-1].end,
-                text=" ".join(s.text.strip() for s in current),
+                text=spoken_text(current),
                 segment_ids=tuple(s.id for s in current),
             ))
         current, count = [], 0

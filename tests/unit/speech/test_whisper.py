@@ -42,41 +42,70 @@ def test_transcription_tells_how_much_of_the_audio_is_done_as_it_goes(hello_wav)
     assert heard[-1] == (transcript.duration, total)
 
 
+#: Speech tiny.en cannot read (espeak-ng voice, speed, text). Which of them the batched pass
+#: decodes into text that fails its checks depends on the CPU: CTranslate2's int8 kernels
+#: differ with AVX-512 and without (two German sentences came out at log-probability -0.86
+#: on a CPU without it, passing the checks). The tests take the first that does.
+UNREADABLE = (
+    ("de", "140", "Willkommen zu dieser kurzen Lektion über den Wasserkreislauf. Die Sonne "
+                  "erwärmt den Ozean und das Wasser steigt als Dampf in den Himmel. Hoch oben "
+                  "kühlt der Dampf ab und bildet Wolken. Wenn die Tropfen schwer werden, fallen "
+                  "sie als Regen oder Schnee zurück auf die Erde."),
+    ("es", "140", "Bienvenidos a esta breve lección sobre el ciclo del agua. El sol calienta el "
+                  "océano y el agua sube al cielo como vapor. En lo alto el vapor se enfría y "
+                  "forma nubes."),
+    ("pl", "140", "Witamy na krótkiej lekcji o obiegu wody. Słońce ogrzewa ocean, a woda unosi "
+                  "się do nieba jako para."),
+)
+_IN_A_PROCESS = ("import sys; from pathlib import Path; "
+                 "from scribeflow.speech.whisper import TranscribeOptions, transcribe; "
+                 "t = transcribe(Path(sys.argv[1]), 'x', TranscribeOptions(model='tiny.en', "
+                 "device='cpu')); print(t.settings['redecoded'], t.text)")
+
+
+def _unreadable(tmp_path, n):
+    voice, speed, text = UNREADABLE[n]
+    path = tmp_path / f"{voice}-{n}.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-s", speed, "-w", str(path), text], check=True)
+    return path
+
+
+def _in_a_new_process(path):
+    import sys
+
+    return subprocess.run([sys.executable, "-c", _IN_A_PROCESS, str(path)], capture_output=True,
+                          text=True, check=True).stdout
+
+
 def test_batched_chunks_the_english_model_cannot_read_are_decoded_again(tmp_path):
-    """Batched decoding has no temperature fallback: German through tiny.en comes out as
-    confident repetitions. Those chunks are decoded again sequentially, so the transcript
+    """Batched decoding has no temperature fallback: foreign speech through tiny.en comes out
+    as confident repetitions. Those chunks are decoded again sequentially, so the transcript
     shows how unsure the model is and the run can say so."""
     from scribeflow.speech.confidence import unreadable_speech
 
     require_tools()
-    path = tmp_path / "de.wav"
-    subprocess.run(["espeak-ng", "-v", "de", "-s", "140", "-w", str(path),
-                    "Willkommen zu dieser kurzen Lektion über den Wasserkreislauf. Die Sonne "
-                    "erwärmt den Ozean und das Wasser steigt als Dampf in den Himmel."], check=True)
-    transcript = transcribe(path, "de", TranscribeOptions(model="tiny.en", device="cpu"))
-    assert transcript.settings["redecoded"] >= 1
+    for n in range(len(UNREADABLE)):
+        transcript = transcribe(_unreadable(tmp_path, n), "x",
+                                TranscribeOptions(model="tiny.en", device="cpu"))
+        if transcript.settings["redecoded"]:
+            break
+    assert transcript.settings["redecoded"] >= 1, "no input was decoded again"
     problem = unreadable_speech(transcript)
     assert problem is not None and problem.degrades, transcript.avg_logprob
 
 
-def test_the_fallbacks_sampling_gives_the_same_text_in_every_process():
-    """The Spanish reference clip through tiny.en is decoded again at temperatures above 0.
+def test_the_fallbacks_sampling_gives_the_same_text_in_every_process(tmp_path):
+    """Speech decoded again at temperatures above 0 gives the same text in two processes.
     Unseeded, CTranslate2's sampling gave a different transcript in each process, and the
     evaluation's figures moved with it; each model is now loaded with a fixed seed."""
-    import sys
-
-    from scribeflow.core.config import PROJECT_ROOT
-
-    clip = PROJECT_ROOT / "include" / "evaluation" / "media" / "fotosintesis-es.mp3"
-    code = ("import sys; from pathlib import Path; "
-            "from scribeflow.speech.whisper import TranscribeOptions, transcribe; "
-            "t = transcribe(Path(sys.argv[1]), 'es', TranscribeOptions(model='tiny.en', device='cpu')); "
-            "print(t.settings['redecoded'], t.text)")
-    texts = [subprocess.run([sys.executable, "-c", code, str(clip)], capture_output=True,
-                            text=True, check=True).stdout for _ in range(2)]
-    redecoded = int(texts[0].split()[0])
-    assert redecoded >= 1 and len(texts[0].split()) > 3, texts[0]
-    assert texts[0] == texts[1]
+    require_tools()
+    for n in range(len(UNREADABLE)):
+        path = _unreadable(tmp_path, n)
+        first = _in_a_new_process(path)
+        if int(first.split()[0]) and len(first.split()) > 3:
+            break
+    assert int(first.split()[0]) >= 1 and len(first.split()) > 3, first
+    assert _in_a_new_process(path) == first
 
 
 def test_segments_are_sentences_not_batches(tmp_path):
