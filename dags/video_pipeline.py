@@ -136,11 +136,17 @@ CHANNEL_RUNS = "Set by channel runs"
         "min_speakers": Param(DEFAULTS["min_speakers"], type="integer",
                               minimum=RUN_PARAM_BOUNDS["min_speakers"][0],
                               maximum=RUN_PARAM_BOUNDS["min_speakers"][1],
-                              title="At least this many speakers", section=ADVANCED),
+                              title="At least this many speakers",
+                              description="The fewest speakers the count found may be, when it "
+                                          "is found (number of speakers 0).",
+                              section=ADVANCED),
         "max_speakers": Param(DEFAULTS["max_speakers"], type="integer",
                               minimum=RUN_PARAM_BOUNDS["max_speakers"][0],
                               maximum=RUN_PARAM_BOUNDS["max_speakers"][1],
-                              title="At most this many speakers", section=ADVANCED),
+                              title="At most this many speakers",
+                              description="The most speakers the count found may be; at least "
+                                          "the fewest.",
+                              section=ADVANCED),
         "store": Param(DEFAULTS["store"], type="string",
                        enum=list(STORES), title="Vector store",
                        description="parquet (a local folder) or pgvector (connection "

@@ -43,13 +43,13 @@ def test_dags_follow_policy(dagbag):
 def test_video_pipeline_shape(dagbag):
     dag = dagbag.dags["video_pipeline"]
     order = [t.task_id for t in dag.topological_sort()]
-    assert order[:5] == ["download", "transcribe", "split_into_chunks", "write_document",
-                         "assemble_document"]
-    assert set(order[5:9]) == {"write_chapters", "write_quiz", "score_quality", "translate"}
-    assert order[9:] == ["render_outputs", "embed_and_upsert"]
+    assert order[:6] == ["download", "transcribe", "find_speakers", "split_into_chunks",
+                         "write_document", "assemble_document"]
+    assert set(order[6:10]) == {"write_chapters", "write_quiz", "score_quality", "translate"}
+    assert order[10:] == ["render_outputs", "embed_and_upsert"]
     # every language's rows are written at once, after the translations
     assert "translate" in dag.get_task("embed_and_upsert").upstream_task_ids
-    assert dag.get_task("transcribe").queue == "cuda"
+    assert dag.get_task("transcribe").queue == dag.get_task("find_speakers").queue == "cuda"
     for task_id in ("write_document", "write_chapters", "write_quiz", "score_quality",
                     "translate"):
         assert dag.get_task(task_id).pool == "llm"
@@ -217,8 +217,9 @@ def test_the_form_explains_every_param_and_tucks_away_the_rare_ones(dagbag):
     assert [n for n, s in sections.items() if s is None] == [
         "url", "language", "translate_to", "chunk_words", "quiz", "quiz_per_chunk"]
     assert {n for n, s in sections.items() if s == "Advanced"} == {
-        "transcriber", "whisper_model", "subtitle_chars", "subtitle_lines", "store",
-        "download_sleep_min", "download_sleep_max"}
+        "transcriber", "whisper_model", "subtitle_chars", "subtitle_lines", "diarize",
+        "num_speakers", "min_speakers", "max_speakers", "store", "download_sleep_min",
+        "download_sleep_max"}
     # languages are picked from whisper's codes, so a typo cannot be triggered
     assert schema["translate_to"]["items"]["enum"][:3] == ["af", "am", "ar"]
     assert schema["language"]["enum"][:2] == ["auto", "af"]
