@@ -57,7 +57,7 @@ SAMPLE_TEXT = ("Welcome to this short lesson about the water cycle. The sun heat
 TOPICS = ("volcanoes", "glaciers", "bread", "Jupiter", "tides", "honey bees", "bridges",
           "comets", "coral reefs", "windmills", "deserts", "rainbows")
 SCRIBEFLOW = str(Path(sys.executable).with_name("scribeflow"))
-TASKS = ("download", "transcribe", "split_into_chunks", "write_document[0]",
+TASKS = ("download", "transcribe", "find_speakers", "split_into_chunks", "write_document[0]",
          "assemble_document", "write_chapters", "write_quiz", "score_quality", "render_outputs",
          "embed_and_upsert")
 
@@ -111,11 +111,13 @@ def _transcribe_s(data: Path, summary: dict) -> float:
 
 
 def _loads(summaries: list[dict]) -> dict:
-    """Tasks that loaded a model themselves: whisper in transcribe, the embedder in embed."""
-    count = {"whisper": 0, "embedding": 0}
+    """Tasks that loaded a model themselves: whisper in transcribe, the speaker model in
+    find_speakers, the embedder in embed."""
+    count = {"whisper": 0, "speakers": 0, "embedding": 0}
     for s in summaries:
         t = s.get("timings") or {}
         count["whisper"] += t.get("transcribe", {}).get("model_load_s", 0) > 0
+        count["speakers"] += t.get("find_speakers", {}).get("model_load_s", 0) > 0
         count["embedding"] += t.get("embed_and_upsert", {}).get("model_load_s", 0) > 0
     return count
 

@@ -35,12 +35,14 @@ BARE = textwrap.dedent("""
     from scribeflow.pipeline.document import assemble_video_document, write_document_group
     from scribeflow.pipeline.outputs import render_outputs
     from scribeflow.pipeline.rows import upsert_video_rows
+    from scribeflow.pipeline.speakers import find_speakers
     from scribeflow.pipeline.study import score_document_quality, write_chapters, write_quiz
     from scribeflow.pipeline.transcription import transcribe_video
     settings = PipelineSettings.from_env()
     llm = LLMSettings.from_env()
     audio = download_video(sys.argv[1], settings)
     transcribe_video(audio.video_dir, settings)
+    find_speakers(audio.video_dir, settings)
     groups = split_transcript(audio.video_dir, settings)
     every_chunk = replace(groups[0], chunks=tuple(i for g in groups for i in g.chunks))
     part = write_document_group(every_chunk, llm, settings)

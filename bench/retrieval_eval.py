@@ -103,6 +103,7 @@ def build_library(files: list[Path], settings) -> tuple[dict[str, str], float]:
     from scribeflow.pipeline.chunks import split_transcript
     from scribeflow.pipeline.document import assemble_video_document, write_document_group
     from scribeflow.pipeline.rows import upsert_video_rows
+    from scribeflow.pipeline.speakers import find_speakers
     from scribeflow.pipeline.transcription import transcribe_video
 
     llm = LLMSettings()  # none: the document is the transcript
@@ -111,6 +112,7 @@ def build_library(files: list[Path], settings) -> tuple[dict[str, str], float]:
     for path in files:
         video = download_video(str(path), settings)
         transcribe_video(video.video_dir, settings)
+        find_speakers(video.video_dir, settings)
         groups = split_transcript(video.video_dir, settings)
         every_chunk = replace(groups[0], chunks=tuple(i for g in groups for i in g.chunks))
         assemble_video_document(video.video_dir,

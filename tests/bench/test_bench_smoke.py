@@ -136,9 +136,11 @@ def _paid_per_video_in_process(f: dict) -> None:  # every timed first run transc
         assert ip[mode]["rerun"]["reused_before_airflow"] is True
         for run in ("first", "rerun_dag"):  # forked by the run host in its mode alone
             assert ip[mode][run]["on_run_host"] is (mode == "run_host"), ip[mode]
-    assert ip["tasks"]["first"]["loads_in_tasks"] == {"whisper": 1, "embedding": 1}
+    assert ip["tasks"]["first"]["loads_in_tasks"] == {"whisper": 1, "speakers": 1,
+                                                      "embedding": 1}
     for mode in ("model_host", "run_host"):
-        assert ip[mode]["first"]["loads_in_tasks"] == {"whisper": 0, "embedding": 0}
+        assert ip[mode]["first"]["loads_in_tasks"] == {"whisper": 0, "speakers": 0,
+                                                       "embedding": 0}
     assert set(ip["model_host"]["host_loads"].values()) == {1}
     assert "scheduler" not in f
 
@@ -150,10 +152,11 @@ def _paid_per_video_through_the_scheduler(f: dict) -> None:  # each deployment's
     for mode, tasks_loads in (("tasks", runs), ("model_host", 0)):
         side = f["scheduler"][mode]
         assert side["videos"]["transcription"] == ["done"]
-        assert side["loads_in_tasks"] == {"whisper": tasks_loads, "embedding": tasks_loads}
+        assert side["loads_in_tasks"] == {"whisper": tasks_loads, "speakers": tasks_loads,
+                                          "embedding": tasks_loads}
     host = f["scheduler"]["model_host"]["host"]
-    assert sorted(host["loads"].values()) == [1, 1]
-    assert host["requests"] == 2 * runs  # a transcription and an embedding a run
+    assert sorted(host["loads"].values()) == [1, 1, 1]
+    assert host["requests"] == 3 * runs  # a transcription, speakers and an embedding a run
 
 
 def _told_the_speakers_apart(f: dict) -> None:  # every input's speech went through the model

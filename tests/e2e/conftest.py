@@ -84,12 +84,14 @@ def run_pipeline(airflow_home: Path, request: pytest.FixtureRequest):
     ``WARM_HOSTS = True`` sends its runs to :func:`warm_hosts`; the others (the main pipeline
     test among them) run each in a process of its own that loads its own models, as a plain
     ``scribeflow run`` does. Runs are told the speech is English unless the module sets
-    ``LANGUAGE``."""
+    ``LANGUAGE``, and look for speakers only in a module that sets ``SPEAKERS = True`` (their
+    test media have one espeak-ng voice; the speaker step costs a task and a model load)."""
     hosts = (request.getfixturevalue("warm_hosts")
              if getattr(request.module, "WARM_HOSTS", False) else {})
     # the test media speak English, which the CPU's auto reads with tiny.en when it is told
     # so; a module that sets LANGUAGE = "auto" runs with the product's own default
-    language = {"SCRIBEFLOW_LANGUAGE": getattr(request.module, "LANGUAGE", "en")}
+    language = {"SCRIBEFLOW_LANGUAGE": getattr(request.module, "LANGUAGE", "en"),
+                "SCRIBEFLOW_DIARIZE": str(getattr(request.module, "SPEAKERS", False)).lower()}
 
     def run(url: str, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> RunOutcome:
         full_env = run_host_env(airflow_home) | {"SCRIBEFLOW_DATA": str(data_dir)} | hosts \

@@ -22,6 +22,7 @@ from support.airflow import clean_env
 from support.media import speech_video
 
 pytestmark = pytest.mark.e2e
+SPEAKERS = True  # the host keeps the speaker model too
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +61,15 @@ def test_tasks_send_their_models_work_to_the_host(host, run_host, media, run_pip
         assert set(clocks["transcribe"]["imported"]) <= {"ctranslate2", "numpy", "yaml"}, \
             clocks["transcribe"]["imported"]
         assert clocks["embed_and_upsert"]["model_load_s"] == 0
+        assert clocks["find_speakers"]["model_load_s"] == 0  # the host's speaker model
+        assert "torch" not in clocks["find_speakers"]["imported"]
         assert clocks["embed_and_upsert"]["imports_s"] == 0  # not even torch
         assert clocks["embed_and_upsert"]["imported"] == []
         assert summary["rows"] > 0 and summary["embedding"].endswith(" 0 unchanged")
     status = ModelHostClient(host).status()
-    assert status["loads"] == {"whisper tiny.en (cpu/int8)": 1, "embedding all-MiniLM-L6-v2": 1}
-    assert status["requests"] == 4  # a transcription and an embedding per video
+    assert status["loads"] == {"whisper tiny.en (cpu/int8)": 1, "embedding all-MiniLM-L6-v2": 1,
+                               "speakers campplus-cn-en-common": 1}
+    assert status["requests"] == 6  # a transcription, speakers and an embedding per video
 
     # the host's transcript is the one this process makes from the same audio and options
     video = data.video(json.loads(Path(outcomes[0].line("summary")).read_text())["video_id"])

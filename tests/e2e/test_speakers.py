@@ -14,6 +14,7 @@ from support.media import wheel_files
 
 pytestmark = pytest.mark.e2e
 WARM_HOSTS = True
+SPEAKERS = True
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def test_chapters_quality_and_rendered_documents(processed):
     assert read_json(processed.video.metadata)["video_id"] == VIDEO_ID
     processing = read_json(processed.video.processing)
     assert processing["quality"] == 87
-    assert processing["prompt_versions"]["polish_sentences"] == "1"
+    assert processing["prompt_versions"]["polish_sentences"] == "2"  # speaker labels kept
     assert processing["tokens"]["prompt"] > 0
     timings = processing["timings_s"]
     assert timings["transcribe"] > 0 and timings["document_stages"] > 0 and timings["quality"] > 0

@@ -196,7 +196,8 @@ def test_run_through_the_rest_api_with_transcription_on_the_cuda_worker(topology
     assert _local_files(topology) == []
     # each host's model host did its tasks' model work, loading each model once
     cuda, default = _host_status(topology, "worker-cuda"), _host_status(topology, "worker-default")
-    assert cuda["loads"] == {"whisper tiny.en (cpu/int8)": 1} and cuda["requests"] == 1
+    assert cuda["loads"] == {"whisper tiny.en (cpu/int8)": 1, "speakers campplus-cn-en-common": 1}
+    assert cuda["requests"] == 2  # the transcription and the speakers
     assert default["loads"] == {"embedding all-MiniLM-L6-v2": 1} and default["requests"] == 1
     assert summary["timings"]["transcribe"]["model_load_s"] == 0
     assert {p.name for p in topology["work"].glob("*-host")} >= {"worker-default-host",
@@ -269,7 +270,8 @@ def test_a_worker_killed_mid_task_is_noticed_and_the_task_retried(topology):
     assert rows == (summary["chunks"], summary["chunks"])
     assert summary["status"] == "success" and summary["chunks"] >= 5
     # the hosts outlived the workers killed beside them: no model was loaded again
-    assert _host_status(topology, "worker-cuda")["loads"] == {"whisper tiny.en (cpu/int8)": 1}
+    assert _host_status(topology, "worker-cuda")["loads"] == {
+        "whisper tiny.en (cpu/int8)": 1, "speakers campplus-cn-en-common": 1}
     assert state["note"].split("\n")[1] == \
         f"Result: success: {summary['chunks']} chunks, {summary['rows']} rows stored"
     # the killed tasks' scratch copies were swept by the restarted workers' next tasks

@@ -143,7 +143,7 @@ def cmd_models_serve(args: argparse.Namespace) -> int:
         from scribeflow.pipeline.transcription import transcribe_options
 
         settings = PipelineSettings.from_env()
-        host.preload(transcribe_options(settings), settings.embed_model)
+        host.preload(transcribe_options(settings), settings.embed_model, settings.diarize)
     signal.signal(signal.SIGTERM, lambda *_: host.stop())
     try:
         host.serve(ready=lambda: print(f"model host ready at {socket}", flush=True))

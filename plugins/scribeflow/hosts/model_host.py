@@ -142,9 +142,8 @@ class ModelHostClient:
 
     def find_speakers(self, audio: Path, transcript: Path, options: Any) -> Diarization:
         """:func:`scribeflow.speech.speakers.diarize` on the host."""
-        answer, _ = self.call({"op": "speakers", "audio": str(Path(audio).resolve()),
-                               "transcript": str(Path(transcript).resolve()),
-                               "options": dataclasses.asdict(options)})
+        paths = {"audio": str(Path(audio).resolve()), "transcript": str(Path(transcript).resolve())}
+        answer, _ = self.call({"op": "speakers", **paths, "options": dataclasses.asdict(options)})
         return Diarization.from_dict(answer["diarization"])
 
     def embed(self, model: str, texts: list[str], batch_size: int
@@ -244,9 +243,11 @@ class ModelHost:
         return self._model(("speakers", model.MODEL), f"speakers {model.MODEL}",
                            model.encoder, model.unload_encoder)
 
-    def preload(self, whisper_options: Any | None, embed_model: str | None) -> None:
-        if whisper_options is not None:
-            self._whisper(whisper_options)
+    def preload(self, whisper: Any | None, embed_model: str | None, speakers: bool = False) -> None:
+        if whisper is not None:
+            self._whisper(whisper)
+        if speakers:
+            self._speaker_encoder()
         if embed_model is not None:
             self._embedder(embed_model)
 
@@ -302,8 +303,7 @@ class ModelHost:
         segments = Transcript.from_dict(read_json(transcript)).segments
         model, lock = self._speaker_encoder()
         with lock:
-            return {"ok": True,
-                    "diarization": diarize(audio, segments, options, model).to_dict()}
+            return {"ok": True, "diarization": diarize(audio, segments, options, model).to_dict()}
 
     def _embed(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         import numpy as np

