@@ -298,6 +298,9 @@ def find_speakers(transcript: dict[str, Any]) -> dict[str, Any]:
 
     run_id, settings, _ = _run()
     result = find_video_speakers(Transcribed.from_xcom(transcript).video_dir, settings)
+    if result.skipped:
+        log.warning("%s", result.skipped)
+        _summarize(run_id, settings, warnings=[result.skipped])
     if result.count is not None:
         _summarize(run_id, settings, speakers=result.count, speaker_turns=result.turns,
                    speakers_found="reused" if result.reused else "done",

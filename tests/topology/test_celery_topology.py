@@ -176,12 +176,12 @@ def test_run_through_the_rest_api_with_transcription_on_the_cuda_worker(topology
     assert title.startswith("Video: ") and page.startswith("Results page: [/scribeflow/videos/")
     assert re.fullmatch(r"Result: success: \d+ chunks?, \d+ rows? stored", outcome), state
     queues = {t["task_id"]: t["queue"] for t in instances}
-    assert queues.pop("transcribe") == "cuda"
+    assert queues.pop("transcribe") == queues.pop("find_speakers") == "cuda"
     assert set(queues.values()) == {"default"} and len(queues) >= 9
     ran = {name: set(re.findall(r"task_id='(\w+)'", path.read_text()))
            for name, path in topology["logs"].items() if name.startswith("worker")}
-    assert ran["worker-cuda"] == {"transcribe"}
-    assert "transcribe" not in ran["worker-default"]
+    assert ran["worker-cuda"] == {"transcribe", "find_speakers"}
+    assert not {"transcribe", "find_speakers"} & ran["worker-default"]
     assert set(queues) <= ran["worker-default"]
     # every artifact is in the bucket, and nothing is left in either worker's folder
     summary = _summary(topology, state["dag_run_id"])

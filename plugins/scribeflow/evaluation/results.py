@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 #: The columns of the results table, in order (``evaluation/results.parquet``).
 COLUMNS = {
     "run_id": "str", "evaluated_at": "str", "config": "str", "config_key": "str", "item": "str",
-    "language": "str", "audio_s": "float", "wer": "float", "cer": "float", "quality": "float",
+    "language": "str", "audio_s": "float", "speakers": "int", "wer": "float", "cer": "float", "quality": "float",
     "content_kept": "float", "transcribe_s_per_min": "float", "llm_s_per_min": "float",
     "llm_requests": "int", "llm_cached": "int", "prompt_tokens": "int",
     "completion_tokens": "int", "cost_usd": "float", "transcript_reused": "bool",
@@ -47,6 +47,8 @@ def store_results(root: Path, rows: list[dict[str, Any]]) -> Path:
         table = new
         if path.exists():
             old = pl.read_parquet(path)
+            old = old.with_columns([pl.lit(None, dtype=_kinds()[kind]).alias(name)  # older files
+                                    for name, kind in COLUMNS.items() if name not in old.columns])
             old = old.join(new.select("run_id", "config").unique(), on=["run_id", "config"],
                            how="anti")
             table = pl.concat([old.select(list(COLUMNS)), new], how="vertical_relaxed")
@@ -66,9 +68,15 @@ def read_results(root: Path) -> list[dict[str, Any]]:
 def _frame(rows: list[dict[str, Any]]) -> Any:
     import polars as pl
 
-    kinds = {"str": pl.Utf8, "float": pl.Float64, "int": pl.Int64, "bool": pl.Boolean}
+    kinds = _kinds()
     return pl.DataFrame([_complete(r) for r in rows],
                         schema={name: kinds[kind] for name, kind in COLUMNS.items()})
+
+
+def _kinds() -> dict[str, Any]:
+    import polars as pl
+
+    return {"str": pl.Utf8, "float": pl.Float64, "int": pl.Int64, "bool": pl.Boolean}
 
 
 def _mean(values: list[Any]) -> float | None:

@@ -112,6 +112,8 @@ class SpeakersFound(StageResult):
     turns: int
     processing_s: float
     reused: bool
+    #: Why speakers were not looked for although the run asked (one line), if so.
+    skipped: str | None = None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,9 @@ def find_speakers(video_dir: str, settings: PipelineSettings) -> SpeakersFound:
     transcript = Transcript.from_dict(raw)
     found: Diarization | None = None
     reused = False
-    if settings.diarize and transcript.segments:
+    # an endpoint that gave no times inside its pieces cannot say who spoke when
+    unplaced = settings.diarize and transcript.timestamps == "piece" and transcript.segments
+    if settings.diarize and transcript.segments and not unplaced:
         options = speaker_options(settings)
         key = digest(raw.get("cache_key") or "", speaker_model.MODEL, repr(options), repr(
             (speakers.SAME_SPEAKER, speakers.WINDOW_S, speakers.HOP_S, speakers.MIN_SPEAKER_S)))
@@ -47,7 +49,7 @@ def find_speakers(video_dir: str, settings: PipelineSettings) -> SpeakersFound:
                 "cache_key": key, "transcript_key": raw.get("cache_key")})
             log.info("found %d speaker(s) in %d turn(s) over %d windows of speech in %.2f s",
                      len(found.speakers), len(found.turns), found.windows, found.processing_s)
-    elif video.speakers.exists():  # this run asked for none: no output may show old ones
+    elif video.speakers.exists():  # none found this time: no output may show old ones
         video.speakers.unlink()
     heard = speakers.labelled(transcript, found) if found else transcript
     style = subtitle_style(settings, heard.language)
@@ -59,7 +61,9 @@ def find_speakers(video_dir: str, settings: PipelineSettings) -> SpeakersFound:
         video_dir=video_dir, speakers=str(video.speakers) if found else None,
         count=len(found.speakers) if found else None,
         turns=len(found.turns) if found else 0,
-        processing_s=found.processing_s if found else 0.0, reused=reused)
+        processing_s=found.processing_s if found else 0.0, reused=reused,
+        skipped=("speakers not looked for: the transcription endpoint gave no times within "
+                 "its pieces" if unplaced else None))
 
 
 def _diarize(video: VideoPaths, transcript: Transcript, options: speakers.SpeakerOptions,

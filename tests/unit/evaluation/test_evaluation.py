@@ -118,6 +118,18 @@ def test_results_are_upserted_by_run_and_configuration(tmp_path):
     assert not list(tmp_path.glob(".*part"))
 
 
+def test_results_of_an_older_table_without_a_column_are_kept(tmp_path):
+    """A table written before the ``speakers`` column: its rows stay, the column is empty."""
+    import polars as pl
+
+    store_results(tmp_path, [_row("r1", "1", "a", "x")])
+    path = tmp_path / "results.parquet"
+    pl.read_parquet(path).drop("speakers").write_parquet(path)
+    store_results(tmp_path, [_row("r2", "2", "a", "x", speakers=2)])
+    rows = sorted(read_results(tmp_path), key=lambda r: r["run_id"])
+    assert [(r["run_id"], r["speakers"]) for r in rows] == [("r1", None), ("r2", 2)]
+
+
 def test_the_gate_compares_with_the_previous_run_within_margins():
     table = [
         _row("r1", "1", "a", "x", wer=0.10), _row("r1", "1", "a", "y", wer=0.20),

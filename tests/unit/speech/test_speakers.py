@@ -3,14 +3,16 @@ RTTM), F5-TTS's readers; espeak-ng speech and music for what must not become a s
 
 from __future__ import annotations
 
+import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from scribeflow.core.config import PipelineSettings
 from scribeflow.core.errors import ConfigError
-from scribeflow.core.records import Diarization, Segment, SpeakerTurn, Word
+from scribeflow.core.records import Diarization, Segment, SpeakerTurn, Transcript, Word
 from scribeflow.speech import speakers, subtitles
 from scribeflow.speech.whisper import TranscribeOptions, transcribe
 from support.media import require_tools, wheel_files
@@ -26,17 +28,22 @@ def _16k(path, out):
     return out
 
 
+#: tiny.en's transcript of the call (``language=en``, the product's settings), words timed.
+#: Kept, not made in the test: whisper's word times moved by 20 ms between a fresh process
+#: and a pytest-xdist worker, and the windows, so the turns, with them.
+CALL_TRANSCRIPT = Path(__file__).parents[2] / "fixtures" / "call.transcript.json"
+
+
 @pytest.fixture(scope="module")
 def call(tmp_path_factory):
-    """The call as the pipeline's WAV, its transcript (tiny.en) and its true turns."""
+    """The call as the pipeline's WAV, its transcript and its true turns."""
     require_tools()
     folder = tmp_path_factory.mktemp("call")
     wav, rttm = wheel_files(folder, CALL)
     audio = _16k(wav, folder / "call.wav")
     truth = [(float(f[3]), float(f[3]) + float(f[4]), f[7])
              for f in (line.split() for line in rttm.read_text().splitlines())]
-    return audio, transcribe(audio, "call", TranscribeOptions(model="tiny.en", device="cpu",
-                                                              language="en")), truth
+    return audio, Transcript.from_dict(json.loads(CALL_TRANSCRIPT.read_text())), truth
 
 
 def _agreement(turns, truth):
@@ -60,7 +67,7 @@ def test_two_people_on_the_phone_are_two_speakers_with_their_turns(call):
     audio, transcript, truth = call
     found = speakers.diarize(audio, transcript.segments, speakers.SpeakerOptions())
     assert [s.speaker for s in found.speakers] == ["Speaker 1", "Speaker 2"]
-    assert _agreement(found.turns, truth) >= 0.8  # bench/diarization_eval.py scores by frame
+    assert _agreement(found.turns, truth) >= 0.85  # bench/diarization_eval.py scores by frame
     assert len(found.turns) >= 5  # they take turns, as the RTTM says
     talk = {s.speaker: s.talk_s for s in found.speakers}
     assert min(talk.values()) > 5 and sum(talk.values()) <= transcript.duration
@@ -141,8 +148,6 @@ def test_smoothing_and_splitting_by_turns():
         speakers=speakers.speaker_stats((SpeakerTurn(0.0, 0.9, "Speaker 1"),
                                          SpeakerTurn(1.2, 1.5, "Speaker 2"))),
         model="m", windows=2, processing_s=0.1)
-    from scribeflow.core.records import Transcript
-
     transcript = Transcript(video_id="v", language="en", language_probability=None,
                             duration=2.0, model="m", device="cpu", compute_type="int8",
                             settings={}, segments=(Segment(0, 0.0, 1.5, " Hello there. Hi!",
