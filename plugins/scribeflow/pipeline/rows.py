@@ -19,6 +19,7 @@ from scribeflow.core.files import (
 from scribeflow.core.records import ChunkRow
 from scribeflow.index import moments
 from scribeflow.pipeline.results import Stored
+from scribeflow.writing.chunking import without_speaker_labels
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def embed_video(video_dir: str, settings: PipelineSettings,
         return meta["video_id"], []
     spoken = _spoken_words(video)
     started = time.perf_counter()
-    texts = [c["text"] for _, c in todo]
+    texts = [without_speaker_labels(c["text"]) for _, c in todo]
     if settings.model_host:  # split and embedded where the model stays loaded
         from scribeflow.hosts.model_host import ModelHostClient
 

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 from scribeflow.core.records import Chunk, Segment
+
+#: A turn's speaker label at a paragraph's start, as the chunks write it (``Speaker 2:``) and
+#: as the LLM stages may keep it (``**Speaker 1 (the host):**``).
+SPEAKER_LABEL = re.compile(r"(?m)^[ \t]*(?:\*\*)?Speaker \d+(?: \([^)\n]*\))?(?::\*\*|\*\*:|:)[ \t]*")
+
+
+def without_speaker_labels(text: str) -> str:
+    """``text`` without its speaker labels: the words that were said, for the index (a label
+    in every turn of a dialogue would make it look like every other dialogue)."""
+    return SPEAKER_LABEL.sub("", text)
 
 
 def spoken_text(segments: Sequence[Segment]) -> str:

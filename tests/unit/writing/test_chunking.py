@@ -58,3 +58,18 @@ def test_group_labels_say_which_part_of_the_video_a_task_holds():
     assert group_label([7], chunks) == "chunk 7, 08:45–09:59"
     assert group_label([58, 59], chunks) == "chunks 58–59, 1:12:30–1:14:59"
     assert group_label([], []) == "no chunks"  # a video without speech
+
+
+def test_speakers_head_their_turns_and_the_index_reads_the_words_alone():
+    from scribeflow.core.records import Segment
+    from scribeflow.writing.chunking import spoken_text, without_speaker_labels
+
+    text = spoken_text([Segment(0, 0.0, 1.0, " Hello there.", speaker="Speaker 1"),
+                        Segment(1, 1.0, 2.0, " How are you?", speaker="Speaker 1"),
+                        Segment(2, 2.0, 3.0, " Fine, Speaker 1.", speaker="Speaker 2")])
+    assert text == "Speaker 1: Hello there. How are you?\n\nSpeaker 2: Fine, Speaker 1."
+    assert without_speaker_labels(text) == "Hello there. How are you?\n\nFine, Speaker 1."
+    # as the LLM stages keep them: in bold, with a name the speech gave
+    assert without_speaker_labels("**Speaker 1 (the host):** Welcome.\n**Speaker 2**: Thanks.") \
+        == "Welcome.\nThanks."
+    assert spoken_text([Segment(0, 0.0, 1.0, " One voice.")]) == "One voice."
