@@ -27,12 +27,26 @@ WARM_HOSTS = True  # its runs go to the session's model host and run host
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: A stored passage of an interview, with the two speakers heard in it.
+INTERVIEW = "Why are the coral reefs turning white? Warm water drives the algae out of the coral."
+
+
 @pytest.fixture(scope="module")
-def data_dir(media, run_pipeline, tmp_path_factory) -> Path:
+def data_dir(media, run_pipeline, tmp_path_factory, embedder) -> Path:
+    from scribeflow.core.files import DataPaths
+    from scribeflow.core.records import ChunkRow
+    from scribeflow.index.store.parquet import ParquetStore
+
     root = tmp_path_factory.mktemp("page-data")
     # a local file: its hits link to the app's player, not to file://
     outcome = run_pipeline(str(media.root / "talk.mp4"), root, "--chunk-words", "40")
     assert outcome.code == 0, outcome.output
+    vector = embedder.encode([INTERVIEW], normalize_embeddings=True)[0]
+    ParquetStore(DataPaths(root).parquet_store).upsert_video("reefs", [ChunkRow(
+        id="reefs-0", video_id="reefs", chunk_index=0, unit_index=0, start=12.0, end=20.0,
+        text=INTERVIEW, title="Reefs", channel=None, upload_date=None, language="en",
+        url="https://example.org/reefs", model="all-MiniLM-L6-v2", vector=vector,
+        speakers=("Speaker 1", "Speaker 2"))])
     return root
 
 
@@ -144,7 +158,7 @@ def test_search_page_in_a_browser(airflow, browser, shots):
     # the form fits one line at 1280 px
     tops = browser.execute_script(
         "return [...document.querySelectorAll('#search > *')].map(e => e.getBoundingClientRect().top)")
-    assert len(tops) == 8 and max(tops) - min(tops) < 4, tops
+    assert len(tops) == 9 and max(tops) - min(tops) < 4, tops
     browser.find_element(By.ID, "q").send_keys("the largest planet in the solar system")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     WebDriverWait(browser, 60).until(until.presence_of_element_located((By.CSS_SELECTOR, ".video")))
@@ -164,6 +178,7 @@ def test_search_page_in_a_browser(airflow, browser, shots):
     # passages far in meaning (under the similarity floor) are not listed
     assert all(int(h.find_element(By.CSS_SELECTOR, ".relevance").text[:-7]) >= 15 for h in hits)
     assert browser.find_element(By.ID, "status").text.endswith("hits in 1 video")
+    assert not video.find_elements(By.CSS_SELECTOR, ".speakers")  # one voice: nobody named
     browser.save_screenshot(str(shots / "search-light.png"))
 
     # the hit's time plays the video right there from that second (the link itself is the
@@ -186,6 +201,25 @@ def test_search_page_in_a_browser(airflow, browser, shots):
     assert error is None and second - 0.5 <= at < second + 3, (ready, at, second)
     assert browser.find_element(By.TAG_NAME, "h1").text == "talk"
     browser.save_screenshot(str(shots / "player.png"))
+    browser.get(f"{base}/scribeflow/")
+    # a speaker's number keeps the passages where that speaker is heard, each naming them
+    speaker = browser.find_element(By.NAME, "speaker")
+    box = browser.find_element(By.ID, "q")
+    box.clear()
+    box.send_keys("why do coral reefs turn white")
+    speaker.send_keys("2")
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.ID, "status").text.endswith("in 1 video")
+        and d.find_elements(By.CSS_SELECTOR, ".video[data-video-id=reefs]"))
+    (reefs,) = browser.find_elements(By.CSS_SELECTOR, ".hit")
+    assert reefs.find_element(By.CSS_SELECTOR, ".speakers").text == "Speaker 1, Speaker 2:"
+    speaker.clear()
+    speaker.send_keys("the host")
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 30).until(
+        lambda d: "filter speaker must be" in d.find_element(By.ID, "status").text)
+    speaker.clear()
     browser.get(f"{base}/scribeflow/")
     # nothing near in meaning: the nearest passages, each marked weak, and the status says so
     browser.find_element(By.ID, "q").send_keys("stock market interest rates and inflation")

@@ -4,10 +4,12 @@ text and the document; a run that turns it off shows none; a bad count is one li
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
+from e2e.conftest import SCRIBEFLOW, clean_env
 
 from scribeflow.core.files import DataPaths, read_json
 from support.media import wheel_files
@@ -44,6 +46,23 @@ def test_a_call_between_two_people_shows_both_in_every_output(call, run_pipeline
     assert "Speaker 1: " in document and "\n\nSpeaker 2: " in document
     transcript = read_json(video.transcript)  # whisper's own transcript is left as it was
     assert all("speaker" not in s or s["speaker"] is None for s in transcript["segments"])
+    env = clean_env(SCRIBEFLOW_DATA=str(tmp_path / "data"))
+
+    def search(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([SCRIBEFLOW, "search", "what did they say", "-k", "20",
+                               "--video", summary["video_id"], *args], env=env,
+                              capture_output=True, text=True)
+
+    every = json.loads(search("--json").stdout)  # each hit names who is heard in it
+    assert {s for hit in every for s in hit["speakers"]} == {"Speaker 1", "Speaker 2"}
+    seconds = json.loads(search("--speaker", "2", "--json").stdout)
+    assert seconds and all("Speaker 2" in hit["speakers"] for hit in seconds)
+    assert len(seconds) < len(every) or all(len(h["speakers"]) == 2 for h in every)
+    assert "Speaker 2" in search("--speaker", "Speaker 2").stdout
+    refused = search("--speaker", "the host")
+    assert refused.returncode != 0 and refused.stderr.strip().splitlines()[-1].endswith(
+        "filter speaker must be a speaker's number, as the transcript shows it (2 or "
+        "'Speaker 2'), not 'the host'")
 
     again = run_pipeline(str(call), tmp_path / "data", "--force", "--no-diarize")
     assert again.code == 0, again.output

@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="uploaded on or after")
     find.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="uploaded on or before")
     find.add_argument("--language", help="only this language code")
+    find.add_argument("--speaker", metavar="N", help="only where this speaker is heard (the "
+                      "number a video's transcript gives: 2 or 'Speaker 2'; best with --video)")
     find.add_argument("--store", choices=STORES)
     find.add_argument("--data-dir", dest="data_dir")
     find.add_argument("--json", action="store_true", help="machine-readable output")

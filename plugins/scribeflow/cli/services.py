@@ -74,7 +74,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     settings = PipelineSettings.from_env({"store": args.store, "data_dir": args.data_dir})
     filters = SearchFilters(video_id=args.video, channel=args.channel, date_from=args.date_from,
-                            date_to=args.date_to, language=args.language)
+                            date_to=args.date_to, language=args.language, speaker=args.speaker)
     hits = search(args.query, settings, k=args.k, filters=filters)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
@@ -90,7 +90,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         match = f"{round(max(0.0, hit.similarity or 0.0) * 100):>3}% match"  # as the page shows it
         print(f"{n:>2}. {match}{' (weak)' if hit.weak else ''}  {hit.title}  "
               f"@ {timestamp(hit.start)[:8]}  {hit.url}")
-        print(f"    {snippet}")
+        print(f"    {', '.join(hit.speakers) + ': ' if hit.speakers else ''}{snippet}")
     return 0
 
 

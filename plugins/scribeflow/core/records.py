@@ -46,6 +46,11 @@ class Segment:
                    fallback=row.get("fallback", False), speaker=row.get("speaker"))
 
 
+def speaker_label(group: int) -> str:
+    """How every output names a speaker: ``Speaker 1`` for the first group (0) found."""
+    return f"Speaker {group + 1}"
+
+
 @dataclass(frozen=True)
 class SpeakerTurn:
     """One speaker talking from ``start`` to ``end`` (s), without another in between."""
@@ -227,6 +232,9 @@ class ChunkRow:
     content_hash: str | None = None
     #: The unit's moments, in spoken order; none in rows of older versions.
     moments: tuple[Moment, ...] = ()
+    #: Who is heard in the unit (``Speaker 2``), in the order they speak; none where the
+    #: video has one speaker (or was not diarized), and in rows of older versions.
+    speakers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -238,6 +246,8 @@ class SearchFilters:
     date_from: str | None = None
     date_to: str | None = None
     language: str | None = None
+    #: Only units where this speaker (``Speaker 2``: a video's own numbering) is heard.
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -263,6 +273,8 @@ class SearchHit:
     #: it was spoken, ``unit_start`` when the unit's first words were.
     moment_offset: int = 0
     unit_start: float | None = None
+    #: Who is heard in the unit, in the order they speak (empty: one speaker, or unknown).
+    speakers: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,19 +9,21 @@ from typing import Any
 
 from scribeflow.core.config import PipelineSettings
 from scribeflow.core.errors import BadInputError
-from scribeflow.core.records import SearchFilters, SearchHit
+from scribeflow.core.records import SearchFilters, SearchHit, speaker_label
 
 MAX_K = 100
 #: Longer than any question; also catches single "words" the tokenizer would map to [UNK].
 MAX_QUERY_CHARS = 1000
 MAX_FILTER_CHARS = 200
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SPEAKER = re.compile(r"(?:speaker\s*)?(\d{1,3})", re.IGNORECASE)
 
 
 def check_filters(filters: SearchFilters) -> SearchFilters:
-    """Validated filters: dates as ``YYYY-MM-DD``, bounded lengths; empty strings mean none."""
+    """Validated filters: dates as ``YYYY-MM-DD``, a speaker as ``Speaker N`` (``N`` alone
+    will do), bounded lengths; empty strings mean none."""
     values: dict[str, Any] = {}
-    for name in ("video_id", "channel", "date_from", "date_to", "language"):
+    for name in ("video_id", "channel", "date_from", "date_to", "language", "speaker"):
         value = getattr(filters, name)
         value = value.strip() if isinstance(value, str) else value
         if value in ("", None):
@@ -36,10 +38,21 @@ def check_filters(filters: SearchFilters) -> SearchFilters:
                 dt.date.fromisoformat(value)
             except ValueError as exc:
                 raise BadInputError(f"filter {name} is not a real date: {value!r} ({exc})") from None
+        if name == "speaker":
+            value = _speaker(value)
         values[name] = value
     if values["date_from"] and values["date_to"] and values["date_from"] > values["date_to"]:
         raise BadInputError(f"date_from {values['date_from']} is after date_to {values['date_to']}")
     return SearchFilters(**values)
+
+
+def _speaker(value: str) -> str:
+    """``Speaker N`` from ``N``, ``speaker n`` or ``Speaker N``; anything else is refused."""
+    found = _SPEAKER.fullmatch(value)
+    if not found or int(found.group(1)) < 1:
+        raise BadInputError(f"filter speaker must be a speaker's number, as the transcript "
+                            f"shows it (2 or 'Speaker 2'), not {value[:40]!r}")
+    return speaker_label(int(found.group(1)) - 1)
 
 
 def search(

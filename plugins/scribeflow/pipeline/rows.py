@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from scribeflow.core.files import (
     VideoPaths,
     read_json,
 )
-from scribeflow.core.records import ChunkRow
+from scribeflow.core.records import ChunkRow, Moment
 from scribeflow.index import moments
 from scribeflow.pipeline.results import Stored
 from scribeflow.writing.chunking import without_speaker_labels
@@ -35,14 +35,15 @@ def chunk_id(video_id: str, chunk_index: int, unit_index: int,
 
 
 def content_hash(chunk: dict[str, Any], meta: dict[str, Any], language: str | None,
-                 model: str) -> str:
-    """What a chunk's rows are made from: its text, times and video fields, and the model.
-    The same hash means the same rows, vectors included (units are cut by the model)."""
+                 model: str, heard: Sequence[str | None] = ()) -> str:
+    """What a chunk's rows are made from: its text, times and video fields, the model, and
+    the speaker of each word spoken during it (``heard``). The same hash means the same rows,
+    vectors included (units are cut by the model)."""
     from scribeflow.index.moments import VERSION
 
     fields = [model, chunk["text"], chunk["start"], chunk["end"], meta["title"],
               meta.get("channel"), meta.get("upload_date"), language, meta["webpage_url"],
-              f"moments-{VERSION}"]
+              f"moments-{VERSION}", "speakers", list(heard)]
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:32]
 
 
@@ -58,30 +59,39 @@ class _Document:
         return (self.language, chunk["index"])
 
 
-def _video_inputs(video_dir: str) -> tuple[VideoPaths, dict, list[_Document]]:
-    """The video's folder, metadata, and every document it holds: the spoken language's
-    (``document_chunks.json``), then each translation's (``document_chunks.<lang>.json``)."""
+#: A word of the transcript: when it was spoken, the word, and its speaker (None where the
+#: video has one speaker or was not diarized).
+SpokenWord = tuple[float, str, str | None]
+
+
+def _video_inputs(video_dir: str) -> tuple[VideoPaths, dict, list[_Document], list[SpokenWord]]:
+    """The video's folder, metadata, every document it holds: the spoken language's
+    (``document_chunks.json``), then each translation's (``document_chunks.<lang>.json``);
+    and its spoken words."""
     video = VideoPaths(Path(video_dir))
+    spoken = _spoken_words(video)
     language = read_json(video.transcript).get("language") if video.transcript.exists() else None
     documents = [_Document(language, read_json(video.document_chunks), False)]
     for path in sorted(video.root.glob("document_chunks.*.json")):
         code = path.name.split(".")[1]
         if code != language:
             documents.append(_Document(code, read_json(path), True))
-    return video, read_json(video.metadata), documents
+    return video, read_json(video.metadata), documents, spoken
 
 
-def _spoken_words(video: VideoPaths) -> list[tuple[float, str]]:
-    """(start, word) of every word the transcript holds; a segment without word timestamps
-    gives each of its words the segment's start."""
+def _spoken_words(video: VideoPaths) -> list[SpokenWord]:
+    """Every word the transcript holds, with its speaker (:func:`read_transcript`); a segment
+    without word timestamps gives each of its words the segment's start."""
+    from scribeflow.pipeline.speakers import read_transcript
+
     if not video.transcript.exists():
         return []
-    words = []
-    for segment in read_json(video.transcript).get("segments", []):
-        if segment.get("words"):
-            words.extend((w["start"], w["word"]) for w in segment["words"])
+    words: list[SpokenWord] = []
+    for segment in read_transcript(video).segments:
+        if segment.words:
+            words.extend((w.start, w.word, w.speaker) for w in segment.words)
         else:
-            words.extend((segment["start"], w) for w in segment.get("text", "").split())
+            words.extend((segment.start, w, segment.speaker) for w in segment.text.split())
     return words
 
 
@@ -96,12 +106,11 @@ def embed_video(video_dir: str, settings: PipelineSettings,
     from scribeflow.core.links import deep_link
     from scribeflow.index.embedding import model_label
 
-    video, meta, documents = _video_inputs(video_dir)
+    video, meta, documents, spoken = _video_inputs(video_dir)
     label = model_label(settings.embed_model)
     todo = [(doc, c) for doc in documents for c in doc.chunks if doc.key(c) not in keep]
     if not todo:
         return meta["video_id"], []
-    spoken = _spoken_words(video)
     started = time.perf_counter()
     texts = [without_speaker_labels(c["text"]) for _, c in todo]
     if settings.model_host:  # split and embedded where the model stays loaded
@@ -116,10 +125,12 @@ def embed_video(video_dir: str, settings: PipelineSettings,
                                 settings.embed_batch_size)
     units = [(doc, chunk, u, unit) for (doc, chunk), pieces in zip(todo, embedded, strict=True)
              for u, unit in enumerate(pieces)]
+    during = {doc.key(c): _spoken_in(spoken, c) for doc, c in todo}
     # the spoken words place a hit's moment; a translation's words were not spoken
-    during = {doc.key(c): [] if doc.translation else _spoken_in(spoken, c) for doc, c in todo}
-    unit_moments = [moments.make(unit.text, during[doc.key(chunk)], chunk["start"],
-                                 unit.windows) for doc, chunk, _, unit in units]
+    unit_moments = [moments.make(unit.text, [] if doc.translation else
+                                 [(t, w) for t, w, _ in during[doc.key(chunk)]],
+                                 chunk["start"], unit.windows) for doc, chunk, _, unit in units]
+    unit_speakers = _unit_speakers(units, unit_moments, during)
     log.info("embedded %d units of %s in %d language(s) (%d moments) with %s in %.2f s%s",
              len(units), meta["video_id"], len({doc.language for doc, _ in todo}),
              sum(len(m) for m in unit_moments), label, time.perf_counter() - started,
@@ -133,15 +144,48 @@ def embed_video(video_dir: str, settings: PipelineSettings,
             channel=meta.get("channel"), upload_date=meta.get("upload_date"),
             language=doc.language, url=deep_link(meta["webpage_url"], chunk["start"]),
             model=label, vector=unit.vector,
-            content_hash=content_hash(chunk, meta, doc.language, label), moments=found,
+            content_hash=content_hash(chunk, meta, doc.language, label,
+                                      _speakers_of(_heard_in(spoken, chunk))),
+            moments=found, speakers=heard,
         )
-        for (doc, chunk, u, unit), found in zip(units, unit_moments, strict=True)
+        for (doc, chunk, u, unit), found, heard in zip(units, unit_moments, unit_speakers,
+                                                       strict=True)
     ]
 
 
-def _spoken_in(spoken: list[tuple[float, str]], chunk: dict) -> list[tuple[float, str]]:
+def _spoken_in(spoken: list[SpokenWord], chunk: dict) -> list[SpokenWord]:
     """The words spoken during ``chunk`` (a second of slack at each end)."""
     return [w for w in spoken if chunk["start"] - 1.0 <= w[0] <= chunk["end"] + 1.0]
+
+
+def _heard_in(spoken: list[SpokenWord], chunk: dict) -> list[SpokenWord]:
+    """The words spoken within ``chunk``'s times (a neighbour's first or last word left out)."""
+    return [w for w in spoken if chunk["start"] - 0.05 <= w[0] <= chunk["end"]]
+
+
+def _speakers_of(words: Sequence[SpokenWord]) -> list[str | None]:
+    return [speaker for _, _, speaker in words]
+
+
+def _unit_speakers(units: Sequence[tuple[_Document, dict, int, Any]],
+                   unit_moments: Sequence[Sequence[Moment]],
+                   during: dict[tuple[str | None, int], list[SpokenWord]]
+                   ) -> list[tuple[str, ...]]:
+    """Who is heard in each unit, in the order they speak: the speakers of the words spoken
+    from the unit's first moment to the next unit's, within its chunk (a translation's
+    unit, whose words were not spoken, or one without moments: its chunk's speakers)."""
+    begins = [m[0].start if m and not doc.translation else None
+              for (doc, _, _, _), m in zip(units, unit_moments, strict=True)]
+    out = []
+    for n, (doc, chunk, _, _) in enumerate(units):
+        same = [k for k in (n - 1, n + 1) if 0 <= k < len(units)
+                and units[k][0] is doc and units[k][1] is chunk]
+        begin = begins[n] if n - 1 in same else None
+        end = begins[n + 1] if n + 1 in same else None
+        words = [w for w in _heard_in(during[doc.key(chunk)], chunk)
+                 if (begin is None or w[0] >= begin) and (end is None or w[0] < end)]
+        out.append(tuple(dict.fromkeys(s for s in _speakers_of(words) if s)))
+    return out
 
 
 def upsert_video_rows(video_dir: str, settings: PipelineSettings, dsn: str | None = None
@@ -153,9 +197,10 @@ def upsert_video_rows(video_dir: str, settings: PipelineSettings, dsn: str | Non
     from scribeflow.index.store import open_store
     from scribeflow.pipeline.reuse import rows_digest
 
-    _, meta, documents = _video_inputs(video_dir)
+    _, meta, documents, spoken = _video_inputs(video_dir)
     label = model_label(settings.embed_model)
-    wanted = {doc.key(c): content_hash(c, meta, doc.language, label)
+    wanted = {doc.key(c): content_hash(c, meta, doc.language, label,
+                                       _speakers_of(_heard_in(spoken, c)))
               for doc in documents for c in doc.chunks}
     store = open_store(settings, dsn)
     stored_rows = store.video_rows(meta["video_id"])

@@ -124,6 +124,8 @@ def create_app(
         date_from: str | None = Query(None, description="upload date from, YYYY-MM-DD"),
         date_to: str | None = Query(None, description="upload date to, YYYY-MM-DD"),
         language: str | None = None,
+        speaker: str | None = Query(None, description="only where this speaker is heard: "
+                                    "2 or 'Speaker 2', a video's own numbering"),
         store: str | None = Query(None, description="parquet or pgvector"),
     ) -> dict[str, Any]:
         """Hybrid (vector + keyword) search. Each hit links to its moment: a web video's own
@@ -134,7 +136,7 @@ def create_app(
         try:
             run_settings = settings({"store": store} if store else None)
             filters = SearchFilters(video_id=video, channel=channel, date_from=date_from,
-                                    date_to=date_to, language=language)
+                                    date_to=date_to, language=language, speaker=speaker)
             hits = search(q, run_settings, k, filters=filters, dsn=dsn())
         except StoreMismatch as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None

@@ -41,6 +41,7 @@ from scribeflow.core.records import (
     SpeakerTurn,
     Transcript,
     Word,
+    speaker_label,
 )
 from scribeflow.speech.speaker_model import MODEL, SAMPLE_RATE, SpeakerEncoder, encoder
 
@@ -179,10 +180,6 @@ def _numbered(labels: Any) -> list[int]:
     """Groups renumbered 0, 1, … in order of first appearance."""
     order: dict[int, int] = {}
     return [order.setdefault(int(label), len(order)) for label in labels]
-
-
-def speaker_label(group: int) -> str:
-    return f"Speaker {group + 1}"
 
 
 def diarize(audio: Path, segments: Sequence[Segment], options: SpeakerOptions,

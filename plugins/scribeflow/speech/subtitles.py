@@ -12,7 +12,9 @@ from up to ``LEAD_IN_S`` before its first word, never into another cue.
 With speakers (segments labelled by ``speech.speakers.labelled``), a cue holds one speaker's
 words: a change of speaker ends it, and the first cue of each turn starts with the speaker's
 name (``Speaker 2: …``, counted in its line like any word). WebVTT gives every cue its voice
-tag instead (``<v Speaker 2>``).
+tag instead (``<v Speaker 2>``). A quick exchange whose cues would be too short alone shares
+one cue as a dialogue: a line each, after a dash, each naming its speaker (``- Speaker 1:
+Yes.`` / ``- Speaker 2: No.``; in WebVTT each line its voice).
 """
 
 from __future__ import annotations
@@ -69,8 +71,10 @@ class Cue:
     start: float
     end: float
     lines: tuple[str, ...]
-    #: Whose words these are (None: speakers were not found, or only one).
+    #: Whose words these are (None: speakers were not found, or only one, or a dialogue).
     speaker: str | None = None
+    #: A dialogue's speakers, one a line (empty: not a dialogue).
+    dialogue: tuple[str, ...] = ()
 
     @property
     def chars(self) -> int:
@@ -110,16 +114,55 @@ def cues(segments: Iterable[Segment], style: SubtitleStyle | None = None) -> lis
     made = _timed(groups, style)
     while short := [i for i, c in enumerate(made) if c.end - c.start < style.min_s - 1e-6]:
         # too short even held into the pauses around it: one with a neighbour, if they fit
+        # (the same speaker's words first, else the two speakers as a dialogue)
         i = short[0]
-        for j in (i - 1, i):
-            if (0 <= j and j + 1 < len(groups) and groups[j][-1].speaker == groups[j + 1][0].speaker
-                    and _fits(groups[j] + groups[j + 1], style)):
-                groups[j:j + 2] = [groups[j] + groups[j + 1]]
-                break
-        else:
+        pairs = [j for j in (i - 1, i) if 0 <= j and j + 1 < len(groups)]
+        same = [j for j in pairs if groups[j][-1].speaker == groups[j + 1][0].speaker
+                and _fits(groups[j] + groups[j + 1], style)]
+        talk = [j for j in pairs if _dialogue(groups[j], groups[j + 1], style)]
+        if not same and not talk:
             break  # nothing fits: left as it is (problems() reports it)
+        j = (same or talk)[0]
+        groups[j:j + 2] = [groups[j] + groups[j + 1]]
         made = _timed(groups, style)
     return made
+
+
+def _turns(tokens: Sequence[_Token]) -> list[list[_Token]]:
+    """The tokens in runs of one speaker each."""
+    runs: list[list[_Token]] = []
+    for token in tokens:
+        if runs and runs[-1][-1].speaker == token.speaker:
+            runs[-1].append(token)
+        else:
+            runs.append([token])
+    return runs
+
+
+def _dialogue_line(run: Sequence[_Token], spaced: bool) -> str:
+    """``- Speaker 2: …``: one speaker's line of a dialogue, named whether or not the turn
+    starts here."""
+    name = f"{run[0].speaker}:"
+    words = run[1:] if run[0].text == name else run
+    return f"- {name} {_joined(words, spaced)}"
+
+
+def _dialogue(first: Sequence[_Token], second: Sequence[_Token], style: SubtitleStyle) -> bool:
+    """Whether two groups of different speakers share one cue as a dialogue: one speaker's
+    words each, a line each within the limits, and heard within ``max_s``."""
+    return (style.lines >= 2 and len(_turns(first)) == len(_turns(second)) == 1
+            and first[0].speaker is not None and second[0].speaker is not None
+            and first[0].speaker != second[0].speaker
+            and second[-1].end - first[0].start <= style.max_s
+            and all(len(_dialogue_line(g, style.spaced)) <= style.line_chars
+                    for g in (first, second)))
+
+
+def _lines(group: Sequence[_Token], style: SubtitleStyle) -> tuple[str, ...]:
+    runs = _turns(group)
+    if len(runs) > 1:  # a dialogue
+        return tuple(_dialogue_line(run, style.spaced) for run in runs)
+    return _broken(group, style) or (_joined(group, style.spaced),)
 
 
 def _tokens(segments: Iterable[Segment], spaced: bool) -> list[_Token]:
@@ -207,7 +250,7 @@ def _timed(groups: list[list[_Token]], style: SubtitleStyle) -> list[Cue]:
     """Cues from groups of words: held at least ``min_s`` and long enough to read at
     ``max_cps`` where the pauses around them allow (then from a neighbour's spare time), at
     most ``max_s``, never overlapping."""
-    lines = [_broken(g, style) or (_joined(g, style.spaced),) for g in groups]
+    lines = [_lines(g, style) for g in groups]
     need = [min(max(style.min_s, sum(len(x) for x in ls) / style.max_cps), style.max_s)
             for ls in lines]
     spans: list[list[float]] = []
@@ -232,8 +275,13 @@ def _timed(groups: list[list[_Token]], style: SubtitleStyle) -> list[Cue]:
             take = max(min(short, prev[1] - prev[0] - need[i - 1]), 0.0)
             span[0] -= take
             prev[1] -= take
-    return [Cue(round(float(a), 3), round(float(b), 3), ls, g[0].speaker)
-            for (a, b), ls, g in zip(spans, lines, groups, strict=True)]
+    made = []
+    for (a, b), ls, g in zip(spans, lines, groups, strict=True):
+        runs = _turns(g)
+        made.append(Cue(round(float(a), 3), round(float(b), 3), ls,
+                        g[0].speaker if len(runs) == 1 else None,
+                        tuple(r[0].speaker for r in runs) if len(runs) > 1 else ()))
+    return made
 
 
 def translated_cues(source: Sequence[Cue], texts: Sequence[str],
@@ -279,8 +327,12 @@ def to_vtt(subtitles: Iterable[Cue]) -> str:
 
 
 def _voiced(cue: Cue) -> list[str]:
-    """A cue's WebVTT lines: the speaker as a voice tag, not as words."""
+    """A cue's WebVTT lines: the speaker as a voice tag, not as words (a dialogue: a voice
+    on each line)."""
     lines = [line.replace("-->", "->") for line in cue.lines]
+    if cue.dialogue:
+        return [f"<v {who}>- {line.removeprefix(f'- {who}:').lstrip()}</v>"
+                for who, line in zip(cue.dialogue, lines, strict=True)]
     if not cue.speaker:
         return lines
     name = f"{cue.speaker}:"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,22 @@ def markdown_html(text: str) -> str:
     return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
 
 
+#: A paragraph that opens with its speaker (``Speaker 2:``, ``Speaker 2 (the host):``, bold
+#: or not), in rendered (escaped) HTML.
+_TURN = re.compile(r"<p>(?:<strong>)?(Speaker (\d+)(?: \([^)<]*\))?)(?::</strong>|</strong>:|:)\s*")
+
+
+def speaker_turns(html: str) -> str:
+    """Each turn's speaker set apart: ``<p class="turn"><span class="speaker s2">Speaker 2:
+    </span> …`` (``s1``…``s6``, then again, give each speaker a colour of their own)."""
+    return _TURN.sub(lambda m: f'<p class="turn"><span class="speaker s{(int(m[2]) - 1) % 6 + 1}"'
+                               f'>{m[1]}:</span> ', html)
+
+
 def document_page(title: str, markdown: str, quality: int | None, chapters: Sequence[dict]) -> str:
     import markupsafe
 
-    body = markupsafe.Markup(markdown_html(markdown))
+    body = markupsafe.Markup(speaker_turns(markdown_html(markdown)))
     return _env().get_template("document.html.j2").render(
         title=title, body=body, quality=quality, chapters=chapters)
 

@@ -93,12 +93,17 @@ def test_moments_pack_and_unpack_and_other_versions_are_ignored():
 
 def test_a_transcript_without_word_times_gives_its_segments_starts(tmp_path):
     video = DataPaths(tmp_path).video("v")
-    write_json_atomic(video.transcript, {"segments": [
-        {"id": 0, "start": 5.0, "end": 9.0, "text": "the sun heats the ocean"},
-        {"id": 1, "start": 9.5, "end": 12.0, "text": "magma is hot melted rock"}]})
+    write_json_atomic(video.transcript, {
+        "video_id": "v", "language": "en", "language_probability": None, "duration": 12.0,
+        "model": "whisper-1", "device": "endpoint", "compute_type": "endpoint", "settings": {},
+        "processing_s": 1.0, "timestamps": "segment", "segments": [
+            {"id": 0, "start": 5.0, "end": 9.0, "text": "the sun heats the ocean"},
+            {"id": 1, "start": 9.5, "end": 12.0, "text": "magma is hot melted rock"}]})
     spoken = rows._spoken_words(video)
-    assert spoken[0] == (5.0, "the") and spoken[5] == (9.5, "magma") and len(spoken) == 10
-    times = moments.word_times("The sun heats the ocean. Magma is hot rock.", spoken)
+    assert spoken[0] == (5.0, "the", None) and spoken[5] == (9.5, "magma", None)
+    assert len(spoken) == 10
+    times = moments.word_times("The sun heats the ocean. Magma is hot rock.",
+                               [(t, w) for t, w, _ in spoken])
     assert times[0] == 5.0 and times[5] == 9.5
     assert rows._spoken_words(DataPaths(tmp_path).video("none")) == []
 
@@ -129,8 +134,11 @@ def test_stored_units_carry_moments_and_search_lands_on_them(settings, embedder)
                                        "webpage_url": "file:///earth.mp4"})
     words = [{"start": t, "end": t + 0.4, "word": f" {w}", "probability": 0.9}
              for t, w in spoken_words()]
-    write_json_atomic(video.transcript, {"language": "en", "segments": [
-        {"id": 0, "start": 100.0, "end": words[-1]["end"], "text": SPOKEN, "words": words}]})
+    write_json_atomic(video.transcript, {
+        "video_id": "file-moments", "language": "en", "language_probability": 1.0,
+        "duration": 200.0, "model": "tiny.en", "device": "cpu", "compute_type": "int8",
+        "settings": {}, "processing_s": 1.0, "segments": [
+            {"id": 0, "start": 100.0, "end": words[-1]["end"], "text": SPOKEN, "words": words}]})
     write_json_atomic(video.document_chunks, [
         {"index": 0, "start": 100.0, "end": words[-1]["end"], "text": POLISHED}])
     rows.upsert_video_rows(str(video.root), settings)

@@ -32,6 +32,10 @@ def test_empty_store_returns_nothing(embedder, tmp_path):
         (SearchFilters(date_from="2024-13-45"), r"filter date_from is not a real date: "
                                                 r"'2024-13-45' \(month must be in 1..12\)"),
         (SearchFilters(date_to="2023-02-29"), "filter date_to is not a real date"),
+        (SearchFilters(speaker="the host"), "filter speaker must be a speaker's number, as the "
+                                            "transcript shows it"),
+        (SearchFilters(speaker="0"), "filter speaker must be a speaker's number"),
+        (SearchFilters(speaker="Speaker 2'; DROP TABLE x; --"), "filter speaker must be"),
     ],
 )
 def test_bad_filters_are_refused(filters, message):
@@ -40,8 +44,13 @@ def test_bad_filters_are_refused(filters, message):
 
 
 def test_blank_filters_mean_none():
-    assert check_filters(SearchFilters(video_id=" ", channel="", language=" en ")) == \
-        SearchFilters(language="en")
+    assert check_filters(SearchFilters(video_id=" ", channel="", language=" en ", speaker=" ")) \
+        == SearchFilters(language="en")
+
+
+@pytest.mark.parametrize("given", ["2", "Speaker 2", "speaker2", " SPEAKER  2 "])
+def test_a_speaker_is_named_as_the_transcript_names_it(given):
+    assert check_filters(SearchFilters(speaker=given)).speaker == "Speaker 2"
 
 
 def test_pgvector_search_end_to_end_with_real_model(embedder, pgvector_dsn, tmp_path):

@@ -140,21 +140,51 @@ def test_passages_under_the_similarity_floor_are_left_out_unless_nothing_else_ma
     assert len(weak) == 3 and all(h.weak and h.similarity == 0 for h in weak)
 
 
-def test_rows_of_a_store_made_before_moments_still_answer(store, tmp_path):
-    store.upsert_video("a", rows("a", 3))
-    if isinstance(store, ParquetStore):  # files of the older version have no moments column
+def older_version(store, column: str):
+    """``store`` as a version before rows had ``column``: its files or its table without it."""
+    if isinstance(store, ParquetStore):
         import polars as pl
 
         for path in store.path.glob("*.parquet"):
-            pl.read_parquet(path).drop("moments").write_parquet(path)
-        store = ParquetStore(store.path)
-    else:
-        with psycopg.connect(store.dsn, autocommit=True) as conn:
-            conn.execute("ALTER TABLE scribeflow_chunks DROP COLUMN moments")
-        store = PgvectorStore(store.dsn)
+            pl.read_parquet(path).drop(column).write_parquet(path)
+        return ParquetStore(store.path)
+    with psycopg.connect(store.dsn, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE scribeflow_chunks DROP COLUMN {column}")
+    return PgvectorStore(store.dsn)
+
+
+def test_rows_of_a_store_made_before_moments_still_answer(store, tmp_path):
+    store.upsert_video("a", rows("a", 3))
+    store = older_version(store, "moments")
     hits = search(store, unit_vector(1), "chunk")
     assert hits[0].start == hits[0].unit_start == 10.0 and hits[0].moment_offset == 0
     assert [r.moments for r in store.video_rows("a")] == [(), (), ()]
+
+
+def test_hits_show_their_speakers_and_a_speaker_filter_keeps_theirs(store):
+    heard = [("Speaker 1",), ("Speaker 1", "Speaker 2"), ("Speaker 2",), ()]
+    store.upsert_video("a", [replace(r, speakers=s) for r, s in zip(rows("a", 4), heard, strict=True)])
+    store.upsert_video("b", rows("b", 2, offset=1))  # one voice: nobody labelled
+    hits = {h.id: h.speakers for h in search(store, unit_vector(1), "chunk")}
+    assert hits[chunk_id("a", 1, 0)] == ("Speaker 1", "Speaker 2")
+    assert hits[chunk_id("b", 0, 0)] == () and hits[chunk_id("a", 3, 0)] == ()
+    second = search(store, unit_vector(0), "chunk", speaker="Speaker 2")
+    assert sorted(h.text for h in second) == ["a chunk 1 about nothing", "a chunk 2 about nothing"]
+    assert search(store, unit_vector(0), "chunk", speaker="Speaker 3") == []
+    assert search(store, unit_vector(0), "chunk", speaker="Speaker 1", video_id="b") == []
+    assert [r.speakers for r in store.video_rows("a")] == heard
+
+
+def test_a_store_made_before_speakers_answers_and_gains_them_on_the_next_write(store):
+    store.upsert_video("a", rows("a", 2))
+    store = older_version(store, "speakers")
+    assert [h.speakers for h in search(store, unit_vector(1), "chunk")] == [(), ()]
+    assert search(store, unit_vector(1), "chunk", speaker="Speaker 1") == []
+    assert [r.speakers for r in store.video_rows("a")] == [(), ()]
+    store.upsert_video("b", [replace(r, speakers=("Speaker 2",)) for r in rows("b", 1)])
+    (hit,) = search(store, unit_vector(0), "chunk", speaker="Speaker 2")
+    assert hit.video_id == "b" and hit.speakers == ("Speaker 2",)
+    assert store.count() == 3
 
 
 def test_filter_values_are_data_not_sql(store):
@@ -162,6 +192,7 @@ def test_filter_values_are_data_not_sql(store):
     for value in ("Chan' OR '1'='1", "x'; DROP TABLE scribeflow_chunks; --", 'a"b\\c%_'):
         assert search(store, unit_vector(0), value, channel=value) == []
         assert search(store, unit_vector(0), value, video_id=value) == []
+        assert search(store, unit_vector(0), value, speaker=value) == []
     assert store.count() == 3
 
 

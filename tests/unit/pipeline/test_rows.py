@@ -14,10 +14,26 @@ from scribeflow.index import embedding
 from scribeflow.index.store import open_store
 from scribeflow.pipeline.outputs import render_outputs
 from scribeflow.pipeline.rows import upsert_video_rows
+from scribeflow.writing.chunking import without_speaker_labels
 
 CHUNKS = ["The sun heats the ocean and water rises into the sky as vapor.",
           "Hot melted rock called magma pushes up through the crust.",
           " ".join(["You mix flour, water, salt and yeast, then knead the dough."] * 25)]
+
+
+def transcript(texts: list[str], key: str = "t1") -> dict:
+    """A transcript of ``texts``, each spoken over its chunk's 9 s, its words evenly spaced."""
+    segments = []
+    for i, text in enumerate(texts):
+        words = without_speaker_labels(text).split()
+        step = 9.0 / max(len(words), 1)
+        segments.append({"id": i, "start": 10.0 * i, "end": 10.0 * i + 9, "text": " ".join(words),
+                         "words": [{"start": round(10 * i + n * step, 3),
+                                    "end": round(10 * i + (n + 1) * step, 3), "word": " " + w}
+                                   for n, w in enumerate(words)]})
+    return {"video_id": "file-abc", "language": "en", "language_probability": 1.0,
+            "duration": 30.0, "model": "tiny.en", "device": "cpu", "compute_type": "int8",
+            "settings": {}, "processing_s": 0.1, "segments": segments, "cache_key": key}
 
 
 def make_video(data: Path, texts: list[str], title: str = "Lesson") -> str:
@@ -25,11 +41,24 @@ def make_video(data: Path, texts: list[str], title: str = "Lesson") -> str:
     write_json_atomic(video.metadata, {"video_id": "file-abc", "title": title, "channel": None,
                                        "upload_date": None, "duration": 30.0,
                                        "webpage_url": "file:///lesson.mp4"})
-    write_json_atomic(video.transcript, {"language": "en"})
+    write_json_atomic(video.transcript, transcript(texts))
     write_json_atomic(video.document_chunks, [
         {"index": i, "start": 10.0 * i, "end": 10.0 * i + 9, "text": t}
         for i, t in enumerate(texts)])
     return str(video.root)
+
+
+def found_speakers(video_dir: str, turns: list[tuple[float, float, str]], key: str = "t1"
+                   ) -> None:
+    """``speakers.json`` as ``find_speakers`` writes it, for the transcript ``key``."""
+    from scribeflow.core.files import VideoPaths
+    from scribeflow.core.records import Diarization, SpeakerTurn
+    from scribeflow.speech.speakers import speaker_stats
+
+    made = tuple(SpeakerTurn(*t) for t in turns)
+    write_json_atomic(VideoPaths(Path(video_dir)).speakers, Diarization(
+        turns=made, speakers=speaker_stats(made), model="m", windows=10, processing_s=0.1
+    ).to_dict() | {"cache_key": "s", "transcript_key": key})
 
 
 @pytest.fixture
@@ -135,3 +164,37 @@ def test_each_translation_is_rows_of_its_language_embedded_once(settings, loads)
     third = upsert_video_rows(video_dir, settings)
     assert third.rows == first.rows and third.embedded == 0
     assert {r.language for r in open_store(settings).video_rows("file-abc")} == {"en"}
+
+
+def test_each_unit_carries_who_is_heard_in_it_and_a_search_finds_a_speakers_words(settings,
+                                                                                   loads):
+    """Speakers come from speakers.json by the words' times: a unit lists who is heard in it,
+    in order; the index reads the words without labels; a search can keep one speaker's."""
+    from scribeflow.core.records import SearchFilters
+    from scribeflow.index.search import search
+
+    host = " ".join(["Bread needs flour, water, salt and yeast, kneaded well."] * 14)
+    guest = " ".join(["Volcanoes erupt when magma rises through the crust."] * 14)
+    texts = [f"Speaker 1: {host}\n\nSpeaker 2: {guest}", "Speaker 1: Thank you for coming."]
+    video_dir = make_video(settings.data_dir, texts)
+    first = upsert_video_rows(video_dir, settings)  # no speakers.json yet: nobody labelled
+    stored = open_store(settings).video_rows("file-abc")
+    assert {r.speakers for r in stored} == {()}
+    found_speakers(video_dir, [(0.0, 4.5, "Speaker 1"), (4.5, 9.0, "Speaker 2"),
+                               (10.0, 19.0, "Speaker 1")])
+    again = upsert_video_rows(video_dir, settings)  # the speakers changed: rows made again
+    assert again.embedded == first.rows == again.rows and len(loads) == 2
+    rows = open_store(settings).video_rows("file-abc")
+    first_chunk = [r.speakers for r in rows if r.chunk_index == 0]
+    assert len(first_chunk) >= 2  # 280 words: more than one unit of 256 word pieces
+    assert first_chunk[0][0] == "Speaker 1" and first_chunk[-1] == ("Speaker 2",)
+    assert [r.speakers for r in rows if r.chunk_index == 1] == [("Speaker 1",)]
+    assert not any("Speaker" in r.text for r in rows)  # the index reads the words alone
+    assert upsert_video_rows(video_dir, settings).embedded == 0
+    hits = search("volcanoes and magma", settings, 10, filters=SearchFilters(speaker="1"))
+    assert hits and all("Speaker 1" in h.speakers for h in hits)
+    assert "Speaker 2" in search("volcanoes and magma", settings, 1)[0].speakers
+    found_speakers(video_dir, [(0.0, 19.0, "Speaker 1")], key="another transcript")
+    stale = upsert_video_rows(video_dir, settings)  # speakers of another transcript: unused
+    assert stale.embedded == stale.rows and {
+        r.speakers for r in open_store(settings).video_rows("file-abc")} == {()}

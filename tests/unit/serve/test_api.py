@@ -26,7 +26,8 @@ def data_dir(tmp_path_factory, embedder):
         ChunkRow(id=f"id{i}", video_id="v", chunk_index=i, unit_index=0, start=i * 61.0,
                  end=i * 61.0 + 9, text=t, title="Mixed <b>bag</b>", channel="Chan",
                  upload_date="2024-05-01", language="en", url=f"http://x/v#t={i * 61}",
-                 model="all-MiniLM-L6-v2", vector=tuple(float(x) for x in vec))
+                 model="all-MiniLM-L6-v2", vector=tuple(float(x) for x in vec),
+                 speakers=("Speaker 1",) if i < 2 else ("Speaker 2",))
         for i, (t, vec) in enumerate(zip(TEXTS, vectors, strict=True))
     ])
     return root
@@ -56,6 +57,13 @@ def test_filters(client):
                                              "language": "en"}).json()["hits"]
     # the other two passages are below the similarity floor: not listed
     assert [h["text"] for h in hits] == [TEXTS[1]] and not hits[0]["weak"]
+    assert hits[0]["speakers"] == ["Speaker 1"]
+    # only Speaker 2's passage is searched: the nearest of weak matches
+    (other,) = client.get("/api/search", params={"q": "bread", "speaker": "2"}).json()["hits"]
+    assert other["text"] == TEXTS[2] and other["weak"]
+    (invoice,) = client.get("/api/search", params={"q": "invoice 88213",
+                                                   "speaker": "Speaker 2"}).json()["hits"]
+    assert invoice["text"] == TEXTS[2] and invoice["speakers"] == ["Speaker 2"]
 
 
 def test_when_nothing_reaches_the_floor_the_best_weak_matches_are_marked(client):
@@ -72,6 +80,7 @@ def test_when_nothing_reaches_the_floor_the_best_weak_matches_are_marked(client)
         ({"q": "ok", "date_from": "1' OR '1'='1"}, 400, "filter date_from must be a date"),
         ({"q": "ok", "k": 0}, 400, "k must be between 1 and 100, not 0"),
         ({"q": "ok", "store": "mongo"}, 400, "unknown store 'mongo'"),
+        ({"q": "ok", "speaker": "the host"}, 400, "filter speaker must be a speaker's number"),
     ],
 )
 def test_bad_requests_get_one_line_causes(client, params, status, detail):

@@ -163,3 +163,41 @@ def test_srt_vtt_and_text():
                 Segment(id=1, start=1.5, end=1.5, text="   ")]
     assert to_text(segments) == "Hello there.\n"
     assert to_srt([]) == "" and to_vtt([]) == "WEBVTT\n\n" and cues([]) == []
+
+
+def _said(speaker, start, text, step=0.25):
+    words = tuple(Word(start + i * step, start + (i + 1) * step - 0.05, f" {w}")
+                  for i, w in enumerate(text.split()))
+    return Segment(id=0, start=start, end=words[-1].end, text=text, words=words, speaker=speaker)
+
+
+def test_a_quick_exchange_shares_one_cue_as_a_dialogue_each_line_naming_its_speaker(tmp_path):
+    talk = [_said("Speaker 1", 0.0, "Ready?"), _said("Speaker 2", 0.4, "Yes."),
+            _said("Speaker 1", 3.0, "Then we leave before the rain comes down.")]
+    made = cues(talk)
+    assert [c.lines for c in made] == [
+        ("- Speaker 1: Ready?", "- Speaker 2: Yes."),
+        ("Speaker 1: Then we leave", "before the rain comes down.")]
+    assert made[0].dialogue == ("Speaker 1", "Speaker 2") and made[0].speaker is None
+    assert made[1].speaker == "Speaker 1" and problems(made, SubtitleStyle()) == []
+    vtt = to_vtt(made)
+    assert "<v Speaker 1>- Ready?</v>\n<v Speaker 2>- Yes.</v>" in vtt
+    assert "<v Speaker 1>Then we leave" in vtt
+    require_tools()
+    for name, text in (("talk.srt", to_srt(made)), ("talk.vtt", vtt)):
+        (tmp_path / name).write_text(text)
+        read = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i",
+                               str(tmp_path / name), "-f", "srt", "-"],
+                              capture_output=True, text=True, check=True).stdout
+        assert "Ready?" in read and "Yes." in read and "comes down." in read
+
+
+def test_a_dialogue_is_made_only_where_each_line_fits_and_one_speaker_holds_it():
+    long = "Then we leave before the rain comes down on us all."
+    made = cues([_said("Speaker 1", 0.0, "Ready?"), _said("Speaker 2", 0.4, long, 0.1)])
+    assert not any(c.dialogue for c in made)  # "- Speaker 2: Then we …" is over 42 characters
+    one = cues([_said("Speaker 1", 0.0, "Ready?"), _said("Speaker 2", 0.4, "Yes.")],
+               SubtitleStyle(lines=1))
+    assert not any(c.dialogue for c in one)  # a one-line style has no room for two
+    same = cues([_said(None, 0.0, "Ready?"), _said(None, 0.4, "Yes.")])
+    assert [c.lines for c in same] == [("Ready? Yes.",)] and not same[0].dialogue

@@ -18,6 +18,20 @@ def test_document_page_escapes_model_and_video_text():
     assert "Quality score: <strong>87</strong>/100" in page
 
 
+def test_each_turn_of_the_document_names_its_speaker_apart_and_escaped():
+    markdown = ("# Call\n\nSpeaker 1: Hello, how are you?\n\n"
+                "**Speaker 2 (the guest):** Fine.\n\n"
+                f"Speaker 3 (<b>x</b>): {EVIL}\n\n"
+                "Speaker 7: Late.\n\nA line about Speaker 1: not a turn.")
+    page = document_page("Call", markdown, None, [])
+    assert '<p class="turn"><span class="speaker s1">Speaker 1:</span> Hello, how are you?' in page
+    assert '<span class="speaker s2">Speaker 2 (the guest):</span> Fine.' in page
+    assert '<span class="speaker s3">Speaker 3 (&lt;b&gt;x&lt;/b&gt;):</span> &lt;script' in page
+    assert '<span class="speaker s1">Speaker 7:</span> Late.' in page  # six colours, again
+    assert EVIL not in page and "<b>" not in page and page.count('class="turn"') == 4
+    assert "<p>A line about Speaker 1: not a turn.</p>" in page
+
+
 def test_quiz_page_embeds_questions_safely():
     q = QuizQuestion(question=f"Which {EVIL}?", options=("a</script>", "b", "c", "d"), answer=0,
                      explanation="because", number=1)

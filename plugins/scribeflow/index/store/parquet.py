@@ -186,8 +186,8 @@ class ParquetStore:
             return self.video_rows(video_id, vectors)
         frame = frame.sort("chunk_index", "unit_index")
         matrix = _matrix(frame, len(frame["vector"][0]) if frame.height else 0) if vectors else None
-        return [ChunkRow(**{k: v for k, v in row.items() if k != "moments"},
-                         moments=unpack(row["moments"]),
+        return [ChunkRow(**{k: v for k, v in row.items() if k not in ("moments", "speakers")},
+                         moments=unpack(row["moments"]), speakers=tuple(row["speakers"] or ()),
                          vector=matrix[i] if matrix is not None else ())
                 for i, row in enumerate(frame.drop("vector").iter_rows(named=True))]
 

@@ -20,7 +20,7 @@ from scribeflow.index.ranking import Ranked
 
 COLUMNS = ("id", "video_id", "chunk_index", "unit_index", "start", "end", "text", "title",
            "channel", "upload_date", "language", "url", "model", "content_hash", "moments",
-           "vector")
+           "speakers", "vector")
 
 
 def _top(scores: Any, n: int, floor: float) -> list[int]:
@@ -44,9 +44,11 @@ def _mask(frame: Any, filters: SearchFilters) -> Any:
     import numpy as np
 
     if all(getattr(filters, name) is None for name in
-           ("video_id", "channel", "language", "date_from", "date_to")):
+           ("video_id", "channel", "language", "date_from", "date_to", "speaker")):
         return None
     mask = np.ones(frame.height, dtype=bool)
+    if filters.speaker is not None:
+        mask &= frame["speakers"].list.contains(filters.speaker).fill_null(False).to_numpy()
     for column, value in (("video_id", filters.video_id), ("channel", filters.channel),
                           ("language", filters.language)):
         if value is not None:
@@ -83,7 +85,7 @@ def _read_frames(paths: Sequence[Path]) -> list[Any]:
 
 def _with_all_columns(frame: Any) -> Any:
     """``frame`` in :data:`COLUMNS` order, with the columns files of older versions lack
-    (a row's language, its content hash) as nulls."""
+    (a row's language, its content hash, moments, speakers) as nulls."""
     import polars as pl
 
     missing = [c for c in ("language", "content_hash") if c not in frame.columns]
@@ -91,6 +93,8 @@ def _with_all_columns(frame: Any) -> Any:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in missing)
     if "moments" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Binary).alias("moments"))
+    if "speakers" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.List(pl.String)).alias("speakers"))
     return frame.select(COLUMNS)
 
 
@@ -119,6 +123,7 @@ def _types() -> dict[str, Any]:
         "start": pl.Float64, "end": pl.Float64, "text": pl.String, "title": pl.String,
         "channel": pl.String, "upload_date": pl.String, "language": pl.String, "url": pl.String,
         "model": pl.String, "content_hash": pl.String, "moments": pl.Binary,
+        "speakers": pl.List(pl.String),
     }
 
 
@@ -130,10 +135,17 @@ def _frame(rows: Sequence[ChunkRow]) -> Any:
     if not rows:
         return None
     types = _types()
-    frame = pl.DataFrame({name: [pack(r.moments) if name == "moments" else getattr(r, name)
-                                 for r in rows] for name in types}, schema=types)
+    frame = pl.DataFrame({name: [_value(r, name) for r in rows] for name in types}, schema=types)
     vectors = np.asarray([r.vector for r in rows], dtype=np.float32)
     return frame.with_columns(pl.Series("vector", vectors)).select(COLUMNS)
+
+
+def _value(row: ChunkRow, column: str) -> Any:
+    if column == "moments":
+        return pack(row.moments)
+    if column == "speakers":
+        return list(row.speakers)
+    return getattr(row, column)
 
 
 def _hit(row: dict, ranked: Ranked) -> SearchHit:
@@ -141,6 +153,7 @@ def _hit(row: dict, ranked: Ranked) -> SearchHit:
         id=row["id"], video_id=row["video_id"], title=row["title"], text=row["text"],
         start=row["start"], end=row["end"], url=row["url"], score=round(ranked.score, 6),
         channel=row["channel"], upload_date=row["upload_date"], language=row["language"],
-        similarity=round(ranked.similarity, 4), weak=ranked.weak)
+        similarity=round(ranked.similarity, 4), weak=ranked.weak,
+        speakers=tuple(row["speakers"] or ()))
 
 

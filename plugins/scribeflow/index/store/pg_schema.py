@@ -49,15 +49,15 @@ TS_CONFIG_FUNCTION = "scribeflow_ts_config"
 
 COLUMNS = ("id", "video_id", "chunk_index", "unit_index", "start_s", "end_s", "text", "title",
            "channel", "upload_date", "language", "url", "model", "content_hash", "moments",
-           "embedding")
+           "speakers", "embedding")
 
 
 HIT_COLUMNS = ("id, video_id, title, text, start_s, end_s, url, channel, upload_date, language, "
-               "moments")
+               "moments, speakers")
 
 
 #: A hit row: its HIT_COLUMNS, then its cosine distance to the query.
-HIT_FIELDS = 12
+HIT_FIELDS = 13
 
 
 MOMENTS_FIELD = 10
@@ -163,16 +163,15 @@ def _as_array(value: Any) -> Any:
 
 
 def _add_columns(conn: Any) -> None:
-    """Stores made before rows carried a content hash or moments get the columns (null in
-    their rows, which are then embedded again once)."""
+    """Stores made before rows carried a content hash, moments or speakers get the columns
+    (null in their rows, which are then embedded again once)."""
     present = {r[0] for r in conn.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
-        "AND column_name IN ('content_hash', 'moments') AND table_schema = current_schema()",
-        (TABLE,)).fetchall()}
-    if "content_hash" not in present:
-        conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS content_hash text")
-    if "moments" not in present:
-        conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS moments bytea")
+        "AND column_name IN ('content_hash', 'moments', 'speakers') "
+        "AND table_schema = current_schema()", (TABLE,)).fetchall()}
+    for column, kind in (("content_hash", "text"), ("moments", "bytea"), ("speakers", "text[]")):
+        if column not in present:
+            conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {column} {kind}")
 
 
 def _vector_literal(vector: Sequence[float]) -> str:
@@ -180,7 +179,7 @@ def _vector_literal(vector: Sequence[float]) -> str:
 
 
 COPY_TYPES = ("text", "text", "int4", "int4", "float8", "float8", "text", "text", "text",
-              "text", "text", "text", "text", "text", "bytea", "vector")
+              "text", "text", "text", "text", "text", "bytea", "text[]", "vector")
 
 
 def _register_vector(conn: Any) -> None:
@@ -195,7 +194,8 @@ def _values(row: ChunkRow) -> tuple:
 
     return (row.id, row.video_id, row.chunk_index, row.unit_index, row.start, row.end, row.text,
             row.title, row.channel, row.upload_date, row.language, row.url, row.model,
-            row.content_hash, pack(row.moments), np.asarray(row.vector, dtype=np.float32))
+            row.content_hash, pack(row.moments), list(row.speakers),
+            np.asarray(row.vector, dtype=np.float32))
 
 
 def _where(filters: SearchFilters) -> tuple[str, list[Any]]:
@@ -209,15 +209,20 @@ def _where(filters: SearchFilters) -> tuple[str, list[Any]]:
         if value is not None:
             clauses.append(f"{column} {op} %s")
             params.append(value)
+    if filters.speaker is not None:
+        clauses.append("%s = ANY(speakers)")
+        params.append(filters.speaker)
     return " AND ".join(clauses), params
 
 
 def _hit(row: tuple, ranked: Ranked) -> SearchHit:
-    (doc_id, video_id, title, text, start, end, url, channel, upload_date, language, _, _) = row
+    (doc_id, video_id, title, text, start, end, url, channel, upload_date, language, _,
+     speakers, _) = row
     return SearchHit(
         id=doc_id, video_id=video_id, title=title, text=text, start=start, end=end, url=url,
         score=round(ranked.score, 6), channel=channel, upload_date=upload_date,
-        language=language, similarity=round(ranked.similarity, 4), weak=ranked.weak)
+        language=language, similarity=round(ranked.similarity, 4), weak=ranked.weak,
+        speakers=tuple(speakers or ()))
 
 
 class StoreUnavailable(ScribeflowError):

@@ -179,6 +179,7 @@ class PgvectorStore:
                         model text NOT NULL,
                         content_hash text,
                         moments bytea,
+                        speakers text[],
                         embedding vector({int(dim)}) NOT NULL,
                         tsv tsvector GENERATED ALWAYS AS ({TSV_EXPRESSION}) STORED)""")
                 conn.execute(HNSW_DDL)
@@ -283,8 +284,8 @@ class PgvectorStore:
         return [ChunkRow(id=r[0], video_id=r[1], chunk_index=r[2], unit_index=r[3], start=r[4],
                          end=r[5], text=r[6], title=r[7], channel=r[8], upload_date=r[9],
                          language=r[10], url=r[11], model=r[12], content_hash=r[13],
-                         moments=unpack(r[14]),
-                         vector=_as_array(r[15]) if vectors else ()) for r in rows]
+                         moments=unpack(r[14]), speakers=tuple(r[15] or ()),
+                         vector=_as_array(r[16]) if vectors else ()) for r in rows]
 
     def count(self, video_id: str | None = None) -> int:
         with self._connect() as conn:
