@@ -38,10 +38,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="100 chunks, 2 repeats")
+    parser.add_argument("--quick", action="store_true", help="40 chunks, 1 repeat")
     args = parser.parse_args()
     if args.quick:
-        args.chunks, args.repeats = 100, 2
+        args.chunks, args.repeats = 40, 1
 
     from scribeflow.index.embedding import embed_texts, load_embedder, split_units
 

@@ -14,7 +14,7 @@ the run's log begins in a forked child):
 Through the scheduler (api-server, scheduler and dag-processor on LocalExecutor, parallelism
 4, SQLite, the scheduler's idle sleep as ``make up`` and compose set it), without and then
 with a model host: after a warm-up run (a deployment's first run also starts the executor's
-workers: ``deployment_first_run_s``; ``--quick`` leaves it out), one
+workers: ``deployment_first_run_s``), one
 run of the sample clip (trigger → success, as the metadata database records it: queued to
 end), then ``--videos`` new clips (about 8 s of speech each) triggered at
 once. The host starts with its models loaded, as compose's ``model-host`` does; model loads
@@ -26,6 +26,9 @@ per task, the scheduling (previous task's end to this task's process start), the
 (process start to the task's code: Airflow's task runner), imports, model loads and work. ``overhead_s`` is wall (or trigger → success) minus the transcription's
 own seconds (the model's decode, as the transcript records it); no LLM is configured, so
 there is no LLM waiting.
+``--quick`` (the smoke run) leaves out the warm-up and the sample's run through the scheduler
+(one new clip a deployment) and, in-process, the re-runs with hosts.
+
 Usage: python bench/per_video_overhead.py [--videos 10] [--quick]
 """
 
@@ -150,7 +153,8 @@ def _run_id(stdout: str) -> str:
 ENGLISH = {"SCRIBEFLOW_LANGUAGE": "en"}
 
 
-def in_process(work: Path, sample: Path, host: str | None, runs: str | None = None) -> dict:
+def in_process(work: Path, sample: Path, host: str | None, runs: str | None = None,
+               reruns: bool = True) -> dict:
     data = work / f"inprocess-{'runs' if runs else 'host' if host else 'tasks'}"
     env = clean_env(AIRFLOW_HOME=str(work / "inprocess-home"), SCRIBEFLOW_DATA=str(data),
                     **ENGLISH)
@@ -159,7 +163,8 @@ def in_process(work: Path, sample: Path, host: str | None, runs: str | None = No
     if runs:
         env["SCRIBEFLOW_RUN_HOST"] = runs
     out: dict = {}
-    for name, extra in (("first", ()), ("rerun_dag", ("--force",)), ("rerun", ())):
+    for name, extra in (("first", ()), ("rerun_dag", ("--force",)), ("rerun", ()))[
+            :3 if reruns else 1]:
         started, ended, stdout = _cli_run(sample, env, *extra)
         entry = {"wall_s": round(ended - started, 2)}
         if name == "rerun":
@@ -221,7 +226,7 @@ def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def scheduler(work: Path, sample: Path, videos: list[Path], with_host: bool, warm: bool = True
+def scheduler(work: Path, sample: Path, videos: list[Path], with_host: bool, quick: bool = False
               ) -> dict:
     mode = "host" if with_host else "tasks"
     home, data = work / f"scheduler-{mode}", work / f"scheduler-{mode}-data"
@@ -267,15 +272,18 @@ def scheduler(work: Path, sample: Path, videos: list[Path], with_host: bool, war
                 return [runs[r] for r in run_ids]
 
             # the deployment's first run pays one-off costs (the executor's workers start);
-            # --quick leaves it out (its figures then include them)
-            warm_up = finished([trigger(videos[0].with_name("warm.mp4"))])[0] if warm else None
-            one = finished([trigger(sample)])[0]
-            one_summary = _summary(data, one["dag_run_id"])
-            first = {"trigger_to_success_s": round(_span(one), 2),
-                     "transcribe_s": _transcribe_s(data, one_summary),
-                     "breakdown": breakdown(one_summary, _epoch(one["queued_at"]),
-                                            _epoch(one["end_date"]))}
-            first["overhead_s"] = round(first["trigger_to_success_s"] - first["transcribe_s"], 2)
+            # --quick leaves it out (its figures then include them), and the sample's run
+            warm_up = None if quick else finished([trigger(videos[0].with_name("warm.mp4"))])[0]
+            first, summaries_before = None, []
+            if not quick:
+                one = finished([trigger(sample)])[0]
+                summaries_before = [_summary(data, one["dag_run_id"])]
+                first = {"trigger_to_success_s": round(_span(one), 2),
+                         "transcribe_s": _transcribe_s(data, summaries_before[0]),
+                         "breakdown": breakdown(summaries_before[0], _epoch(one["queued_at"]),
+                                                _epoch(one["end_date"]))}
+                first["overhead_s"] = round(first["trigger_to_success_s"]
+                                            - first["transcribe_s"], 2)
             started = time.monotonic()
             runs = finished([trigger(v) for v in videos])
             wall = time.monotonic() - started
@@ -296,7 +304,7 @@ def scheduler(work: Path, sample: Path, videos: list[Path], with_host: bool, war
                    "model_load_s_in_tasks": round(sum(
                        t.get("model_load_s", 0) + t.get("imports_s", 0)
                        for s in summaries for t in (s.get("timings") or {}).values()), 2)},
-        "loads_in_tasks": _loads([one_summary, *summaries]),
+        "loads_in_tasks": _loads([*summaries_before, *summaries]),
         "host": ({"loads": status["loads"], "requests": status["requests"],
                   "peak_memory_mb": status["peak_memory_mb"]} if status else None),
     }
@@ -313,7 +321,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--videos", type=int, default=10)
     parser.add_argument("--quick", action="store_true",
-                        help="1 video through the scheduler, no warm-up run")
+                        help="1 video through the scheduler (no warm-up, no sample run); "
+                        "in-process, the re-runs only without hosts")
     parser.add_argument("--only", choices=("in_process", "scheduler"),
                         help="measure one path (its ratios are then left out)")
     args = parser.parse_args()
@@ -337,8 +346,10 @@ def main() -> None:
         try:
             results["in_process"] = {
                 "tasks": in_process(work, sample, None),
-                "model_host": in_process(work, sample, str(socket)),
-                "run_host": in_process(work, sample, str(socket), str(runs_socket))}
+                # --quick: the re-runs once, without hosts
+                "model_host": in_process(work, sample, str(socket), reruns=not args.quick),
+                "run_host": in_process(work, sample, str(socket), str(runs_socket),
+                                       reruns=not args.quick)}
             results["in_process"]["model_host"]["host_loads"] = host_status(socket)["loads"]
         finally:
             stop(runs)
@@ -353,8 +364,8 @@ def main() -> None:
             ip["run_host"]["first"]["wall_s"] / ip["model_host"]["first"]["wall_s"], 3)
     if args.only in (None, "scheduler"):
         results["scheduler"] = sch = {
-            "tasks": scheduler(work, sample, videos, with_host=False, warm=not args.quick),
-            "model_host": scheduler(work, sample, videos, with_host=True, warm=not args.quick)}
+            "tasks": scheduler(work, sample, videos, with_host=False, quick=args.quick),
+            "model_host": scheduler(work, sample, videos, with_host=True, quick=args.quick)}
         results["ratio_videos_model_host_over_tasks"] = round(
             sch["model_host"]["videos"]["wall_s"] / sch["tasks"]["videos"]["wall_s"], 3)
         results["videos_saved_s"] = round(sch["tasks"]["videos"]["wall_s"]

@@ -66,10 +66,10 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--llm-delay", type=float, default=0.4)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="a 1-minute video, one run a side")
+    parser.add_argument("--quick", action="store_true", help="a 30 s video, one run a side")
     args = parser.parse_args()
     if args.quick:
-        args.minutes, args.runs = 1, 1
+        args.minutes, args.runs = 0.5, 1
 
     from scribeflow.hosts.airflow_home import airflow_env, ensure_metadata_db
     from support.media import FileServer

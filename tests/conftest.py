@@ -13,6 +13,14 @@ from support.media import FileServer, silent_video, speech_video, video_without_
 from support.openai_server import EditorScript, ScriptedOpenAI
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+#: The suite runs several pytest-xdist workers on a machine of a few cores, each starting
+#: pipelines whose whisper (CTranslate2) and torch would each use every core. Oversubscribed,
+#: their threads wait on each other: a German clip through tiny.en took 10 s alone and 2 min
+#: in the suite, the model host's batched decode 44 s for 8.6 s of audio. So every process of
+#: the suite computes on one thread (``clean_env`` passes both on to the runs it starts).
+SUITE_THREADS = {"SCRIBEFLOW_WHISPER_THREADS": "1", "OMP_NUM_THREADS": "1"}
+for _name, _value in SUITE_THREADS.items():
+    os.environ.setdefault(_name, _value)
 
 #: Where the time goes, longest first (seconds of one test, or one module's tests together,
 #: on this 2-core machine). ``make test`` runs the suite on several pytest-xdist workers; these

@@ -208,7 +208,8 @@ def test_search_command(processed):
     assert len(hits) == 2 and "jupiter" in hits[0]["text"].lower()
     assert set(hits[0]) == {"id", "video_id", "title", "text", "start", "end", "url", "score",
                             "channel", "upload_date", "language", "similarity", "weak",
-                            "moment_offset", "unit_start"}
+                            "moment_offset", "unit_start", "speakers"}
+    assert hits[0]["speakers"] == []  # one voice, and the module looks for no speakers
     assert 0.3 < hits[0]["similarity"] <= 1 and hits[0]["similarity"] > hits[1]["similarity"]
     assert hits[0]["language"] == "en" and not hits[0]["weak"]
     # the hit lands where the answer is spoken ("It is the largest planet in our solar

@@ -21,10 +21,16 @@ ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
+#: Scribeflow settings of the machine, not of a test: kept (tests/conftest.py sets the suite's).
+MACHINE_SETTINGS = ("SCRIBEFLOW_WHISPER_THREADS",)
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without LLM or Scribeflow settings, plus ``extra``."""
+    """This process's environment without LLM or Scribeflow settings (but the machine's:
+    :data:`MACHINE_SETTINGS`), plus ``extra``."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "SCRIBEFLOW_", "AIRFLOW_CONN_"))}
+           if not k.startswith(("OPENAI_", "SCRIBEFLOW_", "AIRFLOW_CONN_"))
+           or k in MACHINE_SETTINGS}
     return env | {"HF_HUB_OFFLINE": "1"} | extra
 
 
