@@ -12,7 +12,7 @@ SAMPLE_TEXT := Welcome to this short lesson about the water cycle. The sun heats
 	to the sea, and the cycle begins again.
 
 .PHONY: run test lint up evaluate bench sysdeps testdeps venv sample clean deploy deploy-down \
-	test-docker
+	test-docker requirements-venv
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,8 +57,13 @@ lint: venv
 # The whole suite on TEST_WORKERS pytest-xdist workers, each module on one worker (its fixtures
 # made once), the longest first (tests/conftest.py); the 10 slowest tests are listed at the end.
 TEST_WORKERS ?= 3
-test: testdeps venv lint
+test: testdeps venv lint requirements-venv
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=10
+
+# the requirements-alone test's virtualenv (requirements.txt and nothing else), built once per
+# content of the file under ~/.cache/scribeflow, as testdeps installs Chromium
+requirements-venv: venv
+	@$(BIN)/python tests/support/requirements_venv.py >/dev/null
 
 up: sysdeps venv
 	$(BIN)/scribeflow up

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from support.airflow import clean_env
+from support.requirements_venv import requirements_venv
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,42 +42,6 @@ CHECK = textwrap.dedent("""
     assert not bag.import_errors, bag.import_errors
     print("modules", len(names), "imports", len(named), "dags", " ".join(sorted(bag.dag_ids)))
 """)
-
-
-def requirements_venv() -> Path:
-    """A virtualenv with ``requirements.txt`` alone installed, kept between runs under
-    ``~/.cache/scribeflow`` (or ``$XDG_CACHE_HOME``), named by the file's content and the
-    Python version: an unchanged file is not installed again, a changed one gets a new venv.
-    The venv counts only once ``pip install`` succeeded in it (its ``.complete`` marker); a
-    lock keeps two test processes from building the same one."""
-    import fcntl
-    import hashlib
-    import shutil
-
-    key = hashlib.sha256((ROOT / "requirements.txt").read_bytes()
-                         + sys.version.encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scribeflow"
-    venv = cache / f"requirements-alone-{key}"
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f"requirements-alone-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (venv / ".complete").exists():
-            return venv
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-        # this environment's pip installs into the new venv; no byte-compiling of the
-        # thousands of modules the check never imports
-        installed = subprocess.run(
-            [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-             "-q", "--no-compile", "--disable-pip-version-check", "-r",
-             str(ROOT / "requirements.txt")],
-            capture_output=True, text=True, timeout=1800)
-        assert installed.returncode == 0, installed.stderr[-3000:]
-        (venv / ".complete").write_text(key)
-    for old in cache.glob("requirements-alone-*"):  # venvs of earlier requirements files
-        if old.is_dir() and old != venv:
-            shutil.rmtree(old, ignore_errors=True)
-    return venv
 
 
 def test_requirements_alone_import_every_module_and_parse_every_dag(tmp_path):
