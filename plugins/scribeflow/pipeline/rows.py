@@ -16,7 +16,7 @@ from scribeflow.core.files import (
     VideoPaths,
     read_json,
 )
-from scribeflow.core.records import ChunkRow, Moment
+from scribeflow.core.records import ChunkRow, Moment, Transcript
 from scribeflow.index import moments
 from scribeflow.pipeline.results import Stored
 from scribeflow.writing.chunking import without_speaker_labels
@@ -68,9 +68,12 @@ def _video_inputs(video_dir: str) -> tuple[VideoPaths, dict, list[_Document], li
     """The video's folder, metadata, every document it holds: the spoken language's
     (``document_chunks.json``), then each translation's (``document_chunks.<lang>.json``);
     and its spoken words."""
+    from scribeflow.pipeline.speakers import read_transcript
+
     video = VideoPaths(Path(video_dir))
-    spoken = _spoken_words(video)
-    language = read_json(video.transcript).get("language") if video.transcript.exists() else None
+    transcript = read_transcript(video) if video.transcript.exists() else None
+    spoken = _spoken_words(transcript)
+    language = transcript.language if transcript else None
     documents = [_Document(language, read_json(video.document_chunks), False)]
     for path in sorted(video.root.glob("document_chunks.*.json")):
         code = path.name.split(".")[1]
@@ -79,15 +82,13 @@ def _video_inputs(video_dir: str) -> tuple[VideoPaths, dict, list[_Document], li
     return video, read_json(video.metadata), documents, spoken
 
 
-def _spoken_words(video: VideoPaths) -> list[SpokenWord]:
-    """Every word the transcript holds, with its speaker (:func:`read_transcript`); a segment
-    without word timestamps gives each of its words the segment's start."""
-    from scribeflow.pipeline.speakers import read_transcript
-
-    if not video.transcript.exists():
+def _spoken_words(transcript: Transcript | None) -> list[SpokenWord]:
+    """Every word ``transcript`` holds, with its speaker (as :func:`read_transcript` gives
+    it); a segment without word timestamps gives each of its words the segment's start."""
+    if transcript is None:
         return []
     words: list[SpokenWord] = []
-    for segment in read_transcript(video).segments:
+    for segment in transcript.segments:
         if segment.words:
             words.extend((w.start, w.word, w.speaker) for w in segment.words)
         else:

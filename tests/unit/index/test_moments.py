@@ -13,6 +13,7 @@ from scribeflow.index import moments
 from scribeflow.index.embedding import embed_query, embed_texts
 from scribeflow.index.store import open_store
 from scribeflow.pipeline import rows
+from scribeflow.pipeline.speakers import read_transcript
 
 SPOKEN = ("um so the sun heats the ocean and water rises into the sky as vapor "
           "high in the air the vapor cools and forms clouds "
@@ -99,13 +100,13 @@ def test_a_transcript_without_word_times_gives_its_segments_starts(tmp_path):
         "processing_s": 1.0, "timestamps": "segment", "segments": [
             {"id": 0, "start": 5.0, "end": 9.0, "text": "the sun heats the ocean"},
             {"id": 1, "start": 9.5, "end": 12.0, "text": "magma is hot melted rock"}]})
-    spoken = rows._spoken_words(video)
+    spoken = rows._spoken_words(read_transcript(video))
     assert spoken[0] == (5.0, "the", None) and spoken[5] == (9.5, "magma", None)
     assert len(spoken) == 10
     times = moments.word_times("The sun heats the ocean. Magma is hot rock.",
                                [(t, w) for t, w, _ in spoken])
     assert times[0] == 5.0 and times[5] == 9.5
-    assert rows._spoken_words(DataPaths(tmp_path).video("none")) == []
+    assert rows._spoken_words(None) == []
 
 
 def test_landed_moves_hits_and_their_links_or_keeps_their_unit_start():
