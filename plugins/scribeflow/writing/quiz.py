@@ -149,12 +149,31 @@ def parse_question(text: str) -> QuizQuestion:
         raise QuizParseError("no correct answer is marked or stated")
     if len(candidates) > 1:
         raise QuizParseError(f"conflicting correct answers: {', '.join(sorted(candidates))}")
+    answer = LETTERS.index(candidates.pop())
     return QuizQuestion(
         question=question,
         options=tuple(options[letter] for letter in LETTERS),
-        answer=LETTERS.index(candidates.pop()),
-        explanation=" ".join(explanation).strip(),
+        answer=answer,
+        explanation=_explanation(" ".join(explanation), options[LETTERS[answer]]),
     )
+
+
+def _plain(text: str) -> str:
+    """``text`` without Markdown's emphasis markers (``**bold**``, ``*it*``, a stray ``**``)."""
+    text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
+    text = re.sub(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])", r"\1", text)
+    text = re.sub(r"(?<!\w)_(?=\S)([^_]+?)(?<=\S)_(?!\w)", r"\1", text)
+    return " ".join(text.replace("**", " ").replace("__", " ").split())
+
+
+def _explanation(text: str, correct: str) -> str:
+    """The explanation as plain text, without a restatement of the answer it may open with
+    (``Answer: B) Condensation.``, ``Condensation.``)."""
+    text = _plain(text)
+    restated = re.match(r"(?:(?:the\s+)?(?:correct\s+)?answer(?:\s+is)?\s*[:\-–]?\s*)?"
+                        r"(?:[(\[]?[A-D][)\].:]\s*)?" + re.escape(correct) + r"\s*(?:[.!:]\s*|$)",
+                        text, re.IGNORECASE)
+    return text[restated.end():].strip() if restated else text
 
 
 def check_question(question: QuizQuestion) -> QuizQuestion:
@@ -166,7 +185,8 @@ def check_question(question: QuizQuestion) -> QuizQuestion:
             raise QuizParseError(f"option {letter} is empty")
     if len({o.lower() for o in question.options}) != N_OPTIONS:
         raise QuizParseError("two options have the same text")
-    return question
+    return replace(question, explanation=_explanation(question.explanation,
+                                                      question.options[question.answer]))
 
 
 def _clean_question(line: str) -> str:

@@ -10,6 +10,7 @@ from scribeflow.writing.quiz import (
     QuizParseError,
     QuizQuestion,
     answer_key_markdown,
+    check_question,
     finalise,
     parse_question,
     student_markdown,
@@ -59,6 +60,27 @@ def test_explanations_are_kept():
         "vapor cools and condenses."
     assert parse_question(ACCEPTED["explanation-after"]).explanation == \
         "vapor cools and condenses."
+
+
+@pytest.mark.parametrize("said", [
+    "**Answer: B) Condensation.** Vapor *cools* in the air and **condenses** into droplets.",
+    "Answer: B\nExplanation: **Condensation.** Vapor cools in the air and condenses into "
+    "droplets.",
+    "Answer: B ** Vapor cools in the air and __condenses__ into droplets.",
+])
+def test_an_explanation_is_plain_text_without_the_answer_said_again(said):
+    q = parse_question(f"{Q}\nA) Evaporation\nB) Condensation\nC) Precipitation\n"
+                       f"D) Collection\n{said}")
+    assert q.answer_letter == "B"
+    assert q.explanation == "Vapor cools in the air and condenses into droplets."
+    assert "Condensation happens" in parse_question(
+        f"{Q}\nA) Evaporation\nB) Condensation\nC) Precipitation\nD) Collection\n"
+        "Answer: B\nExplanation: Condensation happens when vapor cools.").explanation
+
+    structured = check_question(QuizQuestion(  # a structured answer's fields, the same way
+        question=Q, options=OPTIONS, answer=1,
+        explanation="**Answer: B) Condensation.** Vapor *cools* and condenses."))
+    assert structured.explanation == "Vapor cools and condenses."
 
 
 REJECTED = {
