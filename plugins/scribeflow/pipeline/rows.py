@@ -126,12 +126,12 @@ def embed_video(video_dir: str, settings: PipelineSettings,
                                 settings.embed_batch_size)
     units = [(doc, chunk, u, unit) for (doc, chunk), pieces in zip(todo, embedded, strict=True)
              for u, unit in enumerate(pieces)]
-    during = {doc.key(c): _spoken_in(spoken, c) for doc, c in todo}
     # the spoken words place a hit's moment; a translation's words were not spoken
     unit_moments = [moments.make(unit.text, [] if doc.translation else
-                                 [(t, w) for t, w, _ in during[doc.key(chunk)]],
+                                 [(t, w) for t, w, _ in _spoken_in(spoken, chunk)],
                                  chunk["start"], unit.windows) for doc, chunk, _, unit in units]
-    unit_speakers = _unit_speakers(units, unit_moments, during)
+    heard = {doc.key(c): _heard_in(spoken, c) for doc, c in todo}  # once a chunk
+    unit_speakers = _unit_speakers(units, unit_moments, heard)
     log.info("embedded %d units of %s in %d language(s) (%d moments) with %s in %.2f s%s",
              len(units), meta["video_id"], len({doc.language for doc, _ in todo}),
              sum(len(m) for m in unit_moments), label, time.perf_counter() - started,
@@ -146,11 +146,11 @@ def embed_video(video_dir: str, settings: PipelineSettings,
             language=doc.language, url=deep_link(meta["webpage_url"], chunk["start"]),
             model=label, vector=unit.vector,
             content_hash=content_hash(chunk, meta, doc.language, label,
-                                      _speakers_of(_heard_in(spoken, chunk))),
-            moments=found, speakers=heard,
+                                      _speakers_of(heard[doc.key(chunk)])),
+            moments=found, speakers=who,
         )
-        for (doc, chunk, u, unit), found, heard in zip(units, unit_moments, unit_speakers,
-                                                       strict=True)
+        for (doc, chunk, u, unit), found, who in zip(units, unit_moments, unit_speakers,
+                                                     strict=True)
     ]
 
 
@@ -170,11 +170,12 @@ def _speakers_of(words: Sequence[SpokenWord]) -> list[str | None]:
 
 def _unit_speakers(units: Sequence[tuple[_Document, dict, int, Any]],
                    unit_moments: Sequence[Sequence[Moment]],
-                   during: dict[tuple[str | None, int], list[SpokenWord]]
+                   heard: dict[tuple[str | None, int], list[SpokenWord]]
                    ) -> list[tuple[str, ...]]:
     """Who is heard in each unit, in the order they speak: the speakers of the words spoken
     from the unit's first moment to the next unit's, within its chunk (a translation's
-    unit, whose words were not spoken, or one without moments: its chunk's speakers)."""
+    unit, whose words were not spoken, or one without moments: its chunk's speakers).
+    ``heard``: each chunk's words (:func:`_heard_in`)."""
     begins = [m[0].start if m and not doc.translation else None
               for (doc, _, _, _), m in zip(units, unit_moments, strict=True)]
     out = []
@@ -183,7 +184,7 @@ def _unit_speakers(units: Sequence[tuple[_Document, dict, int, Any]],
                 and units[k][0] is doc and units[k][1] is chunk]
         begin = begins[n] if n - 1 in same else None
         end = begins[n + 1] if n + 1 in same else None
-        words = [w for w in _heard_in(during[doc.key(chunk)], chunk)
+        words = [w for w in heard[doc.key(chunk)]
                  if (begin is None or w[0] >= begin) and (end is None or w[0] < end)]
         out.append(tuple(dict.fromkeys(s for s in _speakers_of(words) if s)))
     return out
