@@ -29,7 +29,7 @@ def main() -> None:
     if args.quick:
         args.repeats = 1
 
-    from scribeflow.core.config import LLMSettings
+    from scribeflow.core.endpoints import LLMSettings
     from scribeflow.core.records import Chunk
     from scribeflow.writing.document import STAGES, process_group
     from support.openai_server import EditorScript, ScriptedOpenAI

@@ -29,7 +29,8 @@ BARE = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from dataclasses import replace
-    from scribeflow.core.config import LLMSettings, PipelineSettings
+    from scribeflow.core.config import PipelineSettings
+    from scribeflow.core.endpoints import LLMSettings
     from scribeflow.pipeline.audio import download_video
     from scribeflow.pipeline.chunks import split_transcript
     from scribeflow.pipeline.document import assemble_video_document, write_document_group

@@ -98,7 +98,7 @@ def build_library(files: list[Path], settings) -> tuple[dict[str, str], float]:
     """Each file through the product's steps (no LLM); file name -> video id, and seconds."""
     from dataclasses import replace
 
-    from scribeflow.core.config import LLMSettings
+    from scribeflow.core.endpoints import LLMSettings
     from scribeflow.pipeline.audio import download_video
     from scribeflow.pipeline.chunks import split_transcript
     from scribeflow.pipeline.document import assemble_video_document, write_document_group

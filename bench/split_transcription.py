@@ -41,7 +41,7 @@ def main() -> None:
     if args.quick:
         args.minutes, args.piece_s, args.rounds = 1.0, 20.0, 1
 
-    from scribeflow.core.config import TranscriptionSettings
+    from scribeflow.core.endpoints import TranscriptionSettings
     from scribeflow.evaluation.metrics import error_rates
     from scribeflow.speech.endpoint import transcribe_endpoint
     from support.speech_server import WhisperEndpoint

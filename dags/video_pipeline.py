@@ -5,10 +5,12 @@ One run per video: **download** (yt-dlp, any yt-dlp URL, `file://` or a local pa
 **transcribe** (faster-whisper, on the `cuda` queue) → **find speakers** (who spoke when,
 on the same queue; subtitles) → **split into chunks** → per-group
 **LLM document stages** (polished sentences → Markdown → cleanup, mapped with `.expand`) →
-**assemble** `document.md` → **chapters**, **quiz** (when `quiz` is on), **quality
-score** and **translate** (into the languages of `translate_to`) → **render** HTML and PDF
-(and the interactive quiz) → **embed and upsert** every language's chunks into the vector
-store. Work done before (same audio and model, same prompt, input and model) is reused.
+**assemble** `document.md` → **summarize** (an abstract and key moments), **chapters**,
+**quiz** (when `quiz` is on), **quality score** and **translate** (into the languages of
+`translate_to`) → **render** HTML and PDF (and the interactive quiz) → **embed and upsert**
+every language's chunks and the summary into the vector store, which records an event of
+the `scribeflow_library` asset (the `digest` DAG is scheduled on it). Work done before (same
+audio and model, same prompt, input and model) is reused.
 
 Trigger it from the UI with the form (only `url` is required) or with
 `scribeflow run URL`. Artifacts land in `$SCRIBEFLOW_DATA/videos/<video_id>/`; the run's
@@ -31,6 +33,7 @@ from scribeflow.core.config import (
 )
 from scribeflow.core.languages import LANGUAGES
 from scribeflow_airflow import tasks
+from scribeflow_airflow.assets import LIBRARY
 
 DEPLOYMENT = DeploymentSettings.from_env()
 TRANSCRIBE_QUEUE = DEPLOYMENT.transcribe_queue
@@ -87,6 +90,10 @@ CHANNEL_RUNS = "Set by channel runs"
                              description="The size of the pieces the LLM polishes one at a time "
                                          "and of a search hit; chunks end at sentence ends. "
                                          "Smaller: finer search hits, more LLM calls."),
+        "summary": Param(DEFAULTS["summary"], type="boolean", title="Write a summary",
+                         description="An abstract and the key moments, each linked to its "
+                                     "second in the video (needs an LLM): at the top of the "
+                                     "document, in search and in the channel digests."),
         "quiz": Param(DEFAULTS["quiz"], type="boolean", title="Write a quiz",
                       description="Multiple-choice questions from the document (needs an LLM), "
                                   "as an interactive page and a PDF."),
@@ -184,12 +191,14 @@ def video_pipeline():
     parts = task(tasks.write_document, pool=LLM_POOL,
                  map_index_template="{{ task.op_kwargs['group']['label'] }}").expand(group=groups)
     document = task(tasks.assemble_document)(transcript, parts)
+    summary = task(tasks.summarize, pool=LLM_POOL)(document)
     chapters = task(tasks.write_chapters, pool=LLM_POOL)(document)
     quiz = task(tasks.write_quiz, pool=LLM_POOL)(document)
     quality = task(tasks.score_quality, pool=LLM_POOL)(document)
     translated = task(tasks.translate, pool=LLM_POOL)(document)
-    rendered = task(tasks.render_outputs)(document, chapters, quiz, quality)
-    translated >> task(tasks.embed_and_upsert)(rendered)  # every language's rows at once
+    rendered = task(tasks.render_outputs)(document, summary, chapters, quiz, quality)
+    # every language's rows at once; the library's asset gets an event per video stored
+    translated >> task(tasks.embed_and_upsert, outlets=[LIBRARY])(rendered)
 
 
 video_pipeline()

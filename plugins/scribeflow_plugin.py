@@ -1,9 +1,10 @@
-"""Airflow plugin: the transcript search page and its HTTP API inside the Airflow UI, and
-the listener that writes each video run's outcome into the run's note.
+"""Airflow plugin: the transcript search page and its HTTP API inside the Airflow UI, the
+channel digests, and the listener that writes each run's outcome into the run's note.
 
 The FastAPI app is mounted in Airflow's API server under ``/scribeflow`` behind Airflow's
 own authentication (the UI's session cookie or a bearer token from ``/auth/token``), and the
-page is registered in the UI's navigation ("Browse → Search transcripts").
+pages are registered in the UI's navigation ("Browse → Search transcripts", "Browse →
+Channel digests").
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ def _search_apps() -> list[dict]:
     from fastapi import Depends
 
     from scribeflow.serve.api import create_app
-    from scribeflow_airflow.hooks import open_data_storage, pgvector_dsn
+    from scribeflow_airflow.hooks import LLMHook, open_data_storage, pgvector_dsn
 
     app = create_app(dependencies=[Depends(get_user)], dsn=pgvector_dsn,
-                     storage=open_data_storage)
+                     storage=open_data_storage, llm=lambda: LLMHook().get_settings())
     return [{"app": app, "url_prefix": "/scribeflow", "name": "Scribeflow search"}]
 
 
@@ -47,4 +48,10 @@ class ScribeflowPlugin(AirflowPlugin):
         "destination": "nav",
         "category": "browse",
         "url_route": "scribeflow-search",
+    }, {
+        "name": "Channel digests",
+        "href": "scribeflow/digests/",
+        "destination": "nav",
+        "category": "browse",
+        "url_route": "scribeflow-digests",
     }]

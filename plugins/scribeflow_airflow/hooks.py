@@ -9,7 +9,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from scribeflow.core import connections
-from scribeflow.core.config import (
+from scribeflow.core.endpoints import (
     LLMSettings,
     TranscriptionSettings,
     llm_settings_from_connection,

@@ -18,6 +18,7 @@ from airflow.listeners import hookimpl
 log = logging.getLogger(__name__)
 DAG_ID = "video_pipeline"
 EVALUATE_DAG_ID = "evaluate"
+DIGEST_DAG_ID = "digest"
 CHANNEL_PREFIX = "channel__"
 
 
@@ -26,6 +27,8 @@ def note_for(dag_run: Any, state: str) -> str | None:
     DAGs, or when it cannot be made)."""
     if dag_run.dag_id == EVALUATE_DAG_ID:
         return _evaluation_note(dag_run, state)
+    if dag_run.dag_id == DIGEST_DAG_ID:
+        return _digest_note(dag_run, state)
     if dag_run.dag_id.startswith(CHANNEL_PREFIX):
         return _channel_note(dag_run, state)
     if dag_run.dag_id != DAG_ID:
@@ -79,6 +82,22 @@ def _evaluation_note(dag_run: Any, state: str) -> str | None:
 
         root = evaluation_root(PipelineSettings.from_env({}).data_dir)
         return evaluation_note(read_evaluation_summary(root, dag_run.run_id), state)
+    except Exception:  # a note must never break the scheduler
+        log.exception("could not make the note of %s", dag_run.run_id)
+        return None
+
+
+def _digest_note(dag_run: Any, state: str) -> str | None:
+    """A ``digest`` run's period and what it lists, with a link to the digest."""
+    try:
+        from scribeflow.core.config import PipelineSettings
+        from scribeflow.core.files import DataPaths
+        from scribeflow.library.digest import digest_note
+
+        settings = PipelineSettings.from_env({})
+        if settings.data_url:
+            return None
+        return digest_note(DataPaths(settings.data_dir), dag_run.run_id, state)
     except Exception:  # a note must never break the scheduler
         log.exception("could not make the note of %s", dag_run.run_id)
         return None

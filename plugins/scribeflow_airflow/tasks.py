@@ -52,6 +52,7 @@ from scribeflow.pipeline.results import (
     QuizWritten,
     SpeakersFound,
     Stored,
+    Summarized,
     Transcribed,
 )
 from scribeflow.pipeline.rows import upsert_video_rows
@@ -358,6 +359,21 @@ def write_chapters(document: dict[str, Any]) -> dict[str, Any]:
     return result.to_xcom()
 
 
+@recorded("summarize")
+def summarize(document: dict[str, Any]) -> dict[str, Any]:
+    from scribeflow.pipeline.summarize import summarize_video
+
+    run_id, settings, _ = _run()
+    result = summarize_video(Assembled.from_xcom(document).video_dir, _llm(), settings)
+    if result.failed:
+        _summarize(run_id, settings, key_moments=f"failed: {result.failed}",
+                   warnings=[f"summary: {result.failed}"])
+    elif result.skipped is None:
+        _summarize(run_id, settings, key_moments=str(result.key_moments),
+                   warnings=[f"summary: {r}" for r in result.dropped])
+    return result.to_xcom()
+
+
 @recorded("write_quiz")
 def write_quiz(document: dict[str, Any]) -> dict[str, Any]:
     run_id, settings, _ = _run()
@@ -394,15 +410,21 @@ def translate(document: dict[str, Any]) -> dict[str, Any]:
 
 
 @recorded("render_outputs")
-def render_outputs(document: dict[str, Any], chapters: dict[str, Any], quiz: dict[str, Any],
-                   quality: dict[str, Any]) -> dict[str, Any]:
+def render_outputs(document: dict[str, Any], summary: dict[str, Any], chapters: dict[str, Any],
+                   quiz: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any]:
     run_id, settings, _ = _run()
     assembled = Assembled.from_xcom(document)
+    summarized = Summarized.from_xcom(summary)
     result = pipeline_outputs.render_outputs(
-        assembled.video_dir, settings, _llm(), assembled, ChaptersWritten.from_xcom(chapters),
-        QuizWritten.from_xcom(quiz), QualityScored.from_xcom(quality))
+        assembled.video_dir, settings, _llm(), assembled, summarized,
+        ChaptersWritten.from_xcom(chapters), QuizWritten.from_xcom(quiz),
+        QualityScored.from_xcom(quality))
     _summarize(run_id, settings, outputs=result.outputs)
-    # what embed_and_upsert needs: the folder, and whether the run is degraded
+    # what embed_and_upsert needs: the folder, and whether the run is degraded (a summary
+    # that failed leaves the video stored without one, and the run degraded)
+    if summarized.failed:
+        assembled = replace(assembled, degraded=(*assembled.degraded,
+                                                 f"summary: {summarized.failed}"))
     return assembled.to_xcom()
 
 
@@ -410,7 +432,7 @@ def render_outputs(document: dict[str, Any], chapters: dict[str, Any], quiz: dic
 def embed_and_upsert(document: dict[str, Any]) -> dict[str, Any]:
     from scribeflow_airflow.hooks import pgvector_dsn
 
-    run_id, settings, _ = _run()
+    run_id, settings, params = _run()
     assembled = Assembled.from_xcom(document)
     dsn = pgvector_dsn() if settings.store == "pgvector" else None
     result = upsert_video_rows(assembled.video_dir, settings, dsn)
@@ -422,10 +444,27 @@ def embed_and_upsert(document: dict[str, Any]) -> dict[str, Any]:
     embedded = (f"{result.embedded} rows embedded, {result.rows - result.embedded} "
                 "unchanged" if changed else "nothing changed: no model loaded")
     _summarize(run_id, settings, rows=result.rows, store=store, embedding=embedded,
-               status=status)
+               status=status, degraded=list(assembled.degraded))
+    _record_stored(run_id, assembled.video_dir, params.get("source"))
     if status == "success":
         _record_done(run_id, settings, result)
     return result.to_xcom()
+
+
+def _record_stored(run_id: str, video_dir: str, source: str | None) -> None:
+    """``stored.json`` (when the video first reached the library), and the library asset's
+    event of this run: the video's id, source and language, and whether it is new."""
+    from scribeflow.core.files import VideoPaths, read_json
+    from scribeflow.library.stored import record_stored
+    from scribeflow_airflow.assets import LIBRARY
+
+    video = VideoPaths(Path(video_dir))
+    meta = read_json(video.metadata)
+    language = read_json(video.transcript).get("language") if video.transcript.exists() else None
+    stored, new = record_stored(video, meta["video_id"], run_id, source, language)
+    get_current_context()["outlet_events"][LIBRARY].extra = {
+        "video_id": stored.video_id, "source": source, "language": language,
+        "title": meta.get("title"), "new": new, "stored_at": stored.stored_at}
 
 
 def _record_done(run_id: str, settings: PipelineSettings, result: Stored) -> None:

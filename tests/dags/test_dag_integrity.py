@@ -45,19 +45,33 @@ def test_video_pipeline_shape(dagbag):
     order = [t.task_id for t in dag.topological_sort()]
     assert order[:6] == ["download", "transcribe", "find_speakers", "split_into_chunks",
                          "write_document", "assemble_document"]
-    assert set(order[6:10]) == {"write_chapters", "write_quiz", "score_quality", "translate"}
-    assert order[10:] == ["render_outputs", "embed_and_upsert"]
+    assert set(order[6:11]) == {"summarize", "write_chapters", "write_quiz", "score_quality",
+                                "translate"}
+    assert order[11:] == ["render_outputs", "embed_and_upsert"]
+    # the store task updates the library's asset, on which the digest DAG is scheduled
+    assert [a.name for a in dag.get_task("embed_and_upsert").outlets] == ["scribeflow_library"]
     # every language's rows are written at once, after the translations
     assert "translate" in dag.get_task("embed_and_upsert").upstream_task_ids
     assert dag.get_task("transcribe").queue == dag.get_task("find_speakers").queue == "cuda"
-    for task_id in ("write_document", "write_chapters", "write_quiz", "score_quality",
-                    "translate"):
+    for task_id in ("write_document", "summarize", "write_chapters", "write_quiz",
+                    "score_quality", "translate"):
         assert dag.get_task(task_id).pool == "llm"
     url = dag.params.get_param("url")
     assert url.schema["type"] == "string" and url.schema["minLength"] == 1
     with pytest.raises(Exception, match="url"):
         dag.params.validate()
     assert dag.params["language"] == "auto" and dag.params["quiz"] is False
+    assert dag.params["summary"] is True
+
+
+def test_digest_is_scheduled_on_the_library_and_weekly(dagbag):
+    dag = dagbag.dags["digest"]
+    assert [t.task_id for t in dag.topological_sort()] == ["write_digest"]
+    timetable = dag.timetable
+    assert type(timetable).__name__ == "AssetOrTimeSchedule"
+    assert [a.name for a in timetable.asset_condition.objects] == ["scribeflow_library"]
+    assert timetable.timetable.expression == "0 7 * * 1"
+    assert dag.max_active_runs == 1
 
 
 def test_evaluate_shape(dagbag):
@@ -148,7 +162,8 @@ def test_one_bad_source_is_one_import_error_and_the_rest_load(tmp_path, monkeypa
 
 #: a value other than the default for each of video_pipeline's params that are settings
 DEPLOYED = {"language": "de", "transcriber": "endpoint", "whisper_model": "base",
-            "chunk_words": 60, "quiz": True, "quiz_per_chunk": 3, "store": "pgvector"}
+            "chunk_words": 60, "summary": False, "quiz": True, "quiz_per_chunk": 3,
+            "store": "pgvector"}
 
 AGREEMENT = """
 import json, sys
@@ -215,7 +230,7 @@ def test_the_form_explains_every_param_and_tucks_away_the_rare_ones(dagbag):
         assert field.get("title") and len(params.get_param(name).description or "") > 30, name
     sections = {name: field.get("section") for name, field in schema.items()}
     assert [n for n, s in sections.items() if s is None] == [
-        "url", "language", "translate_to", "chunk_words", "quiz", "quiz_per_chunk"]
+        "url", "language", "translate_to", "chunk_words", "summary", "quiz", "quiz_per_chunk"]
     assert {n for n, s in sections.items() if s == "Advanced"} == {
         "transcriber", "whisper_model", "subtitle_chars", "subtitle_lines", "diarize",
         "num_speakers", "min_speakers", "max_speakers", "store", "download_sleep_min",

@@ -365,3 +365,43 @@ def test_the_same_video_twice_at_once_ends_as_one_run(airflow, site):
         assert units == list(range(len(units)))
     transcript = read_json(video.transcript)
     assert transcript["segments"] and "soil" in video.document.read_text().lower()
+
+
+def test_the_digest_runs_on_the_library_asset_period_after_period(airflow):
+    """Each stored video updated the library's asset (its id, source and language in the
+    event); the digest DAG, scheduled on it, ran after them: its periods follow each other
+    and together list every stored video, each once, under its source."""
+    api, data = airflow["api"], airflow["data"]
+    stored = {p.name for p in (data.root / "videos").iterdir() if (p / "stored.json").exists()}
+    assert len(stored) >= 6, stored
+    (library,) = api.get("assets?name_pattern=scribeflow_library")["assets"]
+    events = api.get(f"assets/events?asset_id={library['id']}&limit=100")["asset_events"]
+    assert {e["extra"]["video_id"] for e in events} == stored
+    assert {e["extra"]["source"] for e in events} == {"science", "podcast", None}
+    assert {e["extra"]["language"] for e in events} == {"en"}
+    assert all(e["source_dag_id"] == "video_pipeline" for e in events)
+    # the digest runs the events triggered (none may be left queued or running)
+    deadline = time.monotonic() + 300
+    while True:
+        runs = api.runs("digest")
+        status, body = json_request(f"{api.base}/api/v2/dags/digest/assets/queuedEvents",
+                                    api.token)
+        queued = body.get("queued_events", []) if status == 200 else []  # 404: none
+        if runs and not queued and all(r["state"] in ("success", "failed") for r in runs):
+            break
+        assert time.monotonic() < deadline, [(r["dag_run_id"], r["state"]) for r in runs]
+        time.sleep(3)
+    assert {r["run_type"] for r in runs} == {"asset_triggered"}
+    assert {r["state"] for r in runs} == {"success"}
+    periods = read_json(data.root / "digests" / "periods.json")["periods"]
+    assert len(periods) >= 2 and periods[0]["start"] is None
+    assert all(b["start"] == a["end"] for a, b in zip(periods, periods[1:], strict=False))
+    listed: list[str] = []
+    for period in periods:
+        markdown = (data.root / "digests" / period["end"].replace(":", "-") / "digest.md"
+                    ).read_text()
+        listed += re.findall(r"/scribeflow/videos/([\w-]+)\)", markdown.split("\n## ", 1)[-1])
+        assert "*No abstract: no LLM configured.*" in markdown  # these runs had no LLM
+    assert sorted(set(listed)) == sorted(stored) and len(listed) == len(set(listed)) * 2
+    notes = [r["note"] for r in runs if r["note"]]
+    assert any(n.startswith("Result: ") and "videos stored" in n for n in notes), notes

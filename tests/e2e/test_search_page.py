@@ -47,11 +47,27 @@ def data_dir(media, run_pipeline, tmp_path_factory, embedder) -> Path:
         text=INTERVIEW, title="Reefs", channel=None, upload_date=None, language="en",
         url="https://example.org/reefs", model="all-MiniLM-L6-v2", vector=vector,
         speakers=("Speaker 1", "Speaker 2"))])
+    # the digest of what was stored so far, as the digest DAG writes it
+    import datetime as dt
+
+    from scribeflow.library.digest import write_digest
+
+    write_digest(DataPaths(root), "scheduled__first", dt.datetime.now(dt.UTC),
+                 "http://127.0.0.1/scribeflow")
     return root
 
 
 @pytest.fixture(scope="module")
-def airflow(data_dir, airflow_home, tmp_path_factory):
+def answering_llm():
+    """The api-server's LLM: a real local server with the scripted editor's answers."""
+    from support.openai_server import EditorScript, ScriptedOpenAI
+
+    with ScriptedOpenAI(EditorScript(error_at=0, rate_limit_first=False)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def airflow(data_dir, airflow_home, tmp_path_factory, answering_llm):
     """(base URL, JWT) of a running api-server with the Scribeflow plugin."""
     port = free_port()
     log = tmp_path_factory.mktemp("api-server") / "api-server.log"
@@ -65,6 +81,7 @@ def airflow(data_dir, airflow_home, tmp_path_factory):
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
         PYTHONPATH=str(ROOT / "plugins"),
         SCRIBEFLOW_DATA=str(data_dir),
+        OPENAI_BASE_URL=answering_llm.base_url, OPENAI_API_KEY="k", OPENAI_MODEL="m",
     )
     airflow_bin = str(Path(sys.executable).with_name("airflow"))
     with open(log, "w") as out:
@@ -98,9 +115,9 @@ def test_page_is_registered_in_the_navigation(airflow):
     status, body = json_request(f"{base}/api/v2/plugins", token)
     assert status == 200
     plugin = next(p for p in body["plugins"] if p["name"] == "scribeflow")
-    view = plugin["external_views"][0]
-    assert (view["name"], view["href"], view["destination"]) == ("Search transcripts",
-                                                                 "scribeflow/", "nav")
+    views = [(v["name"], v["href"], v["destination"]) for v in plugin["external_views"]]
+    assert views == [("Search transcripts", "scribeflow/", "nav"),
+                     ("Channel digests", "scribeflow/digests/", "nav")]
     assert plugin["fastapi_apps"][0]["url_prefix"] == "/scribeflow"
     assert body.get("import_errors", []) == [] or not any(
         "scribeflow" in str(e) for e in body.get("import_errors", []))
@@ -158,7 +175,7 @@ def test_search_page_in_a_browser(airflow, browser, shots):
     # the form fits one line at 1280 px
     tops = browser.execute_script(
         "return [...document.querySelectorAll('#search > *')].map(e => e.getBoundingClientRect().top)")
-    assert len(tops) == 9 and max(tops) - min(tops) < 4, tops
+    assert len(tops) == 10 and max(tops) - min(tops) < 4, tops
     browser.find_element(By.ID, "q").send_keys("the largest planet in the solar system")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     WebDriverWait(browser, 60).until(until.presence_of_element_located((By.CSS_SELECTOR, ".video")))
@@ -344,7 +361,7 @@ def test_api_docs_load_without_internet(airflow, browser, shots):
     WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"))
     paths = {b.find_element(By.CSS_SELECTOR, ".opblock-summary-path").text
              for b in browser.find_elements(By.CSS_SELECTOR, ".opblock")}
-    assert paths == {"/api/status", "/api/search"}, paths
+    assert paths == {"/api/status", "/api/search", "/api/ask"}, paths
     browser.save_screenshot(str(shots / "api-docs.png"))
 
 
@@ -368,3 +385,49 @@ def test_serve_command_runs_the_same_app_locally(data_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_ask_in_a_browser_cites_the_moment_and_declines_the_unrelated(airflow, browser, shots):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, token = airflow
+    wait_until_model_ready(base, token)
+    browser.set_window_size(1280, 900)
+    signed_in(browser, base, token)
+    browser.get(f"{base}/scribeflow/")
+    box = browser.find_element(By.ID, "q")
+    box.send_keys("Which planet is the biggest?")
+    browser.find_element(By.CSS_SELECTOR, "button[value=ask]").click()
+    answer = WebDriverWait(browser, 60).until(
+        lambda d: d.find_element(By.ID, "answer") if d.find_element(By.ID, "answer")
+        .is_displayed() else None)
+    browser.save_screenshot(str(shots / "ask.png"))
+    assert "largest planet" in answer.text.lower()
+    (cite,) = answer.find_elements(By.CSS_SELECTOR, "a.cite")
+    assert cite.text == "[1]" and cite.get_attribute("href").startswith(
+        f"{base}/scribeflow/watch/file-")  # the player, at the cited second
+    (item,) = answer.find_elements(By.CSS_SELECTOR, "li")
+    assert item.text.startswith("talk @ ") and "jupiter" in item.text.lower()
+    assert not browser.find_elements(By.CSS_SELECTOR, ".video")  # an answer, not a hit list
+    box.clear()
+    box.send_keys("Who won the football match yesterday?")
+    browser.find_element(By.CSS_SELECTOR, "button[value=ask]").click()
+    WebDriverWait(browser, 60).until(
+        lambda d: "does not hold" in d.find_element(By.ID, "answer").text)
+    assert not browser.find_elements(By.CSS_SELECTOR, "#answer a.cite")
+
+
+def test_the_digests_page_lists_the_digest_and_its_feed(airflow, browser):
+    from selenium.webdriver.common.by import By
+
+    base, token = airflow
+    signed_in(browser, base, token)
+    browser.get(f"{base}/scribeflow/digests/")
+    assert browser.title.startswith("Channel digests")
+    (first, *_) = browser.find_elements(By.CSS_SELECTOR, "ul.digests a")
+    first.click()
+    assert browser.title.startswith("What your channels said")
+    assert "talk" in browser.find_element(By.TAG_NAME, "h3").text
+    status, _ = json_request(f"{base}/scribeflow/digests/feed.atom")
+    assert status in (401, 403)  # behind Airflow's authentication, as the page is

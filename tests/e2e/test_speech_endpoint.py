@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from scribeflow.core.cache import LLMCache
-from scribeflow.core.config import TranscriptionSettings
+from scribeflow.core.endpoints import TranscriptionSettings
 from scribeflow.core.errors import ConfigError, ScribeflowError
 from scribeflow.evaluation.metrics import error_rates
 from scribeflow.speech.endpoint import TranscriptionUnavailable, transcribe_endpoint

@@ -60,7 +60,8 @@ def test_chapters_quality_and_rendered_documents(processed):
     timings = processing["timings_s"]
     assert timings["transcribe"] > 0 and timings["document_stages"] > 0 and timings["quality"] > 0
     html = processed.video.document_html.read_text()
-    assert "<h2>Volcanoes</h2>" in html and "Quality score: <strong>87</strong>" in html
+    assert '<h2 id="volcanoes">Volcanoes</h2>' in html
+    assert "Quality score: <strong>87</strong>/100" in html
     assert processed.video.document_pdf.read_bytes().startswith(b"%PDF-")
     assert not processed.video.quiz.exists()  # quiz is off in this run
 
@@ -164,8 +165,43 @@ def test_a_clean_run_logs_no_errors(processed):
     assert errors == [], errors
 
 
+def test_summary_key_moments_point_where_their_sentences_were_said(processed):
+    from scribeflow.pipeline.speakers import read_transcript
+    from scribeflow.writing.summarize import read_summary
+
+    summary = read_summary(processed.video.summary)
+    duration = read_json(processed.video.metadata)["duration"]
+    assert summary.ok and 3 <= len(summary.key_moments) <= 10
+    assert summary.abstract.startswith("The talk opens:")
+    words = [w for s in read_transcript(processed.video).segments for w in s.words]
+    for moment in summary.key_moments:
+        assert 0 <= moment.start <= duration
+        # the word spoken at the moment is the first of the sentence the point quotes
+        spoken = next(w for w in words if w.start >= moment.start - 0.01)
+        assert normalise(spoken.word)[0] == normalise(moment.quote)[0], (moment, spoken)
+    assert processed.outcome.line("key moments") == str(len(summary.key_moments))
+    # the document opens with the title, the facts, the summary, then the linked chapters
+    document = processed.video.document.read_text()
+    order = [document.index(p) for p in ("# talk\n", "Source: [http://127.0.0.1:",
+                                         "Duration: 00:5", "Language: English",
+                                         "## Summary", "**Key moments**", "## Chapters",
+                                         "## Introduction")]
+    assert order == sorted(order)
+    first = summary.key_moments[0]
+    assert f"- [{clock(first.start)}](http://127.0.0.1:" in document
+    assert f"#t={int(first.start)}) {first.point}" in document
+    assert re.search(r"^2\. \[Volcanoes\]\(#volcanoes\) · \[00:\d\d\]\(http://127\.0\.0\.1:\d+"
+                     r"/talk\.mp4#t=\d+\)$", document, re.M)
+    # each chapter heading stands right before the sentence it starts with
+    chapters = read_json(processed.video.chapters)["chapters"]
+    for chapter in chapters[1:]:
+        after = document.split(f"\n## {chapter['title']}\n\n", 1)[1]
+        assert normalise(after)[:3] == normalise(chapter["sentence"])[:3], (chapter, after[:80])
+
+
 def test_chunk_order_is_kept(processed):
     document = processed.video.document.read_text().lower()
+    document = document[document.index("## introduction"):]  # the text, after the summary
     keywords = ["lesson", "magma", "flour", "jupiter", "piano"]
     positions = [document.find(k) for k in keywords]
     assert all(p >= 0 for p in positions), positions
@@ -179,7 +215,7 @@ def test_one_row_per_embed_unit(processed, embedder):
     store = ParquetStore(processed.data.parquet_store)
     document_chunks = read_json(processed.video.document_chunks)
     expected = sum(len(split_units(c["text"], embedder)) for c in document_chunks)
-    assert store.count(VIDEO_ID) == expected
+    assert store.count(VIDEO_ID) == expected + 1  # and the summary
     import polars as pl
 
     frame = pl.read_parquet(processed.data.parquet_store / "*.parquet")
@@ -208,8 +244,8 @@ def test_search_command(processed):
     assert len(hits) == 2 and "jupiter" in hits[0]["text"].lower()
     assert set(hits[0]) == {"id", "video_id", "title", "text", "start", "end", "url", "score",
                             "channel", "upload_date", "language", "similarity", "weak",
-                            "moment_offset", "unit_start", "speakers"}
-    assert hits[0]["speakers"] == []  # one voice, and the module looks for no speakers
+                            "moment_offset", "unit_start", "speakers", "summary"}
+    assert hits[0]["speakers"] == [] and not hits[0]["summary"]  # one voice, and the module looks for no speakers
     assert 0.3 < hits[0]["similarity"] <= 1 and hits[0]["similarity"] > hits[1]["similarity"]
     assert hits[0]["language"] == "en" and not hits[0]["weak"]
     # the hit lands where the answer is spoken ("It is the largest planet in our solar

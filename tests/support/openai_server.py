@@ -162,6 +162,8 @@ def stage_of(prompt: str) -> str:
                          ("Task: write ONE multiple-choice", "quiz_question"),
                          ("Task: divide a transcript", "chapters"),
                          ("Task: rate how well", "quality_score"),
+                         ("Task: summarise a video", "summary"),
+                         ("Task: answer a question", "answer"),
                          ("Task: translate numbered subtitle lines", "translate_lines"),
                          ("Task: translate a passage", "translate_text")):
         if prompt.startswith(start):
@@ -215,6 +217,53 @@ def quiz_answer(prompt: str, number: int, as_json: bool = False) -> str:
     elif shape == "correct-paren":
         lines += ["", f"Correct answer: ({letter.lower()})"]
     return "\n".join(lines)
+
+
+def summary_answer(prompt: str, as_json: bool = False, number: int = 0) -> str:
+    """A summary of the transcript: an abstract made of its first sentences' words, and a
+    key point per sentence (at most five, spread over the talk) quoting it. JSON where asked
+    (fenced every other time), else the text form with a preamble and bold points."""
+    transcript = tagged(prompt, "transcript")
+    said = [s.strip() for s in re.split(r"(?<=[.!?])\s+", transcript) if len(s.split()) > 2]
+    if not said:
+        return "Abstract: Nothing is said.\nKey points:"
+    step = max(1, len(said) // 5)
+    picked = said[::step][:5]
+    first = " ".join(said[0].split()[:12]).rstrip(".!?")
+    abstract = f"The talk opens: {first}. It then covers {len(picked)} points in turn."
+    points = [(f"It says: {' '.join(s.split()[:5]).rstrip('.,!?')}.", s) for s in picked]
+    if as_json:
+        body = json.dumps({"abstract": abstract,
+                           "key_points": [{"point": p, "quote": q} for p, q in points]})
+        return f"```json\n{body}\n```" if number % 2 else body
+    return ("Sure! Here is the summary you asked for.\n\nAbstract: " + abstract
+            + "\n\nKey points:\n" + "\n".join(f'- **{p}** | "{q}"' for p, q in points))
+
+
+STOP = frozenset("what which when where does about there their this that with from have into "
+                 "they them than then were will would could should your".split())
+
+
+def answer_reply(prompt: str, as_json: bool = False) -> str:
+    """An answer from the passages: the passage that shares the most words (of four letters
+    or more, by their first five) with the question, its sentence that shares the most, cited
+    after its full stop; "not in the library" when no passage shares a word with it."""
+    question = {w[:5] for w in re.findall(r"[a-z]{4,}", tagged(prompt, "question").lower())
+                if w not in STOP}
+    passages = re.findall(r"^\[(\d+)\] [^:\n]*\(\d\d:\d\d(?::\d\d)?\): (.*)$",
+                          tagged(prompt, "passages"), re.M)
+
+    def shared(text: str) -> int:
+        return len(question & {w[:5] for w in re.findall(r"[a-z]{4,}", text.lower())})
+
+    best = max(passages, key=lambda p: shared(p[1]), default=None)
+    if best is None or shared(best[1]) < 1:
+        return json.dumps({"found": False, "answer": ""}) if as_json else (
+            "NOT IN LIBRARY - none of the passages mention this.")
+    sentences = [x for x in re.split(r"(?<=[.!?])\s+", best[1]) if x.strip()]
+    sentence = max(sentences, key=shared).rstrip(".!?")
+    answer = f"The talk says: {sentence}. [{best[0]}]"
+    return json.dumps({"found": True, "answer": answer}) if as_json else answer
 
 
 CHAPTER_STARTS = (("welcome", "Introduction"), ("next we talk", "Volcanoes"),
@@ -291,6 +340,10 @@ class EditorScript:
             return Reply(quiz_answer(request.prompt, request.number, structured(request)))
         if stage == "chapters":
             return Reply(chapters_answer(request.prompt, structured(request)))
+        if stage == "summary":
+            return Reply(summary_answer(request.prompt, structured(request), request.number))
+        if stage == "answer":
+            return Reply(answer_reply(request.prompt, structured(request)))
         if stage == "quality_score":
             return Reply('{"score": 87}' if structured(request) else "I'd rate it 87 out of 100.")
         if stage.startswith("translate_"):
@@ -344,6 +397,8 @@ class JudgingEditor:
             document = set(re.findall(r"[a-z]{4,}", tagged(request.prompt, "document").lower()))
             score = round(100 * len(transcript & document) / max(len(transcript), 1))
             return Reply(json.dumps({"score": score}) if structured(request) else str(score))
+        if stage == "summary":
+            return Reply(summary_answer(request.prompt, structured(request)))
         text = tagged(request.prompt, "transcript") or tagged(request.prompt, "text")
         if stage == "polish_sentences":
             if re.search(r"as\s+concisely\s+as\s+possible", request.prompt):

@@ -12,12 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from scribeflow.core import connections
-from scribeflow.core.config import (
-    DeploymentSettings,
-    LLMSettings,
-    PipelineSettings,
-    TranscriptionSettings,
-)
+from scribeflow.core.config import DeploymentSettings, PipelineSettings
+from scribeflow.core.endpoints import LLMSettings, TranscriptionSettings
 from scribeflow.core.errors import ScribeflowError, describe
 
 

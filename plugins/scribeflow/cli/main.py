@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from scribeflow.cli.channels import cmd_ingest, cmd_migrate_ids
+from scribeflow.cli.library import add_commands as add_library_commands
 from scribeflow.cli.services import (
     cmd_doctor,
     cmd_models_serve,
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="at most this many speakers (default 20)")
     run.add_argument("--chunk-words", dest="chunk_words", type=int, help="words per chunk")
     run.add_argument("--store", choices=STORES, help="vector store (default parquet)")
+    run.add_argument("--no-summary", dest="summary", action="store_false", default=None,
+                     help="no abstract and key moments (made by default when an LLM is set)")
     run.add_argument("--quiz", action="store_true", help="also generate a quiz")
     run.add_argument("--quiz-per-chunk", dest="quiz_per_chunk", type=int,
                      help="quiz questions per chunk (default 2)")
@@ -121,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("--data-dir", dest="data_dir")
     find.add_argument("--json", action="store_true", help="machine-readable output")
     find.set_defaults(func=cmd_search)
+
+    add_library_commands(sub)
 
     reindex = sub.add_parser("reindex", help="rebuild a store from the artifacts on disk")
     reindex.add_argument("--store", choices=STORES)

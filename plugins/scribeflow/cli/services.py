@@ -120,8 +120,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     guards = [fastapi.Depends(token_guard(token))] if token else []
     print(f"search page: http://{args.host}:{args.port}/  API: /api/search?q=…"
           + ("  (API token required)" if token else ""), flush=True)
-    uvicorn.run(create_app(dependencies=guards), host=args.host, port=args.port,
-                log_level="warning")
+    from scribeflow.cli.doctor import llm_settings_from_env
+
+    llm = llm_settings_from_env()[0]  # once: the metadata database is asked through a CLI
+    uvicorn.run(create_app(dependencies=guards, llm=lambda: llm), host=args.host,
+                port=args.port, log_level="warning")
     return 0
 
 

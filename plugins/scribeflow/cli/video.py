@@ -78,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     conf = {"url": args.url}
     for key in ("language", "transcriber", "whisper_model", "chunk_words", "store",
                 "quiz_per_chunk", "subtitle_chars", "subtitle_lines", "diarize",
-                "num_speakers", "min_speakers", "max_speakers"):
+                "num_speakers", "min_speakers", "max_speakers", "summary"):
         if getattr(args, key) is not None:
             conf[key] = getattr(args, key)
     if args.translate_to is not None:

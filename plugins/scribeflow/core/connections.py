@@ -18,7 +18,7 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 from scribeflow.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from scribeflow.core.config import LLMSettings, TranscriptionSettings
+    from scribeflow.core.endpoints import LLMSettings, TranscriptionSettings
 
 #: The query key of a URI whose whole extra is one JSON object (Airflow's ``EXTRA_KEY``).
 EXTRA_KEY = "__extra__"
@@ -129,7 +129,7 @@ def llm_settings(env: Mapping[str, str],
                  ) -> tuple[LLMSettings, str]:
     """The LLM settings the tasks would use and where they came from: the connection
     ``openai_default`` (:func:`resolve`), else the ``OPENAI_*`` variables."""
-    from scribeflow.core.config import LLMSettings, llm_settings_from_connection
+    from scribeflow.core.endpoints import LLMSettings, llm_settings_from_connection
 
     conn = resolve(LLM_CONN_ID, env, stored)
     if conn is None:
@@ -145,8 +145,8 @@ def transcription_settings(env: Mapping[str, str],
     came from: the connection ``$SCRIBEFLOW_TRANSCRIPTION_CONN_ID`` (default
     ``openai_transcription``), else the ``SCRIBEFLOW_TRANSCRIPTION_*`` variables. A connection
     the variable names must exist: its absence is a :class:`ConfigError`."""
-    from scribeflow.core.config import (
-        DeploymentSettings,
+    from scribeflow.core.config import DeploymentSettings
+    from scribeflow.core.endpoints import (
         TranscriptionSettings,
         transcription_settings_from_connection,
     )

@@ -13,6 +13,8 @@ Layout under the data folder (``./data`` or ``$SCRIBEFLOW_DATA``)::
     videos/<video_id>/document_chunks.json  each chunk's final text, the input of embedding
     videos/<video_id>/chapters.json, chapters.txt   chapters and the YouTube-style list
     videos/<video_id>/quality.json      the quality score
+    videos/<video_id>/summary.json      the abstract and key moments (or why there are none)
+    videos/<video_id>/stored.json       when the video was first stored, by which run, source
     videos/<video_id>/quiz.json, quiz.md, quiz_answer_key.md, quiz.html, quiz.pdf
     videos/<video_id>/document.html, document.pdf
     videos/<video_id>/processing.json   how the video was processed (models, prompt versions,
@@ -203,6 +205,14 @@ class VideoPaths:
     @property
     def quality(self) -> Path:
         return self.root / "quality.json"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def stored(self) -> Path:
+        return self.root / "stored.json"
 
     @property
     def quiz(self) -> Path:

@@ -17,6 +17,15 @@ def deep_link(url: str, start: float) -> str:
     return urlunparse(parts._replace(fragment=f"t={seconds}"))
 
 
+def moment_link(url: str, video_id: str, start: float, root: str) -> str:
+    """Where a reader opens ``video_id`` at ``start``: the site's own link at that second
+    (``&t=``), or for a local file (which a browser will not open from a page) the player
+    page of the app whose root is ``root`` (a prefix relative to the page, ``../../../``)."""
+    if urlparse(url).scheme == "file":
+        return f"{root}watch/{quote(video_id, safe='')}?t={max(0, int(start))}"
+    return deep_link(url, start)
+
+
 def timestamp(seconds: float, separator: str = ",") -> str:
     """``HH:MM:SS,mmm`` (SRT) or with ``.`` (WebVTT); negative times clamp to zero."""
     total_ms = max(0, round(seconds * 1000))

@@ -208,9 +208,15 @@ class Moment:
     code: bytes
 
 
+#: The chunk index of a video's summary in the store (its abstract and key moments, one
+#: video-level entry that search finds like a passage).
+SUMMARY_CHUNK = -1
+
+
 @dataclass(frozen=True)
 class ChunkRow:
-    """One embedded unit as stored: text that fits the embedding model, and where it came from."""
+    """One embedded unit as stored: text that fits the embedding model, and where it came from.
+    A video's summary is stored as the chunk :data:`SUMMARY_CHUNK`."""
 
     id: str
     video_id: str
@@ -275,6 +281,8 @@ class SearchHit:
     unit_start: float | None = None
     #: Who is heard in the unit, in the order they speak (empty: one speaker, or unknown).
     speakers: tuple[str, ...] = ()
+    #: The hit is the video's summary (its abstract and key moments), not a passage.
+    summary: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,7 +17,7 @@ from scribeflow.evaluation.references import Candidate, ReferenceItem
 from scribeflow.evaluation.results import _complete
 
 if TYPE_CHECKING:
-    from scribeflow.core.config import LLMSettings, TranscriptionSettings
+    from scribeflow.core.endpoints import LLMSettings, TranscriptionSettings
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from scribeflow.core.cache import llm_cache
-from scribeflow.core.config import LLMSettings, PipelineSettings
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.files import (
     VideoPaths,
     read_json,
@@ -84,20 +85,34 @@ def assemble_video_document(video_dir: str, groups: list[GroupWritten]) -> Assem
         degraded=tuple(d for g in groups for d in g.degraded))
 
 
+#: From a video's document (``videos/<id>/files/document.html`` under the app) to the app's
+#: root, where a local file's player is.
+DOCUMENT_ROOT = "../../../"
 
 
 def document_markdown(video: VideoPaths) -> str:
-    """``document.md``'s text, made one way wherever it is needed: the title, then each
-    chunk's final text in order, with a ``##`` heading where each chapter starts when the
-    chapters stage ran (``chapters.json`` without a ``skipped`` reason; the chunks' own
-    headings then move one level down)."""
+    """``document.md``'s text, made one way wherever it is needed: the title, the video's
+    facts, the summary and the chapter list (:mod:`scribeflow.writing.overview`), then each
+    chunk's final text in order, with a ``##`` heading at the sentence where each chapter
+    starts when the chapters stage found some (the chunks' own headings then move one level
+    down)."""
+    from scribeflow.core.links import moment_link
     from scribeflow.writing.chapters import Chapter, with_chapter_headings
-    from scribeflow.writing.document import assemble_document
+    from scribeflow.writing.overview import Facts, compose
+    from scribeflow.writing.summarize import read_summary
 
-    title = read_json(video.metadata)["title"]
+    meta = read_json(video.metadata)
     chunks = read_json(video.document_chunks)
-    found = read_json(video.chapters) if video.chapters.exists() else {"skipped": "not run"}
-    if "skipped" in found:
-        return assemble_document(title, [(c["index"], c["text"]) for c in chunks])
+    found = read_json(video.chapters) if video.chapters.exists() else {}
     chapters = [Chapter.from_dict(c) for c in found.get("chapters", [])]
-    return with_chapter_headings(title, chunks, chapters)
+    quality = read_json(video.quality).get("score") if video.quality.exists() else None
+    language = (read_json(video.transcript).get("language")
+                if video.transcript.exists() else None)
+
+    def link(start: float) -> str:
+        return moment_link(meta.get("webpage_url") or "", meta["video_id"], start,
+                           DOCUMENT_ROOT)
+
+    body = with_chapter_headings(chunks, chapters)
+    return compose(meta["title"], Facts.of(meta, link, language, quality),
+                   read_summary(video.summary), chapters, body, link)

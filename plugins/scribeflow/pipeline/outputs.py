@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from scribeflow.core.config import LLMSettings, PipelineSettings
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.files import (
     read_json,
     write_json_atomic,
@@ -19,6 +20,7 @@ from scribeflow.pipeline.results import (
     QualityScored,
     QuizWritten,
     Rendered,
+    Summarized,
 )
 from scribeflow.pipeline.study import _study_inputs
 
@@ -26,7 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def render_outputs(video_dir: str, settings: PipelineSettings, llm: LLMSettings,
-                   document: Assembled | None = None, chapters: ChaptersWritten | None = None,
+                   document: Assembled | None = None, summary: Summarized | None = None,
+                   chapters: ChaptersWritten | None = None,
                    quiz: QuizWritten | None = None, quality: QualityScored | None = None
                    ) -> Rendered:
     """``document.md`` (with its chapter headings), ``document.html``/``.pdf``,
@@ -39,11 +42,9 @@ def render_outputs(video_dir: str, settings: PipelineSettings, llm: LLMSettings,
 
     video, meta, _ = _study_inputs(video_dir)
     score = read_json(video.quality).get("score") if video.quality.exists() else None
-    chapter_list = (read_json(video.chapters).get("chapters", []) if video.chapters.exists()
-                    else [])
     markdown = document_markdown(video)
     write_text_atomic(video.document, markdown)  # its one writer
-    page = render.document_page(meta["title"], markdown, score, chapter_list)
+    page = render.document_page(meta["title"], markdown)
     rendered = _page_and_pdf(page, video.document_html, video.document_pdf)
     outputs = {"document": str(video.document), "document_html": str(video.document_html),
                "document_pdf": str(video.document_pdf)}
@@ -56,10 +57,10 @@ def render_outputs(video_dir: str, settings: PipelineSettings, llm: LLMSettings,
     log.info("rendered %d PDF(s); %d unchanged", rendered,
              1 + bool(settings.quiz and video.quiz.exists()) - rendered)
     transcript = read_json(video.transcript)
-    prompts = ("polish_sentences", "format_markdown", "cleanup_markdown", "chapters",
-               "quiz_question", "quality_score")
-    stages = {"document_stages": document, "chapters": chapters, "quiz": quiz,
-              "quality": quality}
+    prompts = ("polish_sentences", "format_markdown", "cleanup_markdown", "summary",
+               "chapters", "quiz_question", "quality_score")
+    stages = {"document_stages": document, "summary": summary, "chapters": chapters,
+              "quiz": quiz, "quality": quality}
     usage = sum((r.usage for r in stages.values() if r is not None), LLMUsage())
     tokens = {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens}
     write_json_atomic(video.processing, {

@@ -185,6 +185,18 @@ class QualityScored(StageResult):
 
 
 @dataclass(frozen=True)
+class Summarized(StageResult):
+    """``summarize``: the key moments found, or why there is no summary (``skipped``, or
+    ``failed``: the run is then degraded)."""
+
+    key_moments: int = 0
+    skipped: str | None = None
+    failed: str | None = None
+    usage: LLMUsage = field(default_factory=LLMUsage)
+    dropped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Translated(StageResult):
     """``translate``: the languages the video's subtitles and document were translated into,
     and how each was made (``whisper`` subtitles and an ``llm`` document, ``llm`` both, or

@@ -28,13 +28,9 @@ from typing import Any
 
 from scribeflow import __version__
 from scribeflow.core import connections
-from scribeflow.core.config import (
-    DeploymentSettings,
-    LLMSettings,
-    PipelineSettings,
-    TranscriptionSettings,
-)
+from scribeflow.core.config import DeploymentSettings, PipelineSettings
 from scribeflow.core.connections import Connection
+from scribeflow.core.endpoints import LLMSettings, TranscriptionSettings
 from scribeflow.core.errors import ScribeflowError
 from scribeflow.core.files import DataPaths, read_json, write_json_atomic
 
@@ -46,7 +42,7 @@ RESULT_SETTINGS = ("language", "transcriber", "whisper_model", "whisper_device",
                    "embed_model", "store", "quiz", "quiz_per_chunk", "chapter_chunks",
                    "quality_chars", "allow_degraded", "max_duration", "translate_to",
                    "subtitle_chars", "subtitle_lines", "diarize", "num_speakers",
-                   "min_speakers", "max_speakers")
+                   "min_speakers", "max_speakers", "summary", "summary_chars")
 #: Files a finished run leaves in the video's folder (the quiz's too when it made one).
 OUTPUTS = ("metadata.json", "transcript.json", "document.md", "document_chunks.json",
            "document.html", "document.pdf")

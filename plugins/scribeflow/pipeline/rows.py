@@ -16,10 +16,12 @@ from scribeflow.core.files import (
     VideoPaths,
     read_json,
 )
-from scribeflow.core.records import ChunkRow, Moment, Transcript
+from scribeflow.core.links import clock
+from scribeflow.core.records import SUMMARY_CHUNK, ChunkRow, Moment, Transcript
 from scribeflow.index import moments
 from scribeflow.pipeline.results import Stored
 from scribeflow.writing.chunking import without_speaker_labels
+from scribeflow.writing.summarize import VideoSummary, read_summary
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +51,18 @@ def content_hash(chunk: dict[str, Any], meta: dict[str, Any], language: str | No
 
 @dataclass(frozen=True)
 class _Document:
-    """One language's chunks of a video: the spoken language's document, or a translation."""
+    """One language's chunks of a video: the spoken language's document, a translation, or
+    the summary (one chunk, :data:`SUMMARY_CHUNK`)."""
 
     language: str | None
     chunks: list[dict]
     translation: bool
+    summary: bool = False
+
+    @property
+    def spoken(self) -> bool:
+        """Its words are the speech's: they place a hit's moments and speakers."""
+        return not (self.translation or self.summary)
 
     def key(self, chunk: dict) -> tuple[str | None, int]:
         return (self.language, chunk["index"])
@@ -74,12 +83,37 @@ def _video_inputs(video_dir: str) -> tuple[VideoPaths, dict, list[_Document], li
     transcript = read_transcript(video) if video.transcript.exists() else None
     spoken = _spoken_words(transcript)
     language = transcript.language if transcript else None
+    meta = read_json(video.metadata)
     documents = [_Document(language, read_json(video.document_chunks), False)]
     for path in sorted(video.root.glob("document_chunks.*.json")):
         code = path.name.split(".")[1]
         if code != language:
             documents.append(_Document(code, read_json(path), True))
-    return video, read_json(video.metadata), documents, spoken
+    summary = read_summary(video.summary)
+    if summary.ok:
+        end = meta.get("duration") or max((c["end"] for c in documents[0].chunks), default=0.0)
+        documents.append(_Document(language, [{"index": SUMMARY_CHUNK, "start": 0.0,
+                                               "end": float(end), "text": summary_text(summary),
+                                               "timed": summary_words(summary)}], False, True))
+    return video, meta, documents, spoken
+
+
+def summary_text(summary: VideoSummary) -> str:
+    """What a video's summary entry holds: the abstract, then each key moment's point."""
+    return "\n".join([summary.abstract, *(f"{clock(m.start)} {m.point}"
+                                          for m in summary.key_moments)])
+
+
+def summary_words(summary: VideoSummary) -> list[tuple[float, str]]:
+    """The summary entry's words with the second each opens: the abstract's the start, a key
+    point's its moment (so a hit on a key point plays from where it was said)."""
+    return [(0.0, w) for w in summary.abstract.split()] + [
+        (m.start, w) for m in summary.key_moments for w in f"{clock(m.start)} {m.point}".split()]
+
+
+def _heard(doc: _Document, spoken: list[SpokenWord], chunk: dict) -> list[SpokenWord]:
+    """The words spoken during ``chunk`` that its speakers come from (none for a summary)."""
+    return _heard_in(spoken, chunk) if not doc.summary else []
 
 
 def _spoken_words(transcript: Transcript | None) -> list[SpokenWord]:
@@ -127,10 +161,11 @@ def embed_video(video_dir: str, settings: PipelineSettings,
     units = [(doc, chunk, u, unit) for (doc, chunk), pieces in zip(todo, embedded, strict=True)
              for u, unit in enumerate(pieces)]
     # the spoken words place a hit's moment; a translation's words were not spoken
-    unit_moments = [moments.make(unit.text, [] if doc.translation else
+    unit_moments = [moments.make(unit.text, chunk["timed"] if doc.summary else [] if
+                                 doc.translation else
                                  [(t, w) for t, w, _ in _spoken_in(spoken, chunk)],
                                  chunk["start"], unit.windows) for doc, chunk, _, unit in units]
-    heard = {doc.key(c): _heard_in(spoken, c) for doc, c in todo}  # once a chunk
+    heard = {doc.key(c): _heard(doc, spoken, c) for doc, c in todo}  # once a chunk
     unit_speakers = _unit_speakers(units, unit_moments, heard)
     log.info("embedded %d units of %s in %d language(s) (%d moments) with %s in %.2f s%s",
              len(units), meta["video_id"], len({doc.language for doc, _ in todo}),
@@ -176,7 +211,7 @@ def _unit_speakers(units: Sequence[tuple[_Document, dict, int, Any]],
     from the unit's first moment to the next unit's, within its chunk (a translation's
     unit, whose words were not spoken, or one without moments: its chunk's speakers).
     ``heard``: each chunk's words (:func:`_heard_in`)."""
-    begins = [m[0].start if m and not doc.translation else None
+    begins = [m[0].start if m and doc.spoken else None
               for (doc, _, _, _), m in zip(units, unit_moments, strict=True)]
     out = []
     for n, (doc, chunk, _, _) in enumerate(units):
@@ -202,7 +237,7 @@ def upsert_video_rows(video_dir: str, settings: PipelineSettings, dsn: str | Non
     _, meta, documents, spoken = _video_inputs(video_dir)
     label = model_label(settings.embed_model)
     wanted = {doc.key(c): content_hash(c, meta, doc.language, label,
-                                       _speakers_of(_heard_in(spoken, c)))
+                                       _speakers_of(_heard(doc, spoken, c)))
               for doc in documents for c in doc.chunks}
     store = open_store(settings, dsn)
     stored_rows = store.video_rows(meta["video_id"])

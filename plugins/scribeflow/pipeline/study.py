@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 
 from scribeflow.core.cache import llm_cache
-from scribeflow.core.config import LLMSettings, PipelineSettings
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.files import (
     VideoPaths,
     read_json,

@@ -53,6 +53,8 @@ class RunSummary:
     llm: str | None = None
     removed_pct: float | None = None
     chapters_found: int | None = None
+    #: The video's summary: its key moments (``5``), or ``failed: <cause>``.
+    key_moments: str | None = None
     quiz: str | None = None
     quality: int | None = None
     #: How each language of ``translate_to`` was made (``llm``, ``whisper``, …), by code.
@@ -156,7 +158,8 @@ def format_summary(summary: RunSummary | dict[str, Any]) -> str:
         ("LLM", "llm", "{}"),
         ("preamble removed", "removed_pct", "{:.1f}%"), ("stored rows", "rows", "{}"),
         ("embedding", "embedding", "{}"),
-        ("chapters", "chapters_found", "{}"), ("quiz", "quiz", "{}"),
+        ("key moments", "key_moments", "{}"), ("chapters", "chapters_found", "{}"),
+        ("quiz", "quiz", "{}"),
         ("store", "store", "{}"), ("quality", "quality", "{}"),
     )
     for label, key, fmt in fields:

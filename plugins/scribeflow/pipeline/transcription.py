@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scribeflow.core.cache import llm_cache
-from scribeflow.core.config import PipelineSettings, TranscriptionSettings
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.endpoints import TranscriptionSettings
 from scribeflow.core.errors import BadInputError
 from scribeflow.core.files import (
     VideoPaths,

@@ -15,7 +15,8 @@ import logging
 from pathlib import Path
 
 from scribeflow.core.cache import llm_cache
-from scribeflow.core.config import LLMSettings, PipelineSettings
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.errors import ConfigError
 from scribeflow.core.files import VideoPaths, read_json, write_json_atomic, write_text_atomic
 from scribeflow.core.languages import language_name
@@ -120,5 +121,5 @@ def _write_document(video: VideoPaths, target: str, title: str, chunks: list[dic
                                          for c, text in zip(chunks, passages, strict=True)])
     write_text_atomic(video.document_in(target), markdown)
     write_text_atomic(video.document_html_in(target),
-                      render.document_page(title, markdown, None, []))
+                      render.document_page(title, markdown))
 

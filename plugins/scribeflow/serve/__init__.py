@@ -1,5 +1,6 @@
 """What people open in a browser or call over HTTP: the search API and page (``api``), the
-player and media of local files (``player``), and a video's results page (``results``).
+player and media of local files (``player``), a video's results page (``results``), and
+the library's answers and digests (``library``).
 
-May import: core, sources, writing, index.
+May import: core, sources, writing, index, library.
 """

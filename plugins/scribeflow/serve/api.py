@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Request
 
 from scribeflow.core.config import PipelineSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.errors import BadInputError, ConfigError
 from scribeflow.core.records import SearchFilters
 
@@ -45,11 +46,13 @@ def create_app(
     settings: Callable[..., PipelineSettings] = PipelineSettings.from_env,
     preload: bool = True,
     storage: Callable[[PipelineSettings], Any] | None = None,
+    llm: Callable[[], LLMSettings] = LLMSettings.from_env,
 ) -> Any:
     """The app. With ``preload`` its start (Airflow's API server enters a mounted app's
     lifespan, and so does uvicorn) loads the search model in the background. ``storage``
     opens the data folder on object storage (the plugin: with the ``scribeflow_data``
-    connection; by default the one this process opened, else the provider's environment)."""
+    connection; by default the one this process opened, else the provider's environment).
+    ``llm`` gives the LLM that answers questions (``/api/ask``)."""
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, HTTPException, Query
@@ -154,6 +157,10 @@ def create_app(
         from scribeflow.core.objects import open_storage
 
         return storage(current) if storage else open_storage(current.data_url)
+
+    from scribeflow.serve import library
+
+    library.add_routes(app, settings, dsn, llm, bucket)
 
     def playable(video_id: str) -> player.Playable:
         current = settings()

@@ -71,15 +71,6 @@ def read_ranges(item: Playable, start: int, end: int, block: int = 1 << 20) -> I
             yield chunk
 
 
-def is_local(url: str) -> bool:
-    return urlparse(url).scheme == "file"
-
-
-def watch_path(video_id: str, start: float) -> str:
-    """The player page's path under the app's root, opening at ``start`` seconds."""
-    return f"/watch/{quote(video_id, safe='')}?t={max(0, int(start))}"
-
-
 def playable(data: DataPaths, video_id: str, storage: Any = None) -> Playable:
     """The file to play for ``video_id`` (from the bucket of ``storage`` when the data
     folder is on object storage); raises :class:`NotFoundError` when there is none."""
@@ -144,5 +135,7 @@ def player_page(item: Playable, start: float) -> str:
 
 def to_watch_links(hits: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
     """Hits on local files link to the player under ``root`` (the app's mount path)."""
-    return [hit | {"url": root + watch_path(hit["video_id"], hit["start"])}
-            if is_local(hit["url"]) else hit for hit in hits]
+    from scribeflow.core.links import moment_link
+
+    return [hit | {"url": moment_link(hit["url"], hit["video_id"], hit["start"], root + "/")}
+            if hit["url"].startswith("file:") else hit for hit in hits]

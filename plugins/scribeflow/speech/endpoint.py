@@ -34,7 +34,7 @@ from scribeflow.speech.whisper import CUT_SEARCH_S, SAMPLE_RATE, pcm_pieces, qui
 
 if TYPE_CHECKING:
     from scribeflow.core.cache import LLMCache
-    from scribeflow.core.config import TranscriptionSettings
+    from scribeflow.core.endpoints import TranscriptionSettings
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scribeflow.core.errors import ScribeflowError
 from scribeflow.writing.chapters import ChapterParseError, parse_proposals
+from scribeflow.writing.cited import AnswerParseError, parse_answer, read_answer
 from scribeflow.writing.quality import ScoreParseError, parse_score
 from scribeflow.writing.quiz import (
     LETTERS,
@@ -28,6 +29,7 @@ from scribeflow.writing.quiz import (
     check_question,
     parse_question,
 )
+from scribeflow.writing.summarize import SummaryParseError, check_proposal, parse_summary
 
 T = TypeVar("T")
 
@@ -50,6 +52,21 @@ class _Question(_Strict):
     options: list[str] = Field(min_length=4, max_length=4)
     answer: Literal["A", "B", "C", "D"]
     explanation: str
+
+
+class _KeyPoint(_Strict):
+    point: str = Field(description="one key point, in one sentence")
+    quote: str = Field(description="the exact sentence of the transcript the point summarises")
+
+
+class _Summary(_Strict):
+    abstract: str = Field(description="2-4 sentences")
+    key_points: list[_KeyPoint]
+
+
+class _Answer(_Strict):
+    found: bool = Field(description="whether the passages hold the answer")
+    answer: str = Field(description="the answer, each sentence citing passages as [1]")
 
 
 class _Score(_Strict):
@@ -120,5 +137,11 @@ def _question(answer: _Question) -> QuizQuestion:
 
 CHAPTERS = AnswerFormat("chapters", _Chapters, _chapters, parse_proposals, ChapterParseError)
 QUIZ_QUESTION = AnswerFormat("quiz_question", _Question, _question, parse_question, QuizParseError)
+SUMMARY = AnswerFormat("summary", _Summary,
+                        lambda a: check_proposal(a.abstract, [(p.point, p.quote)
+                                                              for p in a.key_points]),
+                        parse_summary, SummaryParseError)
+ANSWER = AnswerFormat("answer", _Answer, lambda a: read_answer(a.found, a.answer),
+                      parse_answer, AnswerParseError)
 QUALITY_SCORE = AnswerFormat("quality_score", _Score, lambda a: a.score, parse_score,
                              ScoreParseError)

@@ -147,17 +147,91 @@ def youtube_list(chapters: Sequence[Chapter]) -> str:
     return "\n".join(f"{clock(c.start)} {c.title}" for c in chapters) + ("\n" if chapters else "")
 
 
-def with_chapter_headings(title: str, chunks: Sequence[dict], chapters: Sequence[Chapter]) -> str:
-    """``document.md`` with a ``##`` heading per chapter before the chunk it starts in; the
-    chunks' own headings move one level down."""
-    starts = sorted(chapters, key=lambda c: c.start)
-    parts = [f"# {title.strip() or 'Untitled'}"]
-    pending = list(starts)
+#: Lowest fuzzy-match score (0-100) at which a sentence of the polished document is taken
+#: for the chapter's starting sentence; below it, the chapter's time places its heading.
+MIN_PLACE_MATCH = 60.0
+#: A paragraph that opens with its speaker (``Speaker 2:``, ``**Speaker 2 (host):**``).
+_SPEAKER = re.compile(r"^(?:\*\*)?Speaker \d+(?: \([^)]*\))?(?::\*\*|\*\*:|:)\s*")
+
+
+def with_chapter_headings(chunks: Sequence[dict], chapters: Sequence[Chapter]) -> str:
+    """The document's body: each chunk's text in order (its own headings one level down),
+    with a ``##`` heading per chapter before the sentence the chapter starts with, wherever
+    in its chunk that sentence is. The polished sentence is found by its words; when the
+    rewrite changed them too much, by the chapter's time within its chunk. The first chapter
+    opens the body."""
+    pending = sorted(chapters, key=lambda c: c.start)
+    blocks: list[str] = []
     for index, chunk in enumerate(chunks):
         next_start = chunks[index + 1]["start"] if index + 1 < len(chunks) else float("inf")
-        while pending and pending[0].start < next_start:
-            parts.append(f"## {pending.pop(0).title}")
+        mine = []
+        while pending and (pending[0].start < next_start or index + 1 == len(chunks)):
+            mine.append(pending.pop(0))
         text = re.sub(r"^(#{2,5})\s", r"#\1 ", chunk["text"].strip(), flags=re.MULTILINE)
-        if text:
-            parts.append(text)
-    return "\n\n".join(parts) + "\n"
+        if text or mine:
+            blocks.extend(_headed(text, chunk, mine, first=index == 0))
+    return "\n\n".join(blocks)
+
+
+def _headed(text: str, chunk: dict, chapters: Sequence[Chapter], first: bool) -> list[str]:
+    """``text``'s blocks with each chapter's heading before the sentence it starts at."""
+    blocks = [b for b in re.split(r"\n\s*\n", text) if b.strip()] if text else []
+    # every sentence of the prose blocks: (block, offset in it, its text)
+    slots = [(b, m.start(), m.group(0)) for b, block in enumerate(blocks)
+             if not block.lstrip().startswith(("#", "|", "```"))
+             for m in re.finditer(r"\S(?:.*?)(?:[.!?…](?=\s)|$)", block, re.DOTALL)]
+    slots = [(b, o, t) for b, o, t in slots if t.strip()]
+    placed: list[tuple[int, int, str]] = []
+    cursor = 0
+    for chapter in chapters:
+        if first and chapter.start == 0.0 and not placed:
+            placed.append((0, 0, chapter.title))
+            continue
+        at = _find(chapter, chunk, slots, cursor)
+        if at is None:  # a chunk with no prose: the heading goes after it
+            placed.append((len(blocks), 0, chapter.title))
+            continue
+        cursor = at + 1
+        placed.append((slots[at][0], slots[at][1], chapter.title))
+    for block, offset, title in reversed(placed):
+        heading = f"## {title}"
+        if block >= len(blocks):
+            blocks.append(heading)
+        elif offset == 0 or not blocks[block][:offset].strip():
+            # a chunk heading right above the paragraph stays under the chapter's
+            at = block - 1 if block and blocks[block - 1].lstrip().startswith("#") else block
+            blocks.insert(at, heading)
+        else:
+            paragraph = blocks[block]
+            speaker = _SPEAKER.match(paragraph)
+            rest = paragraph[offset:].lstrip()
+            blocks[block:block + 1] = [paragraph[:offset].rstrip(), heading,
+                                       (speaker.group(0) if speaker else "") + rest]
+    return blocks
+
+
+def _find(chapter: Chapter, chunk: dict, slots: Sequence[tuple[int, int, str]],
+          cursor: int) -> int | None:
+    """The slot (a sentence of the chunk, from ``cursor`` on) the chapter starts at."""
+    from rapidfuzz import fuzz
+
+    if not slots:
+        return None
+    wanted = _norm(_WORD.findall(chapter.sentence))
+    best, score = None, 0.0
+    for n in range(cursor, len(slots)):
+        ratio = fuzz.ratio(wanted, _norm(_WORD.findall(slots[n][2])))
+        if ratio > score:
+            best, score = n, ratio
+    if best is not None and score >= MIN_PLACE_MATCH:
+        return best
+    # by time: the sentence at the chapter's share of the chunk's words
+    words = [len(_WORD.findall(t)) for _, _, t in slots]
+    span = max(chunk.get("end", chunk["start"]) - chunk["start"], 1e-6)
+    share = min(max((chapter.start - chunk["start"]) / span, 0.0), 1.0)
+    target, seen = share * sum(words), 0
+    for n, count in enumerate(words):
+        if n >= cursor and seen + count > target:
+            return n
+        seen += count
+    return len(slots) - 1 if len(slots) - 1 >= cursor else None

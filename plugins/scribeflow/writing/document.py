@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from scribeflow.core.cache import LLMCache
-from scribeflow.core.config import LLMSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.errors import ScribeflowError
 from scribeflow.core.records import Chunk
 from scribeflow.writing.llm import LLMClient, LLMUnavailable, Unusable, Usage

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scribeflow.core.cache import LLMCache
-from scribeflow.core.config import LLMSettings
-from scribeflow.core.endpoints import retry_policy
+from scribeflow.core.endpoints import LLMSettings, retry_policy
 from scribeflow.core.errors import ConfigError, ScribeflowError
 
 log = logging.getLogger(__name__)

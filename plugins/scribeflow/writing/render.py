@@ -35,10 +35,27 @@ def template(name: str) -> Any:
 
 
 def markdown_html(text: str) -> str:
-    """Markdown to HTML; raw HTML in the source is shown as text, never passed through."""
+    """Markdown to HTML; raw HTML in the source is shown as text, never passed through.
+    Headings get the anchors the Markdown's own links use (GitHub's:
+    :func:`scribeflow.writing.overview.unique_slug`)."""
+    return _markdown().render(text)
+
+
+@functools.cache
+def _markdown() -> Any:
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    from scribeflow.writing.overview import unique_slug
+
+    def heading_ids(state: Any) -> None:
+        seen: dict[str, int] = {}
+        for n, token in enumerate(state.tokens):
+            if token.type == "heading_open":
+                token.attrSet("id", unique_slug(state.tokens[n + 1].content, seen))
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    md.core.ruler.push("heading_ids", heading_ids)
+    return md
 
 
 #: A paragraph that opens with its speaker (``Speaker 2:``, ``Speaker 2 (the host):``, bold
@@ -53,12 +70,13 @@ def speaker_turns(html: str) -> str:
                                f'>{m[1]}:</span> ', html)
 
 
-def document_page(title: str, markdown: str, quality: int | None, chapters: Sequence[dict]) -> str:
+def document_page(title: str, markdown: str) -> str:
+    """``document.html``: ``document.md`` rendered, in its order (title, facts, summary,
+    chapters, text), with each speaker's turns set apart."""
     import markupsafe
 
     body = markupsafe.Markup(speaker_turns(markdown_html(markdown)))
-    return _env().get_template("document.html.j2").render(
-        title=title, body=body, quality=quality, chapters=chapters)
+    return _env().get_template("document.html.j2").render(title=title, body=body)
 
 
 _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",

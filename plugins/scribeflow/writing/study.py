@@ -18,14 +18,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scribeflow.core.cache import LLMCache
-from scribeflow.core.config import LLMSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.errors import ScribeflowError
 from scribeflow.core.records import Segment
-from scribeflow.writing.answers import CHAPTERS, QUALITY_SCORE, QUIZ_QUESTION, AnswerFormat
+from scribeflow.writing.answers import (
+    CHAPTERS,
+    QUALITY_SCORE,
+    QUIZ_QUESTION,
+    SUMMARY,
+    AnswerFormat,
+)
 from scribeflow.writing.chapters import Chapter, locate, merge
-from scribeflow.writing.llm import FormatRejected, LLMClient, Refused
+from scribeflow.writing.llm import FormatRejected, LLMClient, Refused, Unusable
 from scribeflow.writing.prompts import Prompt, load_prompt
 from scribeflow.writing.quiz import LETTERS, QuizQuestion, finalise
+from scribeflow.writing.summarize import KEY_POINTS, Proposal, key_moments, unrelated
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,10 +51,14 @@ class Outcome:
     seconds: float = 0.0
 
 
-async def _ask(llm: LLMClient, prompt: Prompt, form: AnswerFormat[T], attempts: int,
-               what: str, **variables: Any) -> tuple[T | None, list[str]]:
+async def ask_for(llm: LLMClient, prompt: Prompt, form: AnswerFormat[T], attempts: int,
+               what: str, check: Callable[[T], str | None] | None = None,
+               **variables: Any) -> tuple[T | None, list[str]]:
     """Ask until an answer can be read; the reasons of every rejected answer. An endpoint
-    that takes JSON Schemas is asked for ``form``'s schema, any other in the text format."""
+    that takes JSON Schemas is asked for ``form``'s schema, any other in the text format.
+    ``check`` says why a readable answer is unusable (it is about something else): such an
+    answer is asked again and never cached, and after the client's tries the client's
+    :class:`~scribeflow.writing.llm.Unusable` is raised."""
     reasons: list[str] = []
     attempt = 0
     while attempt < attempts:
@@ -58,7 +69,9 @@ async def _ask(llm: LLMClient, prompt: Prompt, form: AnswerFormat[T], attempts: 
             answer = await llm.complete(
                 text, cache_as=(prompt.name, prompt.version),
                 response_format=form.response_format() if structured else None,
-                readable=lambda answer, structured=structured: form.readable(answer, structured))
+                readable=lambda answer, structured=structured: form.readable(answer, structured),
+                check=None if check is None else
+                lambda answer, structured=structured: _checked(form, answer, structured, check))
         except FormatRejected:
             continue  # learned: asked again in the text format, not counted as an attempt
         except Refused as exc:
@@ -72,6 +85,17 @@ async def _ask(llm: LLMClient, prompt: Prompt, form: AnswerFormat[T], attempts: 
             log.warning("%s: unreadable answer (attempt %d of %d): %s", what, attempt,
                         attempts, exc)
     return None, reasons
+
+
+def _checked(form: AnswerFormat[T], text: str, structured: bool,
+             check: Callable[[T], str | None]) -> str | None:
+    """``check``'s cause for the answer's value; None for an answer that cannot be read
+    (the reader asks again for those)."""
+    try:
+        value = form.parse(text, structured)
+    except ScribeflowError:
+        return None
+    return check(value)
 
 
 def run_llm_work(settings: LLMSettings, cache: LLMCache | None,
@@ -100,7 +124,7 @@ def build_chapters(groups: Sequence[tuple[str, float, float]], segments: Sequenc
 
     async def work(llm: LLMClient) -> Outcome:
         answers = await asyncio.gather(*(
-            _ask(llm, prompt, CHAPTERS, attempts, f"chapters of group {g}", text=text)
+            ask_for(llm, prompt, CHAPTERS, attempts, f"chapters of group {g}", text=text)
             for g, (text, _, _) in enumerate(groups)))
         found, dropped = [], []
         for (pairs, reasons), (_, start, end) in zip(answers, groups, strict=True):
@@ -127,7 +151,7 @@ def build_quiz(chunks: Sequence[dict], per_chunk: int, settings: LLMSettings, se
 
     async def one(llm: LLMClient, chunk: dict, n: int) -> tuple[QuizQuestion | None, list[str]]:
         letter = LETTERS[(chunk["index"] * per_chunk + n) % len(LETTERS)]
-        question, reasons = await _ask(
+        question, reasons = await ask_for(
             llm, prompt, QUIZ_QUESTION, attempts,
             f"question {n + 1} of chunk {chunk['index']}", text=chunk["text"], number=n + 1,
             total=per_chunk, correct_letter=letter)
@@ -154,9 +178,33 @@ def rate_quality(transcript: str, document: str, settings: LLMSettings,
     prompt = load_prompt("quality_score", prompts_dir)
 
     async def work(llm: LLMClient) -> Outcome:
-        score, reasons = await _ask(llm, prompt, QUALITY_SCORE, attempts, "quality score",
+        score, reasons = await ask_for(llm, prompt, QUALITY_SCORE, attempts, "quality score",
                                     transcript=transcript[:n_chars], document=document[:n_chars])
         return Outcome(value=score, dropped=reasons)
 
     return run_llm_work(settings, cache, work)
 
+
+
+def build_summary(transcript: str, segments: Sequence[Segment], settings: LLMSettings,
+                  cache: LLMCache | None = None, end: float = float("inf"), attempts: int = 3,
+                  prompts_dir: Path | None = None) -> Outcome:
+    """An abstract and its key moments (``(abstract, [KeyMoment])``) from ``transcript``
+    (whose speech ends at ``end``), located in ``segments``; ``value`` is None, with the
+    reasons in ``dropped``, when no answer was a usable summary of it."""
+    prompt = load_prompt("summary", prompts_dir)
+
+    async def work(llm: LLMClient) -> Outcome:
+        try:
+            proposal, reasons = await ask_for(
+                llm, prompt, SUMMARY, attempts, "summary",
+                check=lambda p: unrelated(p, transcript, segments, end),
+                text=transcript, low=KEY_POINTS[0], high=KEY_POINTS[1])
+        except Unusable as exc:
+            return Outcome(value=None, dropped=[f"summary: {exc}"])
+        if not isinstance(proposal, Proposal):
+            return Outcome(value=None, dropped=reasons)
+        moments, dropped = key_moments(proposal, segments, end)
+        return Outcome(value=(proposal.abstract, moments), dropped=reasons + dropped)
+
+    return run_llm_work(settings, cache, work)

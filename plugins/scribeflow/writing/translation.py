@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scribeflow.core.cache import LLMCache
-from scribeflow.core.config import LLMSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.languages import SPACELESS, language_name
 from scribeflow.writing.llm import LLMClient
 from scribeflow.writing.preamble import filter_preamble

@@ -1,6 +1,7 @@
 import pytest
 
-from scribeflow.core.config import DeploymentSettings, LLMSettings, PipelineSettings
+from scribeflow.core.config import DeploymentSettings, PipelineSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.errors import ConfigError
 
 
@@ -124,7 +125,10 @@ def test_subtitle_settings_are_bounded():
 
 
 def test_transcription_endpoint_settings_from_env_and_connection(monkeypatch):
-    from scribeflow.core.config import TranscriptionSettings, transcription_settings_from_connection
+    from scribeflow.core.endpoints import (
+        TranscriptionSettings,
+        transcription_settings_from_connection,
+    )
 
     for name in ("SCRIBEFLOW_TRANSCRIPTION_BASE_URL", "SCRIBEFLOW_TRANSCRIPTION_API_KEY",
                  "OPENAI_API_KEY", "SCRIBEFLOW_TRANSCRIPTION_MAX_UPLOAD_MB"):

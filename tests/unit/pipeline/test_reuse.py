@@ -9,7 +9,8 @@ import sqlite3
 
 import pytest
 
-from scribeflow.core.config import LLMSettings, PipelineSettings
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.errors import BadInputError
 from scribeflow.core.files import DataPaths, write_json_atomic
 from scribeflow.core.records import ChunkRow

@@ -8,44 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from scribeflow.core.config import LLMSettings, PipelineSettings
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.files import DataPaths, write_json_atomic
 from scribeflow.index import embedding
 from scribeflow.index.store import open_store
 from scribeflow.pipeline.outputs import render_outputs
 from scribeflow.pipeline.rows import upsert_video_rows
-from scribeflow.writing.chunking import without_speaker_labels
+from support.videos import make_video
 
 CHUNKS = ["The sun heats the ocean and water rises into the sky as vapor.",
           "Hot melted rock called magma pushes up through the crust.",
           " ".join(["You mix flour, water, salt and yeast, then knead the dough."] * 25)]
-
-
-def transcript(texts: list[str], key: str = "t1") -> dict:
-    """A transcript of ``texts``, each spoken over its chunk's 9 s, its words evenly spaced."""
-    segments = []
-    for i, text in enumerate(texts):
-        words = without_speaker_labels(text).split()
-        step = 9.0 / max(len(words), 1)
-        segments.append({"id": i, "start": 10.0 * i, "end": 10.0 * i + 9, "text": " ".join(words),
-                         "words": [{"start": round(10 * i + n * step, 3),
-                                    "end": round(10 * i + (n + 1) * step, 3), "word": " " + w}
-                                   for n, w in enumerate(words)]})
-    return {"video_id": "file-abc", "language": "en", "language_probability": 1.0,
-            "duration": 30.0, "model": "tiny.en", "device": "cpu", "compute_type": "int8",
-            "settings": {}, "processing_s": 0.1, "segments": segments, "cache_key": key}
-
-
-def make_video(data: Path, texts: list[str], title: str = "Lesson") -> str:
-    video = DataPaths(data).video("file-abc")
-    write_json_atomic(video.metadata, {"video_id": "file-abc", "title": title, "channel": None,
-                                       "upload_date": None, "duration": 30.0,
-                                       "webpage_url": "file:///lesson.mp4"})
-    write_json_atomic(video.transcript, transcript(texts))
-    write_json_atomic(video.document_chunks, [
-        {"index": i, "start": 10.0 * i, "end": 10.0 * i + 9, "text": t}
-        for i, t in enumerate(texts)])
-    return str(video.root)
 
 
 def found_speakers(video_dir: str, turns: list[tuple[float, float, str]], key: str = "t1"
@@ -131,7 +105,9 @@ def test_pdfs_are_made_only_when_their_page_changed(tmp_path):
     render_outputs(video_dir, settings, LLMSettings())
     assert video.document_pdf.stat().st_mtime_ns != made
     assert "the sea" in video.document_html.read_text()
-    assert video.document.read_text().startswith("# Lesson\n\nThe sun heats the ocean")
+    # the title, the facts (no summary, no chapters), the text
+    assert video.document.read_text().startswith("# Lesson\n\nSource: [")
+    assert "\n\nThe sun heats the ocean" in video.document.read_text()
     processing = json.loads(video.processing.read_text())
     assert processing["embed_model"] == "auto" and "processing" not in json.loads(
         video.metadata.read_text())  # metadata.json has one writer: the download
@@ -198,3 +174,36 @@ def test_each_unit_carries_who_is_heard_in_it_and_a_search_finds_a_speakers_word
     stale = upsert_video_rows(video_dir, settings)  # speakers of another transcript: unused
     assert stale.embedded == stale.rows and {
         r.speakers for r in open_store(settings).video_rows("file-abc")} == {()}
+
+
+def test_the_summary_is_one_video_level_entry_that_search_finds(settings, loads):
+    """The abstract and key moments are stored as chunk -1 (no moments, no speakers); a
+    summary that later fails takes its entry out; the passages stay."""
+    from scribeflow.core.files import VideoPaths
+    from scribeflow.core.records import SUMMARY_CHUNK
+    from scribeflow.index.search import search
+    from scribeflow.writing.summarize import KeyMoment, VideoSummary
+
+    video_dir = make_video(settings.data_dir, CHUNKS[:2])
+    summary = VideoSummary(abstract="A lesson on how the ocean feeds the clouds, then on "
+                                    "volcanoes.",
+                           key_moments=(KeyMoment("Magma rises.", 10.0, CHUNKS[1], 100.0),),
+                           covered_s=30.0, duration_s=30.0)
+    path = VideoPaths(Path(video_dir)).summary
+    write_json_atomic(path, summary.to_dict())
+    found_speakers(video_dir, [(0.0, 19.0, "Speaker 1")])
+    stored = upsert_video_rows(video_dir, settings)
+    rows = open_store(settings).video_rows("file-abc")
+    entry = [r for r in rows if r.chunk_index == SUMMARY_CHUNK]
+    assert stored.rows == 3 and len(entry) == 1
+    assert entry[0].text == ("A lesson on how the ocean feeds the clouds, then on volcanoes. "
+                             "00:10 Magma rises.")  # units are made of the words
+    assert (entry[0].start, entry[0].end, entry[0].speakers) == (0.0, 30.0, ())
+    hits = search("what is the lesson about", settings, 3)
+    assert hits[0].summary and hits[0].start == 0.0 and not any(h.summary for h in hits[1:])
+    # a key point of the summary plays from its moment
+    assert {m.start for m in entry[0].moments} == {0.0, 10.0}
+    assert upsert_video_rows(video_dir, settings).embedded == 0  # unchanged: nothing redone
+    write_json_atomic(path, VideoSummary(failed="the LLM could not be reached").to_dict())
+    upsert_video_rows(video_dir, settings)
+    assert [r.chunk_index for r in open_store(settings).video_rows("file-abc")] == [0, 1]

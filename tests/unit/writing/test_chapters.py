@@ -72,14 +72,37 @@ def test_youtube_list_and_clock():
     assert youtube_list([]) == ""
 
 
-def test_headings_go_before_the_chunk_a_chapter_starts_in():
-    chunks = [{"start": 0.0, "text": "## Water\n\nThe sun heats."},
-              {"start": 6.0, "text": "Volcanoes erupt."},
-              {"start": 15.0, "text": "Bread rises."}]
-    chapters = [Chapter("Intro", 0.0, "s", 100), Chapter("Volcanoes", 6.5, "s", 100)]
-    doc = with_chapter_headings("Talk", chunks, chapters)
-    assert doc == ("# Talk\n\n## Intro\n\n### Water\n\nThe sun heats.\n\n## Volcanoes\n\n"
-                   "Volcanoes erupt.\n\nBread rises.\n")
+def test_headings_go_before_the_sentence_a_chapter_starts_at():
+    chunks = [{"start": 0.0, "end": 6.0, "text": "## Water\n\nThe sun heats."},
+              {"start": 6.0, "end": 15.0, "text": "Volcanoes erupt."},
+              {"start": 15.0, "end": 20.0, "text": "Bread rises."}]
+    chapters = [Chapter("Intro", 0.0, "s", 100), Chapter("Volcanoes", 6.5, "volcanoes erupt", 100)]
+    doc = with_chapter_headings(chunks, chapters)
+    assert doc == ("## Intro\n\n### Water\n\nThe sun heats.\n\n## Volcanoes\n\n"
+                   "Volcanoes erupt.\n\nBread rises.")
+
+
+def test_a_chapter_that_starts_inside_a_chunk_splits_it_at_its_sentence():
+    # one chunk, two chapters (at 0 and 28 s): the second heading goes where its sentence is
+    text = ("Speaker 1: Welcome to the show. Today we cook. Rivers carry water to the sea.\n\n"
+            "They flow for miles.")
+    chunks = [{"start": 0.0, "end": 40.0, "text": text}]
+    chapters = [Chapter("Cooking", 0.0, "Welcome to the show.", 100),
+                Chapter("Rivers", 28.0, "rivers carry the water back to the sea", 88)]
+    doc = with_chapter_headings(chunks, chapters)
+    assert doc == ("## Cooking\n\nSpeaker 1: Welcome to the show. Today we cook.\n\n"
+                   "## Rivers\n\nSpeaker 1: Rivers carry water to the sea.\n\n"
+                   "They flow for miles.")
+
+
+def test_a_rewritten_sentence_is_placed_by_the_chapter_time():
+    chunks = [{"start": 0.0, "end": 30.0,
+               "text": "One two three. Four five six. Seven eight nine. Ten eleven twelve."}]
+    # nothing like the quoted sentence is left: 20 s of 30 is the third sentence
+    chapters = [Chapter("Start", 0.0, "x", 100), Chapter("Late", 20.0, "zzz qqq www", 90)]
+    doc = with_chapter_headings(chunks, chapters)
+    assert doc == ("## Start\n\nOne two three. Four five six.\n\n## Late\n\n"
+                   "Seven eight nine. Ten eleven twelve.")
 
 
 @pytest.mark.parametrize("answer", [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from scribeflow.core.config import LLMSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.records import Chunk
 from scribeflow.writing.document import LLMStageFailed, assemble_document, process_group
 from support.openai_server import EditorScript, Reply, ScriptedOpenAI, stage_of, tagged

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from scribeflow.core.config import LLMSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.errors import ConfigError
 from scribeflow.writing.llm import LLMClient, LLMUnavailable, Refused, is_refusal
 from support.openai_server import Reply, ScriptedOpenAI

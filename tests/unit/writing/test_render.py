@@ -11,11 +11,10 @@ EVIL = '<script>alert("x")</script>'
 
 
 def test_document_page_escapes_model_and_video_text():
-    page = document_page(f"Talk {EVIL}", f"# Title\n\nBody {EVIL} **bold**", 87,
-                         [{"clock": "00:00", "title": EVIL}])
+    page = document_page(f"Talk {EVIL}", f"# Title\n\nBody {EVIL} **bold**\n\n## {EVIL}")
     assert EVIL not in page
     assert "&lt;script&gt;" in page and "<strong>bold</strong>" in page
-    assert "Quality score: <strong>87</strong>/100" in page
+    assert '<h2 id="scriptalertxscript">&lt;script' in page  # an anchor of letters only
 
 
 def test_each_turn_of_the_document_names_its_speaker_apart_and_escaped():
@@ -23,7 +22,7 @@ def test_each_turn_of_the_document_names_its_speaker_apart_and_escaped():
                 "**Speaker 2 (the guest):** Fine.\n\n"
                 f"Speaker 3 (<b>x</b>): {EVIL}\n\n"
                 "Speaker 7: Late.\n\nA line about Speaker 1: not a turn.")
-    page = document_page("Call", markdown, None, [])
+    page = document_page("Call", markdown)
     assert '<p class="turn"><span class="speaker s1">Speaker 1:</span> Hello, how are you?' in page
     assert '<span class="speaker s2">Speaker 2 (the guest):</span> Fine.' in page
     assert '<span class="speaker s3">Speaker 3 (&lt;b&gt;x&lt;/b&gt;):</span> &lt;script' in page

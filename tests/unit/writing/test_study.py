@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from scribeflow.core.cache import LLMCache
-from scribeflow.core.config import LLMSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.records import Segment, Word
 from scribeflow.writing import llm
 from scribeflow.writing.study import build_chapters, build_quiz, rate_quality

@@ -4,7 +4,7 @@ answers: lines kept by number, passages whole, the target language checked offli
 import pytest
 
 from scribeflow.core.cache import LLMCache
-from scribeflow.core.config import LLMSettings
+from scribeflow.core.endpoints import LLMSettings
 from scribeflow.writing.llm import Unusable
 from scribeflow.writing.translation import translate, wrong_language
 from support.openai_server import EditorScript, Reply, ScriptedOpenAI

@@ -14,7 +14,7 @@ from scribeflow.core.files import (
     safe_name,
     write_bytes_atomic,
 )
-from scribeflow.core.records import ChunkRow, SearchFilters, SearchHit
+from scribeflow.core.records import SUMMARY_CHUNK, ChunkRow, SearchFilters, SearchHit
 from scribeflow.index.moments import pack
 from scribeflow.index.ranking import Ranked
 
@@ -154,6 +154,6 @@ def _hit(row: dict, ranked: Ranked) -> SearchHit:
         start=row["start"], end=row["end"], url=row["url"], score=round(ranked.score, 6),
         channel=row["channel"], upload_date=row["upload_date"], language=row["language"],
         similarity=round(ranked.similarity, 4), weak=ranked.weak,
-        speakers=tuple(row["speakers"] or ()))
+        speakers=tuple(row["speakers"] or ()), summary=row["chunk_index"] == SUMMARY_CHUNK)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from scribeflow.core.config import DeploymentSettings
 from scribeflow.core.errors import ScribeflowError
-from scribeflow.core.records import ChunkRow, SearchFilters, SearchHit
+from scribeflow.core.records import SUMMARY_CHUNK, ChunkRow, SearchFilters, SearchHit
 from scribeflow.index.moments import pack
 from scribeflow.index.ranking import Ranked
 
@@ -53,11 +53,11 @@ COLUMNS = ("id", "video_id", "chunk_index", "unit_index", "start_s", "end_s", "t
 
 
 HIT_COLUMNS = ("id, video_id, title, text, start_s, end_s, url, channel, upload_date, language, "
-               "moments, speakers")
+               "moments, speakers, chunk_index")
 
 
 #: A hit row: its HIT_COLUMNS, then its cosine distance to the query.
-HIT_FIELDS = 13
+HIT_FIELDS = 14
 
 
 MOMENTS_FIELD = 10
@@ -217,12 +217,12 @@ def _where(filters: SearchFilters) -> tuple[str, list[Any]]:
 
 def _hit(row: tuple, ranked: Ranked) -> SearchHit:
     (doc_id, video_id, title, text, start, end, url, channel, upload_date, language, _,
-     speakers, _) = row
+     speakers, chunk_index, _) = row
     return SearchHit(
         id=doc_id, video_id=video_id, title=title, text=text, start=start, end=end, url=url,
         score=round(ranked.score, 6), channel=channel, upload_date=upload_date,
         language=language, similarity=round(ranked.similarity, 4), weak=ranked.weak,
-        speakers=tuple(speakers or ()))
+        speakers=tuple(speakers or ()), summary=chunk_index == SUMMARY_CHUNK)
 
 
 class StoreUnavailable(ScribeflowError):

@@ -1,0 +1,62 @@
+"""Task callables of the ``digest`` DAG (``dags/digest.py``): the digest of the videos stored
+since the last one, per source and overall, as Markdown, HTML and Atom."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.sdk import get_current_context
+
+from scribeflow.core.config import PipelineSettings
+from scribeflow.core.errors import BadInputError, ConfigError
+from scribeflow_airflow.failures import fail
+
+log = logging.getLogger(__name__)
+
+
+def app_url() -> str:
+    """The search app's absolute root (``[api] base_url`` + ``/scribeflow``), which the
+    digests' and feeds' links start with."""
+    from airflow.configuration import conf
+
+    from scribeflow.pipeline.summary import APP_PREFIX
+
+    base = (conf.get("api", "base_url", fallback=None) or "http://localhost:8080").rstrip("/")
+    return base + APP_PREFIX
+
+
+def write_digest() -> dict[str, Any]:
+    """The digest of this run's period; a run the library's asset triggered that finds no
+    new video writes nothing (the run's note says so)."""
+    from scribeflow.core.objects import working_copy
+    from scribeflow.library.digest import write_digest as write
+
+    context = get_current_context()
+    run = context["dag_run"]
+    settings = PipelineSettings.from_env()
+    events = context.get("triggering_asset_events") or {}
+    videos = sorted({e.extra.get("video_id") for evs in events.values() for e in evs
+                     if e.extra.get("video_id")})
+    scheduled = str(run.run_type) not in ("asset_triggered", "DagRunType.ASSET_TRIGGERED")
+    log.info("digest run %s (%s); %d videos stored by the triggering runs", run.run_id,
+             run.run_type, len(videos))
+    try:
+        with working_copy(settings, ["digests"], label="digest") as data:
+            if settings.data_url:
+                _check_out_records(settings, data)
+            written = write(data, run.run_id, run.run_after, app_url(), scheduled=scheduled)
+    except (BadInputError, ConfigError) as exc:
+        fail(str(exc))
+    return {"period": written.period.name, "videos": written.videos,
+            "skipped": written.skipped, "files": len(written.files)}
+
+
+def _check_out_records(settings: PipelineSettings, data: Any) -> None:
+    """The small records a digest reads of every video, from the bucket."""
+    from scribeflow.core.objects import open_storage
+
+    storage = open_storage(settings.data_url)
+    wanted = [rel for rel in storage.files("videos")
+              if rel.rsplit("/", 1)[-1] in ("stored.json", "metadata.json", "summary.json")]
+    storage.download_many([(rel, data.root / rel) for rel in wanted])
