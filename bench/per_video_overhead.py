@@ -60,9 +60,6 @@ SAMPLE_TEXT = ("Welcome to this short lesson about the water cycle. The sun heat
 TOPICS = ("volcanoes", "glaciers", "bread", "Jupiter", "tides", "honey bees", "bridges",
           "comets", "coral reefs", "windmills", "deserts", "rainbows")
 SCRIBEFLOW = str(Path(sys.executable).with_name("scribeflow"))
-TASKS = ("download", "transcribe", "find_speakers", "split_into_chunks", "write_document[0]",
-         "assemble_document", "write_chapters", "write_quiz", "score_quality", "render_outputs",
-         "embed_and_upsert")
 
 
 def clip(path: Path, text: str) -> Path:

@@ -1,6 +1,6 @@
 """P4: the whole ``video_pipeline`` run (``scribeflow run``: Airflow, dag.test, CPU) on a
 synthesised speech video, against the sum of its bare steps run directly in one process
-(download, transcribe, LLM document stages, chapters, quality score, rendering, embed,
+(download, transcribe, LLM document stages, summary, chapters, quality score, rendering, embed,
 upsert) on the same video and servers.
 
 Both sides start a fresh Python process (imports and model loads count on both sides), read
@@ -38,6 +38,7 @@ BARE = textwrap.dedent("""
     from scribeflow.pipeline.rows import upsert_video_rows
     from scribeflow.pipeline.speakers import find_speakers
     from scribeflow.pipeline.study import score_document_quality, write_chapters, write_quiz
+    from scribeflow.pipeline.summarize import summarize_video
     from scribeflow.pipeline.transcription import transcribe_video
     settings = PipelineSettings.from_env()
     llm = LLMSettings.from_env()
@@ -48,6 +49,7 @@ BARE = textwrap.dedent("""
     every_chunk = replace(groups[0], chunks=tuple(i for g in groups for i in g.chunks))
     part = write_document_group(every_chunk, llm, settings)
     assemble_video_document(audio.video_dir, [part])
+    summarize_video(audio.video_dir, llm, settings)
     write_chapters(audio.video_dir, llm, settings)
     write_quiz(audio.video_dir, llm, settings)
     score_document_quality(audio.video_dir, llm, settings)

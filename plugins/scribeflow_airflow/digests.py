@@ -29,12 +29,13 @@ def app_url() -> str:
 def write_digest() -> dict[str, Any]:
     """The digest of this run's period; a run the library's asset triggered that finds no
     new video writes nothing (the run's note says so)."""
-    from scribeflow.core.objects import working_copy
-    from scribeflow.library.digest import write_digest as write
+    from scribeflow.library.digest import write_library_digest
+    from scribeflow_airflow.hooks import open_data_storage
 
     context = get_current_context()
     run = context["dag_run"]
     settings = PipelineSettings.from_env()
+    open_data_storage(settings)  # the bucket's credentials, from the scribeflow_data connection
     events = context.get("triggering_asset_events") or {}
     videos = sorted({e.extra.get("video_id") for evs in events.values() for e in evs
                      if e.extra.get("video_id")})
@@ -42,21 +43,9 @@ def write_digest() -> dict[str, Any]:
     log.info("digest run %s (%s); %d videos stored by the triggering runs", run.run_id,
              run.run_type, len(videos))
     try:
-        with working_copy(settings, ["digests"], label="digest") as data:
-            if settings.data_url:
-                _check_out_records(settings, data)
-            written = write(data, run.run_id, run.run_after, app_url(), scheduled=scheduled)
+        written = write_library_digest(settings, run.run_id, run.run_after, app_url(),
+                                       scheduled=scheduled)
     except (BadInputError, ConfigError) as exc:
         fail(str(exc))
     return {"period": written.period.name, "videos": written.videos,
             "skipped": written.skipped, "files": len(written.files)}
-
-
-def _check_out_records(settings: PipelineSettings, data: Any) -> None:
-    """The small records a digest reads of every video, from the bucket."""
-    from scribeflow.core.objects import open_storage
-
-    storage = open_storage(settings.data_url)
-    wanted = [rel for rel in storage.files("videos")
-              if rel.rsplit("/", 1)[-1] in ("stored.json", "metadata.json", "summary.json")]
-    storage.download_many([(rel, data.root / rel) for rel in wanted])

@@ -159,3 +159,43 @@ def test_speech_the_english_only_model_cannot_read_is_not_treated_as_content(
     video = stocked.video(summary["video_id"])
     assert not video.transcript.exists() and not video.document_chunks.exists()
     assert digests(stocked.store_dir) == before
+
+
+def test_an_llm_outage_at_the_summary_is_a_degraded_run_with_the_video_stored(
+        media, stocked, run_pipeline, airflow_home):
+    """The summary's requests all fail (503): the run still stores the video, ends degraded
+    with the cause where users look, and the digest lists the video marked."""
+    import datetime as dt
+
+    from scribeflow.core.records import SUMMARY_CHUNK
+    from scribeflow.library.digest import window_digest
+    from scribeflow.writing.summarize import read_summary
+    from support.openai_server import EditorScript, Reply, ScriptedOpenAI, stage_of
+
+    script = EditorScript(refuse_word=None, error_at=0, rate_limit_first=False)
+
+    def responder(request):
+        if stage_of(request.prompt) == "summary":
+            return Reply("upstream down", status=503)
+        return script(request)
+
+    with ScriptedOpenAI(responder) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k", "OPENAI_MODEL": "m",
+               "SCRIBEFLOW_LLM_MAX_ATTEMPTS": "2"}
+        outcome = run_pipeline(media.url("talk.mp4"), stocked.root, "--chunk-words", "60",
+                               "--force", env=env)
+        asked = sum(stage_of(r.prompt) == "summary" for r in server.requests)
+    assert outcome.code == 0 and outcome.line("status") == "degraded", outcome.output
+    cause = outcome.line("key moments").removeprefix("failed: ")
+    assert cause.startswith("the LLM could not be reached: ") and asked >= 2
+    assert outcome.line("degraded") == f"summary: {cause}"
+    summary = read_json(Path(outcome.line("summary")))
+    assert result_line(run_note(airflow_home, summary["run_id"])) == \
+        f"Result: degraded: summary: {cause}"
+    video = stocked.video("generic-talk")
+    assert read_summary(video.summary).failed == cause
+    assert f"*No summary: {cause}*" in video.document.read_text()
+    rows = ParquetStore(stocked.parquet_store).video_rows("generic-talk")
+    assert rows and SUMMARY_CHUNK not in {r.chunk_index for r in rows}
+    _, digest = window_digest(stocked, None, dt.datetime.now(dt.UTC), "http://x/scribeflow")
+    assert f"*No abstract: failed: {cause}.*" in digest

@@ -379,7 +379,8 @@ def test_the_digest_runs_on_the_library_asset_period_after_period(airflow):
     assert {e["extra"]["video_id"] for e in events} == stored
     assert {e["extra"]["source"] for e in events} == {"science", "podcast", None}
     assert {e["extra"]["language"] for e in events} == {"en"}
-    assert all(e["source_dag_id"] == "video_pipeline" for e in events)
+    assert {(e["source_dag_id"], e["source_task_id"]) for e in events} == {
+        ("video_pipeline", "embed_and_upsert")}
     # the digest runs the events triggered (none may be left queued or running)
     deadline = time.monotonic() + 300
     while True:

@@ -328,3 +328,29 @@ def test_no_llm_configured_still_completes(media, run_pipeline, tmp_path):
     document = (tmp_path / "data" / "videos" / VIDEO_ID / "document.md").read_text()
     assert "volcanoes" in document.lower()
     assert ParquetStore(tmp_path / "data" / "store" / "chunks").count(VIDEO_ID) > 0
+
+
+def test_the_run_updated_the_library_asset_and_the_digest_lists_its_summary(processed,
+                                                                           airflow_home):
+    import datetime as dt
+    import sqlite3
+
+    from scribeflow.library.digest import window_digest
+    from scribeflow.writing.summarize import read_summary
+
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        events = db.execute(
+            "SELECT e.extra, e.source_task_id FROM asset_event e JOIN asset a ON "
+            "a.id = e.asset_id WHERE a.name = 'scribeflow_library' AND "
+            "e.source_dag_id = 'video_pipeline'").fetchall()
+    extras = [json.loads(extra) for extra, task in events if task == "embed_and_upsert"]
+    mine = [x for x in extras if x["video_id"] == VIDEO_ID]
+    assert mine and mine[0]["language"] == "en" and mine[0]["title"] == "talk"
+    assert mine[0]["new"] is True and mine[0]["source"] is None
+    summary = read_summary(processed.video.summary)
+    _, digest = window_digest(processed.data, None, dt.datetime.now(dt.UTC),
+                              "http://127.0.0.1:8080/scribeflow")
+    assert "## Your own runs" in digest and summary.abstract in digest
+    first = summary.key_moments[0]
+    assert re.search(rf"- \[{clock(first.start)}\]\(http://127\.0\.0\.1:\d+/talk\.mp4#t="
+                     rf"{int(first.start)}\) {re.escape(first.point)}", digest)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from scribeflow.core.config import PipelineSettings
 from scribeflow.core.errors import BadInputError
 from scribeflow.core.files import (
     DataPaths,
@@ -309,6 +310,26 @@ def digest_note(data: DataPaths, run_id: str, state: str) -> str:
                                                    if missing else "")
             + f"\nDigest: [{APP_DIGESTS}{period.name}/digest.html]"
               f"({APP_DIGESTS}{period.name}/digest.html)")
+
+
+def write_library_digest(settings: PipelineSettings, run_id: str, until: dt.datetime,
+                         base_url: str, scheduled: bool = True) -> DigestWritten:
+    """:func:`write_digest` on the data folder, wherever it is: with the data on object
+    storage, on a scratch copy holding the digests and each video's small records, whose new
+    files are published to the bucket."""
+    from scribeflow.core.objects import checkout, open_storage, publish, working_copy
+
+    with working_copy(settings, label="digest") as data:
+        if not settings.data_url:
+            return write_digest(data, run_id, until, base_url, scheduled)
+        storage = open_storage(settings.data_url)
+        before = checkout(storage, "digests", data.root / "digests")
+        records = [rel for rel in storage.files("videos")
+                   if rel.rsplit("/", 1)[-1] in ("stored.json", "metadata.json", "summary.json")]
+        storage.download_many([(rel, data.root / rel) for rel in records])
+        written = write_digest(data, run_id, until, base_url, scheduled)
+        publish(storage, data.root / "digests", "digests", before)
+        return written
 
 
 def window_digest(data: DataPaths, since: dt.datetime | None, until: dt.datetime,

@@ -219,8 +219,8 @@ def _find(chapter: Chapter, chunk: dict, slots: Sequence[tuple[int, int, str]],
         return None
     wanted = _norm(_WORD.findall(chapter.sentence))
     best, score = None, 0.0
-    for n in range(cursor, len(slots)):
-        ratio = fuzz.ratio(wanted, _norm(_WORD.findall(slots[n][2])))
+    for n in range(cursor, len(slots)):  # a turn's first sentence, without its speaker
+        ratio = fuzz.ratio(wanted, _norm(_WORD.findall(_SPEAKER.sub("", slots[n][2]))))
         if ratio > score:
             best, score = n, ratio
     if best is not None and score >= MIN_PLACE_MATCH:

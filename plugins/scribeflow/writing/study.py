@@ -197,11 +197,11 @@ def build_summary(transcript: str, segments: Sequence[Segment], settings: LLMSet
     async def work(llm: LLMClient) -> Outcome:
         try:
             proposal, reasons = await ask_for(
-                llm, prompt, SUMMARY, attempts, "summary",
+                llm, prompt, SUMMARY, attempts, "the answer",
                 check=lambda p: unrelated(p, transcript, segments, end),
                 text=transcript, low=KEY_POINTS[0], high=KEY_POINTS[1])
         except Unusable as exc:
-            return Outcome(value=None, dropped=[f"summary: {exc}"])
+            return Outcome(value=None, dropped=[str(exc)])
         if not isinstance(proposal, Proposal):
             return Outcome(value=None, dropped=reasons)
         moments, dropped = key_moments(proposal, segments, end)

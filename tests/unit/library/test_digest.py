@@ -128,3 +128,30 @@ def test_any_window_for_the_cli_and_its_bad_input(data):
                                             "before its end 2026-11-20T12:00:00Z"):
         window_digest(data, at(21), at(20), BASE)
     assert parse_time("2026-11-03") == at(3, 0)
+
+
+def test_a_digest_of_the_data_on_object_storage_is_published_to_the_bucket(s3, tmp_path,
+                                                                          monkeypatch):
+    from scribeflow.core.config import PipelineSettings
+    from scribeflow.core.objects import open_storage
+    from scribeflow.library.digest import write_library_digest
+
+    local = DataPaths(tmp_path / "made")
+    add_video(local, "aaa", at(2), "science", GOOD)
+    bucket = s3.new_bucket()
+    url = f"s3://{bucket}/data"
+    storage = open_storage(url, {"key": s3.key, "secret": s3.secret,
+                                 "client_kwargs": {"endpoint_url": s3.endpoint}})
+    for path in (local.root / "videos").rglob("*.json"):
+        storage.write_bytes(path.relative_to(local.root).as_posix(), path.read_bytes())
+    monkeypatch.setenv("SCRIBEFLOW_WORKDIR", str(tmp_path / "work"))
+    settings = PipelineSettings.from_env({"data_dir": url})
+    written = write_library_digest(settings, "scheduled__1", at(5), BASE)
+    assert written.videos == 1
+    keys = set(storage.files("digests"))
+    assert {"digests/periods.json", "digests/feed.atom", "digests/feed-science.atom",
+            "digests/2026-11-05T12-00-00Z/digest.md"} <= keys
+    assert b"Talk aaa" in storage.read_bytes("digests/2026-11-05T12-00-00Z/digest.html")
+    second = write_library_digest(settings, "scheduled__2", at(9), BASE)
+    assert second.period.start == "2026-11-05T12:00:00Z" and second.videos == 0
+    assert not list((tmp_path / "work").glob("*"))  # the scratch copies are gone

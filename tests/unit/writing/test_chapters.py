@@ -89,6 +89,13 @@ def test_a_chapter_that_starts_inside_a_chunk_splits_it_at_its_sentence():
     chunks = [{"start": 0.0, "end": 40.0, "text": text}]
     chapters = [Chapter("Cooking", 0.0, "Welcome to the show.", 100),
                 Chapter("Rivers", 28.0, "rivers carry the water back to the sea", 88)]
+    # the speaker's label is not part of the sentence a chapter starts with
+    assert with_chapter_headings(
+        [{"start": 0.0, "end": 40.0, "text": "Hello there, friends.\n\nSpeaker 2: Rivers "
+                                             "carry the water back to the sea."}],
+        [Chapter("Rivers", 5.0, "Rivers carry the water back to the sea.", 95)]
+    ) == ("Hello there, friends.\n\n## Rivers\n\nSpeaker 2: Rivers carry the water back to "
+          "the sea.")
     doc = with_chapter_headings(chunks, chapters)
     assert doc == ("## Cooking\n\nSpeaker 1: Welcome to the show. Today we cook.\n\n"
                    "## Rivers\n\nSpeaker 1: Rivers carry water to the sea.\n\n"
