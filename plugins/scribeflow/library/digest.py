@@ -256,7 +256,8 @@ def write_digest(data: DataPaths, run_id: str, until: dt.datetime, base_url: str
                  scheduled: bool = True) -> DigestWritten:
     """The digest of ``run_id``: its period (recorded the first time: from the last digest's
     end to ``until``; a re-run gives the same period) and its files. A run triggered by new
-    videos (not ``scheduled``) that finds none since the last digest writes nothing."""
+    videos (not ``scheduled``) that finds none since the last digest writes nothing, and so
+    does a run whose time is not after the last digest's end (a late scheduled run)."""
     path = _periods_path(data)
     with locked(path):
         known = periods(data)
@@ -264,11 +265,12 @@ def write_digest(data: DataPaths, run_id: str, until: dt.datetime, base_url: str
         if mine is None:
             start = max((p["end"] for p in known), default=None)
             period = Period(end=iso(until), start=start)
-            if start is not None and parse_time(start) >= until:
-                raise BadInputError(f"the digest run {run_id} ends at {period.end}, before the "
-                                    f"last digest's end {start}: nothing to digest")
-            if not scheduled and not in_period(library_entries(data, base_url), period):
+            why = None
+            if start is not None and parse_time(start) >= until:  # a late run of a past time
+                why = f"its time {period.end} is not after the last digest's end {start}"
+            elif not scheduled and not in_period(library_entries(data, base_url), period):
                 why = f"no video was stored since the last digest ({start or 'none yet'})"
+            if why is not None:
                 log.info("digest skipped: %s", why)
                 return _recorded(data, run_id, DigestWritten(period=period, videos=0,
                                                              skipped=why))

@@ -105,8 +105,11 @@ def test_a_run_of_new_videos_that_finds_none_writes_nothing_and_an_empty_week_sa
     markdown = (data.root / "digests" / "2026-11-17T12-00-00Z" / "digest.md").read_text()
     assert "Videos stored 2026-11-10 12:00 UTC to 2026-11-17 12:00 UTC: 0." in markdown
     assert "*No videos were stored in this period.*" in markdown
-    with pytest.raises(BadInputError, match="before the last digest's end"):
-        write_digest(data, "manual__late", at(12), BASE)
+    late = write_digest(data, "scheduled__late", at(12), BASE)  # a run of a past Monday
+    assert late.skipped == ("its time 2026-11-12T12:00:00Z is not after the last digest's "
+                            "end 2026-11-17T12:00:00Z")
+    assert [p["run_id"] for p in json.loads((data.root / "digests" / "periods.json")
+                                            .read_text())["periods"]][-1] == "scheduled__2"
 
 
 def test_a_video_stored_again_keeps_its_first_time(data):
