@@ -139,6 +139,7 @@ def serve(address: Path, ready: Callable[[], None] = lambda: None) -> None:
 def warm_up() -> None:
     """Do what every run does before its first task and what does not depend on the run (the
     run host's children start from here): import Airflow's configuration, models and DAG bag,
+    the libraries every video's tasks import,
     the task SDK (with the names DAG files import from ``airflow.sdk``) and its in-process
     supervisor; build the execution API app, for one version (:func:`serve_one_api_version`),
     with its routes. Nothing here opens a database connection or starts a thread: the app's
@@ -153,6 +154,12 @@ def warm_up() -> None:
 
     for name in ("dag", "task", "Param", "DAG", "Asset", "Variable"):  # resolved on first use
         getattr(airflow.sdk, name, None)
+    # what a video's tasks import whatever the video (the download's yt-dlp, the rendering's
+    # WeasyPrint and markdown-it: 0.8 s a run; bench/backlog_throughput.py), pure imports
+    # that start no thread
+    import markdown_it  # noqa: F401
+    import weasyprint  # noqa: F401
+    import yt_dlp  # noqa: F401
     serve_one_api_version()
     app = in_process_api_server().app
     try:  # Cadwyn builds the versioned routes on the app's first request otherwise

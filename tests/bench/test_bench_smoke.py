@@ -27,6 +27,7 @@ EXPECTED = {
     # its two paths run as two tests, so pytest-xdist runs them side by side
     "per_video_overhead:in_process": "ratio_first_run_host_over_model_host",
     "per_video_overhead:scheduler": "ratio_videos_model_host_over_tasks",
+    "backlog_throughput": "ratio_cli_over_bare",
 }  # feed_listing has its own test below
 
 
@@ -170,6 +171,13 @@ def _told_the_speakers_apart(f: dict) -> None:  # every input's speech went thro
     assert runs["one reader"]["found"]["speakers_found"] == 1
 
 
+def _ingested_every_recording(f: dict) -> None:  # both sides stored every recording
+    assert f["cli"]["videos"] == f["videos"] == len(f["cli"]["per_video"]) == 2
+    assert f["cli"]["rows"] >= f["videos"] and f["bare"]["rows"] >= f["videos"]
+    # the runs sent their models' work to the ingest's own model host: nothing loaded in them
+    assert all(v.get("model_load_s", 0) == 0 for v in f["cli"]["per_video"].values())
+
+
 DID_THE_WORK = {
     "transcribe_overhead": _transcribed,
     "llm_stages": _asked,
@@ -186,6 +194,7 @@ DID_THE_WORK = {
     "split_transcription": _split_and_sent,
     "per_video_overhead:in_process": _paid_per_video_in_process,
     "per_video_overhead:scheduler": _paid_per_video_through_the_scheduler,
+    "backlog_throughput": _ingested_every_recording,
 }
 
 

@@ -7,16 +7,17 @@ import contextlib
 import datetime as dt
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scribeflow.cli.doctor import open_bucket
-from scribeflow.cli.launcher import own_run_host, run_video
+from scribeflow.cli.launcher import own_model_host, own_run_host, run_video
 from scribeflow.cli.video import video_env
-from scribeflow.core.config import PipelineSettings
+from scribeflow.core.config import DeploymentSettings, PipelineSettings
 from scribeflow.core.errors import ScribeflowError
-from scribeflow.core.files import DataPaths
+from scribeflow.core.files import DataPaths, safe_name
 
 if TYPE_CHECKING:
     from scribeflow.pipeline.ingest import Window
@@ -54,9 +55,9 @@ def _ingest_source(args: argparse.Namespace):
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """List a channel, playlist or feed and process its new videos, one after another, the
-    way its channel DAG would (the same decisions, the same run ids)."""
-    from scribeflow.core.files import safe_name
+    """List a channel, playlist or feed and process its new videos the way its channel DAG
+    would (the same decisions, the same run ids), ``--parallel`` at once (default
+    ``SCRIBEFLOW_INGEST_PARALLEL``, 2), with a model host and a run host of its own."""
     from scribeflow.core.objects import working_copy
     from scribeflow.pipeline.ingest import Window
     from scribeflow.sources.cookies import check_cookies
@@ -132,17 +133,36 @@ def _ingest(args: argparse.Namespace, source: Source, window: Window, run_id: st
             {"conn_type": "generic", "password": cookies})
         overrides["cookies_conn_id"] = "scribeflow_cli_cookies"
     outcome: dict[str, list[str]] = {"succeeded": [], "failed": [], "already_done": []}
-    with (own_run_host(env) if len(plan.to_trigger) > 1 else contextlib.nullcontext(env)
-          ) as run_env:
-        for decision in plan.to_trigger:
+    parallel = args.parallel or DeploymentSettings.from_env(env).ingest_parallel
+    if parallel < 1:
+        raise ScribeflowError(f"--parallel must be at least 1, not {parallel}")
+    several = len(plan.to_trigger) > 1
+    if several:  # once, before runs start at once
+        from scribeflow.hosts.airflow_home import ensure_metadata_db
+
+        (logs.root / "logs").mkdir(parents=True, exist_ok=True)
+        ensure_metadata_db(env, logs.root / "logs" / "setup.log")
+    with (own_model_host(env) if several else contextlib.nullcontext(env)) as host_env, \
+            (own_run_host(host_env) if several else contextlib.nullcontext(host_env)
+             ) as run_env, ThreadPoolExecutor(max_workers=parallel) as pool:
+
+        def process(decision: Any) -> None:
             conf = entry_conf(source, decision.entry) | overrides
-            run = run_video(conf, run_env, logs, run_id=decision.run_id)
+            run = run_video(conf, run_env, logs, run_id=decision.run_id,
+                            log_file=logs.root / "logs" / f"{safe_name(decision.run_id)}.log")
             key = "already_done" if run.reused else ("succeeded" if run.state == "success"
                                                      else "failed")
             outcome[key].append(decision.run_id)
             cause = (run.summary.error or {}).get("cause")
             print(f"{run.state:<8} {decision.run_id}  {decision.entry.title[:60]!r}"
                   + (f"  ({cause})" if cause and run.state != "success" else ""), flush=True)
+
+        # the first run alone: it writes the DAG (and its asset) into the metadata database,
+        # which runs starting together would each try to insert
+        for first in plan.to_trigger[:1]:
+            process(first)
+        for done in [pool.submit(process, d) for d in plan.to_trigger[1:]]:
+            done.result()
     status = "failed" if outcome["failed"] else "success"
     path = write_ingest_summary(data, source.name, run_id, status=status, **outcome,
                                 triggered=[d.run_id for d in plan.to_trigger])

@@ -167,3 +167,39 @@ def own_run_host(env: dict[str, str]) -> Iterator[dict[str, str]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def own_model_host(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """``env`` with a model host of this command's own (``scribeflow models serve``: each
+    model loaded on first use and kept) for the runs it starts, stopped at the end: whisper,
+    the speaker model and the embedding model are loaded once for all the runs instead of
+    once a run. ``env`` as it is when a model host is configured already, or, with one line
+    on stderr, when this one does not start within a minute (each run then loads its own)."""
+    import shutil
+    import tempfile
+    import time
+
+    if env.get("SCRIBEFLOW_MODEL_HOST"):
+        yield env
+        return
+    folder = Path(tempfile.mkdtemp(prefix="scribeflow-models-"))
+    socket = folder / "models.sock"  # bound once the host serves
+    with open(folder / "host.log", "w") as log:
+        host = subprocess.Popen([sys.executable, "-m", "scribeflow.cli.main", "models", "serve",
+                                 "--socket", str(socket)], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not socket.exists() and host.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not socket.exists():
+            tail = (folder / "host.log").read_text(errors="replace").strip().splitlines()[-1:]
+            print(f"warning: the model host did not start ({tail[0] if tail else 'no output'}): "
+                  "each run loads its own models", file=sys.stderr, flush=True)
+        yield env | {"SCRIBEFLOW_MODEL_HOST": str(socket)} if socket.exists() else env
+    finally:
+        host.terminate()
+        try:
+            host.wait(30)
+        except subprocess.TimeoutExpired:
+            host.kill()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--translate-to", dest="translate_to", metavar="LANGS")
     ingest.add_argument("--store", choices=STORES)
     ingest.add_argument("--quiz", action="store_true")
+    ingest.add_argument("--parallel", type=int, metavar="N",
+                        help="videos processed at once (default $SCRIBEFLOW_INGEST_PARALLEL, 2)")
     ingest.add_argument("--data-dir", dest="data_dir")
     ingest.set_defaults(func=cmd_ingest)
 
@@ -141,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                               default=None,
                               help="models kept loaded at most; the least recently used is "
                                    "unloaded first (default $SCRIBEFLOW_MODEL_HOST_MAX_MODELS, "
-                                   "else 2: whisper and the embedding model)")
+                                   "else 3: whisper, the speaker model and the "
+                                   "embedding model)")
     serve_models.add_argument("--preload", action="store_true",
                               help="load the configured whisper and embedding models at start")
     serve_models.set_defaults(func=cmd_models_serve)

@@ -226,6 +226,9 @@ class DeploymentSettings:
     api_token: str = ""
     #: The run host's socket (``scribeflow runs serve``): ``scribeflow run`` forks runs there.
     run_host: str = ""
+    #: Videos ``scribeflow ingest`` runs at once (while one waits on Airflow or the network,
+    #: another transcribes).
+    ingest_parallel: int = 2
     #: Models a model host keeps loaded at once (least recently used unloaded first): whisper,
     #: the speaker model and the embedding model.
     model_host_max_models: int = 3
