@@ -148,8 +148,7 @@ def _ingest(args: argparse.Namespace, source: Source, window: Window, run_id: st
 
         def process(decision: Any) -> None:
             conf = entry_conf(source, decision.entry) | overrides
-            run = run_video(conf, run_env, logs, run_id=decision.run_id,
-                            log_file=logs.root / "logs" / f"{safe_name(decision.run_id)}.log")
+            run = run_video(conf, run_env, logs, run_id=decision.run_id)
             key = "already_done" if run.reused else ("succeeded" if run.state == "success"
                                                      else "failed")
             outcome[key].append(decision.run_id)

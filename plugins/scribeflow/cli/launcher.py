@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import subprocess
@@ -35,9 +36,14 @@ class VideoRun:
     reused: bool = False
 
 
+#: Tells apart the log files of runs a process starts in the same microsecond (ingest's
+#: runs at once).
+_LOGS = itertools.count()
+
+
 def new_log_file(data: DataPaths) -> Path:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-    return data.root / "logs" / f"run-{stamp}-{os.getpid()}.log"
+    return data.root / "logs" / f"run-{stamp}-{os.getpid()}-{next(_LOGS)}.log"
 
 
 def run_video(conf: dict, env: dict[str, str], data: DataPaths, *, run_id: str | None = None,

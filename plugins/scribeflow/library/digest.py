@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -107,9 +107,8 @@ class DigestWritten:
     files: tuple[str, ...] = ()
     #: Videos listed without an abstract, with why.
     without_summary: tuple[str, ...] = ()
-    #: The run found no new video since the last digest, and wrote nothing.
+    #: Why the run wrote nothing (no new video since the last digest, a late run).
     skipped: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def source_slug(name: str) -> str:
