@@ -144,33 +144,14 @@ def run_host_command(socket: Path) -> list[str]:
 @contextlib.contextmanager
 def own_run_host(env: dict[str, str]) -> Iterator[dict[str, str]]:
     """``env`` with a run host of this command's own (:mod:`scribeflow.hosts.run_host`) for the
-    runs it starts one after another, stopped at the end: Airflow is imported once for all of
-    them instead of once a run. ``env`` as it is when a run host is configured already, or
-    when this one does not start within a minute (each run then starts its own runner)."""
-    import shutil
-    import tempfile
-    import time
-
+    runs it starts, stopped at the end: Airflow is imported once for all of them instead of
+    once a run. ``env`` as it is when a run host is configured already, or when this one does
+    not start within a minute (each run then starts its own runner)."""
     if DeploymentSettings.from_env(env).run_host:
         yield env
         return
-    folder = Path(tempfile.mkdtemp(prefix="scribeflow-runs-"))
-    socket = folder / "runs.sock"  # bound once the host has imported Airflow
-    with open(folder / "host.log", "w") as log:
-        host = subprocess.Popen(run_host_command(socket), env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while not socket.exists() and host.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        yield env | {"SCRIBEFLOW_RUN_HOST": str(socket)} if socket.exists() else env
-    finally:
-        host.terminate()
-        try:
-            host.wait(30)
-        except subprocess.TimeoutExpired:
-            host.kill()
-        shutil.rmtree(folder, ignore_errors=True)
+    with _own_host("runs", run_host_command, env) as socket:
+        yield env | {"SCRIBEFLOW_RUN_HOST": str(socket)} if socket else env
 
 
 @contextlib.contextmanager
@@ -180,28 +161,38 @@ def own_model_host(env: dict[str, str]) -> Iterator[dict[str, str]]:
     the speaker model and the embedding model are loaded once for all the runs instead of
     once a run. ``env`` as it is when a model host is configured already, or, with one line
     on stderr, when this one does not start within a minute (each run then loads its own)."""
+    if env.get("SCRIBEFLOW_MODEL_HOST"):
+        yield env
+        return
+    with _own_host("models", lambda socket: [sys.executable, "-m", "scribeflow.cli.main",
+                                             "models", "serve", "--socket", str(socket)],
+                   env, warn="each run loads its own models") as socket:
+        yield env | {"SCRIBEFLOW_MODEL_HOST": str(socket)} if socket else env
+
+
+@contextlib.contextmanager
+def _own_host(kind: str, command: Any, env: dict[str, str], warn: str | None = None
+              ) -> Iterator[Path | None]:
+    """A host process (``command(socket)``) for this command's runs, stopped at the end: its
+    socket once it is bound (the host serves), or None when it did not bind within a minute
+    (with one line on stderr saying ``warn``, when given)."""
     import shutil
     import tempfile
     import time
 
-    if env.get("SCRIBEFLOW_MODEL_HOST"):
-        yield env
-        return
-    folder = Path(tempfile.mkdtemp(prefix="scribeflow-models-"))
-    socket = folder / "models.sock"  # bound once the host serves
+    folder = Path(tempfile.mkdtemp(prefix=f"scribeflow-{kind}-"))
+    socket = folder / f"{kind}.sock"
     with open(folder / "host.log", "w") as log:
-        host = subprocess.Popen([sys.executable, "-m", "scribeflow.cli.main", "models", "serve",
-                                 "--socket", str(socket)], env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        host = subprocess.Popen(command(socket), env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while not socket.exists() and host.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        if not socket.exists():
+        if not socket.exists() and warn:
             tail = (folder / "host.log").read_text(errors="replace").strip().splitlines()[-1:]
-            print(f"warning: the model host did not start ({tail[0] if tail else 'no output'}): "
-                  "each run loads its own models", file=sys.stderr, flush=True)
-        yield env | {"SCRIBEFLOW_MODEL_HOST": str(socket)} if socket.exists() else env
+            print(f"warning: the {kind} host did not start ({tail[0] if tail else 'no output'})"
+                  f": {warn}", file=sys.stderr, flush=True)
+        yield socket if socket.exists() else None
     finally:
         host.terminate()
         try:
