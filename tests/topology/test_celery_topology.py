@@ -158,9 +158,26 @@ def _summary(topology, run_id: str) -> dict:
 
 
 def _local_files(topology) -> list[str]:
-    """Files left in the workers' own folders."""
+    """Files left in the workers' own folders, once the digest runs the stored videos
+    triggered (on the library's asset) have ended, each having succeeded."""
+    _digests_finished(topology)
     return [str(p) for name in ("worker-default", "worker-cuda")
             for p in (topology["work"] / f"{name}-host").rglob("*") if p.is_file()]
+
+
+def _digests_finished(topology, timeout: float = 300) -> None:
+    base, token = topology["base"], topology["token"]
+    deadline = time.monotonic() + timeout
+    while True:
+        _, body = json_request(f"{base}/api/v2/dags/digest/dagRuns?limit=100", token)
+        runs = body.get("dag_runs", [])
+        status, queued = json_request(f"{base}/api/v2/dags/digest/assets/queuedEvents", token)
+        waiting = queued.get("queued_events", []) if status == 200 else []  # 404: none
+        if not waiting and all(r["state"] in ("success", "failed") for r in runs):
+            assert {r["state"] for r in runs} <= {"success"}, runs
+            return
+        assert time.monotonic() < deadline, [(r["dag_run_id"], r["state"]) for r in runs]
+        time.sleep(2)
 
 
 def test_run_through_the_rest_api_with_transcription_on_the_cuda_worker(topology):
