@@ -204,10 +204,12 @@ def feed_entries(entries: Sequence[Entry]) -> list[FeedEntry]:
         author=e.channel, category=e.group) for e in newest]
 
 
-def write_period(data: DataPaths, period: Period, base_url: str) -> DigestWritten:
+def write_period(data: DataPaths, period: Period, base_url: str,
+                 everything: list[Entry] | None = None) -> DigestWritten:
     """The period's digest files (overall and per source) and, when it is the latest period,
-    the feeds to subscribe to. The same period gives the same files."""
-    everything = library_entries(data, base_url)
+    the feeds to subscribe to. The same period gives the same files. ``everything``: the
+    library's entries when the caller has read them already."""
+    everything = library_entries(data, base_url) if everything is None else everything
     entries = in_period(everything, period)
     until = [e for e in everything if parse_time(e.stored_at) <= parse_time(period.end)]
     folder = data.root / "digests" / period.name
@@ -258,6 +260,7 @@ def write_digest(data: DataPaths, run_id: str, until: dt.datetime, base_url: str
     videos (not ``scheduled``) that finds none since the last digest writes nothing, and so
     does a run whose time is not after the last digest's end (a late scheduled run)."""
     path = _periods_path(data)
+    everything = None  # read once, when the run needs it before the files
     with locked(path):
         known = periods(data)
         mine = next((p for p in known if p["run_id"] == run_id), None)
@@ -267,7 +270,8 @@ def write_digest(data: DataPaths, run_id: str, until: dt.datetime, base_url: str
             why = None
             if start is not None and parse_time(start) >= until:  # a late run of a past time
                 why = f"its time {period.end} is not after the last digest's end {start}"
-            elif not scheduled and not in_period(library_entries(data, base_url), period):
+            elif not scheduled and not in_period(
+                    everything := library_entries(data, base_url), period):
                 why = f"no video was stored since the last digest ({start or 'none yet'})"
             if why is not None:
                 log.info("digest skipped: %s", why)
@@ -277,7 +281,7 @@ def write_digest(data: DataPaths, run_id: str, until: dt.datetime, base_url: str
             write_json_atomic(path, {"periods": known})
         else:
             period = Period(end=mine["end"], start=mine["start"])
-    written = write_period(data, period, base_url)
+    written = write_period(data, period, base_url, everything)
     log.info("digest %s: %d videos from %d sources (%d without an abstract)", period.label(),
              written.videos, len(written.sources), len(written.without_summary))
     return _recorded(data, run_id, written)
