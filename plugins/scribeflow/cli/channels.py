@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scribeflow.cli.doctor import open_bucket
-from scribeflow.cli.launcher import own_model_host, own_run_host, run_video
+from scribeflow.cli.launcher import own_hosts, prepare_dag, run_video
 from scribeflow.cli.video import video_env
 from scribeflow.core.config import DeploymentSettings, PipelineSettings
 from scribeflow.core.errors import ScribeflowError
 from scribeflow.core.files import DataPaths, safe_name
+from scribeflow.hosts.airflow_home import ensure_metadata_db
 
 if TYPE_CHECKING:
     from scribeflow.pipeline.ingest import Window
@@ -137,14 +138,14 @@ def _ingest(args: argparse.Namespace, source: Source, window: Window, run_id: st
     if parallel < 1:
         raise ScribeflowError(f"--parallel must be at least 1, not {parallel}")
     several = len(plan.to_trigger) > 1
-    if several:  # once, before runs start at once
-        from scribeflow.hosts.airflow_home import ensure_metadata_db
+    setup_log = logs.root / "logs" / "setup.log"
 
-        (logs.root / "logs").mkdir(parents=True, exist_ok=True)
-        ensure_metadata_db(env, logs.root / "logs" / "setup.log")
-    with (own_model_host(env) if several else contextlib.nullcontext(env)) as host_env, \
-            (own_run_host(host_env) if several else contextlib.nullcontext(host_env)
-             ) as run_env, ThreadPoolExecutor(max_workers=parallel) as pool:
+    def set_up() -> None:  # once, while the hosts start, before runs start at once
+        setup_log.parent.mkdir(parents=True, exist_ok=True)
+        ensure_metadata_db(env, setup_log)
+
+    with (own_hosts(env, set_up) if several else contextlib.nullcontext(env)) as run_env, \
+            ThreadPoolExecutor(max_workers=parallel) as pool:
 
         def process(decision: Any) -> None:
             conf = entry_conf(source, decision.entry) | overrides
@@ -156,11 +157,9 @@ def _ingest(args: argparse.Namespace, source: Source, window: Window, run_id: st
             print(f"{run.state:<8} {decision.run_id}  {decision.entry.title[:60]!r}"
                   + (f"  ({cause})" if cause and run.state != "success" else ""), flush=True)
 
-        # the first run alone: it writes the DAG (and its asset) into the metadata database,
-        # which runs starting together would each try to insert
-        for first in plan.to_trigger[:1]:
-            process(first)
-        for done in [pool.submit(process, d) for d in plan.to_trigger[1:]]:
+        if several:
+            prepare_dag("video_pipeline", run_env, setup_log)
+        for done in [pool.submit(process, d) for d in plan.to_trigger]:
             done.result()
     status = "failed" if outcome["failed"] else "success"
     path = write_ingest_summary(data, source.name, run_id, status=status, **outcome,

@@ -10,19 +10,16 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scribeflow.core.config import DeploymentSettings, PipelineSettings
 from scribeflow.core.errors import ScribeflowError
 from scribeflow.core.files import DataPaths, read_json
 from scribeflow.hosts.airflow_home import ensure_metadata_db
 from scribeflow.pipeline.summary import RunSummary, read_run_summary, summary_key
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
@@ -80,11 +77,28 @@ def run_dag(dag_id: str, conf: dict, env: dict[str, str], log_file: Path, *,
     ``$SCRIBEFLOW_RUN_HOST`` names, logging to ``log_file``: the exit code and
     ``{"run_id", "state"}`` (``{"error"}`` for params it refused), or None when it did not
     start."""
+    argv = ["--dag-id", dag_id, "--conf", json.dumps(conf)]
+    return _runner(argv + (["--run-id", run_id] if run_id else []), env, log_file, verbose)
+
+
+def prepare_dag(dag_id: str, env: dict[str, str], log_file: Path) -> None:
+    """Write ``dag_id`` to the metadata database before its runs start at once (each run
+    writes its DAG as it starts, and two first writes at once collide on the unique names of
+    the assets it names). Raises :class:`ScribeflowError` when it cannot be parsed."""
+    code, done = _runner(["--dag-id", dag_id, "--prepare"], env, log_file, False)
+    if code != 0 or not done:
+        raise ScribeflowError(f"the DAG {dag_id} could not be written to the metadata database "
+                              f"(see {log_file})")
+
+
+def _runner(argv: list[str], env: dict[str, str], log_file: Path, verbose: bool
+            ) -> tuple[int, dict | None]:
+    """``scribeflow_airflow.runner`` with ``argv`` on the run host, or in a process of its
+    own: its exit code and the result it wrote."""
     result_file = log_file.with_suffix(".result.json")
     log_file.parent.mkdir(parents=True, exist_ok=True)
     ensure_metadata_db(env, log_file)
-    argv = ["--dag-id", dag_id, "--conf", json.dumps(conf), "--result", str(result_file)]
-    argv += ["--run-id", run_id] if run_id else []
+    argv = [*argv, "--result", str(result_file)]
     command = [sys.executable, "-m", "scribeflow_airflow.runner", *argv]
     with open(log_file, "a") as log:
         code = _run_on_host(argv, env, log, verbose)
@@ -142,40 +156,40 @@ def run_host_command(socket: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def own_run_host(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """``env`` with a run host of this command's own (:mod:`scribeflow.hosts.run_host`) for the
-    runs it starts, stopped at the end: Airflow is imported once for all of them instead of
-    once a run. ``env`` as it is when a run host is configured already, or when this one does
-    not start within a minute (each run then starts its own runner)."""
-    if DeploymentSettings.from_env(env).run_host:
-        yield env
-        return
-    with _own_host("runs", run_host_command, env) as socket:
-        yield env | {"SCRIBEFLOW_RUN_HOST": str(socket)} if socket else env
+def own_hosts(env: dict[str, str], meanwhile: Callable[[], None] = lambda: None
+              ) -> Iterator[dict[str, str]]:
+    """``env`` with a model host and a run host of this command's own for the runs it starts,
+    both stopped at the end: whisper, the speaker model and the embedding model are loaded
+    once for all the runs (``scribeflow models serve``, each model on first use), and Airflow
+    is imported once (:mod:`scribeflow.hosts.run_host`). The two start at once, and
+    ``meanwhile`` runs while they do.
 
-
-@contextlib.contextmanager
-def own_model_host(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """``env`` with a model host of this command's own (``scribeflow models serve``: each
-    model loaded on first use and kept) for the runs it starts, stopped at the end: whisper,
-    the speaker model and the embedding model are loaded once for all the runs instead of
-    once a run. ``env`` as it is when a model host is configured already, or, with one line
-    on stderr, when this one does not start within a minute (each run then loads its own)."""
-    if env.get("SCRIBEFLOW_MODEL_HOST"):
-        yield env
-        return
-    with _own_host("models", lambda socket: [sys.executable, "-m", "scribeflow.cli.main",
-                                             "models", "serve", "--socket", str(socket)],
-                   env, warn="each run loads its own models") as socket:
-        yield env | {"SCRIBEFLOW_MODEL_HOST": str(socket)} if socket else env
+    A host configured already (``SCRIBEFLOW_MODEL_HOST``, ``SCRIBEFLOW_RUN_HOST``) is used as
+    it is. One that does not start within a minute is left out: each run then loads its own
+    models (with one line on stderr) or starts its own runner."""
+    with contextlib.ExitStack() as stack:
+        hosts = {}
+        if not env.get("SCRIBEFLOW_MODEL_HOST"):
+            hosts["SCRIBEFLOW_MODEL_HOST"] = stack.enter_context(_own_host(
+                "models", lambda socket: [sys.executable, "-m", "scribeflow.cli.main", "models",
+                                          "serve", "--socket", str(socket)],
+                env, warn="each run loads its own models"))
+        if not DeploymentSettings.from_env(env).run_host:
+            hosts["SCRIBEFLOW_RUN_HOST"] = stack.enter_context(
+                _own_host("runs", run_host_command, env))
+        meanwhile()
+        started = {name: str(socket) for name, ready in hosts.items()
+                   if (socket := ready()) is not None}
+        yield env | started
 
 
 @contextlib.contextmanager
 def _own_host(kind: str, command: Any, env: dict[str, str], warn: str | None = None
-              ) -> Iterator[Path | None]:
-    """A host process (``command(socket)``) for this command's runs, stopped at the end: its
-    socket once it is bound (the host serves), or None when it did not bind within a minute
-    (with one line on stderr saying ``warn``, when given)."""
+              ) -> Iterator[Callable[[], Path | None]]:
+    """A host process (``command(socket)``) for this command's runs, started now and stopped
+    at the end. Yields a call that waits for it: its socket once it is bound (the host
+    serves), or None when it did not bind within a minute (with one line on stderr saying
+    ``warn``, when given)."""
     import shutil
     import tempfile
     import time
@@ -184,15 +198,19 @@ def _own_host(kind: str, command: Any, env: dict[str, str], warn: str | None = N
     socket = folder / f"{kind}.sock"
     with open(folder / "host.log", "w") as log:
         host = subprocess.Popen(command(socket), env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 60
+
+    def ready() -> Path | None:
         while not socket.exists() and host.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         if not socket.exists() and warn:
             tail = (folder / "host.log").read_text(errors="replace").strip().splitlines()[-1:]
             print(f"warning: the {kind} host did not start ({tail[0] if tail else 'no output'})"
                   f": {warn}", file=sys.stderr, flush=True)
-        yield socket if socket.exists() else None
+        return socket if socket.exists() else None
+
+    try:
+        yield ready
     finally:
         host.terminate()
         try:

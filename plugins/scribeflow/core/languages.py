@@ -2,39 +2,48 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from scribeflow.core.errors import ConfigError
-
-#: Whisper's language codes (faster_whisper.tokenizer._LANGUAGE_CODES; a test keeps them equal).
-LANGUAGES = (
-    "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy",
-    "da", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "gl", "gu", "ha", "haw",
-    "he", "hi", "hr", "ht", "hu", "hy", "id", "is", "it", "ja", "jw", "ka", "kk", "km", "kn",
-    "ko", "la", "lb", "ln", "lo", "lt", "lv", "mg", "mi", "mk", "ml", "mn", "mr", "ms", "mt",
-    "my", "ne", "nl", "nn", "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd", "si",
-    "sk", "sl", "sn", "so", "sq", "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl",
-    "tr", "tt", "uk", "ur", "uz", "vi", "yi", "yo", "zh", "yue",
-)
 
 #: Languages written without spaces between words: subtitles count their characters and
 #: break lines between any two of them.
 SPACELESS = ("zh", "yue", "ja", "th", "lo", "km", "my", "bo")
 
+#: Each code's English name, as whisper's tokenizer names it (transformers'
+#: ``tokenization_whisper.LANGUAGES``; a test keeps them equal). Written out here: importing
+#: transformers for it took about 1 s of every run (bench/backlog_throughput.py).
+NAMES = {
+    "af": "afrikaans", "am": "amharic", "ar": "arabic", "as": "assamese", "az": "azerbaijani",
+    "ba": "bashkir", "be": "belarusian", "bg": "bulgarian", "bn": "bengali", "bo": "tibetan",
+    "br": "breton", "bs": "bosnian", "ca": "catalan", "cs": "czech", "cy": "welsh",
+    "da": "danish", "de": "german", "el": "greek", "en": "english", "es": "spanish",
+    "et": "estonian", "eu": "basque", "fa": "persian", "fi": "finnish", "fo": "faroese",
+    "fr": "french", "gl": "galician", "gu": "gujarati", "ha": "hausa", "haw": "hawaiian",
+    "he": "hebrew", "hi": "hindi", "hr": "croatian", "ht": "haitian creole", "hu": "hungarian",
+    "hy": "armenian", "id": "indonesian", "is": "icelandic", "it": "italian", "ja": "japanese",
+    "jw": "javanese", "ka": "georgian", "kk": "kazakh", "km": "khmer", "kn": "kannada",
+    "ko": "korean", "la": "latin", "lb": "luxembourgish", "ln": "lingala", "lo": "lao",
+    "lt": "lithuanian", "lv": "latvian", "mg": "malagasy", "mi": "maori", "mk": "macedonian",
+    "ml": "malayalam", "mn": "mongolian", "mr": "marathi", "ms": "malay", "mt": "maltese",
+    "my": "myanmar", "ne": "nepali", "nl": "dutch", "nn": "nynorsk", "no": "norwegian",
+    "oc": "occitan", "pa": "punjabi", "pl": "polish", "ps": "pashto", "pt": "portuguese",
+    "ro": "romanian", "ru": "russian", "sa": "sanskrit", "sd": "sindhi", "si": "sinhala",
+    "sk": "slovak", "sl": "slovenian", "sn": "shona", "so": "somali", "sq": "albanian",
+    "sr": "serbian", "su": "sundanese", "sv": "swedish", "sw": "swahili", "ta": "tamil",
+    "te": "telugu", "tg": "tajik", "th": "thai", "tk": "turkmen", "tl": "tagalog",
+    "tr": "turkish", "tt": "tatar", "uk": "ukrainian", "ur": "urdu", "uz": "uzbek",
+    "vi": "vietnamese", "yi": "yiddish", "yo": "yoruba", "zh": "chinese", "yue": "cantonese",
+}
 
-@functools.cache
-def _names() -> dict[str, str]:
-    try:  # whisper's own table (transformers comes with sentence-transformers)
-        from transformers.models.whisper.tokenization_whisper import LANGUAGES as NAMES
-    except ImportError:
-        return {}
-    return dict(NAMES)
+#: Whisper's language codes (faster_whisper.tokenizer._LANGUAGE_CODES; a test keeps them
+#: equal).
+LANGUAGES = tuple(NAMES)
 
 
 def language_name(code: str) -> str:
     """``de`` → ``German``; the code itself when no name is known."""
-    return _names().get(code, code).title()
+    return NAMES.get(code, code).title()
 
 
 def language_code(heard: str | None) -> str | None:
@@ -44,7 +53,7 @@ def language_code(heard: str | None) -> str | None:
     heard = heard.strip().lower()
     if heard in LANGUAGES:
         return heard
-    return {name: code for code, name in _names().items()}.get(heard, heard)
+    return {name: code for code, name in NAMES.items()}.get(heard, heard)
 
 
 def language_codes(value: Any, setting: str) -> tuple[str, ...]:

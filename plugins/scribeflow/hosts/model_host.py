@@ -16,10 +16,9 @@ whisper, infinity-emb for embeddings), which the ``endpoint`` transcriber alread
   the unit splitting that keeps every unit within the embedding model's 256 word pieces.
 - *Paths, not payloads.* The tasks of a host share its disk, so a request names the audio
   file; nothing is uploaded or cut into pieces.
-- Neither engine installs beside this product: speaches ships as a container image only,
-  and infinity-emb 0.0.78 would take numpy back to 1.26, huggingface-hub to 1.13, click to
-  8.1 and uvicorn to 0.32, under what Airflow 3.3 and sentence-transformers 6 run on here
-  (``pip install --dry-run "infinity-emb[server]"``).
+- Neither engine installs beside this product: speaches ships as a container image only;
+  infinity-emb 0.0.78 would downgrade numpy, huggingface-hub, click and uvicorn under
+  Airflow 3.3 and sentence-transformers 6 (``pip install --dry-run "infinity-emb[server]"``).
 
 Protocol: ``multiprocessing.connection`` on a Unix socket (mode 0600), one request per
 connection; each message is JSON, vectors follow as raw float32 bytes, so nothing is
@@ -30,8 +29,9 @@ as one line with their kind (``bad_input``, ``config``, ``error``) and are raise
 the same :class:`~scribeflow.core.errors.ScribeflowError` subclass.
 
 Memory is bounded by ``max_models`` (``--max-models``): loading one more unloads the least
-recently used. Each model serves one request at a time (its own lock); requests for different
-models run side by side.
+recently used. Each model serves one request at a time (its own lock). Models on a GPU serve
+side by side; models on the CPU take turns, each with every core (run at once, their threads
+oversubscribed the cores: P15 in ``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -82,9 +82,6 @@ def not_running(address: str, reason: str) -> ModelHostUnavailable:
         f"model host not running at {address} (SCRIBEFLOW_MODEL_HOST): {reason}; start it "
         "with `scribeflow models serve`, or unset SCRIBEFLOW_MODEL_HOST to load the models "
         "in each task")
-
-
-# -- the client, used by the steps -------------------------------------------------------
 
 
 class ModelHostClient:
@@ -165,9 +162,6 @@ class ModelHostClient:
         return self.call({"op": "status"})[0]
 
 
-# -- the host ------------------------------------------------------------------------------
-
-
 @dataclasses.dataclass
 class _Resident:
     label: str
@@ -188,10 +182,9 @@ class ModelHost:
         self.requests = 0
         self._resident: OrderedDict[tuple, _Resident] = OrderedDict()
         self._lock = threading.Lock()  # guards the table of resident models, not their use
+        self._cpu = threading.Lock()  # the CPU's turn (see the module's docstring)
         self._listener: Listener | None = None
         self._stopped = threading.Event()
-
-    # models
 
     def _model(self, key: tuple, label: str, load: Callable[[], Any],
                unload: Callable[[], None]) -> tuple[Any, threading.Lock]:
@@ -251,8 +244,6 @@ class ModelHost:
         if embed_model is not None:
             self._embedder(embed_model)
 
-    # requests
-
     def handle(self, request: dict[str, Any],
                progress: Callable[[float, float], None] | None = None
                ) -> tuple[dict[str, Any], bytes | None]:
@@ -282,8 +273,10 @@ class ModelHost:
         if not audio.is_file():
             raise BadInputError(f"audio not found on the model host: {audio} (the tasks and "
                                 "the host must share this host's disk)")
+        from scribeflow.speech.whisper import resolve_device
+
         _, lock = self._whisper(options)
-        with lock:
+        with lock, self._turn(resolve_device(options.device)):
             transcript = transcribe(audio, str(request.get("video_id") or audio.stem), options,
                                     progress)
         return {"ok": True, "transcript": transcript.to_dict()}
@@ -302,7 +295,7 @@ class ModelHost:
                                 "and the host must share this host's disk)")
         segments = Transcript.from_dict(read_json(transcript)).segments
         model, lock = self._speaker_encoder()
-        with lock:
+        with lock, self._turn(model.device):
             return {"ok": True, "diarization": diarize(audio, segments, options, model).to_dict()}
 
     def _embed(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
@@ -314,7 +307,7 @@ class ModelHost:
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
             raise BadInputError("bad embed request: texts must be a list of strings")
         model, lock = self._embedder(str(request.get("model") or "auto"))
-        with lock:
+        with lock, self._turn(str(model.device)):
             embedded = embed_chunks(model, texts, int(request.get("batch_size") or 64))
         flat = [u for chunk in embedded for u in chunk]
         vectors = [u.vector for u in flat] + [v for u in flat for v in u.windows]
@@ -322,6 +315,10 @@ class ModelHost:
         payload = np.asarray(vectors, dtype=np.float32).tobytes() if vectors else b""
         return {"ok": True, "units": [[u.text for u in chunk] for chunk in embedded],
                 "windows": [len(u.windows) for u in flat], "dim": dim, "payload": True}, payload
+
+    def _turn(self, device: str) -> contextlib.AbstractContextManager:
+        """The CPU's turn for a model on ``device`` (``cpu``); nothing to wait for on a GPU."""
+        return self._cpu if device.startswith("cpu") else contextlib.nullcontext()
 
     def status(self) -> dict[str, Any]:
         from scribeflow.core.timings import peak_memory_mb
@@ -331,8 +328,6 @@ class ModelHost:
         return {"ok": True, "pid": os.getpid(), "models": resident, "loads": dict(self.loads),
                 "requests": self.requests, "max_models": self.max_models,
                 "peak_memory_mb": peak_memory_mb()}
-
-    # serving
 
     def serve(self, ready: Callable[[], None] | None = None) -> None:
         """Answer requests until :meth:`stop`, each connection on a thread of its own."""

