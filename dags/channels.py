@@ -29,10 +29,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, task
+from airflow.sdk import DAG, CronDataIntervalTimetable
 
 from scribeflow.sources.catalog import Source, load_sources
 from scribeflow_airflow import channels
+from scribeflow_airflow.steps import step
 
 
 def channel_dag(source: Source) -> DAG:
@@ -53,13 +54,13 @@ def channel_dag(source: Source) -> DAG:
         doc_md=f"Source `{source.name}`: {source.url} ({source.schedule}).\n\n{__doc__}",
         default_args={"owner": "scribeflow", "retries": 1, "retry_delay": timedelta(minutes=2)},
     ) as dag:
-        requests = task(channels.list_new_videos)(source.name)
+        requests = step(channels.list_new_videos)(source.name)
         triggered = TriggerDagRunOperator.partial(
             task_id=channels.TRIGGER_TASK, trigger_dag_id=channels.VIDEO_DAG,
             skip_when_already_exists=True, wait_for_completion=False,
             map_index_template="{{ task.trigger_run_id }}",
         ).expand_kwargs(requests)
-        recorded = task(channels.record_triggers, trigger_rule="all_done")()
+        recorded = step(channels.record_triggers, trigger_rule="all_done")()
         requests >> triggered >> recorded
     return dag
 

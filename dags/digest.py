@@ -18,10 +18,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
 
 from scribeflow_airflow import digests
 from scribeflow_airflow.assets import LIBRARY
+from scribeflow_airflow.steps import step
 
 
 @dag(
@@ -36,7 +37,7 @@ from scribeflow_airflow.assets import LIBRARY
     default_args={"owner": "scribeflow", "retries": 2, "retry_delay": timedelta(seconds=30)},
 )
 def digest():
-    task(digests.write_digest)()
+    step(digests.write_digest)()
 
 
 digest()

@@ -18,10 +18,11 @@ answers are reused, so evaluating an unchanged configuration again costs nothing
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
 from scribeflow.core.config import DeploymentSettings
 from scribeflow_airflow import evaluate as tasks
+from scribeflow_airflow.steps import step
 
 TRANSCRIBE_QUEUE = DeploymentSettings.from_env().transcribe_queue
 
@@ -54,12 +55,12 @@ TRANSCRIBE_QUEUE = DeploymentSettings.from_env().transcribe_queue
     },
 )
 def evaluate():
-    candidates = task(tasks.plan)()
+    candidates = step(tasks.plan)()
     # one instance per configuration, labelled by its name in the grid
-    results = task(tasks.evaluate_config, queue=TRANSCRIBE_QUEUE,
+    results = step(tasks.evaluate_config, queue=TRANSCRIBE_QUEUE,
                    map_index_template="{{ task.op_kwargs['candidate']['name'] }}"
                    ).expand(candidate=candidates)
-    task(tasks.report)(results)
+    step(tasks.report)(results)
 
 
 evaluate()

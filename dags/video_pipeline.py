@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
 from scribeflow.core.config import (
     RUN_PARAM_BOUNDS,
@@ -34,6 +34,7 @@ from scribeflow.core.config import (
 from scribeflow.core.languages import LANGUAGES
 from scribeflow_airflow import tasks
 from scribeflow_airflow.assets import LIBRARY
+from scribeflow_airflow.steps import step
 
 DEPLOYMENT = DeploymentSettings.from_env()
 TRANSCRIBE_QUEUE = DEPLOYMENT.transcribe_queue
@@ -45,6 +46,7 @@ DOWNLOAD_POOL = DEPLOYMENT.download_pool
 #: a param uses what the deployment sets, as the model host and `scribeflow doctor` report.
 DEFAULTS = run_param_defaults()
 ADVANCED = "Advanced"
+
 CHANNEL_RUNS = "Set by channel runs"
 
 
@@ -183,22 +185,22 @@ CHANNEL_RUNS = "Set by channel runs"
     },
 )
 def video_pipeline():
-    audio = task(tasks.download_audio, task_id="download", pool=DOWNLOAD_POOL)()
-    transcript = task(tasks.transcribe, queue=TRANSCRIBE_QUEUE)(audio)
-    transcript = task(tasks.find_speakers, queue=TRANSCRIBE_QUEUE)(transcript)
-    groups = task(tasks.split_into_chunks)(transcript)
+    audio = step(tasks.download_audio, task_id="download", pool=DOWNLOAD_POOL)()
+    transcript = step(tasks.transcribe, queue=TRANSCRIBE_QUEUE)(audio)
+    transcript = step(tasks.find_speakers, queue=TRANSCRIBE_QUEUE)(transcript)
+    groups = step(tasks.split_into_chunks)(transcript)
     # the grid labels each mapped instance by the part of the video it holds
-    parts = task(tasks.write_document, pool=LLM_POOL,
+    parts = step(tasks.write_document, pool=LLM_POOL,
                  map_index_template="{{ task.op_kwargs['group']['label'] }}").expand(group=groups)
-    document = task(tasks.assemble_document)(transcript, parts)
-    summary = task(tasks.summarize, pool=LLM_POOL)(document)
-    chapters = task(tasks.write_chapters, pool=LLM_POOL)(document)
-    quiz = task(tasks.write_quiz, pool=LLM_POOL)(document)
-    quality = task(tasks.score_quality, pool=LLM_POOL)(document)
-    translated = task(tasks.translate, pool=LLM_POOL)(document)
-    rendered = task(tasks.render_outputs)(document, summary, chapters, quiz, quality)
+    document = step(tasks.assemble_document)(transcript, parts)
+    summary = step(tasks.summarize, pool=LLM_POOL)(document)
+    chapters = step(tasks.write_chapters, pool=LLM_POOL)(document)
+    quiz = step(tasks.write_quiz, pool=LLM_POOL)(document)
+    quality = step(tasks.score_quality, pool=LLM_POOL)(document)
+    translated = step(tasks.translate, pool=LLM_POOL)(document)
+    rendered = step(tasks.render_outputs)(document, summary, chapters, quiz, quality)
     # every language's rows at once; the library's asset gets an event per video stored
-    translated >> task(tasks.embed_and_upsert, outlets=[LIBRARY])(rendered)
+    translated >> step(tasks.embed_and_upsert, outlets=[LIBRARY])(rendered)
 
 
 video_pipeline()

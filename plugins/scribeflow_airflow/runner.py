@@ -189,9 +189,11 @@ def warm_up() -> None:
     from yt_dlp.extractor import gen_extractor_classes
 
     # yt-dlp matches every URL against each of its 1,750 extractors, compiling their patterns
-    # on first use: 0.35 s of every download, done once here
+    # on first use (0.35 s of every download), and loads the one that matched: a feed's
+    # media file goes to the generic one
     for extractor in gen_extractor_classes():
         extractor.suitable("")
+    import yt_dlp.extractor.generic  # noqa: F401
     serve_one_api_version()
     app = in_process_api_server().app
     try:  # Cadwyn builds the versioned routes on the app's first request otherwise

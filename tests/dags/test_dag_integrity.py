@@ -38,6 +38,8 @@ def test_dags_follow_policy(dagbag):
         assert dag.doc_md and len(dag.doc_md) > 100, f"{dag_id} has no doc"
         for task in dag.tasks:
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
+            # what a task returns is one XCom, not one more per key of a dict (steps.step)
+            assert not getattr(task, "multiple_outputs", False), f"{dag_id}.{task.task_id}"
 
 
 def test_video_pipeline_shape(dagbag):

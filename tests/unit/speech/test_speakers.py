@@ -74,6 +74,14 @@ def test_two_people_on_the_phone_are_two_speakers_with_their_turns(call):
     # a count given is a count kept
     three = speakers.diarize(audio, transcript.segments, speakers.SpeakerOptions(num_speakers=3))
     assert len(three.speakers) == 3
+    # two voices in the first pass: every window, clustered as one pass would
+    every = speakers.windows(speakers.speech_spans(transcript.segments))
+    assert found.windows == three.windows == len(every)
+    encoder = speakers.encoder()
+    vectors = np.concatenate([encoder.embed(p) for p in speakers.window_samples(audio, every)])
+    fresh = [max(b - max(a, every[i - 1][1] if i else a), 0.0) for i, (a, b) in enumerate(every)]
+    assert found.turns == speakers._turns(transcript.segments, every, speakers.cluster(
+        vectors, fresh, speakers.SpeakerOptions()))
 
 
 def test_labelled_words_and_segments_follow_the_turns(call):
@@ -103,12 +111,20 @@ def test_labelled_words_and_segments_follow_the_turns(call):
 def test_one_reader_is_one_speaker_and_is_not_labelled(tmp_path):
     require_tools()
     (wav,) = wheel_files(tmp_path, READER)
-    audio = _16k(wav, tmp_path / "reader.wav")
+    audio = tmp_path / "reader.wav"  # her 5 s read four times: long spans of one voice
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-stream_loop", "3", "-i",
+                    str(wav), "-ac", "1", "-ar", "16000", str(audio)], check=True)
     transcript = transcribe(audio, "r", TranscribeOptions(model="tiny.en", device="cpu",
                                                           language="en"))
     found = speakers.diarize(audio, transcript.segments, speakers.SpeakerOptions())
     assert len(found.speakers) == 1 and found.turns
     assert speakers.labelled(transcript, found) == transcript  # nothing to tell apart
+    # one voice in the first pass: the windows between its windows were never embedded
+    spans = speakers.speech_spans(transcript.segments)
+    first = speakers.alternate(spans)
+    assert found.windows == len(first) < len(speakers.windows(spans))
+    # only a span's last window may overlap the one before it
+    assert sum(c < b - 1e-9 for (_, b), (c, _) in zip(first, first[1:])) <= len(spans)
 
 
 def test_music_and_silence_are_nobody(tmp_path):
