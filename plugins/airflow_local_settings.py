@@ -5,11 +5,20 @@ images) when a component starts. ``video_pipeline``'s ``download`` task sits in 
 ``downloads``; with ``SCRIBEFLOW_DOWNLOAD_POOLS=youtube.com=downloads_youtube,…`` each run's
 download moves to its site's pool when its task instance is created, so a site that
 throttles gets its own bound. Create those pools (``airflow pools set downloads_youtube 2 …``).
+
+In the scheduler and a Celery worker, which fork the task processes, it also imports what
+every video's tasks import, once (:mod:`scribeflow_airflow.preload`).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+from scribeflow_airflow.preload import launches_tasks, task_libraries
+
+if launches_tasks(sys.argv):
+    task_libraries()
 
 
 def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None:

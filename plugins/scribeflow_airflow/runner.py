@@ -166,8 +166,8 @@ def serve(address: Path, ready: Callable[[], None] = lambda: None) -> None:
 def warm_up() -> None:
     """Do what every run does before its first task and what does not depend on the run (the
     run host's children start from here): import Airflow's configuration, models and DAG bag,
-    the libraries every video's tasks import,
-    the task SDK (with the names DAG files import from ``airflow.sdk``) and its in-process
+    the libraries every video's tasks import (:mod:`scribeflow_airflow.preload`), the task
+    SDK (with the names DAG files import from ``airflow.sdk``) and its in-process
     supervisor; build the execution API app, for one version (:func:`serve_one_api_version`),
     with its routes. Nothing here opens a database connection or starts a thread: the app's
     event loop thread starts with a child's first request."""
@@ -181,19 +181,9 @@ def warm_up() -> None:
 
     for name in ("dag", "task", "Param", "DAG", "Asset", "Variable"):  # resolved on first use
         getattr(airflow.sdk, name, None)
-    # what a video's tasks import whatever the video (the download's yt-dlp, the rendering's
-    # WeasyPrint and markdown-it: 0.8 s a run; bench/backlog_throughput.py), pure imports
-    # that start no thread
-    import markdown_it  # noqa: F401
-    import weasyprint  # noqa: F401
-    from yt_dlp.extractor import gen_extractor_classes
+    from scribeflow_airflow.preload import task_libraries
 
-    # yt-dlp matches every URL against each of its 1,750 extractors, compiling their patterns
-    # on first use (0.35 s of every download), and loads the one that matched: a feed's
-    # media file goes to the generic one
-    for extractor in gen_extractor_classes():
-        extractor.suitable("")
-    import yt_dlp.extractor.generic  # noqa: F401
+    task_libraries()
     serve_one_api_version()
     app = in_process_api_server().app
     try:  # Cadwyn builds the versioned routes on the app's first request otherwise

@@ -145,3 +145,25 @@ def test_a_client_that_goes_away_stops_its_run(tmp_path):
     finally:
         host.terminate()
         assert host.wait(30) == 0 and not address.exists()
+
+
+def test_task_launchers_import_the_tasks_libraries_and_start_no_thread():
+    """What the run host, the scheduler and a Celery worker import before forking tasks starts
+    no thread (a fork copies only the thread that forks), and the airflow commands that fork
+    task processes are told from the rest."""
+    import subprocess
+    import sys
+
+    from scribeflow_airflow.preload import launches_tasks
+
+    assert launches_tasks(["/venv/bin/airflow", "scheduler"])
+    assert launches_tasks(["airflow", "celery", "worker", "-q", "cuda"])
+    assert not any(launches_tasks(argv) for argv in (
+        ["airflow", "api-server"], ["airflow", "dag-processor"], ["airflow", "celery", "flower"],
+        ["airflow"], [], ["python", "scheduler"]))
+    check = ("import os, sys; from scribeflow_airflow.preload import task_libraries; "
+             "task_libraries(); assert 'weasyprint' in sys.modules and 'yt_dlp.extractor.generic'"
+             " in sys.modules; print(len(os.listdir('/proc/self/task')))")
+    threads = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    assert threads == "1"
