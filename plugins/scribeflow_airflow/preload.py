@@ -16,10 +16,15 @@ def launches_tasks(argv: list[str]) -> bool:
 
 def task_libraries() -> None:
     """Import the download's yt-dlp (its 1,750 extractors' URL patterns compiled, 0.35 s of
-    every download otherwise, and the generic extractor a feed's media file goes to) and the
-    rendering's WeasyPrint and markdown-it: about 1 s of every run
-    (``bench/backlog_throughput.py``). Pure imports that start no thread, so a process may
-    fork after them (polars and numpy's BLAS start threads: not here)."""
+    every download otherwise, and the generic extractor a feed's media file goes to), the
+    rendering's WeasyPrint and markdown-it (about 1 s of every run), and the modules the DAG
+    files' tasks are made of (0.25 s of every task process: 20 s of a 6-video backlog through
+    the scheduler; ``bench/backlog_throughput.py``). The DAG files themselves are still read
+    by every task, and settings when they are used; a change to Scribeflow's code reaches
+    the tasks once the process that forks them is restarted.
+
+    Pure imports that start no thread, so a process may fork after them (polars and numpy's
+    BLAS start threads: not here; a test checks)."""
     import markdown_it  # noqa: F401
     import weasyprint  # noqa: F401
     from yt_dlp.extractor import gen_extractor_classes
@@ -27,3 +32,6 @@ def task_libraries() -> None:
     for extractor in gen_extractor_classes():
         extractor.suitable("")
     import yt_dlp.extractor.generic  # noqa: F401
+
+    import scribeflow_airflow.channels  # noqa: F401
+    import scribeflow_airflow.tasks  # noqa: F401

@@ -7,9 +7,10 @@ execution API it serves itself (P14). ``scribeflow runs serve`` pays that once: 
 them, then waits on a Unix socket (mode 0600). For each request it forks; the child takes
 the request's environment, working folder and output file, and runs the same
 :func:`scribeflow_airflow.runner.main` a new process would. A fork starts from the imports
-and from nothing else: the host opens no database connection and starts no thread, and
-Scribeflow's own modules and the DAG file are imported by each child, so an edited DAG or
-setting is seen by the next run.
+and from nothing else: the host opens no database connection and starts no thread. It
+imports the modules the tasks are made of (:mod:`scribeflow_airflow.preload`); each child
+reads the DAG file and the settings, so an edited DAG or setting is seen by the next run,
+and a change to Scribeflow's code once the host is restarted.
 
 Airflow reads its configuration when it is imported, so the host serves only requests whose
 Airflow settings (``AIRFLOW_HOME``, ``AIRFLOW__*``, ``PYTHONPATH``) are the ones it was

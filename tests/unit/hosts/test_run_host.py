@@ -162,8 +162,9 @@ def test_task_launchers_import_the_tasks_libraries_and_start_no_thread():
         ["airflow", "api-server"], ["airflow", "dag-processor"], ["airflow", "celery", "flower"],
         ["airflow"], [], ["python", "scheduler"]))
     check = ("import os, sys; from scribeflow_airflow.preload import task_libraries; "
-             "task_libraries(); assert 'weasyprint' in sys.modules and 'yt_dlp.extractor.generic'"
-             " in sys.modules; print(len(os.listdir('/proc/self/task')))")
+             "task_libraries(); assert {'weasyprint', 'yt_dlp.extractor.generic', "
+             "'scribeflow_airflow.tasks'} <= set(sys.modules); "
+             "print(len(os.listdir('/proc/self/task')))")
     threads = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
                              check=True).stdout.strip()
     assert threads == "1"

@@ -3,6 +3,7 @@ RTTM), F5-TTS's readers; espeak-ng speech and music for what must not become a s
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from pathlib import Path
@@ -124,7 +125,7 @@ def test_one_reader_is_one_speaker_and_is_not_labelled(tmp_path):
     first = speakers.alternate(spans)
     assert found.windows == len(first) < len(speakers.windows(spans))
     # only a span's last window may overlap the one before it
-    assert sum(c < b - 1e-9 for (_, b), (c, _) in zip(first, first[1:])) <= len(spans)
+    assert sum(c < b - 1e-9 for (_, b), (c, _) in itertools.pairwise(first)) <= len(spans)
 
 
 def test_music_and_silence_are_nobody(tmp_path):
