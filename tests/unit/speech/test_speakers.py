@@ -80,9 +80,8 @@ def test_two_people_on_the_phone_are_two_speakers_with_their_turns(call):
     assert found.windows == three.windows == len(every)
     encoder = speakers.encoder()
     vectors = np.concatenate([encoder.embed(p) for p in speakers.window_samples(audio, every)])
-    fresh = [max(b - max(a, every[i - 1][1] if i else a), 0.0) for i, (a, b) in enumerate(every)]
     assert found.turns == speakers._turns(transcript.segments, every, speakers.cluster(
-        vectors, fresh, speakers.SpeakerOptions()))
+        vectors, speakers._fresh(every), speakers.SpeakerOptions()))
 
 
 def test_labelled_words_and_segments_follow_the_turns(call):
