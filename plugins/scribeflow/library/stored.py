@@ -45,7 +45,10 @@ def utc_now() -> str:
 
 
 def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    """UTC, ``Z``, to the microsecond when there is one: a video stored in the second a digest
+    period ends is then on the right side of it (whole seconds put one stored just after a
+    digest read the library inside its period, and so in none)."""
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> dt.datetime:

@@ -15,11 +15,18 @@ from scribeflow.core.config import PipelineSettings
 from scribeflow.core.endpoints import LLMSettings
 from scribeflow.core.files import DataPaths
 
-_PERIOD = re.compile(r"^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ$")
+_PERIOD = re.compile(r"^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d(\.\d{1,6})?Z$")
 _FILE = re.compile(r"^[a-z0-9-]+\.(md|html|atom)$")
 _FEED = re.compile(r"^feed(-[a-z0-9-]+)?\.atom$")
 MEDIA_TYPES = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8",
                "atom": "application/atom+xml"}
+
+
+def _period_end(name: str) -> str:
+    """A period folder's end, comparable as text (``…T07-38-08Z`` sorts after
+    ``…T07-38-08.5Z`` by name alone)."""
+    stamp = name.removesuffix("Z")
+    return stamp if "." in stamp else stamp + ".000000"
 
 
 class DigestFiles:
@@ -48,7 +55,7 @@ class DigestFiles:
             if _PERIOD.match(period) and page.endswith(".html") and "/" not in page:
                 found.setdefault(period, []).append(page)
         return [(p, sorted(found[p], key=lambda n: (n != "digest.html", n)))
-                for p in sorted(found, reverse=True)]
+                for p in sorted(found, key=_period_end, reverse=True)]
 
 
 def add_routes(app: Any, settings: Callable[..., PipelineSettings],

@@ -13,6 +13,7 @@ from scribeflow.core.errors import BadInputError
 from scribeflow.core.files import DataPaths
 from scribeflow.library.digest import digest_note, window_digest, write_digest
 from scribeflow.library.stored import parse_time, read_stored, record_stored
+from scribeflow.serve.library import DigestFiles
 from scribeflow.writing.summarize import VideoSummary
 from support.videos import GOOD, add_video
 
@@ -110,6 +111,25 @@ def test_a_run_of_new_videos_that_finds_none_writes_nothing_and_an_empty_week_sa
                             "end 2026-11-17T12:00:00Z")
     assert [p["run_id"] for p in json.loads((data.root / "digests" / "periods.json")
                                             .read_text())["periods"]][-1] == "scheduled__2"
+
+
+def test_a_video_stored_in_the_second_a_period_ends_is_in_the_next_one(data):
+    """Runs that end close together: the Monday digest (12:00:05) read the library at
+    12:00:05.2, then a video was stored at 12:00:05.3. In whole seconds it was in the first
+    period (which had not listed it) and not after the next one's start: in no digest."""
+    monday = dt.datetime(2026, 11, 20, 12, 0, 5, tzinfo=dt.UTC)
+    first = write_digest(data, "scheduled__1", monday, BASE)
+    assert first.videos == 4 and first.period.end == "2026-11-20T12:00:05Z"
+    add_video(data, "eee", monday + dt.timedelta(seconds=0.3), "science", GOOD)
+    assert read_stored(data.video("eee").stored).stored_at == "2026-11-20T12:00:05.300000Z"
+    second = write_digest(data, "asset_triggered__1", monday + dt.timedelta(seconds=0.6), BASE,
+                          scheduled=False)
+    assert second.period.start == first.period.end and second.videos == 1
+    assert second.period.name == "2026-11-20T12-00-05.600000Z"
+    assert "Talk eee" in (data.root / "digests" / second.period.name / "digest.md").read_text()
+    # the pages list them newest first (not by name: "05.6Z" sorts before "05Z")
+    assert [name for name, _ in DigestFiles(data).periods()] == [second.period.name,
+                                                                 first.period.name]
 
 
 def test_a_video_stored_again_keeps_its_first_time(data):

@@ -96,3 +96,15 @@ def test_the_digests_are_listed_served_and_subscribed_to(data):
                 "/digests/2026-11-05T00-00-00Z/nope.html", "/digests/feed-nope.atom",
                 "/digests/runs/scheduled__1.json"):
         assert api.get(bad).status_code == 404, bad
+
+
+def test_a_period_ending_within_a_second_is_listed_and_served(tmp_path):
+    data = DataPaths(tmp_path / "data")
+    add_video(data, "aaa", dt.datetime(2026, 11, 2, tzinfo=dt.UTC), "science", GOOD)
+    write_digest(data, "asset_triggered__1",
+                 dt.datetime(2026, 11, 5, 0, 0, 0, 250000, tzinfo=dt.UTC),
+                 "http://testserver/scribeflow", scheduled=False)
+    api = client(data, LLMSettings())
+    assert 'href="2026-11-05T00-00-00.250000Z/digest.html"' in api.get("/digests/").text
+    page = api.get("/digests/2026-11-05T00-00-00.250000Z/digest.html")
+    assert page.status_code == 200 and "Talk aaa" in page.text
