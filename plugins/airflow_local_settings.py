@@ -7,7 +7,8 @@ download moves to its site's pool when its task instance is created, so a site t
 throttles gets its own bound. Create those pools (``airflow pools set downloads_youtube 2 …``).
 
 In the scheduler and a Celery worker, which fork the task processes, it also imports what
-every video's tasks import, once (:mod:`scribeflow_airflow.preload`).
+every video's tasks import, once (:mod:`scribeflow_airflow.preload`), and has their task
+supervisors see a task process end at once (:mod:`scribeflow_airflow.supervision`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from typing import Any
 from scribeflow_airflow.preload import launches_tasks, task_libraries
 
 if launches_tasks(sys.argv):
+    from scribeflow_airflow.supervision import wake_on_task_exit
+
     task_libraries()
+    wake_on_task_exit()
 
 
 def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None:
