@@ -160,7 +160,8 @@ def own_hosts(env: dict[str, str], meanwhile: Callable[[], None] = lambda: None
               ) -> Iterator[dict[str, str]]:
     """``env`` with a model host and a run host of this command's own for the runs it starts,
     both stopped at the end: whisper, the speaker model and the embedding model are loaded
-    once for all the runs (``scribeflow models serve``, each model on first use), and Airflow
+    once for all the runs (``scribeflow models serve --warm``: the speaker and embedding
+    models while the first runs download and transcribe, whisper's on first use), and Airflow
     is imported once (:mod:`scribeflow.hosts.run_host`). The two start at once, and
     ``meanwhile`` runs while they do.
 
@@ -172,7 +173,7 @@ def own_hosts(env: dict[str, str], meanwhile: Callable[[], None] = lambda: None
         if not env.get("SCRIBEFLOW_MODEL_HOST"):
             hosts["SCRIBEFLOW_MODEL_HOST"] = stack.enter_context(_own_host(
                 "models", lambda socket: [sys.executable, "-m", "scribeflow.cli.main", "models",
-                                          "serve", "--socket", str(socket)],
+                                          "serve", "--socket", str(socket), "--warm"],
                 env, warn="each run loads its own models"))
         if not DeploymentSettings.from_env(env).run_host:
             hosts["SCRIBEFLOW_RUN_HOST"] = stack.enter_context(

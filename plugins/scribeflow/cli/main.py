@@ -146,7 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "else 3: whisper, the speaker model and the "
                                    "embedding model)")
     serve_models.add_argument("--preload", action="store_true",
-                              help="load the configured whisper and embedding models at start")
+                              help="load the configured whisper, speaker and embedding models "
+                                   "before serving")
+    serve_models.add_argument("--warm", action="store_true",
+                              help="load the speaker and embedding models on a thread while "
+                                   "serving (whisper's model: on first use, since runs may "
+                                   "ask for another)")
     serve_models.set_defaults(func=cmd_models_serve)
     status_models = models_sub.add_parser("status", help="what the host holds; exit 1 when "
                                                          "it is not running")

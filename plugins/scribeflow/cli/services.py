@@ -142,11 +142,24 @@ def cmd_models_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     host = ModelHost(socket, max_models=args.max_models if args.max_models is not None
                      else DeploymentSettings.from_env().model_host_max_models)
+    settings = PipelineSettings.from_env()
     if args.preload:
         from scribeflow.pipeline.transcription import transcribe_options
 
-        settings = PipelineSettings.from_env()
         host.preload(transcribe_options(settings), settings.embed_model, settings.diarize)
+    elif args.warm:
+        import threading
+
+        def warm() -> None:
+            # the libraries first, outside the lock that a request for a model takes
+            import sentence_transformers  # noqa: F401  (and torch)
+
+            try:
+                host.preload(None, settings.embed_model, settings.diarize)
+            except ScribeflowError as exc:  # the request that needs the model says so too
+                logging.getLogger(__name__).warning("models not loaded ahead: %s", exc)
+
+        threading.Thread(target=warm, name="model-host-warm", daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: host.stop())
     try:
         host.serve(ready=lambda: print(f"model host ready at {socket}", flush=True))

@@ -184,3 +184,54 @@ def test_the_cli_names_what_is_missing_in_one_line(tmp_path, capsys, monkeypatch
     monkeypatch.setenv("SCRIBEFLOW_MODEL_HOST", host.address)
     assert main(["models", "status"]) == 0
     assert '"max_models": 2' in capsys.readouterr().out
+
+
+def test_warm_loads_the_speaker_and_embedding_models_while_serving(tmp_path):
+    """``models serve --warm`` (what ``scribeflow ingest`` starts): the host answers at once,
+    and the speaker and embedding models are loaded without a request; whisper's waits for
+    the first run, which names the model it needs. A model that cannot load is one warning
+    line, and the host serves on."""
+    import os
+    import sys
+    import time
+
+    def serve(name: str, **env: str) -> tuple[subprocess.Popen, Path, Path]:
+        socket, log = tmp_path / f"{name}.sock", tmp_path / f"{name}.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "scribeflow.cli.main", "models",
+                                     "serve", "--socket", str(socket), "--warm"],
+                                    env=os.environ | {"HF_HUB_OFFLINE": "1", **env},
+                                    stdout=out, stderr=subprocess.STDOUT)
+        return proc, socket, log
+
+    def until(done, proc: subprocess.Popen, log: Path) -> None:
+        deadline = time.monotonic() + 180
+        while not done():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+
+    def status(socket: Path) -> dict:
+        try:
+            return ModelHostClient(socket).status()
+        except ModelHostUnavailable:
+            return {"loads": {}}
+
+    good, socket, log = serve("good")
+    try:
+        until(lambda: len(status(socket)["loads"]) == 2, good, log)
+        answer = status(socket)
+        assert sorted(label.split()[0] for label in answer["loads"]) == ["embedding", "speakers"]
+        assert answer["requests"] == 0
+    finally:
+        good.terminate()
+        good.wait(30)
+    bad, socket, log = serve("bad", SCRIBEFLOW_EMBED_MODEL=str(tmp_path / "no-such-model"),
+                             SCRIBEFLOW_DIARIZE="false")
+    try:
+        until(lambda: "models not loaded ahead" in log.read_text(), bad, log)
+        warning = [line for line in log.read_text().splitlines() if "not loaded ahead" in line]
+        assert len(warning) == 1 and "cannot load embedding model" in warning[0], warning
+        assert status(socket)["ok"] and status(socket)["loads"] == {}
+    finally:
+        bad.terminate()
+        bad.wait(30)
