@@ -6,9 +6,11 @@ images) when a component starts. ``video_pipeline``'s ``download`` task sits in 
 download moves to its site's pool when its task instance is created, so a site that
 throttles gets its own bound. Create those pools (``airflow pools set downloads_youtube 2 …``).
 
-In the scheduler and a Celery worker, which fork the task processes, it also imports what
-every video's tasks import, once (:mod:`scribeflow_airflow.preload`), and has their task
-supervisors see a task process end at once (:mod:`scribeflow_airflow.supervision`).
+In every Airflow process it has ``jsonschema`` check each param schema against the
+meta-schema once (:mod:`scribeflow_airflow.schemas`). In the scheduler and a Celery worker,
+which fork the task processes, it also imports what every video's tasks import, once
+(:mod:`scribeflow_airflow.preload`), and has their task supervisors see a task process end at
+once (:mod:`scribeflow_airflow.supervision`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import sys
 from typing import Any
 
 from scribeflow_airflow.preload import launches_tasks, task_libraries
+from scribeflow_airflow.schemas import check_each_schema_once
 
+check_each_schema_once()
 if launches_tasks(sys.argv):
     from scribeflow_airflow.supervision import wake_on_task_exit
 
