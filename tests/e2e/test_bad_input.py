@@ -147,7 +147,9 @@ def test_speech_the_english_only_model_cannot_read_is_not_treated_as_content(
         "the English-only model tiny.en could not read this speech, probably not English: set "
         "whisper_model to base (bundled, 99 languages; --whisper-model base) or auto and run "
         "again; nothing was kept (log-probability -"), error
-    assert re.search(r"word probability 0\.[0-5]\d, first try failed on \d+%\) "
+    # under 0.8, the bound of the rule for speech whose first try failed (the fallback
+    # decodes by sampling, so the figure varies between runs: 0.65 once, under 0.6 before)
+    assert re.search(r"word probability 0\.[0-7]\d, first try failed on \d+%\) "
                      r"\(step transcribe\)$", error), error
     summary = read_json(Path(outcome.line("summary")))
     assert summary["error"]["step"] == "transcribe"
