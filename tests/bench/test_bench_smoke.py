@@ -25,8 +25,8 @@ EXPECTED = {
     "retrieval_eval": "moment_within_8s",
     "diarization_eval": "D1",
     # its two paths run as two tests, so pytest-xdist runs them side by side
-    "per_video_overhead:in_process": "ratio_first_run_host_over_model_host",
-    "per_video_overhead:scheduler": "ratio_videos_model_host_over_tasks",
+    "per_video_overhead:in_process": "ratio_first_run_host_over_tasks",
+    "per_video_overhead:scheduler": "scheduler",
     "backlog_throughput": "ratio_cli_over_bare",
 }  # feed_listing has its own test below
 
@@ -129,37 +129,35 @@ def _paid_per_video_in_process(f: dict) -> None:  # every timed first run transc
     # embedded; the re-runs reused; models were loaded by the tasks, or else by the host alone,
     # once
     ip = f["in_process"]
-    for mode in ("tasks", "model_host", "run_host"):
+    for mode in ("tasks", "run_host"):
         assert ip[mode]["first"]["transcription"] == "done", ip[mode]
         assert ip[mode]["first"]["embedding"].endswith(" 0 unchanged")
         # forked by the run host in its mode alone
         assert ip[mode]["first"]["on_run_host"] is (mode == "run_host"), ip[mode]
-    # --quick: the re-runs once, without hosts
-    assert "rerun_dag" not in ip["model_host"] and set(ip["run_host"]) == {"first"}
+    # --quick: the re-runs once, without hosts; no run with the model host alone
+    assert "model_host" not in ip and set(ip["run_host"]) == {"first", "host_loads"}
     assert ip["tasks"]["rerun_dag"]["transcription"] == "reused"
     assert ip["tasks"]["rerun_dag"]["embedding"] == "nothing changed: no model loaded"
     assert ip["tasks"]["rerun_dag"]["on_run_host"] is False
     assert ip["tasks"]["rerun"]["reused_before_airflow"] is True
     assert ip["tasks"]["first"]["loads_in_tasks"] == {"whisper": 1, "speakers": 1,
                                                       "embedding": 1}
-    for mode in ("model_host", "run_host"):
-        assert ip[mode]["first"]["loads_in_tasks"] == {"whisper": 0, "speakers": 0,
-                                                       "embedding": 0}
-    assert set(ip["model_host"]["host_loads"].values()) == {1}
+    assert ip["run_host"]["first"]["loads_in_tasks"] == {"whisper": 0, "speakers": 0,
+                                                          "embedding": 0}
+    assert set(ip["run_host"]["host_loads"].values()) == {1}
     assert "scheduler" not in f
 
 
-def _paid_per_video_through_the_scheduler(f: dict) -> None:  # each deployment's runs
-    # transcribed; models were loaded by the tasks, or else by the host alone, once
+def _paid_per_video_through_the_scheduler(f: dict) -> None:  # the deployment's run
+    # transcribed; the host loaded each model once, the tasks none
     assert "in_process" not in f
-    runs = f["scheduler"]["tasks"]["videos"]["count"]  # --quick: no sample run before them
-    assert f["scheduler"]["tasks"]["first"] is None
-    for mode, tasks_loads in (("tasks", runs), ("model_host", 0)):
-        side = f["scheduler"][mode]
-        assert side["videos"]["transcription"] == ["done"]
-        assert side["loads_in_tasks"] == {"whisper": tasks_loads, "speakers": tasks_loads,
-                                          "embedding": tasks_loads}
-    host = f["scheduler"]["model_host"]["host"]
+    # --quick: the deployment with the model host alone, no sample run before the clip's
+    assert set(f["scheduler"]) == {"model_host"}
+    side = f["scheduler"]["model_host"]
+    runs = side["videos"]["count"]
+    assert side["first"] is None and side["videos"]["transcription"] == ["done"]
+    assert side["loads_in_tasks"] == {"whisper": 0, "speakers": 0, "embedding": 0}
+    host = side["host"]
     assert sorted(host["loads"].values()) == [1, 1, 1]
     assert host["requests"] == 3 * runs  # a transcription, speakers and an embedding a run
 
