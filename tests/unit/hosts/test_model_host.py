@@ -235,3 +235,47 @@ def test_warm_loads_the_speaker_and_embedding_models_while_serving(tmp_path):
     finally:
         bad.terminate()
         bad.wait(30)
+
+
+def test_a_search_asks_the_host_for_its_query_vector(host, embedder, tmp_path, caplog):
+    """With a model host, a search (the Airflow UI's, `scribeflow search`) embeds its query
+    there, as a model loaded in the server would; the host refuses a query over the model's
+    limit in the same words; a host that is not there is one warning line, and the search
+    loads the model itself."""
+    from scribeflow.core.config import PipelineSettings
+    from scribeflow.core.files import DataPaths
+    from scribeflow.core.records import ChunkRow
+    from scribeflow.index.embedding import embed_query
+    from scribeflow.index.search import ModelWarmup, hosted_query_vector, search
+    from scribeflow.index.store.parquet import ParquetStore
+
+    texts = ["Volcanoes erupt when magma rises through the crust.",
+             "Bread rises because yeast makes gas in the dough."]
+    ParquetStore(DataPaths(tmp_path).parquet_store).upsert_video("v", [
+        ChunkRow(id=f"id{i}", video_id="v", chunk_index=i, unit_index=0, start=i * 10.0,
+                 end=i * 10.0 + 9, text=text, title="Mixed", channel=None, upload_date=None,
+                 language="en", url=f"http://x/v#t={i * 10}", model="all-MiniLM-L6-v2",
+                 vector=tuple(float(x) for x in vector))
+        for i, (text, vector) in enumerate(zip(texts, embed_texts(embedder, texts),
+                                               strict=True))])
+    question = "how does lava come out of a mountain"
+    settings = PipelineSettings(data_dir=tmp_path, model_host=host.address)
+    assert np.allclose(hosted_query_vector(settings, question), embed_query(embedder, question),
+                       atol=1e-5)
+    before = host.requests
+    assert [hit.text for hit in search(question, settings, k=2)] == texts
+    assert host.requests == before + 1
+    warmup = ModelWarmup()  # a server's start: the host's model, nothing loaded here
+    warmup._load(lambda: settings)
+    assert warmup.to_dict() == {"state": "ready", "detail": f"model host {host.address}"}
+    with pytest.raises(BadInputError, match=r"^query too long: 300 word pieces, the embedding "
+                                            r"model takes at most 254$"):
+        hosted_query_vector(settings, "volcano " * 300)
+    gone = PipelineSettings(data_dir=tmp_path, model_host=str(tmp_path / "none.sock"))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="scribeflow.index.search"):
+        assert hosted_query_vector(gone, question) is None
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "scribeflow.index.search"]
+    assert line.startswith("model host not running at ") and line.endswith(
+        "; searching with a model loaded here")
+    assert [hit.text for hit in search(question, gone, k=2)] == texts
