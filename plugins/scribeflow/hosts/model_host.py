@@ -21,11 +21,11 @@ whisper, infinity-emb for embeddings), which the ``endpoint`` transcriber alread
   Airflow 3.3 and sentence-transformers 6 (``pip install --dry-run "infinity-emb[server]"``).
 
 Protocol: ``multiprocessing.connection`` on a Unix socket (mode 0600), one request per
-connection; each message is JSON, vectors follow as raw float32 bytes, so nothing is unpickled.
-Requests: ``transcribe`` (audio path, video id, options), ``speakers`` (audio and transcript
-paths, speaker counts: who spoke when), ``embed`` (model, texts, batch size; or a search's
-query), ``status`` (models resident, loads per model, requests, memory). Errors come back as
-one line with their kind (``bad_input``, ``config``, ``error``) and are raised in the task as
+connection; each message is JSON, vectors follow as raw float32 bytes, so nothing is
+unpickled. Requests: ``transcribe`` (audio path, video id, options), ``speakers`` (audio and
+transcript paths, speaker counts: who spoke when), ``embed`` (model, texts, batch size),
+``status`` (models resident, loads per model, requests, memory). Errors come back
+as one line with their kind (``bad_input``, ``config``, ``error``) and are raised in the task as
 the same :class:`~scribeflow.core.errors.ScribeflowError` subclass.
 
 Memory is bounded by ``max_models`` (``--max-models``): loading one more unloads the least
@@ -50,7 +50,7 @@ from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
 
-from scribeflow.core.errors import BadInputError, ConfigError, ScribeflowError, error_kind, one_line
+from scribeflow.core.errors import BadInputError, ConfigError, ScribeflowError, one_line
 from scribeflow.core.records import Diarization, EmbeddedUnit, Transcript
 
 log = logging.getLogger(__name__)
@@ -301,19 +301,12 @@ class ModelHost:
     def _embed(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         import numpy as np
 
-        from scribeflow.index.embedding import embed_chunks, embed_queries
+        from scribeflow.index.embedding import embed_chunks
 
-        query, texts = request.get("query"), request.get("texts")
-        if not isinstance(query, str) and (not isinstance(texts, list)
-                                           or not all(isinstance(t, str) for t in texts)):
+        texts = request.get("texts")
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
             raise BadInputError("bad embed request: texts must be a list of strings")
         model, lock = self._embedder(str(request.get("model") or "auto"))
-        if isinstance(query, str):  # a search's, at once: it waits for no turn
-            vector = embed_queries(model, [query])[0]
-            if isinstance(vector, BadInputError):
-                raise vector
-            vector = np.asarray(vector, dtype=np.float32)
-            return {"ok": True, "dim": len(vector), "payload": True}, vector.tobytes()
         with lock, self._turn(str(model.device)):
             embedded = embed_chunks(model, texts, int(request.get("batch_size") or 64))
         flat = [u for chunk in embedded for u in chunk]
@@ -385,7 +378,10 @@ class ModelHost:
             try:
                 answer, payload = self.handle(request, _progress_to(conn))
             except ScribeflowError as exc:
-                answer, payload = {"ok": False, "error": str(exc), "kind": error_kind(exc)}, None
+                from scribeflow.core.errors import error_kind
+
+                kind = error_kind(exc)
+                answer, payload = {"ok": False, "error": str(exc), "kind": kind}, None
                 log.warning("%s request failed: %s", request.get("op"), exc)
             except Exception as exc:  # the host stays up for the next request
                 log.exception("%s request failed", request.get("op"))

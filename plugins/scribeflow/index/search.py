@@ -80,40 +80,15 @@ def search(
     if not 1 <= k <= MAX_K:
         raise BadInputError(f"k must be between 1 and {MAX_K}, not {k}")
     filters = check_filters(filters or SearchFilters())
-    vector = None if embedder is not None else hosted_query_vector(settings, query)
-    if vector is None:
-        model = embedder or load_embedder(settings.embed_model)
-        vector = embed_query(model, query)  # refuses a query over the model's input limit
+    model = embedder or load_embedder(settings.embed_model)
+    vector = embed_query(model, query)  # refuses a query over the model's input limit
     store = store or open_store(settings, dsn)
     return store.search(vector, query, k, model=model_label(settings.embed_model), filters=filters)
 
 
-def hosted_query_vector(settings: PipelineSettings, query: str) -> Any | None:
-    """``query``'s vector from this host's model host (``settings.model_host``), where the
-    embedding model stays loaded: a server (the Airflow UI's) need not import torch and load
-    the model itself. None without a model host, or when it does not answer (one warning
-    line; the caller loads the model). A query over the model's limit is refused there too."""
-    if not settings.model_host:
-        return None
-    import logging
-
-    import numpy as np
-
-    from scribeflow.hosts.model_host import ModelHostClient, ModelHostUnavailable
-
-    try:
-        _, payload = ModelHostClient(settings.model_host).call(
-            {"op": "embed", "model": settings.embed_model, "query": query})
-    except ModelHostUnavailable as exc:
-        logging.getLogger(__name__).warning("%s; searching with a model loaded here", exc)
-        return None
-    return np.frombuffer(payload or b"", dtype=np.float32)
-
-
 class ModelWarmup:
     """Loads the search model in the background when a server starts, so the first query
-    does not wait ~8 s for it, and says how far it got (the search page shows it); with a
-    model host, asks it once instead (it loads the model if it has not)."""
+    does not wait ~8 s for it, and says how far it got (the search page shows it)."""
 
     def __init__(self) -> None:
         import threading
@@ -139,11 +114,7 @@ class ModelWarmup:
         from scribeflow.index.embedding import embed_query, load_embedder
 
         try:
-            current = settings()
-            if hosted_query_vector(current, "warm up") is not None:  # the host's model
-                self.state, self.detail = "ready", f"model host {current.model_host}"
-                return
-            model = load_embedder(current.embed_model)
+            model = load_embedder(settings().embed_model)
             embed_query(model, "warm up")  # the first inference is slow too
         except Exception as exc:  # noqa: BLE001 - any cause is reported, not raised
             self.state, self.detail = "failed", describe(exc)
