@@ -222,8 +222,9 @@ def test_warm_loads_the_speaker_and_embedding_models_while_serving(tmp_path):
         answer = status(socket)
         assert sorted(label.split()[0] for label in answer["loads"]) == ["embedding", "speakers"]
         assert answer["requests"] == 0
-    finally:
-        good.terminate()
+    finally:  # killed: how the host stops is not what this test checks (once, under the
+        # full suite's load, one took over 30 s to exit after SIGTERM: see issue 33's note)
+        good.kill()
         good.wait(30)
     bad, socket, log = serve("bad", SCRIBEFLOW_EMBED_MODEL=str(tmp_path / "no-such-model"),
                              SCRIBEFLOW_DIARIZE="false")
@@ -233,5 +234,5 @@ def test_warm_loads_the_speaker_and_embedding_models_while_serving(tmp_path):
         assert len(warning) == 1 and "cannot load embedding model" in warning[0], warning
         assert status(socket)["ok"] and status(socket)["loads"] == {}
     finally:
-        bad.terminate()
+        bad.kill()
         bad.wait(30)
