@@ -135,14 +135,14 @@ def cmd_models_serve(args: argparse.Namespace) -> int:
 
     from scribeflow.hosts.model_host import ModelHost
 
-    socket = args.socket or PipelineSettings.from_env().model_host
+    settings = PipelineSettings.from_env()
+    socket = args.socket or settings.model_host
     if not socket:
         raise ScribeflowError("no socket for the model host: give --socket PATH or set "
                               "SCRIBEFLOW_MODEL_HOST")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     host = ModelHost(socket, max_models=args.max_models if args.max_models is not None
                      else DeploymentSettings.from_env().model_host_max_models)
-    settings = PipelineSettings.from_env()
     if args.preload:
         from scribeflow.pipeline.transcription import transcribe_options
 
@@ -173,7 +173,8 @@ def cmd_models_status(args: argparse.Namespace) -> int:
     (the compose healthcheck)."""
     from scribeflow.hosts.model_host import ModelHostClient
 
-    socket = args.socket or PipelineSettings.from_env().model_host
+    settings = PipelineSettings.from_env()
+    socket = args.socket or settings.model_host
     if not socket:
         raise ScribeflowError("no model host configured: give --socket PATH or set "
                               "SCRIBEFLOW_MODEL_HOST")
