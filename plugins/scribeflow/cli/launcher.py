@@ -162,60 +162,70 @@ def own_hosts(env: dict[str, str], meanwhile: Callable[[], None] = lambda: None
     both stopped at the end: whisper, the speaker model and the embedding model are loaded
     once for all the runs (``scribeflow models serve --warm``: the speaker and embedding
     models while the first runs download and transcribe, whisper's on first use), and Airflow
-    is imported once (:mod:`scribeflow.hosts.run_host`). The two start at once, and
-    ``meanwhile`` runs while they do.
+    is imported once (:mod:`scribeflow.hosts.run_host`). The two start at once, ``meanwhile``
+    runs while they do, and they are stopped at once.
 
     A host configured already (``SCRIBEFLOW_MODEL_HOST``, ``SCRIBEFLOW_RUN_HOST``) is used as
     it is. One that does not start within a minute is left out: each run then loads its own
     models (with one line on stderr) or starts its own runner."""
-    with contextlib.ExitStack() as stack:
-        hosts = {}
+    hosts: dict[str, _OwnHost] = {}
+    try:
         if not env.get("SCRIBEFLOW_MODEL_HOST"):
-            hosts["SCRIBEFLOW_MODEL_HOST"] = stack.enter_context(_own_host(
+            hosts["SCRIBEFLOW_MODEL_HOST"] = _OwnHost(
                 "models", lambda socket: [sys.executable, "-m", "scribeflow.cli.main", "models",
                                           "serve", "--socket", str(socket), "--warm"],
-                env, warn="each run loads its own models"))
+                env, warn="each run loads its own models")
         if not DeploymentSettings.from_env(env).run_host:
-            hosts["SCRIBEFLOW_RUN_HOST"] = stack.enter_context(
-                _own_host("runs", run_host_command, env))
+            hosts["SCRIBEFLOW_RUN_HOST"] = _OwnHost("runs", run_host_command, env)
         meanwhile()
-        started = {name: str(socket) for name, ready in hosts.items()
-                   if (socket := ready()) is not None}
+        started = {name: str(socket) for name, host in hosts.items()
+                   if (socket := host.ready()) is not None}
         yield env | started
-
-
-@contextlib.contextmanager
-def _own_host(kind: str, command: Any, env: dict[str, str], warn: str | None = None
-              ) -> Iterator[Callable[[], Path | None]]:
-    """A host process (``command(socket)``) for this command's runs, started now and stopped
-    at the end. Yields a call that waits for it: its socket once it is bound (the host
-    serves), or None when it did not bind within a minute (with one line on stderr saying
-    ``warn``, when given)."""
-    import shutil
-    import tempfile
-    import time
-
-    folder = Path(tempfile.mkdtemp(prefix=f"scribeflow-{kind}-"))
-    socket = folder / f"{kind}.sock"
-    with open(folder / "host.log", "w") as log:
-        host = subprocess.Popen(command(socket), env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-
-    def ready() -> Path | None:
-        while not socket.exists() and host.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not socket.exists() and warn:
-            tail = (folder / "host.log").read_text(errors="replace").strip().splitlines()[-1:]
-            print(f"warning: the {kind} host did not start ({tail[0] if tail else 'no output'})"
-                  f": {warn}", file=sys.stderr, flush=True)
-        return socket if socket.exists() else None
-
-    try:
-        yield ready
     finally:
-        host.terminate()
+        for host in hosts.values():
+            host.process.terminate()
+        for host in hosts.values():
+            host.close()
+
+
+class _OwnHost:
+    """A host process (``command(socket)``) for a command's runs, started at once."""
+
+    def __init__(self, kind: str, command: Callable[[Path], list[str]], env: dict[str, str],
+                 warn: str | None = None):
+        import tempfile
+        import time
+
+        self.kind, self.warn = kind, warn
+        self.folder = Path(tempfile.mkdtemp(prefix=f"scribeflow-{kind}-"))
+        self.socket = self.folder / f"{kind}.sock"
+        with open(self.folder / "host.log", "w") as log:
+            self.process = subprocess.Popen(command(self.socket), env=env, stdout=log,
+                                            stderr=subprocess.STDOUT)
+        self.deadline = time.monotonic() + 60
+
+    def ready(self) -> Path | None:
+        """Its socket once it is bound (the host serves), or None when it did not bind within
+        a minute (with one line on stderr saying ``warn``, when given)."""
+        import time
+
+        while (not self.socket.exists() and self.process.poll() is None
+               and time.monotonic() < self.deadline):
+            time.sleep(0.05)
+        if not self.socket.exists() and self.warn:
+            tail = (self.folder / "host.log").read_text(errors="replace").strip().splitlines()
+            print(f"warning: the {self.kind} host did not start "
+                  f"({tail[-1] if tail else 'no output'}): {self.warn}",
+                  file=sys.stderr, flush=True)
+        return self.socket if self.socket.exists() else None
+
+    def close(self) -> None:
+        """Wait up to 30 s for it to end after SIGTERM, then kill it; its folder removed."""
+        import shutil
+
         try:
-            host.wait(30)
+            self.process.wait(30)
         except subprocess.TimeoutExpired:
-            host.kill()
-        shutil.rmtree(folder, ignore_errors=True)
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)

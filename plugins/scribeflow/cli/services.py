@@ -165,7 +165,12 @@ def cmd_models_serve(args: argparse.Namespace) -> int:
         host.serve(ready=lambda: print(f"model host ready at {socket}", flush=True))
     except KeyboardInterrupt:
         host.stop()
-    return 0
+    # The socket is gone and the host writes nothing: end now. The interpreter's own exit
+    # (torch's and the request threads' clean-up) took 1.2 s, and once over 30 s under load.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def cmd_models_status(args: argparse.Namespace) -> int:

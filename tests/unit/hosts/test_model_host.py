@@ -190,7 +190,7 @@ def test_warm_loads_the_speaker_and_embedding_models_while_serving(tmp_path):
     """``models serve --warm`` (what ``scribeflow ingest`` starts): the host answers at once,
     and the speaker and embedding models are loaded without a request; whisper's waits for
     the first run, which names the model it needs. A model that cannot load is one warning
-    line, and the host serves on."""
+    line, and the host serves on. SIGTERM ends the host with its socket removed."""
     import os
     import sys
     import time
@@ -222,10 +222,12 @@ def test_warm_loads_the_speaker_and_embedding_models_while_serving(tmp_path):
         answer = status(socket)
         assert sorted(label.split()[0] for label in answer["loads"]) == ["embedding", "speakers"]
         assert answer["requests"] == 0
-    finally:  # killed: how the host stops is not what this test checks (once, under the
-        # full suite's load, one took over 30 s to exit after SIGTERM: see issue 33's note)
-        good.kill()
-        good.wait(30)
+        good.terminate()  # SIGTERM: it ends at once, its socket removed
+        assert good.wait(60) == 0 and not socket.exists()
+    finally:
+        if good.poll() is None:
+            good.kill()
+            good.wait(30)
     bad, socket, log = serve("bad", SCRIBEFLOW_EMBED_MODEL=str(tmp_path / "no-such-model"),
                              SCRIBEFLOW_DIARIZE="false")
     try:
@@ -233,6 +235,9 @@ def test_warm_loads_the_speaker_and_embedding_models_while_serving(tmp_path):
         warning = [line for line in log.read_text().splitlines() if "not loaded ahead" in line]
         assert len(warning) == 1 and "cannot load embedding model" in warning[0], warning
         assert status(socket)["ok"] and status(socket)["loads"] == {}
+        bad.terminate()
+        assert bad.wait(60) == 0 and not socket.exists()
     finally:
-        bad.kill()
-        bad.wait(30)
+        if bad.poll() is None:
+            bad.kill()
+            bad.wait(30)
