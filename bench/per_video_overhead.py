@@ -198,7 +198,7 @@ def start_host(socket: Path, log: Path, env: dict, preload: bool, kind: str = "m
 
 
 def host_status(socket: Path) -> dict:
-    from scribeflow.hosts.model_host import ModelHostClient
+    from scribeflow.hosts.model_client import ModelHostClient
 
     return ModelHostClient(socket).status()
 

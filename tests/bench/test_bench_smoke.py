@@ -159,7 +159,9 @@ def _paid_per_video_through_the_scheduler(f: dict) -> None:  # the deployment's 
     assert side["loads_in_tasks"] == {"whisper": 0, "speakers": 0, "embedding": 0}
     host = side["host"]
     assert sorted(host["loads"].values()) == [1, 1, 1]
-    assert host["requests"] == 3 * runs  # a transcription, speakers and an embedding a run
+    # a transcription, speakers and an embedding a run, and the api-server's search warm-up
+    # (its query embedded on the host; on a thread of its own, so it may not have come yet)
+    assert 3 * runs <= host["requests"] <= 3 * runs + 1
 
 
 def _told_the_speakers_apart(f: dict) -> None:  # every input's speech went through the model

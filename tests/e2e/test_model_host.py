@@ -16,7 +16,7 @@ import pytest
 from e2e.conftest import run_host_env, serving
 
 from scribeflow.core.files import DataPaths, read_json
-from scribeflow.hosts.model_host import ModelHostClient
+from scribeflow.hosts.model_client import ModelHostClient
 from support.airflow import clean_env
 from support.media import speech_video
 

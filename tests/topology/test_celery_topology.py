@@ -125,7 +125,7 @@ def model_host(env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def _host_status(topology, worker: str) -> dict:
-    from scribeflow.hosts.model_host import ModelHostClient
+    from scribeflow.hosts.model_client import ModelHostClient
 
     return ModelHostClient(topology["model_hosts"][worker]).status()
 

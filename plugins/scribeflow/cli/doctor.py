@@ -227,7 +227,7 @@ def _embedding(settings: PipelineSettings) -> Check:
 
 def _model_host(settings: PipelineSettings) -> Check:
     """The model host this host's tasks send their models' work to: answering."""
-    from scribeflow.hosts.model_host import ModelHostClient
+    from scribeflow.hosts.model_client import ModelHostClient
 
     try:
         status = ModelHostClient(settings.model_host).status()

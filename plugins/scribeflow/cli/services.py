@@ -71,11 +71,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from scribeflow.core.records import SearchFilters
     from scribeflow.index.search import search
+    from scribeflow.serve.queries import query_vectors
 
     settings = PipelineSettings.from_env({"store": args.store, "data_dir": args.data_dir})
     filters = SearchFilters(video_id=args.video, channel=args.channel, date_from=args.date_from,
                             date_to=args.date_to, language=args.language, speaker=args.speaker)
-    hits = search(args.query, settings, k=args.k, filters=filters)
+    hits = search(args.query, settings, k=args.k, filters=filters,
+                  query_vector=query_vectors(settings))
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0
@@ -176,7 +178,7 @@ def cmd_models_serve(args: argparse.Namespace) -> int:
 def cmd_models_status(args: argparse.Namespace) -> int:
     """The model host's models, loads and requests as JSON; exit 1 when it is not running
     (the compose healthcheck)."""
-    from scribeflow.hosts.model_host import ModelHostClient
+    from scribeflow.hosts.model_client import ModelHostClient
 
     settings = PipelineSettings.from_env()
     socket = args.socket or settings.model_host

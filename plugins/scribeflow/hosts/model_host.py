@@ -24,9 +24,10 @@ Protocol: ``multiprocessing.connection`` on a Unix socket (mode 0600), one reque
 connection; each message is JSON, vectors follow as raw float32 bytes, so nothing is
 unpickled. Requests: ``transcribe`` (audio path, video id, options), ``speakers`` (audio and
 transcript paths, speaker counts: who spoke when), ``embed`` (model, texts, batch size),
-``status`` (models resident, loads per model, requests, memory). Errors come back
-as one line with their kind (``bad_input``, ``config``, ``error``) and are raised in the task as
-the same :class:`~scribeflow.core.errors.ScribeflowError` subclass.
+``query`` (model, a search's query: its vector), ``status`` (models resident, loads per
+model, requests, memory). Errors come back as one line with their kind (``bad_input``,
+``config``, ``error``) and are raised in the task as the same
+:class:`~scribeflow.core.errors.ScribeflowError` subclass.
 
 Memory is bounded by ``max_models`` (``--max-models``): loading one more unloads the least
 recently used. Each model serves one request at a time (its own lock). Models on a GPU serve
@@ -45,22 +46,16 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
 
 from scribeflow.core.errors import BadInputError, ConfigError, ScribeflowError, one_line
-from scribeflow.core.records import Diarization, EmbeddedUnit, Transcript
+from scribeflow.core.records import Transcript
+from scribeflow.hosts.model_client import ModelHostClient
 
 log = logging.getLogger(__name__)
-
-#: How long a client waits for an answer: a long video's transcription on a CPU.
-ANSWER_TIMEOUT_S = 6 * 3600.0
-
-
-class ModelHostUnavailable(ScribeflowError):
-    """The model host is not running (a retry finds it once it is back)."""
 
 
 def _progress_to(conn: Connection, every_s: float = 1.0) -> Callable[[float, float], None]:
@@ -75,91 +70,6 @@ def _progress_to(conn: Connection, every_s: float = 1.0) -> Callable[[float, flo
             conn.send_bytes(json.dumps({"progress": [round(done, 2), round(total, 2)]}).encode())
 
     return send
-
-
-def not_running(address: str, reason: str) -> ModelHostUnavailable:
-    return ModelHostUnavailable(
-        f"model host not running at {address} (SCRIBEFLOW_MODEL_HOST): {reason}; start it "
-        "with `scribeflow models serve`, or unset SCRIBEFLOW_MODEL_HOST to load the models "
-        "in each task")
-
-
-class ModelHostClient:
-    """Requests to the model host at ``address`` (a Unix socket path)."""
-
-    def __init__(self, address: str | Path):
-        self.address = str(address)
-
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[Connection]:
-        try:
-            conn = Client(self.address, family="AF_UNIX")
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise not_running(self.address, exc.strerror or type(exc).__name__) from None
-        except OSError as exc:
-            raise not_running(self.address, one_line(exc)) from None
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    def call(self, request: dict[str, Any],
-             progress: Callable[[float, float], None] | None = None
-             ) -> tuple[dict[str, Any], bytes | None]:
-        """The answer to ``request``, and the bytes that follow it (vectors), if any; the
-        host's progress messages before it go to ``progress(done, total)``."""
-        with self._connection() as conn:
-            try:
-                conn.send_bytes(json.dumps(request).encode())
-                while True:
-                    if not conn.poll(ANSWER_TIMEOUT_S):
-                        raise ScribeflowError(f"model host at {self.address}: no answer within "
-                                              f"{ANSWER_TIMEOUT_S:.0f} s")
-                    answer = json.loads(conn.recv_bytes())
-                    if "progress" not in answer:
-                        break
-                    if progress is not None:
-                        progress(*answer["progress"])
-                payload = conn.recv_bytes() if answer.get("payload") else None
-            except (EOFError, ConnectionResetError, BrokenPipeError):
-                raise ScribeflowError(f"model host at {self.address} closed the connection "
-                                      "mid-request (restarted or out of memory?)") from None
-        if not answer.get("ok"):
-            kind = {"bad_input": BadInputError, "config": ConfigError}.get(answer.get("kind"),
-                                                                            ScribeflowError)
-            raise kind(answer.get("error") or "the model host failed")
-        return answer, payload
-
-    def transcribe(self, audio: Path, video_id: str, options: Any,
-                   progress: Callable[[float, float], None] | None = None) -> Transcript:
-        answer, _ = self.call({"op": "transcribe", "audio": str(Path(audio).resolve()),
-                               "video_id": video_id, "options": dataclasses.asdict(options)},
-                              progress)
-        return Transcript.from_dict(answer["transcript"])
-
-    def find_speakers(self, audio: Path, transcript: Path, options: Any) -> Diarization:
-        """:func:`scribeflow.speech.speakers.diarize` on the host."""
-        paths = {"audio": str(Path(audio).resolve()), "transcript": str(Path(transcript).resolve())}
-        answer, _ = self.call({"op": "speakers", **paths, "options": dataclasses.asdict(options)})
-        return Diarization.from_dict(answer["diarization"])
-
-    def embed(self, model: str, texts: list[str], batch_size: int
-              ) -> list[list[EmbeddedUnit]]:
-        """:func:`scribeflow.index.embedding.embed_chunks` on the host."""
-        import numpy as np
-
-        from scribeflow.index.embedding import regroup
-
-        answer, payload = self.call({"op": "embed", "model": model, "texts": texts,
-                                     "batch_size": batch_size})
-        units = len([u for chunk in answer["units"] for u in chunk])
-        rows = units + sum(answer["windows"])
-        vectors = (np.frombuffer(payload or b"", dtype=np.float32).reshape(rows, answer["dim"])
-                   if rows else np.zeros((0, 0), np.float32))
-        return regroup(answer["units"], answer["windows"], vectors[:units], vectors[units:])
-
-    def status(self) -> dict[str, Any]:
-        return self.call({"op": "status"})[0]
 
 
 @dataclasses.dataclass
@@ -257,6 +167,8 @@ class ModelHost:
             return self._transcribe(request, progress), None
         if op == "embed":
             return self._embed(request)
+        if op == "query":
+            return self._query(request)
         if op == "speakers":
             return self._speakers(request), None
         raise BadInputError(f"unknown model host request {op!r}")
@@ -315,6 +227,24 @@ class ModelHost:
         payload = np.asarray(vectors, dtype=np.float32).tobytes() if vectors else b""
         return {"ok": True, "units": [[u.text for u in chunk] for chunk in embedded],
                 "windows": [len(u.windows) for u in flat], "dim": dim, "payload": True}, payload
+
+    def _query(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """A search's query vector (:func:`~scribeflow.index.embedding.embed_queries`), at once:
+        it takes the model's lock but not the CPU's turn, which a transcription may hold for
+        minutes (one query is milliseconds of the model)."""
+        import numpy as np
+
+        from scribeflow.index.embedding import embed_queries
+
+        query = request.get("query")
+        if not isinstance(query, str):
+            raise BadInputError("bad query request: query must be a string")
+        model, lock = self._embedder(str(request.get("model") or "auto"))
+        with lock:
+            (vector,) = embed_queries(model, [query])
+        if isinstance(vector, BadInputError):
+            raise vector
+        return {"ok": True, "payload": True}, np.asarray(vector, dtype=np.float32).tobytes()
 
     def _turn(self, device: str) -> contextlib.AbstractContextManager:
         """The CPU's turn for a model on ``device`` (``cpu``); nothing to wait for on a GPU."""

@@ -226,15 +226,20 @@ class QueryBatcher:
         return self._batcher.to_dict()
 
     def _answer(self, texts: Sequence[str]) -> list[Any]:
-        """Each query's vector, or its refusal when it is over the model's input limit;
-        counted and encoded on the batcher's one thread (see :func:`model_lock`)."""
-        limit = token_limit(self.model)
-        counts = count_tokens_many(self.model, list(texts))
-        fits = [text for text, n_tokens in zip(texts, counts, strict=True) if n_tokens <= limit]
-        vectors = iter(embed_texts(self.model, fits) if fits else ())
-        return [next(vectors) if n_tokens <= limit else BadInputError(
-                    f"query too long: {n_tokens} word pieces, the embedding model takes "
-                    f"at most {limit}") for n_tokens in counts]
+        """Counted and encoded on the batcher's one thread (see :func:`model_lock`)."""
+        return embed_queries(self.model, texts)
+
+
+def embed_queries(model: Any, texts: Sequence[str]) -> list[Any]:
+    """Each search query's normalised vector, or its refusal (a :class:`BadInputError`) when
+    it is over the model's input limit: a query is never cut."""
+    limit = token_limit(model)
+    counts = count_tokens_many(model, list(texts))
+    fits = [text for text, n_tokens in zip(texts, counts, strict=True) if n_tokens <= limit]
+    vectors = iter(embed_texts(model, fits) if fits else ())
+    return [next(vectors) if n_tokens <= limit else BadInputError(
+                f"query too long: {n_tokens} word pieces, the embedding model takes "
+                f"at most {limit}") for n_tokens in counts]
 
 
 def _query_threads() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 from scribeflow.core.config import PipelineSettings
@@ -62,10 +63,13 @@ def search(
     *,
     filters: SearchFilters | None = None,
     embedder: Any | None = None,
+    query_vector: Callable[[str], Any] | None = None,
     store: Any | None = None,
     dsn: str | None = None,
 ) -> list[SearchHit]:
-    """The ``k`` best stored units for ``query``, best first (vector + keyword, fused).
+    """The ``k`` best stored units for ``query``, best first (vector + keyword, fused). The
+    query's vector comes from ``query_vector(query)`` when given (a model host's:
+    :mod:`scribeflow.serve.queries`), else from ``embedder`` or the model loaded here.
 
     A query must fit the embedding model's input limit: it is refused, not truncated.
     """
@@ -80,20 +84,25 @@ def search(
     if not 1 <= k <= MAX_K:
         raise BadInputError(f"k must be between 1 and {MAX_K}, not {k}")
     filters = check_filters(filters or SearchFilters())
-    model = embedder or load_embedder(settings.embed_model)
-    vector = embed_query(model, query)  # refuses a query over the model's input limit
+    if query_vector is not None:
+        vector = query_vector(query)
+    else:  # refuses a query over the model's input limit
+        vector = embed_query(embedder or load_embedder(settings.embed_model), query)
     store = store or open_store(settings, dsn)
     return store.search(vector, query, k, model=model_label(settings.embed_model), filters=filters)
 
 
 class ModelWarmup:
     """Loads the search model in the background when a server starts, so the first query
-    does not wait ~8 s for it, and says how far it got (the search page shows it)."""
+    does not wait ~8 s for it, and says how far it got (the search page shows it). ``warm``
+    (given the settings) does the loading instead and says where the model is, when a server
+    has another way to embed its queries (a model host: :mod:`scribeflow.serve.queries`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, warm: Callable[[PipelineSettings], str] | None = None) -> None:
         import threading
 
         self.state, self.detail = "idle", ""  # idle: it loads with the first search
+        self._warm = warm or load_here
         self._lock = threading.Lock()
 
     def start(self, settings: Any) -> None:
@@ -111,16 +120,23 @@ class ModelWarmup:
         import logging
 
         from scribeflow.core.errors import describe
-        from scribeflow.index.embedding import embed_query, load_embedder
 
         try:
-            model = load_embedder(settings().embed_model)
-            embed_query(model, "warm up")  # the first inference is slow too
+            where = self._warm(settings())
         except Exception as exc:  # noqa: BLE001 - any cause is reported, not raised
             self.state, self.detail = "failed", describe(exc)
             logging.getLogger(__name__).error("search model not loaded: %s", self.detail)
         else:
-            self.state = "ready"
+            self.state, self.detail = "ready", where
 
     def to_dict(self) -> dict[str, str]:
         return {"state": self.state, "detail": self.detail}
+
+
+def load_here(settings: PipelineSettings) -> str:
+    """Load the search model in this process and embed one query (the first inference is
+    slow too); nothing to say about where it is."""
+    from scribeflow.index.embedding import embed_query, load_embedder
+
+    embed_query(load_embedder(settings.embed_model), "warm up")
+    return ""

@@ -149,7 +149,7 @@ def embed_video(video_dir: str, settings: PipelineSettings,
     started = time.perf_counter()
     texts = [without_speaker_labels(c["text"]) for _, c in todo]
     if settings.model_host:  # split and embedded where the model stays loaded
-        from scribeflow.hosts.model_host import ModelHostClient
+        from scribeflow.hosts.model_client import ModelHostClient
 
         embedded = ModelHostClient(settings.model_host).embed(settings.embed_model, texts,
                                                               settings.embed_batch_size)

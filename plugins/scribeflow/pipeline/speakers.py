@@ -69,7 +69,7 @@ def find_speakers(video_dir: str, settings: PipelineSettings) -> SpeakersFound:
 def _diarize(video: VideoPaths, transcript: Transcript, options: speakers.SpeakerOptions,
              settings: PipelineSettings) -> Diarization:
     if settings.model_host:  # the same function, in the process that keeps the model
-        from scribeflow.hosts.model_host import ModelHostClient
+        from scribeflow.hosts.model_client import ModelHostClient
 
         return ModelHostClient(settings.model_host).find_speakers(video.audio, video.transcript,
                                                                   options)

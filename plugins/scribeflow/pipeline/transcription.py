@@ -103,7 +103,7 @@ def _whisper(video: VideoPaths, meta: dict, settings: PipelineSettings,
     with Progress("translate" if options.task == "translate" else "transcribe",
                   meta.get("duration") or 0, "s of audio", log=log) as progress:
         if settings.model_host:  # the same function, in the process that keeps it
-            from scribeflow.hosts.model_host import ModelHostClient
+            from scribeflow.hosts.model_client import ModelHostClient
 
             return ModelHostClient(settings.model_host).transcribe(
                 video.audio, meta["video_id"], options, progress.update)

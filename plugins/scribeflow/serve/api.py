@@ -63,9 +63,10 @@ def create_app(
     from scribeflow.index.search import ModelWarmup, search
     from scribeflow.index.store.base import StoreMismatch
     from scribeflow.serve import player
+    from scribeflow.serve.queries import query_vectors, warm
     from scribeflow.serve.results import VideoFiles, results_page
 
-    warmup = ModelWarmup()
+    warmup = ModelWarmup(warm)
 
     @asynccontextmanager
     async def lifespan(app: Any):
@@ -140,7 +141,8 @@ def create_app(
             run_settings = settings({"store": store} if store else None)
             filters = SearchFilters(video_id=video, channel=channel, date_from=date_from,
                                     date_to=date_to, language=language, speaker=speaker)
-            hits = search(q, run_settings, k, filters=filters, dsn=dsn())
+            hits = search(q, run_settings, k, filters=filters, dsn=dsn(),
+                          query_vector=query_vectors(run_settings))
         except StoreMismatch as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None
         except (BadInputError, ConfigError) as exc:

@@ -15,7 +15,7 @@ from support.airflow import clean_env, service_env
 
 
 def test_own_hosts_serve_and_stop_and_a_model_host_that_cannot_start_is_one_line(capsys):
-    from scribeflow.hosts.model_host import ModelHostClient
+    from scribeflow.hosts.model_client import ModelHostClient
     from scribeflow.hosts.run_host import host_status
 
     # a run host configured already is used as it is: only the model host starts here

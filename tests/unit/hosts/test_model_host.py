@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from scribeflow.core.errors import BadInputError, ConfigError
-from scribeflow.hosts.model_host import ModelHost, ModelHostClient, ModelHostUnavailable
+from scribeflow.hosts.model_client import ModelHostClient, ModelHostUnavailable
+from scribeflow.hosts.model_host import ModelHost
 from scribeflow.index.embedding import embed_chunks, embed_texts, split_units
 from scribeflow.index.moments import windows
 from scribeflow.speech import whisper
