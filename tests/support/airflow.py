@@ -82,13 +82,26 @@ def services(commands: dict[str, list[str]], env: dict[str, str], logs_dir: Path
         for process in processes.values():
             _signal(process, signal.SIGTERM)
         for process in processes.values():
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                _signal(process, signal.SIGKILL)
-                process.wait(timeout=30)
+            _stop(process)
         for process in processes.values():  # nothing it started is left running
             _signal(process, signal.SIGKILL)
+
+
+def _stop(process: subprocess.Popen, tries: int = 6, every_s: float = 10.0) -> None:
+    """Wait for a service signalled with SIGTERM to end, signalling it again every
+    ``every_s`` seconds, then SIGKILL. Again, because Airflow's scheduler raises ``SystemExit``
+    from its SIGTERM handler wherever the main thread is, and when that is a garbage
+    collector's weakref callback (SQLAlchemy's ``_collection_gced``) Python prints the
+    exception and goes on: the scheduler kept scheduling, and the test's teardown waited
+    its whole minute (every run of the channels module, twice in two)."""
+    for _ in range(tries):
+        try:
+            process.wait(timeout=every_s)
+            return
+        except subprocess.TimeoutExpired:
+            _signal(process, signal.SIGTERM)
+    _signal(process, signal.SIGKILL)
+    process.wait(timeout=30)
 
 
 def spawn(args: list[str], env: dict[str, str], log: Path, mode: str = "w") -> subprocess.Popen:
