@@ -49,11 +49,33 @@ def query_vectors(settings: PipelineSettings) -> Callable[[str], Any] | None:
     return vector
 
 
-def warm(settings: PipelineSettings) -> str:
+#: How long a server's warm-up waits for its model host to answer: the two may start at once
+#: (``make up`` starts both, and the host loads its models before it serves). Loading the
+#: model in the server instead, while the host was still loading, held up the Airflow
+#: api-server for seconds (P15's unpause request failed: ``database is locked``).
+HOST_WAIT_S = 180.0
+
+
+def warm(settings: PipelineSettings, wait_s: float = HOST_WAIT_S) -> str:
     """A server's warm-up (:class:`~scribeflow.index.search.ModelWarmup`): the model host's
-    model, which it loads if it has not, or else the model loaded here; where it is."""
-    if hosted_vector(settings, "warm up") is not None:
-        return f"model host {settings.model_host}"
+    model, which it loads if it has not, once the host answers (within ``wait_s``), or else
+    the model loaded here (one warning line); where it is."""
+    import time
+
+    if settings.model_host:
+        from scribeflow.hosts.model_client import ModelHostClient, ModelHostUnavailable
+
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                ModelHostClient(settings.model_host).query_vector(settings.embed_model, "warm up")
+            except ModelHostUnavailable as exc:
+                if time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    continue
+                log.warning("%s; searching with a model loaded here", exc)
+                break
+            return f"model host {settings.model_host}"
     from scribeflow.index.search import load_here
 
     return load_here(settings)

@@ -29,13 +29,18 @@ TEXTS = ["Volcanoes erupt when magma rises through the crust.",
 QUESTION = "how does lava come out of a mountain"
 
 
-@pytest.fixture
-def host(tmp_path):
-    host = ModelHost(tmp_path / "run" / "models.sock", max_models=2)
+def _serving(host: ModelHost) -> threading.Thread:
     ready = threading.Event()
     thread = threading.Thread(target=host.serve, kwargs={"ready": ready.set}, daemon=True)
     thread.start()
     assert ready.wait(30)
+    return thread
+
+
+@pytest.fixture
+def host(tmp_path):
+    host = ModelHost(tmp_path / "run" / "models.sock", max_models=2)
+    thread = _serving(host)
     yield host
     host.stop()
     thread.join(10)
@@ -103,3 +108,36 @@ def test_a_host_that_is_not_there_is_one_line_and_the_search_embeds_here(tmp_pat
     assert line.startswith(f"model host not running at {tmp_path / 'none.sock'} ")
     assert line.endswith("; searching with a model loaded here")
     assert query_vectors(PipelineSettings(data_dir=data_dir)) is None  # no host: the model here
+
+
+def test_a_server_starting_beside_its_host_waits_for_it_rather_than_loading_the_model(
+        tmp_path):
+    """``make up`` starts the host and the api-server at once, and the host loads its models
+    before it serves: the server's warm-up waits for the host, and loads nothing itself."""
+    later = ModelHost(tmp_path / "later.sock", max_models=2)
+    settings = PipelineSettings(data_dir=tmp_path, model_host=later.address)
+    here = query_batching()["requests"]
+    warmup = ModelWarmup(warm)
+    warmup.start(lambda: settings)
+    assert warmup.to_dict()["state"] == "loading"  # no host yet: it waits
+    thread = _serving(later)
+    try:
+        for _ in range(600):
+            if warmup.state != "loading":
+                break
+            threading.Event().wait(0.1)
+        assert warmup.to_dict() == {"state": "ready", "detail": f"model host {later.address}"}
+        assert later.requests == 1 and query_batching()["requests"] == here
+    finally:
+        later.stop()
+        thread.join(10)
+
+
+def test_a_host_that_never_answers_the_warm_up_is_one_line_and_the_model_loads_here(
+        tmp_path, caplog):
+    gone = PipelineSettings(data_dir=tmp_path, model_host=str(tmp_path / "none.sock"))
+    with caplog.at_level("WARNING", logger="scribeflow.serve.queries"):
+        assert warm(gone, wait_s=0.3) == ""  # loaded here
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "scribeflow.serve.queries"]
+    assert line.startswith("model host not running at ") and line.endswith(
+        "; searching with a model loaded here")
