@@ -21,8 +21,8 @@ database is migrated (a new machine's first command does it once). Each path mus
 recording (rows in its store), or the benchmark fails. The figures: audio seconds / wall
 seconds of each path, and each path's ratio to the bare loop's throughput (goal: ``cli`` ≥
 0.5, ``scheduler`` ≥ 0.4 on 2 cores), with the per-video task breakdown of the product's runs
-(from each run's summary). ``--quick`` (the smoke run): 2 short recordings, and the
-scheduler path left out.
+(from each run's summary). ``--quick`` (the smoke run): 2 short recordings, the bare loop
+once and without its warm-up, and the scheduler path left out.
 
 Usage: python bench/backlog_throughput.py [--videos 6] [--quick] [--no-scheduler]
        [--no-model-host]
@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 import _common  # noqa: F401  (puts plugins/ and tests/ on the path)
-from _common import SUBJECTS, spoken, unique_speech
+from _common import SUBJECTS, migrate_metadata, spoken, unique_speech
 
 from scribeflow.hosts.airflow_home import SCHEDULER_IDLE_SLEEP_S
 from support.airflow import clean_env, login, prepare, service_env, services
@@ -149,12 +149,8 @@ def bare(work: Path, files: list[Path], env: dict) -> dict:
 
 def cli(work: Path, feed: str, n: int, env: dict, parallel: int | None = None) -> dict:
     data = work / "cli-data"
-    # untimed, as the scheduler side's: the metadata database a first command on a new
-    # machine migrates once (`airflow db migrate`, 6-8 s on this VM)
-    migrate = ("import pathlib; from scribeflow.hosts.airflow_home import airflow_env, "
-               "ensure_metadata_db; ensure_metadata_db(airflow_env(), "
-               f"pathlib.Path({str(work / 'cli-migrate.log')!r}))")
-    subprocess.run([sys.executable, "-c", migrate], env=env, check=True)
+    # untimed, as the scheduler side's (`airflow db migrate`, 6-8 s on this VM)
+    migrate_metadata(env, work / "cli-migrate.log")
     started = time.perf_counter()
     extra = ["--parallel", str(parallel)] if parallel else []
     proc = subprocess.run([SCRIBEFLOW, "ingest", feed, "--language", "en", "--kind", "feed",
@@ -274,13 +270,14 @@ def main() -> None:
         # untimed, the loop on the shortest recording: whichever side ran first read the
         # models and libraries from disk for both (a first bare run took 26.6 s, 10.9 s of
         # it loading, against 18.9 s and 5.8 s after the product's paths)
-        bare(work / "warm-up", [min(made, key=lambda m: m[1])[0]], env)
+        if not args.quick:
+            bare(work / "warm-up", [min(made, key=lambda m: m[1])[0]], env)
         # the sides in turn, the bare loop first and last: its mean is the reference
         first = bare(work, [p for p, _ in made], env)
         results["cli"] = cli(work, site.url("feed.xml"), n, env, args.parallel)
         if args.scheduler and not args.quick:
             results["scheduler"] = scheduler(work, site.url("feed.xml"), n, args.model_host)
-        last = bare(work, [p for p, _ in made], env)
+        last = first if args.quick else bare(work, [p for p, _ in made], env)
         results["bare"] = {"runs_wall_s": [first["wall_s"], last["wall_s"]],
                            "load_s": [first["load_s"], last["load_s"]],
                            "work_s": [first["work_s"], last["work_s"]],

@@ -28,7 +28,8 @@ own seconds (the model's decode, as the transcript records it); no LLM is config
 there is no LLM waiting.
 ``--quick`` (the smoke run) leaves out the warm-up, the sample's run and the deployment
 without a model host through the scheduler (one new clip, with the model host), and, in-process,
-the run with a model host alone and the re-runs with hosts.
+the warm-up run (the metadata database is migrated alone), the run with a model host alone
+and the re-runs with hosts.
 
 Usage: python bench/per_video_overhead.py [--videos 10] [--quick]
 """
@@ -49,6 +50,7 @@ from datetime import datetime
 from pathlib import Path
 
 import _common  # noqa: F401  (puts plugins/ and tests/ on the path)
+from _common import migrate_metadata
 
 from scribeflow.hosts.airflow_home import SCHEDULER_IDLE_SLEEP_S
 from support.airflow import clean_env, login, prepare, service_env, services
@@ -336,8 +338,10 @@ def main() -> None:
     results: dict = {"sample_s": _duration(sample)}
     if args.only in (None, "in_process"):
         env = clean_env(AIRFLOW_HOME=str(work / "inprocess-home"), **ENGLISH)
-        _cli_run(work / "warm.mp4",  # the metadata database's set-up
-                 env | {"SCRIBEFLOW_DATA": str(work / "warm")})
+        if args.quick:  # the metadata database's set-up alone
+            migrate_metadata(env, work / "migrate.log")
+        else:  # the metadata database's set-up, and the libraries and models read from disk
+            _cli_run(work / "warm.mp4", env | {"SCRIBEFLOW_DATA": str(work / "warm")})
         socket = Path(tempfile.mkdtemp(prefix="sf-")) / "models.sock"
         runs_socket = socket.with_name("runs.sock")
         host = start_host(socket, work / "model-host.log", env, preload=True)
