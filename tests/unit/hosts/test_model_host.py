@@ -19,6 +19,7 @@ from scribeflow.index.moments import windows
 from scribeflow.speech import whisper
 from scribeflow.speech.whisper import TranscribeOptions
 from support.media import require_tools
+from support.model_hosts import serve_in_thread
 
 TEXTS = ["The sun heats the ocean and water rises into the sky as vapor.",
          " ".join(["Glaciers carve valleys and carry stones for many miles."] * 30)]
@@ -33,18 +34,10 @@ def speech(tmp_path_factory) -> Path:
     return path
 
 
-def _serving(host: ModelHost) -> threading.Thread:
-    ready = threading.Event()
-    thread = threading.Thread(target=host.serve, kwargs={"ready": ready.set}, daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    return thread
-
-
 @pytest.fixture
 def host(tmp_path):
     host = ModelHost(tmp_path / "run" / "models.sock", max_models=2)
-    thread = _serving(host)
+    thread = serve_in_thread(host)
     yield host
     host.stop()
     thread.join(10)
@@ -110,7 +103,7 @@ def test_models_on_the_cpu_take_turns(host, speech, embedder):
 
 def test_memory_is_bounded_least_recently_used_first(tmp_path, speech, embedder):
     host = ModelHost(tmp_path / "one.sock", max_models=1)
-    thread = _serving(host)
+    thread = serve_in_thread(host)
     try:
         client = ModelHostClient(host.address)
         options = TranscribeOptions(device="cpu", language="en")
@@ -158,7 +151,7 @@ def test_a_stale_socket_is_replaced_and_a_live_one_refused(tmp_path, host):
     stale = tmp_path / "stale.sock"
     stale.write_text("")  # left by a host that died
     other = ModelHost(stale)
-    thread = _serving(other)
+    thread = serve_in_thread(other)
     try:
         assert ModelHostClient(stale).status()["requests"] == 0
         assert stale.stat().st_mode & 0o077 == 0  # the socket is this user's only
@@ -187,7 +180,7 @@ def test_the_cli_names_what_is_missing_in_one_line(tmp_path, capsys, monkeypatch
     assert '"max_models": 2' in capsys.readouterr().out
 
 
-def test_warm_loads_the_speaker_and_embedding_models_while_serving(tmp_path):
+def test_warm_loads_the_speaker_and_embedding_models_whileserve_in_thread(tmp_path):
     """``models serve --warm`` (what ``scribeflow ingest`` starts): the host answers at once,
     and the speaker and embedding models are loaded without a request; whisper's waits for
     the first run, which names the model it needs. A model that cannot load is one warning

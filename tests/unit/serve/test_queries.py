@@ -6,7 +6,7 @@ all-MiniLM-L6-v2."""
 
 from __future__ import annotations
 
-import threading
+import time
 
 import numpy as np
 import pytest
@@ -23,24 +23,17 @@ from scribeflow.index.search import ModelWarmup, search
 from scribeflow.index.store.parquet import ParquetStore
 from scribeflow.serve.api import create_app
 from scribeflow.serve.queries import hosted_vector, query_vectors, warm
+from support.model_hosts import serve_in_thread
 
 TEXTS = ["Volcanoes erupt when magma rises through the crust.",
          "Bread rises because yeast makes gas in the dough."]
 QUESTION = "how does lava come out of a mountain"
 
 
-def _serving(host: ModelHost) -> threading.Thread:
-    ready = threading.Event()
-    thread = threading.Thread(target=host.serve, kwargs={"ready": ready.set}, daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    return thread
-
-
 @pytest.fixture
 def host(tmp_path):
     host = ModelHost(tmp_path / "run" / "models.sock", max_models=2)
-    thread = _serving(host)
+    thread = serve_in_thread(host)
     yield host
     host.stop()
     thread.join(10)
@@ -120,12 +113,12 @@ def test_a_server_starting_beside_its_host_waits_for_it_rather_than_loading_the_
     warmup = ModelWarmup(warm)
     warmup.start(lambda: settings)
     assert warmup.to_dict()["state"] == "loading"  # no host yet: it waits
-    thread = _serving(later)
+    thread = serve_in_thread(later)
     try:
         for _ in range(600):
             if warmup.state != "loading":
                 break
-            threading.Event().wait(0.1)
+            time.sleep(0.1)
         assert warmup.to_dict() == {"state": "ready", "detail": f"model host {later.address}"}
         assert later.requests == 1 and query_batching()["requests"] == here
     finally:
