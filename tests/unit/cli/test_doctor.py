@@ -117,6 +117,7 @@ def test_a_connection_in_airflows_uri_form_is_read_as_the_tasks_read_it(doctor):
 
 
 def test_connections_made_in_the_ui_are_the_ones_checked(doctor, metadata_home, pgvector_dsn):
+    import sqlite3
     import subprocess
     import sys
     from pathlib import Path
@@ -126,19 +127,23 @@ def test_connections_made_in_the_ui_are_the_ones_checked(doctor, metadata_home, 
     airflow = str(Path(sys.executable).with_name("airflow"))
     env = airflow_env() | {"AIRFLOW_HOME": str(metadata_home),
                            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{metadata_home}/airflow.db"}
+    made = metadata_home / "made-in-the-ui.json"
     with ScriptedOpenAI(EditorScript()) as server:
-        for args in (["openai_default", "--conn-type", "openai", "--conn-host", server.base_url,
-                      "--conn-password", "sk-hidden-4", "--conn-extra", '{"model": "main"}'],
-                     ["scribeflow_pgvector", "--conn-uri",
-                      pgvector_dsn.replace("postgresql://", "postgres://")]):
-            subprocess.run([airflow, "connections", "add", *args], env=env, check=True,
-                           capture_output=True)
+        # as the UI stores them (Airflow encrypts the secrets), in one command: each Airflow
+        # command here takes 4-8 s to start
+        made.write_text(json.dumps({
+            "openai_default": {"conn_type": "openai", "host": server.base_url,
+                               "password": "sk-hidden-4", "extra": '{"model": "main"}'},
+            "scribeflow_pgvector": pgvector_dsn.replace("postgresql://", "postgres://"),
+        }))
+        subprocess.run([airflow, "connections", "import", str(made)], env=env, check=True,
+                       capture_output=True)
         try:
             code, lines = doctor(SCRIBEFLOW_STORE="pgvector")
-        finally:
-            for conn_id in ("openai_default", "scribeflow_pgvector"):
-                subprocess.run([airflow, "connections", "delete", conn_id], env=env,
-                               capture_output=True)
+        finally:  # the other tests of this module share the database
+            with sqlite3.connect(metadata_home / "airflow.db") as db:
+                db.execute("DELETE FROM connection WHERE conn_id IN "
+                           "('openai_default', 'scribeflow_pgvector')")
     assert code == 0, lines[""]
     assert lines["llm"].endswith("model main (connection openai_default)")
     assert lines["store"].startswith("ok      store:      pgvector 0.6")
