@@ -69,7 +69,8 @@ def search(
 ) -> list[SearchHit]:
     """The ``k`` best stored units for ``query``, best first (vector + keyword, fused). The
     query's vector comes from ``query_vector(query)`` when given (a model host's:
-    :mod:`scribeflow.serve.queries`), else from ``embedder`` or the model loaded here.
+    :mod:`scribeflow.serve.queries`), else, or when that gives None, from ``embedder`` or
+    the model loaded here.
 
     A query must fit the embedding model's input limit: it is refused, not truncated.
     """
@@ -84,9 +85,8 @@ def search(
     if not 1 <= k <= MAX_K:
         raise BadInputError(f"k must be between 1 and {MAX_K}, not {k}")
     filters = check_filters(filters or SearchFilters())
-    if query_vector is not None:
-        vector = query_vector(query)
-    else:  # refuses a query over the model's input limit
+    vector = query_vector(query) if query_vector is not None else None
+    if vector is None:  # refuses a query over the model's input limit
         vector = embed_query(embedder or load_embedder(settings.embed_model), query)
     store = store or open_store(settings, dsn)
     return store.search(vector, query, k, model=model_label(settings.embed_model), filters=filters)

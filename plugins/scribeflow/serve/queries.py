@@ -33,20 +33,11 @@ def hosted_vector(settings: PipelineSettings, query: str) -> Any | None:
 
 def query_vectors(settings: PipelineSettings) -> Callable[[str], Any] | None:
     """What :func:`~scribeflow.index.search.search` asks for a query's vector with a model
-    host: the host's, or a model's loaded here when the host does not answer. None without
-    a model host (the search loads the model)."""
+    host: the host's, or None when it does not answer (the search then embeds the query with
+    a model loaded here). None without a model host."""
     if not settings.model_host:
         return None
-
-    def vector(query: str) -> Any:
-        found = hosted_vector(settings, query)
-        if found is None:
-            from scribeflow.index.embedding import embed_query, load_embedder
-
-            found = embed_query(load_embedder(settings.embed_model), query)
-        return found
-
-    return vector
+    return lambda query: hosted_vector(settings, query)
 
 
 #: How long a server's warm-up waits for its model host to answer: the two may start at once
