@@ -44,6 +44,7 @@ from scribeflow.core.errors import ConfigError
 from scribeflow.core.records import HeardLanguage, Segment, Transcript, Word
 from scribeflow.core.timings import phase
 from scribeflow.speech.confidence import MAX_COMPRESSION_RATIO, MIN_AVG_LOGPROB
+from scribeflow.speech.listening import Listening
 from scribeflow.speech.models import resolve_whisper_model, whisper_model_label
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions,
     started = time.perf_counter()
     batched = options.batched
     decode = model.transcribe
-    listener = _Listening(model, detect)
+    listener = Listening(model, detect)
     if batched:
         from faster_whisper import BatchedInferencePipeline
 
@@ -176,7 +177,7 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions,
     heard = progress or (lambda done, total: None)
     heard(0.0, total_s)
     for offset, samples in windows:
-        listener.heard.clear()
+        listener.begin()
         segments_iter, window_info = decode(samples, language=language, **kwargs)
         found: list[Segment] = []
         starts: list[float] = []  # of each batch's segment, as the listener heard them
@@ -225,28 +226,6 @@ def transcribe(audio: Path, video_id: str, options: TranscribeOptions,
         task=options.task,
         languages=tuple(heard_languages),
     )
-
-
-class _Listening:
-    """The model as the batched pipeline sees it, telling also the language of every 30 s
-    batch it encodes: one decoder step on the encoder's output that decoding computes
-    anyway (an encoder pass of its own per check made P1 1.16 instead of 1.0)."""
-
-    def __init__(self, model: Any, detect: bool):
-        self._model = model
-        self._detect = detect
-        #: ``(code, probability)`` of each batch encoded since it was last cleared, in order.
-        self.heard: list[tuple[str, float]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def encode(self, features: Any) -> Any:
-        output = self._model.encode(features)
-        if self._detect:
-            self.heard += [(langs[0][0].strip("<|>"), round(float(langs[0][1]), 4))
-                           for langs in self._model.model.detect_language(output)]
-        return output
 
 
 #: With sequential decoding, speech whose language was detected is checked again every this

@@ -320,7 +320,23 @@ def _espeak(path, voice, text):
     return path
 
 
-def test_german_is_read_offline_with_the_defaults(tmp_path):
+@pytest.fixture
+def encoded(monkeypatch) -> list[int]:
+    """How many 30 s chunks each pass of the whisper encoder took, in order."""
+    from faster_whisper import WhisperModel
+
+    passes: list[int] = []
+    real = WhisperModel.encode
+
+    def encode(self, features):
+        passes.append(1 if features.ndim == 2 else len(features))
+        return real(self, features)
+
+    monkeypatch.setattr(WhisperModel, "encode", encode)
+    return passes
+
+
+def test_german_is_read_offline_with_the_defaults(tmp_path, encoded):
     """No model hub: auto on the CPU with the language to detect is the bundled base."""
     import jiwer
 
@@ -329,6 +345,7 @@ def test_german_is_read_offline_with_the_defaults(tmp_path):
     transcript = transcribe(_espeak(tmp_path / "de.wav", "de", GERMAN), "de",
                             TranscribeOptions(device="cpu"))
     assert transcript.model == "base" and transcript.language == "de"
+    assert encoded == [1]  # one chunk: the detection's encoder pass is the decoding's too
     assert transcript.language_probability > 0.5
     words = [" ".join(t.lower().replace(".", "").replace(",", "").split())
              for t in (GERMAN, transcript.text)]
@@ -336,7 +353,7 @@ def test_german_is_read_offline_with_the_defaults(tmp_path):
     assert unreadable_speech(transcript) is None and language_warnings(transcript) == []
 
 
-def test_speech_that_changes_language_is_reported(tmp_path):
+def test_speech_that_changes_language_is_reported(tmp_path, encoded):
     """German for 40 s, then English: the check of the later speech hears English."""
     from scribeflow.speech.confidence import language_warnings
 
@@ -353,8 +370,13 @@ def test_speech_that_changes_language_is_reported(tmp_path):
     warning = language_warnings(transcript)[-1]  # (espeak-ng's German may also be unsure)
     assert warning.startswith("the speech changes language: detected de, but it sounds at ")
     assert " like en (" in warning
+    detecting, _ = list(encoded), encoded.clear()
     named = transcribe(mixed, "mixed", TranscribeOptions(device="cpu", language="de"))
     assert named.languages == () and language_warnings(named) == []  # the run named it
+    # the language was detected at no encoder pass of its own: the first chunk's was the
+    # detection's, the rest of the batch was encoded after it; the text is the same
+    assert sum(detecting) == sum(encoded) >= 3 and detecting[0] == 1
+    assert named.text == transcript.text
 
 
 def test_an_unsure_detection_is_reported():
