@@ -5,10 +5,13 @@
 run, each in a fresh data folder, with no LLM (as a backlog is first ingested):
 
 - ``bare``: the loop a user would write instead: one process loads faster-whisper (the
-  bundled tiny.en, batched, beam 5, word timestamps: the product's CPU default for English)
-  and all-MiniLM-L6-v2 once, then for each file transcribes it, cuts ~150-word chunks,
-  embeds them and writes one Parquet file; reading the feed's local files, no Airflow;
-- ``cli``: ``scribeflow ingest FEED --language en``, the product's defaults otherwise;
+  bundled tiny.en, batched, beam 5, word timestamps: the product's CPU default for English;
+  with ``--language auto`` the multilingual base with the language left to detect, the
+  product's CPU default then) and all-MiniLM-L6-v2 once, then for each file transcribes it,
+  cuts ~150-word chunks, embeds them and writes one Parquet file; reading the feed's local
+  files, no Airflow;
+- ``cli``: ``scribeflow ingest FEED --language en`` (``--language auto``: the default),
+  the product's defaults otherwise;
 - ``scheduler``: the feed as a source of the sources file: its ``channel__backlog`` DAG on
   api-server, scheduler and dag-processor (LocalExecutor, SQLite, parallelism 4, the idle
   sleep ``make up`` sets) with the model host ``make up`` and compose start beside them
@@ -25,7 +28,7 @@ seconds of each path, and each path's ratio to the bare loop's throughput (goal:
 once and without its warm-up, and the scheduler path left out.
 
 Usage: python bench/backlog_throughput.py [--videos 6] [--quick] [--no-scheduler]
-       [--no-model-host]
+       [--no-model-host] [--language en|auto]
 """
 
 from __future__ import annotations
@@ -62,15 +65,16 @@ BARE = textwrap.dedent("""
     from sentence_transformers import SentenceTransformer
     from scribeflow.speech.models import bundled_model
     from scribeflow.index.embedding import resolve_model
-    whisper = BatchedInferencePipeline(WhisperModel(str(bundled_model("tiny.en")), device="cpu",
-                                                    compute_type="int8"))
+    language = sys.argv[2] if sys.argv[2] != "auto" else None
+    whisper = BatchedInferencePipeline(WhisperModel(str(bundled_model(
+        "tiny.en" if language == "en" else "base")), device="cpu", compute_type="int8"))
     embedder = SentenceTransformer(resolve_model("auto"), device="cpu")
     loaded = time.perf_counter()
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     rows = 0
-    for name in sys.argv[2:]:
-        segments, _ = whisper.transcribe(name, language="en", beam_size=5, batch_size=16,
+    for name in sys.argv[3:]:
+        segments, _ = whisper.transcribe(name, language=language, beam_size=5, batch_size=16,
                                          word_timestamps=True)
         words = [w for s in segments for w in s.words]
         chunks = [words[i:i + 150] for i in range(0, len(words), 150)]
@@ -135,9 +139,10 @@ def run_breakdown(data: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def bare(work: Path, files: list[Path], env: dict) -> dict:
+def bare(work: Path, files: list[Path], env: dict, language: str) -> dict:
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", BARE, str(work / "bare"), *map(str, files)],
+    proc = subprocess.run([sys.executable, "-c", BARE, str(work / "bare"), language,
+                           *map(str, files)],
                           env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     wall = time.perf_counter() - started
@@ -147,13 +152,14 @@ def bare(work: Path, files: list[Path], env: dict) -> dict:
     return {"wall_s": round(wall, 2), **figures}
 
 
-def cli(work: Path, feed: str, n: int, env: dict, parallel: int | None = None) -> dict:
+def cli(work: Path, feed: str, n: int, env: dict, language: str,
+        parallel: int | None = None) -> dict:
     data = work / "cli-data"
     # untimed, as the scheduler side's (`airflow db migrate`, 6-8 s on this VM)
     migrate_metadata(env, work / "cli-migrate.log")
     started = time.perf_counter()
     extra = ["--parallel", str(parallel)] if parallel else []
-    proc = subprocess.run([SCRIBEFLOW, "ingest", feed, "--language", "en", "--kind", "feed",
+    proc = subprocess.run([SCRIBEFLOW, "ingest", feed, "--language", language, "--kind", "feed",
                            *extra],
                           env=env | {"SCRIBEFLOW_DATA": str(data)}, capture_output=True,
                           text=True)
@@ -165,7 +171,7 @@ def cli(work: Path, feed: str, n: int, env: dict, parallel: int | None = None) -
             "per_video": run_breakdown(data)}
 
 
-def scheduler(work: Path, feed: str, n: int, model_host: bool = True) -> dict:
+def scheduler(work: Path, feed: str, n: int, language: str, model_host: bool = True) -> dict:
     home, data = work / "scheduler", work / "scheduler-data"
     socket = Path(tempfile.mkdtemp(prefix="sf-")) / "models.sock"
     hosted = {"SCRIBEFLOW_MODEL_HOST": str(socket)} if model_host else {}
@@ -178,7 +184,7 @@ def scheduler(work: Path, feed: str, n: int, model_host: bool = True) -> dict:
     env = service_env(home, api_port=port, executor="LocalExecutor",
                       database=f"sqlite:///{home}/airflow.db?timeout=30",
                       SCRIBEFLOW_DATA=str(data), SCRIBEFLOW_CHANNELS=str(sources),
-                      SCRIBEFLOW_LANGUAGE="en", SCRIBEFLOW_TRANSCRIBE_QUEUE="default",
+                      SCRIBEFLOW_LANGUAGE=language, SCRIBEFLOW_TRANSCRIBE_QUEUE="default",
                       AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=os.environ.get(
                           "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME",
                           SCHEDULER_IDLE_SLEEP_S), **hosted)
@@ -249,6 +255,10 @@ def main() -> None:
     parser.add_argument("--no-scheduler", dest="scheduler", action="store_false")
     parser.add_argument("--parallel", type=int, help="the CLI path's --parallel (default: "
                         "the product's)")
+    parser.add_argument("--language", default="en", choices=("en", "auto"),
+                        help="the speech's language as the product is told it (en: tiny.en "
+                        "on both sides; auto: the product's default, base with the language "
+                        "detected, and the bare loop the same)")
     parser.add_argument("--no-model-host", dest="model_host", action="store_false",
                         help="the scheduler path without the model host make up starts")
     args = parser.parse_args()
@@ -265,19 +275,20 @@ def main() -> None:
                            for i, (path, seconds) in enumerate(made)])
     env = clean_env(AIRFLOW_HOME=str(work / "cli-home"))
     try:
-        results: dict = {"videos": n, "audio_s": audio_s,
+        results: dict = {"videos": n, "audio_s": audio_s, "language": args.language,
                          "lengths_s": [round(s, 1) for _, s in made]}
         # untimed, the loop on the shortest recording: whichever side ran first read the
         # models and libraries from disk for both (a first bare run took 26.6 s, 10.9 s of
         # it loading, against 18.9 s and 5.8 s after the product's paths)
         if not args.quick:
-            bare(work / "warm-up", [min(made, key=lambda m: m[1])[0]], env)
+            bare(work / "warm-up", [min(made, key=lambda m: m[1])[0]], env, args.language)
         # the sides in turn, the bare loop first and last: its mean is the reference
-        first = bare(work, [p for p, _ in made], env)
-        results["cli"] = cli(work, site.url("feed.xml"), n, env, args.parallel)
+        first = bare(work, [p for p, _ in made], env, args.language)
+        results["cli"] = cli(work, site.url("feed.xml"), n, env, args.language, args.parallel)
         if args.scheduler and not args.quick:
-            results["scheduler"] = scheduler(work, site.url("feed.xml"), n, args.model_host)
-        last = first if args.quick else bare(work, [p for p, _ in made], env)
+            results["scheduler"] = scheduler(work, site.url("feed.xml"), n, args.language,
+                                             args.model_host)
+        last = first if args.quick else bare(work, [p for p, _ in made], env, args.language)
         results["bare"] = {"runs_wall_s": [first["wall_s"], last["wall_s"]],
                            "load_s": [first["load_s"], last["load_s"]],
                            "work_s": [first["work_s"], last["work_s"]],
