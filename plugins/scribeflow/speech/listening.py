@@ -35,6 +35,12 @@ class Listening:
         self.heard.clear()
         self._first = self._encoded = self._kept = None
 
+    def chunk_features(self, features: Any) -> None:
+        """Features the pipeline computed for one chunk: the first are kept, as a batch
+        will hold them (the pipeline drops their last frame)."""
+        if self._first is None:
+            self._first = features[..., :-1]
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
@@ -70,7 +76,7 @@ class Listening:
     def _reused(self, features: Any) -> Any:
         """The batch's encoder output with its first chunk's from the detection, when it
         holds that chunk first; None otherwise. Joining needs the output in this process's
-        memory: on a GPU the chunk is encoded again (a few milliseconds there)."""
+        memory: on a GPU a batch of several chunks is encoded whole, as before."""
         import numpy as np
 
         if self._encoded is None or features.ndim != 3:
@@ -91,8 +97,7 @@ class Listening:
 
 
 class _FirstFeatures:
-    """The model's feature extractor, remembering the features of a window's first chunk
-    as the pipeline slices them (its last frame dropped)."""
+    """The model's feature extractor, telling :class:`Listening` each chunk's features."""
 
     def __init__(self, extractor: Any, listening: Listening):
         self._extractor = extractor
@@ -103,6 +108,5 @@ class _FirstFeatures:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         features = self._extractor(*args, **kwargs)
-        if self._listening._first is None:
-            self._listening._first = features[..., :-1]
+        self._listening.chunk_features(features)
         return features
