@@ -149,6 +149,6 @@ def zipf_query_sources(texts: list[str], n: int, seed: int = 5) -> list[tuple[in
 def migrate_metadata(env: dict[str, str], log: Path) -> None:
     """The metadata database of ``env``'s Airflow home migrated (untimed: a new machine's
     first command does it once), as ``scribeflow`` commands set it up."""
-    script = ("import pathlib; from scribeflow.hosts.airflow_home import airflow_env, "
-              f"ensure_metadata_db; ensure_metadata_db(airflow_env(), pathlib.Path({str(log)!r}))")
-    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    from scribeflow.hosts.airflow_home import airflow_env, ensure_metadata_db
+
+    ensure_metadata_db(airflow_env(environ=env), log)

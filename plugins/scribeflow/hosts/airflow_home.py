@@ -9,6 +9,7 @@ import functools
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from scribeflow.core.config import PROJECT_ROOT, is_url
@@ -20,9 +21,11 @@ from scribeflow.core.errors import ScribeflowError
 SCHEDULER_IDLE_SLEEP_S = "0.2"
 
 
-def airflow_env(data_dir: Path | None = None) -> dict[str, str]:
-    """The embedded defaults (SQLite + LocalExecutor under the project); set values win."""
-    env = dict(os.environ)
+def airflow_env(data_dir: Path | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The embedded defaults (SQLite + LocalExecutor under the project); set values win, in
+    ``environ`` (this process's environment when not given)."""
+    env = dict(os.environ if environ is None else environ)
     home = Path(env.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow")
     defaults = {
         "AIRFLOW_HOME": str(home),
