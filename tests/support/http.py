@@ -40,3 +40,16 @@ def send_json(handler: Any, status: int, payload: dict, headers: dict | None = N
         handler.send_header(key, value)
     handler.end_headers()
     handler.wfile.write(data)
+
+
+def settled_search_model(client: Any, wait_s: float = 60.0) -> dict:
+    """The search API's ``search_model`` status (``client``: a FastAPI ``TestClient``) once
+    its warm-up thread has said how it went: a search can be answered before that thread
+    records it."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while (status := client.get("/api/status").json()["search_model"])["state"] == "loading":
+        assert time.monotonic() < deadline, f"the search model still loading after {wait_s} s"
+        time.sleep(0.05)
+    return status

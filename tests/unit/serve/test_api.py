@@ -12,6 +12,7 @@ from scribeflow.core.files import DataPaths
 from scribeflow.core.records import ChunkRow
 from scribeflow.index.store.parquet import ParquetStore
 from scribeflow.serve.api import create_app
+from support.http import settled_search_model
 
 TEXTS = ["Volcanoes erupt when magma rises through the crust.",
          "Bread rises because yeast makes gas in the dough.",
@@ -275,18 +276,13 @@ def test_the_api_docs_work_offline(client):
 
 
 def test_the_model_loads_when_the_app_starts(data_dir):
-    import time
-
     def settings(model):
         return lambda overrides=None: PipelineSettings.from_env(
             {**(overrides or {}), "data_dir": data_dir, "embed_model": model})
 
     for model, state in (("auto", "ready"), ("/no/such/model", "failed")):
         with TestClient(create_app(settings=settings(model))) as client:
-            deadline = time.monotonic() + 60
-            while (status := client.get("/api/status").json()["search_model"])["state"] == "loading":
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            status = settled_search_model(client)
         assert status["state"] == state, status
     assert status["detail"].startswith("cannot load embedding model '/no/such/model'")
     assert TestClient(create_app(settings=settings("auto"), preload=False)).get(

@@ -22,6 +22,7 @@ from scribeflow.index.search import ModelWarmup, search
 from scribeflow.index.store.parquet import ParquetStore
 from scribeflow.serve.api import create_app
 from scribeflow.serve.queries import hosted_vector, query_vectors, warm
+from support.http import settled_search_model
 from support.model_hosts import served
 
 TEXTS = ["Volcanoes erupt when magma rises through the crust.",
@@ -69,20 +70,9 @@ def test_the_api_asks_the_host_and_says_so(host, data_dir):
     with TestClient(create_app(settings=settings)) as client:  # its start warms the host
         hits = client.get("/api/search", params={"q": QUESTION, "k": 2}).json()["hits"]
         assert [hit["text"] for hit in hits] == TEXTS
-        status = _settled_status(client)
+        status = settled_search_model(client)
     assert host.requests == before + 2 and status["detail"] == f"model host {host.address}"
     assert status["state"] == "ready"
-
-
-def _settled_status(client, wait_s=60.0):
-    """The API's search model status once its warm-up thread has said how it went: the
-    host's answer can reach the search before the thread has recorded it."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        status = client.get("/api/status").json()["search_model"]
-        if status["state"] != "loading" or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
 
 
 def test_the_host_refuses_what_a_model_here_would_in_the_same_words(host, embedder):
