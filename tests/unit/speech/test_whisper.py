@@ -370,7 +370,8 @@ def test_speech_that_changes_language_is_reported(tmp_path, encoded):
     warning = language_warnings(transcript)[-1]  # (espeak-ng's German may also be unsure)
     assert warning.startswith("the speech changes language: detected de, but it sounds at ")
     assert " like en (" in warning
-    detecting, _ = list(encoded), encoded.clear()
+    detecting = list(encoded)
+    encoded.clear()
     named = transcribe(mixed, "mixed", TranscribeOptions(device="cpu", language="de"))
     assert named.languages == () and language_warnings(named) == []  # the run named it
     # the language was detected at no encoder pass of its own: the first chunk's was the
